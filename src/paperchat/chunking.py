@@ -1,0 +1,73 @@
+"""Papers -> Chunks: token windows (tiktoken cl100k, via llama-index) with overlap.
+
+Windows are sized so that title + window stays under the embedder's input limit
+(all-MiniLM-L6-v2 silently truncates past 256 word pieces).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from functools import lru_cache
+
+from llama_index.core.node_parser import SentenceSplitter
+from llama_index.core.utils import get_tokenizer
+
+from paperchat.corpus import content_hash
+from paperchat.records import Chunk, Paper
+
+_NAMESPACE = uuid.UUID("5b1f1c3e-8f55-4a55-9a43-2f1c2a7d9e10")
+MIN_WINDOW = 32
+
+
+@lru_cache(maxsize=1)
+def tokenizer() -> Callable[[str], list[int]]:
+    """cl100k_base from the copy llama-index-core ships, so it works offline."""
+    return get_tokenizer()
+
+
+def count_tokens(text: str) -> int:
+    return len(tokenizer()(text))
+
+
+def chunk_id(paper_id: str, position: int, digest: str) -> str:
+    """Stable per (paper, position, content): an edited abstract gets new ids."""
+    return str(uuid.uuid5(_NAMESPACE, f"{paper_id}:{position}:{digest}"))
+
+
+class Chunker:
+    """Splits abstracts on sentence boundaries into overlapping token windows."""
+
+    def __init__(self, size: int, overlap: int) -> None:
+        if overlap >= size:
+            raise ValueError(f"chunk overlap ({overlap}) must be smaller than size ({size})")
+        self.size = size
+        self.overlap = overlap
+
+    def _splitter(self, budget: int) -> SentenceSplitter:
+        overlap = min(self.overlap, budget // 2)
+        return SentenceSplitter(chunk_size=budget, chunk_overlap=overlap, tokenizer=tokenizer())
+
+    def split(self, paper: Paper) -> list[Chunk]:
+        # The title rides along with every window, so it comes out of the window's budget.
+        budget = max(MIN_WINDOW, self.size - count_tokens(paper.title) - 1)
+        texts = self._splitter(budget).split_text(paper.abstract) or [paper.abstract]
+        digest = content_hash(paper.title, paper.abstract)
+        return [
+            Chunk(
+                chunk_id=chunk_id(paper.paper_id, i, digest),
+                paper_id=paper.paper_id,
+                title=paper.title,
+                text=text,
+                position=i,
+                content_hash=digest,
+                sources=paper.sources,
+                date=paper.date,
+                urls=paper.urls,
+            )
+            for i, text in enumerate(texts)
+        ]
+
+    def split_all(self, papers: Iterable[Paper]) -> Iterator[Chunk]:
+        for paper in papers:
+            yield from self.split(paper)

