@@ -6,17 +6,21 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from tqdm import tqdm
 
+from paperchat.answering import AnswerEvent, Delta, Done, format_sources
 from paperchat.errors import PaperchatError
 from paperchat.index import Filters
 from paperchat.ingest import IngestReport
 from paperchat.pipeline import Pipeline
+from paperchat.records import Answer, Turn
 from paperchat.retrieval import MODES
 from paperchat.settings import Settings
+
+BACKENDS = ("auto", "vllm", "local", "extractive")
 
 log = logging.getLogger("paperchat")
 Command = Callable[[argparse.Namespace, Settings], int]
@@ -111,6 +115,65 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# -- ask / chat ------------------------------------------------------------------------------
+
+
+@command("ask")
+def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    pipeline = Pipeline(settings)
+    try:
+        answerer = pipeline.answerer(args.backend)
+        if args.json:
+            answer = answerer.answer(args.question, k=args.k, mode=args.mode)
+            print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+            return 0
+        print_streamed(answerer.stream(args.question, k=args.k, mode=args.mode))
+    finally:
+        pipeline.close()
+    return 0
+
+
+def print_streamed(events: Iterable[AnswerEvent]) -> Answer:
+    """Print deltas as they come, then the cited papers; returns the finished answer."""
+    for event in events:
+        if isinstance(event, Delta):
+            print(event.text, end="", flush=True)
+        elif isinstance(event, Done):
+            print()
+            sources = format_sources(event.answer.citations)
+            if sources:
+                print("\n" + sources)
+            return event.answer
+    raise PaperchatError("The answer stream ended early; try again.")
+
+
+@command("chat")
+def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
+    pipeline = Pipeline(settings)
+    history: list[Turn] = []
+    try:
+        answerer = pipeline.answerer(args.backend)
+        print(f"paperchat ({answerer.backend}); empty line or Ctrl-D to quit.")
+        while question := _prompt():
+            try:
+                answer = print_streamed(answerer.stream(question, history, k=args.k))
+            except PaperchatError as e:
+                print(f"Error: {e}", file=sys.stderr)
+                continue
+            answer_text = answer.text + "\n" + format_sources(answer.citations)
+            history += [Turn("user", question), Turn("assistant", answer_text)]
+    finally:
+        pipeline.close()
+    return 0
+
+
+def _prompt() -> str:
+    try:
+        return input("\n> ").strip()
+    except EOFError:
+        return ""
+
+
 # -- parser ----------------------------------------------------------------------------------
 
 
@@ -137,6 +200,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--date-from", help="only papers dated on/after (YYYY-MM-DD)")
     p.add_argument("--date-to", help="only papers dated on/before (YYYY-MM-DD)")
     p.add_argument("--json", action="store_true", help="print JSON records")
+
+    p = sub.add_parser("ask", help="answer a question with cited papers")
+    p.add_argument("question")
+    p.add_argument("--backend", choices=BACKENDS, default=None)
+    p.add_argument("--k", type=int, default=None, help="papers to retrieve")
+    p.add_argument("--mode", choices=MODES, default=None)
+    p.add_argument("--json", action="store_true", help="print the answer as JSON")
+
+    p = sub.add_parser("chat", help="interactive chat with follow-up questions")
+    p.add_argument("--backend", choices=BACKENDS, default=None)
+    p.add_argument("--k", type=int, default=None)
 
     p = sub.add_parser("stats", help="what the index holds")
     p.add_argument("--json", action="store_true")

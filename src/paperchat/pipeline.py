@@ -12,12 +12,19 @@ from functools import cached_property
 
 from qdrant_client import QdrantClient
 
+from paperchat.answering import EXTRACTIVE, Answerer
 from paperchat.chunking import Chunker
 from paperchat.embedding import Embedder, make_embedder
 from paperchat.index import PaperIndex, open_client
 from paperchat.ingest import Ingestor
+from paperchat.llm import ChatLLM, OpenAICompatibleLLM, make_llm
+from paperchat.prompts import PromptSet
 from paperchat.retrieval import Retriever
-from paperchat.settings import Settings
+from paperchat.settings import PROMPTS_DIR, Settings
+
+# Without a reachable vLLM server, `auto` answers with this backend: the one that scored
+# higher on the gold set (see README, "Choosing a backend").
+CPU_DEFAULT_BACKEND = EXTRACTIVE
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +35,7 @@ class Pipeline:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._lock = threading.RLock()
+        self._llms: dict[str, ChatLLM | None] = {}
 
     @cached_property
     def client(self) -> QdrantClient:
@@ -53,6 +61,45 @@ class Pipeline:
     @cached_property
     def retriever(self) -> Retriever:
         return Retriever(self.index, self.embedder, self.settings.retrieval)
+
+    @cached_property
+    def prompts(self) -> PromptSet:
+        return PromptSet(PROMPTS_DIR)
+
+    def resolve_backend(self, backend: str | None = None) -> str:
+        """auto -> vllm when PAPERCHAT_LLM_URL answers, else the CPU default."""
+        backend = backend or self.settings.llm.backend
+        if backend != "auto":
+            return backend
+        if self.settings.llm.url:
+            try:
+                OpenAICompatibleLLM(self.settings.llm).probe()
+                return "vllm"
+            except Exception as e:  # any failure means: not usable now
+                log.warning(
+                    "LLM endpoint not usable (%s); answering with %s", e, CPU_DEFAULT_BACKEND
+                )
+        return CPU_DEFAULT_BACKEND
+
+    def llm(self, backend: str) -> ChatLLM | None:
+        """One chat model per backend per process (models are expensive to load)."""
+        with self._lock:
+            if backend not in self._llms:
+                llm_settings = self.settings.llm.model_copy(update={"backend": backend})
+                settings = self.settings.model_copy(update={"llm": llm_settings})
+                self._llms[backend] = make_llm(settings)
+            return self._llms[backend]
+
+    def answerer(self, backend: str | None = None) -> Answerer:
+        resolved = self.resolve_backend(backend)
+        return Answerer(
+            retriever=self.retriever,
+            embedder=self.embedder,
+            prompts=self.prompts,
+            llm=None if resolved == EXTRACTIVE else self.llm(resolved),
+            settings=self.settings.answer,
+            llm_settings=self.settings.llm,
+        )
 
     def close(self) -> None:
         if "client" in self.__dict__:

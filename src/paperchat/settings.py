@@ -115,6 +115,11 @@ class AnswerSettings(_Section):
     )
     sources: int = Field(5, ge=1, description="Sources shown to the LLM (trimmed to fit).")
     history_turns: int = Field(6, ge=0, description="Earlier messages used for follow-ups.")
+    condense: Literal["auto", "llm", "heuristic"] = Field(
+        "auto",
+        description="How follow-ups become standalone questions: auto = the LLM when served "
+        "by vllm, else the heuristic (small local models rewrite poorly).",
+    )
 
 
 class ApiSettings(_Section):
