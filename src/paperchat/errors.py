@@ -57,3 +57,10 @@ class MissingDependencyError(PaperchatError):
 
     status_code = 500
     error_type = "server_error"
+
+
+class GoldError(PaperchatError):
+    """A gold question file could not be read or has malformed lines (names file and line)."""
+
+    status_code = 400
+    error_type = "invalid_request_error"

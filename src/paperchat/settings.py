@@ -129,6 +129,17 @@ class ApiSettings(_Section):
     model_id: str = Field("paperchat", description="Model id listed by /v1/models.")
 
 
+class EvalSettings(_Section):
+    judge_url: str | None = Field(
+        None,
+        description="OpenAI-compatible endpoint of an LLM judge that scores answer "
+        "faithfulness in `paperchat eval`; unset = no judge (deterministic metrics only).",
+    )
+    judge_model: str = Field("gpt-4o-mini", description="Model name the judge endpoint serves.")
+    judge_key: str | None = Field(None, description="Key for the judge endpoint, if it needs one.")
+    judge_timeout: float = Field(60.0, gt=0, description="Seconds before a judge request fails.")
+
+
 class Settings(BaseSettings):
     """Root settings. Sections mirror the pipeline stages."""
 
@@ -152,6 +163,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    eval: EvalSettings = Field(default_factory=EvalSettings)
 
     @property
     def qdrant_path(self) -> Path:
