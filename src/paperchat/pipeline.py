@@ -36,6 +36,7 @@ class Pipeline:
         self.settings = settings
         self._lock = threading.RLock()
         self._llms: dict[str, ChatLLM | None] = {}
+        self._owns_client = True
 
     @cached_property
     def client(self) -> QdrantClient:
@@ -101,6 +102,24 @@ class Pipeline:
             llm_settings=self.settings.llm,
         )
 
+    def derive(self, settings: Settings) -> Pipeline:
+        """A pipeline for other settings (an eval config) on this one's Qdrant client.
+
+        The embedded folder admits one client per process, so variants share it, and the
+        embedder and chat models when their settings agree. Closing a variant leaves the
+        client open; close the pipeline it was derived from.
+        """
+        if settings.qdrant != self.settings.qdrant or settings.data_dir != self.settings.data_dir:
+            raise ValueError("a derived pipeline must use the same Qdrant storage")
+        other = Pipeline(settings)
+        other._owns_client = False
+        other.__dict__["client"] = self.client
+        if settings.embedding == self.settings.embedding:
+            other.__dict__["embedder"] = self.embedder
+        if settings.llm == self.settings.llm:
+            other._llms = self._llms
+        return other
+
     def close(self) -> None:
-        if "client" in self.__dict__:
+        if "client" in self.__dict__ and self._owns_client:
             self.client.close()
