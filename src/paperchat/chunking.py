@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
 
-from llama_index.core.node_parser import SentenceSplitter
+from llama_index.core.node_parser import TokenTextSplitter
 from llama_index.core.utils import get_tokenizer
 
 from paperchat.corpus import content_hash
@@ -36,7 +36,7 @@ def chunk_id(paper_id: str, position: int, digest: str) -> str:
 
 
 class Chunker:
-    """Splits abstracts on sentence boundaries into overlapping token windows."""
+    """Splits abstracts into overlapping token windows on word boundaries."""
 
     def __init__(self, size: int, overlap: int) -> None:
         if overlap >= size:
@@ -44,9 +44,11 @@ class Chunker:
         self.size = size
         self.overlap = overlap
 
-    def _splitter(self, budget: int) -> SentenceSplitter:
+    def _splitter(self, budget: int) -> TokenTextSplitter:
         overlap = min(self.overlap, budget // 2)
-        return SentenceSplitter(chunk_size=budget, chunk_overlap=overlap, tokenizer=tokenizer())
+        return TokenTextSplitter(
+            chunk_size=budget, chunk_overlap=overlap, separator=" ", tokenizer=tokenizer()
+        )
 
     def split(self, paper: Paper) -> list[Chunk]:
         # The title rides along with every window, so it comes out of the window's budget.

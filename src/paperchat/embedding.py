@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -60,16 +61,13 @@ class SentenceTransformerEmbedder(Embedder):
     """Any sentence-transformers model folder (default: the packaged all-MiniLM-L6-v2)."""
 
     def __init__(self, model: str, batch_size: int = 64, device: str = "cpu") -> None:
-        from sentence_transformers import SentenceTransformer
-
         path = packaged_minilm_path() if model == DEFAULT_EMBEDDER else Path(model)
         if not path.is_dir():
             raise ConfigError(
                 f"Embedder {model!r} is not a folder. Set PAPERCHAT_EMBEDDING_MODEL to "
                 f"'{DEFAULT_EMBEDDER}', '{HASH_EMBEDDER}' or a sentence-transformers folder."
             )
-        log.info("loading embedder from %s", path)
-        self._model = SentenceTransformer(str(path), device=device, local_files_only=True)
+        self._model = _load_sentence_transformer(str(path), device)
         self.name = model
         self.dim = int(self._model.get_embedding_dimension() or 0)
         self.batch_size = batch_size
@@ -86,6 +84,17 @@ class SentenceTransformerEmbedder(Embedder):
 
     def count_tokens(self, text: str) -> int:
         return len(self._model.tokenizer(text)["input_ids"])
+
+
+@lru_cache(maxsize=4)
+def _load_sentence_transformer(path: str, device: str) -> Any:
+    """Loaded once per process: the model is read-only, and loading costs seconds."""
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # a per-load bar is noise in CLI output
+    log.info("loading embedder from %s", path)
+    return SentenceTransformer(path, device=device, local_files_only=True)
 
 
 class HashEmbedder(Embedder):

@@ -1,0 +1,65 @@
+"""Chunker: windows fit the embedder, overlap, title on every chunk, nothing lost."""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+import pytest
+
+from paperchat.chunking import Chunker, count_tokens
+from paperchat.corpus import load_papers
+from paperchat.embedding import make_embedder
+from paperchat.settings import SHIPPED_CORPUS, Settings
+
+
+@pytest.fixture(scope="module")
+def corpus_chunks():
+    settings = Settings()
+    papers, _ = load_papers([SHIPPED_CORPUS])
+    chunker = Chunker(settings.chunking.size, settings.chunking.overlap)
+    return papers, {p.paper_id: chunker.split(p) for p in papers}
+
+
+def test_no_chunk_over_the_embedder_limit(corpus_chunks) -> None:
+    _, chunks = corpus_chunks
+    embedder = make_embedder("all-MiniLM-L6-v2")
+    limit = embedder.max_tokens  # 256 word pieces: more is silently truncated
+    longest = max(embedder.count_tokens(c.embed_text) for cs in chunks.values() for c in cs)
+    assert longest <= limit
+
+
+def test_title_carried_and_text_covered(corpus_chunks) -> None:
+    papers, chunks = corpus_chunks
+    for paper in papers:
+        parts = chunks[paper.paper_id]
+        assert all(c.title == paper.title and c.embed_text.startswith(paper.title) for c in parts)
+        joined = " ".join(c.text for c in parts)
+        # Every word of the abstract appears in some chunk, in order of first appearance.
+        assert set(re.findall(r"\w+", paper.abstract)) <= set(re.findall(r"\w+", joined))
+        assert parts[0].text.split()[:5] == paper.abstract.split()[:5]
+        assert parts[-1].text.split()[-5:] == paper.abstract.split()[-5:]
+
+
+def test_consecutive_windows_overlap(corpus_chunks) -> None:
+    _, chunks = corpus_chunks
+    multi = [cs for cs in chunks.values() if len(cs) > 1]
+    assert multi
+    for parts in multi:
+        for a, b in itertools.pairwise(parts):
+            tail = a.text.split()[-3:]
+            assert " ".join(tail) in b.text  # the next window repeats the end of this one
+
+
+def test_windows_respect_size_and_ids_are_stable(corpus_chunks) -> None:
+    papers, chunks = corpus_chunks
+    chunker = Chunker(128, 32)
+    for paper in papers[:20]:
+        again = chunker.split(paper)
+        assert [c.chunk_id for c in again] == [c.chunk_id for c in chunks[paper.paper_id]]
+        assert all(count_tokens(c.embed_text) <= 128 + 8 for c in again)
+
+
+def test_overlap_must_be_smaller_than_size() -> None:
+    with pytest.raises(ValueError, match="overlap"):
+        Chunker(64, 64)
