@@ -174,6 +174,127 @@ def _prompt() -> str:
         return ""
 
 
+# -- serve -----------------------------------------------------------------------------------
+
+
+@command("serve")
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn  # the server stack loads only for this command
+
+    from paperchat.server.api import create_app
+
+    api = settings.api.model_copy(
+        update={k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    )
+    llm = settings.llm.model_copy(update={"backend": args.backend or settings.llm.backend})
+    settings = settings.model_copy(update={"api": api, "llm": llm})
+    # Start-up, indexing progress and refused requests are what an operator watches for.
+    logging.getLogger("paperchat").setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    config = uvicorn.Config(
+        create_app(settings), host=api.host, port=api.port, access_log=args.verbose
+    )
+    server = uvicorn.Server(config)
+    shown = "127.0.0.1" if api.host in ("0.0.0.0", "::") else api.host
+    base = f"http://{shown}:{api.port}"
+    print(f"paperchat: UI {base}/  API {base}/v1  docs {base}/docs  ({llm.backend} backend)")
+    server.run()
+    return 0 if server.started else 1
+
+
+# -- eval / gold-check ----------------------------------------------------------------------
+
+
+@command("eval")
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from paperchat.eval_report import default_out_dir, write_report
+    from paperchat.evaluation import evaluate
+    from paperchat.judge import make_judge
+
+    name = args.name or "-".join(args.config)
+    out = Path(args.out) if args.out else default_out_dir(name)
+    pipeline = Pipeline(settings)
+    try:
+        with tqdm(desc="eval", unit="question", disable=args.quiet) as bar:
+
+            def progress(config: str, total: int) -> None:
+                bar.total = total
+                bar.set_postfix(config=config, refresh=False)
+                bar.update()
+
+            run = evaluate(
+                pipeline, args.gold, args.config, args.limit, make_judge(settings.eval), progress
+            )
+    finally:
+        pipeline.close()
+    metrics = write_report(run, out, name, command=_eval_command(args))
+    for problem in run.gold_problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    print_eval_summary(metrics)
+    print(f"report: {out / 'report.md'}")
+    return 0
+
+
+def _eval_command(args: argparse.Namespace) -> str:
+    parts = ["paperchat eval", "--gold", *map(str, args.gold), "--config", *args.config]
+    if args.limit:
+        parts += ["--limit", str(args.limit)]
+    return " ".join(parts)
+
+
+def print_eval_summary(metrics: dict) -> None:
+    print(f"{'config':<24} {'R@1':>6} {'R@5':>6} {'R@10':>6} {'MRR':>6} {'nDCG@10':>8}")
+    for name, config in metrics["configs"].items():
+        r = config["retrieval"]["overall"]
+        cells = [r.get(k) for k in ("recall@1", "recall@5", "recall@10", "mrr", "ndcg@10")]
+        shown = [f"{v:.3f}" if isinstance(v, float) else "-" for v in cells]
+        print(f"{name:<24} {shown[0]:>6} {shown[1]:>6} {shown[2]:>6} {shown[3]:>6} {shown[4]:>8}")
+        if config["answers"]:
+            a = config["answers"]
+            print(
+                f"{'':<24} must_include {a['must_include_accuracy']:.3f}, citation P "
+                f"{a['citation_precision']:.3f} R {a['citation_recall']:.3f}"
+            )
+
+
+@command("gold-check")
+def cmd_gold_check(args: argparse.Namespace, settings: Settings) -> int:
+    from paperchat.corpus import load_papers
+    from paperchat.gold import check_gold, read_gold
+
+    papers, _ = load_papers(settings.corpus.paths)
+    items, problems = [], []
+    for path in args.files:
+        found, bad = read_gold(Path(path))
+        items.extend(found)
+        problems.extend(bad)
+    problems.extend(check_gold(items, papers))
+    for problem in problems:
+        print(problem)
+    files = ", ".join(map(str, args.files))
+    print(f"{files}: {len(items)} items, {len(problems)} problems ({len(papers)} corpus papers)")
+    return 1 if problems else 0
+
+
+def add_eval_parsers(sub: argparse._SubParsersAction) -> None:
+    from paperchat.evaluation import GOLD_FILE
+
+    p = sub.add_parser("eval", help="measure retrieval and answers on gold questions")
+    p.add_argument("--gold", nargs="+", type=Path, default=[GOLD_FILE], help="gold JSONL files")
+    p.add_argument(
+        "--config",
+        nargs="+",
+        default=["sparse", "dense", "hybrid"],
+        help="presets of eval/configs/presets.toml, optionally +extractive/+local/+vllm",
+    )
+    p.add_argument("--limit", type=int, default=None, help="at most N items, spread over types")
+    p.add_argument("--out", default=None, help="report folder (default eval/reports/DATE-NAME)")
+    p.add_argument("--name", default=None, help="report name (default: the config names)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("gold-check", help="check gold question files against the corpus")
+    p.add_argument("files", nargs="*", type=Path, default=[GOLD_FILE], help="gold JSONL files")
+
+
 # -- parser ----------------------------------------------------------------------------------
 
 
@@ -211,6 +332,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("chat", help="interactive chat with follow-up questions")
     p.add_argument("--backend", choices=BACKENDS, default=None)
     p.add_argument("--k", type=int, default=None)
+
+    p = sub.add_parser("serve", help="serve the OpenAI-compatible API and the chat UI")
+    p.add_argument("--host", default=None, help="address to bind (default: PAPERCHAT_API_HOST)")
+    p.add_argument("--port", type=int, default=None, help="port (default: PAPERCHAT_API_PORT)")
+    p.add_argument("--backend", choices=BACKENDS, default=None)
+
+    add_eval_parsers(sub)
 
     p = sub.add_parser("stats", help="what the index holds")
     p.add_argument("--json", action="store_true")

@@ -1,0 +1,1 @@
+"""HTTP serving: OpenAI-compatible API and the chat UI, one process, one Pipeline."""

@@ -1,0 +1,261 @@
+"""Request, response and stream-chunk models of the HTTP API, in OpenAI's field order.
+
+Chat completions follow OpenAI's schema so any OpenAI client works unchanged; paperchat adds
+`citations` and `abstained` at the top level of a completion (and of the final stream chunk).
+Errors use OpenAI's envelope: `{"error": {"message", "type", "param", "code"}}`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, RootModel
+
+from paperchat.records import Answer, Citation, Hit
+
+Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
+SearchMode = Literal["hybrid", "dense", "sparse"]
+
+
+class _Request(BaseModel):
+    # OpenAI clients send fields paperchat has no use for (logit_bias, tools, ...): accept and
+    # ignore them rather than fail a client that works against OpenAI.
+    model_config = ConfigDict(extra="ignore")
+
+
+# -- chat completions: request ------------------------------------------------------------------
+
+
+class ContentPart(_Request):
+    """One part of a multi-part message; only text parts can be answered."""
+
+    type: str
+    text: str | None = None
+
+
+class ChatMessage(_Request):
+    role: Role
+    content: str | list[ContentPart] | None = None
+    name: str | None = None
+
+    def text(self) -> str:
+        if isinstance(self.content, list):
+            return "\n".join(p.text or "" for p in self.content if p.type == "text")
+        return self.content or ""
+
+
+class StreamOptions(_Request):
+    include_usage: bool = False
+
+
+class ChatCompletionRequest(_Request):
+    """POST /v1/chat/completions. Sampling fields are accepted for compatibility; the server's
+    settings decide how answers are generated."""
+
+    model: str | None = Field(None, description="Model id from GET /v1/models.")
+    messages: list[ChatMessage] = Field(
+        description="The conversation; the last user message is the question."
+    )
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    temperature: float | None = Field(None, ge=0, le=2)
+    max_tokens: int | None = Field(None, ge=1)
+    top_p: float | None = Field(None, ge=0, le=1)
+    n: int | None = Field(1, ge=1, description="Only 1 is supported.")
+    stop: str | list[str] | None = None
+    user: str | None = None
+    seed: int | None = None
+    # paperchat extensions (send them with the OpenAI client's `extra_body`).
+    k: int | None = Field(None, ge=1, le=100, description="Papers retrieved (paperchat).")
+    mode: SearchMode | None = Field(None, description="Retrieval mode (paperchat).")
+
+
+# -- chat completions: response -----------------------------------------------------------------
+
+
+def completion_id() -> str:
+    return f"chatcmpl-{uuid.uuid4().hex}"
+
+
+def now() -> int:
+    return int(time.time())
+
+
+class CitationRecord(BaseModel):
+    """A source the answer cites; `n` matches the `[n]` marker in the content."""
+
+    n: int
+    paper_id: str
+    title: str
+    url: str | None = None
+
+    @classmethod
+    def of(cls, citation: Citation) -> CitationRecord:
+        return cls(n=citation.n, paper_id=citation.paper_id, title=citation.title, url=citation.url)
+
+
+class Usage(BaseModel):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+    @classmethod
+    def of(cls, answer: Answer) -> Usage:
+        prompt = answer.usage.get("prompt_tokens", 0)
+        completion = answer.usage.get("completion_tokens", 0)
+        return cls(
+            prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
+        )
+
+
+class AssistantMessage(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str
+
+
+class ChatCompletionChoice(BaseModel):
+    index: int = 0
+    message: AssistantMessage
+    logprobs: None = None
+    finish_reason: Literal["stop", "length"] = "stop"
+
+
+class ChatCompletionResponse(BaseModel):
+    id: str = Field(default_factory=completion_id)
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int = Field(default_factory=now)
+    model: str
+    choices: list[ChatCompletionChoice]
+    usage: Usage
+    citations: list[CitationRecord] = Field(description="Sources cited in the content (paperchat).")
+    abstained: bool = Field(description="True when the collection does not cover the question.")
+
+
+# -- chat completions: stream chunks ------------------------------------------------------------
+
+
+class DeltaMessage(BaseModel):
+    role: Literal["assistant"] | None = None
+    content: str | None = None
+
+
+class ChatCompletionStreamChoice(BaseModel):
+    index: int = 0
+    delta: DeltaMessage
+    logprobs: None = None
+    finish_reason: Literal["stop", "length"] | None = None
+
+
+class ChatCompletionStreamResponse(BaseModel):
+    """One `data:` line of a streamed completion; the last one carries the citations."""
+
+    id: str
+    object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
+    created: int
+    model: str
+    choices: list[ChatCompletionStreamChoice]
+    usage: Usage | None = None
+    citations: list[CitationRecord] | None = None
+    abstained: bool | None = None
+
+    def sse(self) -> str:
+        """The chunk as one server-sent event, shaped like OpenAI's: unset delta fields and
+        the paperchat fields of non-final chunks are left out rather than sent as null."""
+        data = self.model_dump(mode="json")
+        for key in ("usage", "citations", "abstained"):
+            if data[key] is None:
+                del data[key]
+        for choice in data["choices"]:
+            choice["delta"] = {k: v for k, v in choice["delta"].items() if v is not None}
+        return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+# -- models -------------------------------------------------------------------------------------
+
+
+class ModelCard(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int = Field(default_factory=now)
+    owned_by: str = "paperchat"
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+# -- search -------------------------------------------------------------------------------------
+
+
+class SearchRequest(BaseModel):
+    """POST /v1/search: the papers that best match a query, without generating an answer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    query: str = Field(description="What to look for.")
+    k: int | None = Field(None, ge=1, le=100, description="Papers to return.")
+    mode: SearchMode | None = Field(None, description="hybrid | dense | sparse.")
+
+
+class SearchRecord(BaseModel):
+    """The stable record shape shared with `paperchat search --json`."""
+
+    rank: int
+    paper_id: str
+    title: str
+    score: float
+    text: str
+
+
+class SearchResponse(RootModel[list[SearchRecord]]):
+    """The same list of records `paperchat search --json` prints."""
+
+    @classmethod
+    def of(cls, hits: list[Hit]) -> SearchResponse:
+        return cls([SearchRecord(**h.to_search_record(i)) for i, h in enumerate(hits, start=1)])
+
+
+# -- errors -------------------------------------------------------------------------------------
+
+
+class ErrorInfo(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    """OpenAI's error envelope; the HTTP status and headers travel beside it, not in it."""
+
+    error: ErrorInfo
+    _status_code: int = PrivateAttr(400)
+    _headers: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @classmethod
+    def make(
+        cls,
+        message: str,
+        *,
+        status_code: int,
+        type: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> ErrorResponse:
+        response = cls(error=ErrorInfo(message=message, type=type, param=param, code=code))
+        response._status_code = status_code
+        response._headers = dict(headers or {})
+        return response
+
+    @property
+    def status_code(self) -> int:
+        return self._status_code
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return self._headers

@@ -1,0 +1,373 @@
+"""The serving layer: OpenAI-shaped chat completions and search over one Pipeline.
+
+`ChatService` turns requests into responses or `ErrorResponse`s and never raises for a bad
+request. The HTTP routes and the chat UI both call it, so an answer reads the same everywhere.
+All methods block (retrieval, generation): call them from worker threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import chain
+
+from paperchat.answering import Answerer, AnswerEvent, Delta, Done, format_sources
+from paperchat.errors import (
+    BadQuestionError,
+    ConfigError,
+    IndexNotReadyError,
+    LLMUnavailableError,
+    PaperchatError,
+)
+from paperchat.llm import OpenAICompatibleLLM
+from paperchat.pipeline import Pipeline
+from paperchat.records import Answer, Turn
+from paperchat.server.indexing import IndexStatus
+from paperchat.server.metrics import Metrics
+from paperchat.server.protocol import (
+    AssistantMessage,
+    ChatCompletionChoice,
+    ChatCompletionRequest,
+    ChatCompletionResponse,
+    ChatCompletionStreamChoice,
+    ChatCompletionStreamResponse,
+    ChatMessage,
+    CitationRecord,
+    DeltaMessage,
+    ErrorResponse,
+    ModelCard,
+    ModelList,
+    SearchRequest,
+    SearchResponse,
+    Usage,
+    completion_id,
+    now,
+)
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = 10  # sent with every 503: indexing and model start-up take this order
+LLM_PROBE_TTL = 10.0  # seconds a health probe of the LLM server is reused
+DONE_EVENT = "data: [DONE]\n\n"
+HISTORY_ROLES = ("user", "assistant")  # the server's own prompt replaces any system message
+
+# OpenAI-style machine-readable codes beside the human message.
+_CODES: dict[type[PaperchatError], str] = {
+    BadQuestionError: "invalid_question",
+    ConfigError: "invalid_value",
+    IndexNotReadyError: "index_not_ready",
+    LLMUnavailableError: "llm_unavailable",
+}
+
+
+class _Reject(Exception):
+    """A request the service refuses; carries the error response to send back."""
+
+    def __init__(self, response: ErrorResponse) -> None:
+        super().__init__(response.error.message)
+        self.response = response
+
+
+def answer_content(answer: Answer) -> str:
+    """The assistant message: the answer with [n] markers, then the numbered Sources list."""
+    sources = format_sources(answer.citations)
+    return f"{answer.text}\n\n{sources}" if sources else answer.text
+
+
+def bad_request(message: str, param: str | None = None, code: str | None = None) -> ErrorResponse:
+    return ErrorResponse.make(message, status_code=400, param=param, code=code)
+
+
+def error_response(error: PaperchatError, param: str | None = None) -> ErrorResponse:
+    """A user-facing error as OpenAI's envelope; 503s tell the client when to retry."""
+    code = next((c for t, c in _CODES.items() if isinstance(error, t)), None)
+    unavailable = error.status_code == 503
+    return ErrorResponse.make(
+        str(error),
+        status_code=error.status_code,
+        type=error.error_type,
+        param=None if unavailable else param,
+        code=code,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)} if unavailable else None,
+    )
+
+
+def internal_error() -> ErrorResponse:
+    return ErrorResponse.make(
+        "The server failed to answer; the details are in its log.",
+        status_code=500,
+        type="server_error",
+        code="internal_error",
+    )
+
+
+class ChatService:
+    """Chat completions, search, models and health over one Pipeline and one Answerer."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        status: IndexStatus,
+        metrics: Metrics,
+        model_id: str,
+        *,
+        answerer: Answerer | None = None,
+        backend: str | None = None,
+    ) -> None:
+        self.pipeline = pipeline
+        self.status = status
+        self.metrics = metrics
+        self.model_id = model_id
+        self.backend = backend
+        self._answerer = answerer
+        self._answerer_lock = threading.Lock()
+        self._probe_lock = threading.Lock()
+        self._probe: tuple[float, dict[str, object]] | None = None
+
+    # -- collaborators -----------------------------------------------------------------------
+
+    @property
+    def answerer(self) -> Answerer:
+        """Built on first use (it may load or probe a model); `warm_up` does it at start-up."""
+        with self._answerer_lock:
+            if self._answerer is None:
+                self._answerer = self.pipeline.answerer(self.backend)
+                log.info("answering with the %s backend", self._answerer.backend)
+            return self._answerer
+
+    def warm_up(self) -> None:
+        _ = self.answerer
+
+    # -- the shared answering path (API and UI) ----------------------------------------------
+
+    def converse(
+        self,
+        question: str,
+        history: Sequence[Turn] = (),
+        *,
+        k: int | None = None,
+        mode: str | None = None,
+    ) -> Iterator[AnswerEvent]:
+        """Answer events for one question; raises PaperchatError with a user-facing message."""
+        self._check_ready()
+        for event in self.answerer.stream(question, history, k=k, mode=mode):
+            if isinstance(event, Done):
+                self.metrics.observe_answer(event.answer)
+            yield event
+
+    def _check_ready(self) -> None:
+        snap = self.status.snapshot()
+        if snap.phase == "ready":
+            return
+        if snap.phase == "failed":
+            raise IndexNotReadyError(
+                f"Building the index failed ({snap.error}). Fix PAPERCHAT_CORPUS_PATHS or run "
+                "`paperchat ingest`, then restart the server."
+            )
+        raise IndexNotReadyError(
+            f"The index is being built (indexing in progress: {snap.papers} papers so far). "
+            f"Answers start when it is done; retry in {RETRY_AFTER_SECONDS}s."
+        )
+
+    # -- /v1/chat/completions ----------------------------------------------------------------
+
+    def create_chat_completion(
+        self, request: ChatCompletionRequest
+    ) -> ChatCompletionResponse | ErrorResponse:
+        try:
+            question, history = self._prepare(request)
+            answer = _final(self.converse(question, history, k=request.k, mode=request.mode))
+        except Exception as e:  # every failure becomes an error response, never a raise
+            return self._failure(e)
+        return ChatCompletionResponse(
+            model=self.model_id,
+            choices=[
+                ChatCompletionChoice(message=AssistantMessage(content=answer_content(answer)))
+            ],
+            usage=Usage.of(answer),
+            citations=[CitationRecord.of(c) for c in answer.citations],
+            abstained=answer.abstained,
+        )
+
+    def create_chat_stream(self, request: ChatCompletionRequest) -> Iterator[str] | ErrorResponse:
+        """Server-sent events, or an error response when the request fails before any text:
+        a client then gets a proper HTTP status (400, 503) rather than a 200 with an error."""
+        try:
+            question, history = self._prepare(request)
+            events = self.converse(question, history, k=request.k, mode=request.mode)
+            head = _until_text(events)
+        except Exception as e:
+            return self._failure(e)
+        include_usage = bool(request.stream_options and request.stream_options.include_usage)
+        return self._sse(chain(head, events), include_usage)
+
+    def _sse(self, events: Iterable[AnswerEvent], include_usage: bool) -> Iterator[str]:
+        chunks = _Chunks(self.model_id)
+        yield chunks.delta(DeltaMessage(role="assistant", content=""))
+        try:
+            answer = None
+            for event in events:
+                if isinstance(event, Delta):
+                    yield chunks.delta(DeltaMessage(content=event.text))
+                elif isinstance(event, Done):
+                    answer = event.answer
+            if answer is None:
+                raise RuntimeError("the answer stream ended without an answer")
+        except Exception as e:  # headers are sent: report in-band, as OpenAI does
+            yield f"data: {self._failure(e).model_dump_json()}\n\n"
+            yield DONE_EVENT
+            return
+        yield from chunks.finish(answer, include_usage)
+        yield DONE_EVENT
+
+    def _prepare(self, request: ChatCompletionRequest) -> tuple[str, list[Turn]]:
+        if request.model is not None and request.model != self.model_id:
+            raise _Reject(
+                ErrorResponse.make(
+                    f"The model {request.model!r} does not exist; this server serves "
+                    f"{self.model_id!r} (see GET /v1/models).",
+                    status_code=404,
+                    param="model",
+                    code="model_not_found",
+                )
+            )
+        if request.n not in (None, 1):
+            raise _Reject(bad_request("Only n=1 is supported.", "n", "invalid_value"))
+        return conversation(request.messages)
+
+    # -- /v1/search, /v1/models, /healthz ----------------------------------------------------
+
+    def search(self, request: SearchRequest) -> SearchResponse | ErrorResponse:
+        try:
+            self._check_ready()
+            hits = self.pipeline.retriever.search(request.query, k=request.k, mode=request.mode)
+        except Exception as e:
+            return self._failure(e, param="query")
+        return SearchResponse.of(hits)
+
+    def models(self) -> ModelList:
+        return ModelList(data=[ModelCard(id=self.model_id)])
+
+    def health(self) -> tuple[dict[str, object], int]:
+        """Index state and LLM reachability; 200 only when questions can be answered."""
+        snap = self.status.snapshot()
+        index = snap.to_dict()
+        healthy = snap.phase == "ready"
+        if healthy:
+            try:  # the live count: a remote Qdrant may have gone away since start-up
+                chunks = self.pipeline.index.count_chunks()
+                index["chunks"] = chunks
+                self.metrics.indexed_chunks.set(chunks)
+            except PaperchatError as e:
+                healthy, index["error"] = False, str(e)
+        status = "ok" if healthy else "unavailable" if snap.phase == "ready" else snap.phase
+        body = {"status": status, "index": index, "llm": self.llm_health()}
+        return body, 200 if healthy else 503
+
+    def llm_health(self) -> dict[str, object]:
+        if self._answerer is None:
+            return {"backend": self.backend or "pending", "reachable": None}
+        llm = self._answerer.llm
+        if llm is None:
+            return {"backend": self._answerer.backend, "reachable": True, "model": None}
+        if not isinstance(llm, OpenAICompatibleLLM):  # in-process: reachable by definition
+            return {"backend": llm.name, "reachable": True, "model": llm.model}
+        return self._probe_remote(llm)
+
+    def _probe_remote(self, llm: OpenAICompatibleLLM) -> dict[str, object]:
+        # Probes are cached: a health check every second must not hammer the LLM server.
+        with self._probe_lock:
+            if self._probe and time.monotonic() - self._probe[0] < LLM_PROBE_TTL:
+                return self._probe[1]
+            result: dict[str, object] = {"backend": llm.name, "model": llm.model, "url": llm.url}
+            try:
+                llm.probe()
+                result["reachable"] = True
+            except PaperchatError as e:
+                result.update(reachable=False, detail=str(e))
+            self._probe = (time.monotonic(), result)
+            return result
+
+    # -- errors ------------------------------------------------------------------------------
+
+    def _failure(self, error: Exception, param: str = "messages") -> ErrorResponse:
+        if isinstance(error, _Reject):
+            response = error.response
+        elif isinstance(error, PaperchatError):
+            log.info("request refused: %s", error)
+            response = error_response(error, param)
+        else:
+            log.exception("request failed")
+            response = internal_error()
+        self.metrics.count_error(response.error.type, response.error.code)
+        return response
+
+
+def conversation(messages: Sequence[ChatMessage]) -> tuple[str, list[Turn]]:
+    """The last user message is the question; earlier user/assistant turns are history."""
+    if not messages:
+        raise _Reject(bad_request("messages is empty; send at least one user message.", "messages"))
+    last = messages[-1]
+    if last.role != "user":
+        raise _Reject(
+            bad_request(
+                f"The last message must be the user's question, not a {last.role!r} message.",
+                "messages",
+            )
+        )
+    for message in messages:
+        if isinstance(message.content, list) and any(p.type != "text" for p in message.content):
+            raise _Reject(
+                bad_request("Only text content can be answered.", "messages", "invalid_value")
+            )
+    history = [Turn(m.role, m.text()) for m in messages[:-1] if m.role in HISTORY_ROLES]
+    return last.text(), history
+
+
+def _final(events: Iterable[AnswerEvent]) -> Answer:
+    for event in events:
+        if isinstance(event, Done):
+            return event.answer
+    raise RuntimeError("the answer stream ended without an answer")
+
+
+def _until_text(events: Iterator[AnswerEvent]) -> list[AnswerEvent]:
+    """Events up to the first text: retrieval and the model's first token happen here."""
+    head: list[AnswerEvent] = []
+    for event in events:
+        head.append(event)
+        if isinstance(event, Delta | Done):
+            break
+    return head
+
+
+class _Chunks:
+    """The stream chunks of one completion: same id, created time and model throughout."""
+
+    def __init__(self, model: str) -> None:
+        self.id = completion_id()
+        self.created = now()
+        self.model = model
+
+    def _chunk(self, choices: list[ChatCompletionStreamChoice], **extra: object) -> str:
+        response = ChatCompletionStreamResponse(
+            id=self.id, created=self.created, model=self.model, choices=choices, **extra
+        )
+        return response.sse()
+
+    def delta(self, delta: DeltaMessage) -> str:
+        return self._chunk([ChatCompletionStreamChoice(delta=delta)])
+
+    def finish(self, answer: Answer, include_usage: bool) -> Iterator[str]:
+        sources = format_sources(answer.citations)
+        if sources:  # streamed content ends exactly like the non-streamed message
+            yield self.delta(DeltaMessage(content=f"\n\n{sources}"))
+        yield self._chunk(
+            [ChatCompletionStreamChoice(delta=DeltaMessage(), finish_reason="stop")],
+            citations=[CitationRecord.of(c) for c in answer.citations],
+            abstained=answer.abstained,
+        )
+        if include_usage:  # OpenAI's usage chunk: no choices
+            yield self._chunk([], usage=Usage.of(answer))

@@ -1,0 +1,164 @@
+"""Fakes of the pipeline's collaborators, for the instant unit tests of the serving layer.
+
+Each fake keeps a history of its calls so tests can check what reached it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from paperchat.answering import AnswerEvent, Delta, Done, Retrieved
+from paperchat.errors import BadQuestionError, PaperchatError
+from paperchat.ingest import FileReport, IngestReport
+from paperchat.records import Answer, Citation, Hit, Turn
+
+ELECTRA = Hit(
+    paper_id="electra",
+    title="ELECTRA: Pre-training Text Encoders as Discriminators Rather Than Generators",
+    score=0.9,
+    text="ELECTRA trains a discriminator on replaced token detection.",
+    chunks=("ELECTRA trains a discriminator on replaced token detection.",),
+    urls=("https://github.com/google-research/electra",),
+    relevance=0.8,
+)
+SPEECH = Hit(
+    paper_id="speech",
+    title="Scaling Speech-Text Pre-training with Synthetic Interleaved Data",
+    score=0.5,
+    text="Synthetic interleaved speech-text data replaces parallel data.",
+    relevance=0.6,
+)
+
+
+def citation(n: int, hit: Hit) -> Citation:
+    return Citation(n=n, paper_id=hit.paper_id, title=hit.title, url=hit.url, passage=hit.text)
+
+
+@dataclass
+class Call:
+    question: str
+    history: list[Turn]
+    k: int | None
+    mode: str | None
+
+
+@dataclass
+class FakeAnswerer:
+    """Answers every question with one scripted answer, sentence by sentence.
+
+    `fail_before` raises before any event; `fail_after` raises after that many deltas.
+    """
+
+    hits: list[Hit] = field(default_factory=lambda: [ELECTRA, SPEECH])
+    sentences: list[str] = field(
+        default_factory=lambda: ["ELECTRA detects replaced tokens [1].", " It is efficient [1]."]
+    )
+    abstained: bool = False
+    fail_before: PaperchatError | None = None
+    fail_after: tuple[int, Exception] | None = None
+    calls: list[Call] = field(default_factory=list)
+    backend: str = "extractive"
+    llm: object = None
+
+    def stream(
+        self,
+        question: str,
+        history: Sequence[Turn] = (),
+        *,
+        k: int | None = None,
+        mode: str | None = None,
+    ) -> Iterator[AnswerEvent]:
+        self.calls.append(Call(question, list(history), k, mode))
+        if not question.strip():
+            raise BadQuestionError("The question is empty; ask something about the papers.")
+        if self.fail_before:
+            raise self.fail_before
+        yield Retrieved(self.hits)
+        for i, sentence in enumerate(self.sentences):
+            if self.fail_after and i == self.fail_after[0]:
+                raise self.fail_after[1]
+            yield Delta(sentence)
+        yield Done(self._answer(question))
+
+    def answer(self, question: str, history: Sequence[Turn] = (), **kw: object) -> Answer:
+        *_, done = self.stream(question, history, **kw)  # type: ignore[arg-type]
+        assert isinstance(done, Done)
+        return done.answer
+
+    def _answer(self, question: str) -> Answer:
+        citations = [] if self.abstained else [citation(1, self.hits[0])]
+        return Answer(
+            text="".join(self.sentences),
+            citations=citations,
+            abstained=self.abstained,
+            hits=self.hits,
+            question=question,
+            timings={"retrieve": 0.01, "generate": 0.02, "total": 0.03},
+            usage={"prompt_tokens": 10, "completion_tokens": 5},
+        )
+
+
+class FakeIndex:
+    collection = "papers_fake"
+
+    def __init__(self, chunks: int = 10) -> None:
+        self.chunks = chunks
+
+    def count_chunks(self) -> int:
+        return self.chunks
+
+    def count_papers(self) -> int:
+        return self.chunks // 2
+
+
+class FakeRetriever:
+    def __init__(self, hits: list[Hit]) -> None:
+        self.hits = hits
+        self.calls: list[tuple[str, int | None, str | None]] = []
+
+    def search(self, query: str, k: int | None = None, mode: str | None = None) -> list[Hit]:
+        self.calls.append((query, k, mode))
+        if not query.strip():
+            raise BadQuestionError("The query is empty; type a question about the papers.")
+        return self.hits[: k or len(self.hits)]
+
+
+class FakeIngestor:
+    """Reports progress batch by batch; `gate` holds it until the test lets it go on."""
+
+    def __init__(self, index: FakeIndex, batches: int = 3) -> None:
+        self.index = index
+        self.batches = batches
+        self.gate = threading.Event()
+        self.paths: list[Path] = []
+
+    def run(
+        self, paths: Iterable[Path], progress: Callable[[int, int], None] | None = None
+    ) -> IngestReport:
+        self.paths = list(paths)
+        for _ in range(self.batches):
+            self.gate.wait(10)
+            if progress:
+                progress(2, 4)
+        self.index.chunks = 4 * self.batches
+        return IngestReport(files=[FileReport(path="fake.txt", papers=2 * self.batches)])
+
+
+class FakePipeline:
+    """What the server uses of `Pipeline`: index, retriever, ingestor, answerer."""
+
+    def __init__(self, answerer: FakeAnswerer | None = None, chunks: int = 10) -> None:
+        self.fake_answerer = answerer or FakeAnswerer()
+        self.index = FakeIndex(chunks)
+        self.retriever = FakeRetriever(self.fake_answerer.hits)
+        self.ingestor = FakeIngestor(self.index)
+        self.closed = False
+
+    def answerer(self, backend: str | None = None) -> FakeAnswerer:
+        return self.fake_answerer
+
+    def close(self) -> None:
+        self.closed = True
