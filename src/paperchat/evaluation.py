@@ -446,9 +446,10 @@ def evaluate(
     limit: int | None = None,
     judge: Judge | None = None,
     progress: Progress | None = None,
+    presets: dict[str, EvalConfig] | None = None,
 ) -> EvalRun:
     """Gold files x named configs over the pipeline's corpus and index."""
-    presets = load_presets()
+    presets = presets if presets is not None else load_presets()
     configs = [make_config(name, presets) for name in config_names]
     papers, _ = load_papers(pipeline.settings.corpus.paths)
     items = load_gold(gold_files)
