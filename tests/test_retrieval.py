@@ -1,0 +1,74 @@
+"""Hybrid retrieval over the real ingested corpus (embedded Qdrant, real embedder)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from paperchat.cli import main
+from paperchat.errors import BadQuestionError, ConfigError
+from paperchat.index import Filters
+from paperchat.settings import Settings
+
+# Questions phrased without the title's words -> the paper that answers them.
+PARAPHRASES = {
+    "a discriminator learns to spot which input words were swapped by a small generator network": (
+        "ELECTRA"
+    ),
+    "speech language model trained on text turned into speech tokens without real audio, "
+    "chatbot that talks": "Scaling Speech-Text Pre-training with Synthetic Interleaved Data",
+    "medical model for cancer diagnosis from slide images using a disease knowledge graph": (
+        "A Knowledge-enhanced Pathology Vision-language Foundation Model"
+    ),
+    "football players treated like words in a sentence": "RisingBALLER",
+}
+
+
+@pytest.mark.parametrize(("question", "title"), PARAPHRASES.items())
+def test_hybrid_finds_paraphrased_papers_first(ingested, question: str, title: str) -> None:
+    hits = ingested.retriever.search(question, k=5)
+    assert hits[0].title.startswith(title)
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "sparse"])
+def test_every_mode_returns_distinct_papers_ranked(ingested, mode: str) -> None:
+    hits = ingested.retriever.search("replaced token detection pre-training", k=5, mode=mode)
+    assert len(hits) == 5
+    assert len({h.paper_id for h in hits}) == 5  # grouped per paper, not raw chunks
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert hits[0].title.startswith("ELECTRA")
+    assert all(h.relevance is not None for h in hits)
+
+
+def test_best_chunks_come_with_each_paper(ingested) -> None:
+    (hit,) = ingested.retriever.search("replaced token detection", k=1)
+    assert hit.title.startswith("ELECTRA")
+    assert hit.text == hit.chunks[0] and "replaced token detection" in hit.text
+    assert 1 <= len(hit.chunks) <= ingested.settings.retrieval.chunks_per_paper
+
+
+def test_filters_by_source_and_date(ingested) -> None:
+    only5 = Filters(sources=("listing-5-jan-8.txt",))
+    hits = ingested.retriever.search("vision-language pre-training", k=8, filters=only5)
+    assert hits and all("listing-5-jan-8.txt" in h.sources for h in hits)
+    recent = Filters(date_from="2025-01-01")
+    hits = ingested.retriever.search("speech", k=5, filters=recent)
+    assert hits and all(h.date and h.date >= "2025-01-01" for h in hits)
+
+
+def test_bad_queries_are_refused_clearly(ingested) -> None:
+    with pytest.raises(BadQuestionError, match="empty"):
+        ingested.retriever.search("   ")
+    with pytest.raises(ConfigError, match="allowed: hybrid, dense, sparse"):
+        ingested.retriever.search("speech", mode="fuzzy")
+
+
+def test_search_json_contract(index_copy: Settings, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("PAPERCHAT_DATA_DIR", str(index_copy.data_dir))
+    assert main(["search", "replaced token detection", "--k", "3", "--json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert [r["rank"] for r in records] == [1, 2, 3]
+    assert set(records[0]) == {"rank", "paper_id", "title", "score", "text"}
+    assert records[0]["title"].startswith("ELECTRA")
+    assert "replaced token detection" in records[0]["text"]
