@@ -102,8 +102,9 @@ def test_interrupted_ingest_resumes_without_duplicates(tmp_path: Path) -> None:
     pipeline = Pipeline(Settings(data_dir=tmp_path / "d"))
     try:
         real = make_embedder("all-MiniLM-L6-v2", batch_size=64)
-        dying = Ingestor(pipeline.index, pipeline.chunker, InterruptingEmbedder(real))
-        dying.embedder.batch_size = 64
+        interrupting = InterruptingEmbedder(real)
+        interrupting.batch_size = 64
+        dying = Ingestor(pipeline.index, pipeline.chunker, lambda: interrupting)
         with pytest.raises(KeyboardInterrupt):
             dying.run([corpus])
         assert pipeline.index.count_chunks() == 0  # batches are written whole or not at all

@@ -27,11 +27,10 @@ from paperchat.llm import ChatLLM, ContextOverflowError
 from paperchat.prompts import ABSTAIN_PHRASE, PromptSet, Source
 from paperchat.records import Answer, Citation, Hit, Turn
 from paperchat.retrieval import Retriever
-from paperchat.settings import AnswerSettings, LLMSettings
+from paperchat.settings import EXTRACTIVE, AnswerSettings, LLMSettings
 
 log = logging.getLogger(__name__)
 
-EXTRACTIVE = "extractive"
 EXTRACTIVE_SENTENCES = 3
 # Words that make a follow-up depend on the conversation ("how big is it?").
 _DEPENDENT = re.compile(

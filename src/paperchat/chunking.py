@@ -9,12 +9,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
-
-from llama_index.core.node_parser import TokenTextSplitter
-from llama_index.core.utils import get_tokenizer
+from typing import TYPE_CHECKING
 
 from paperchat.corpus import content_hash
 from paperchat.records import Chunk, Paper
+
+if TYPE_CHECKING:
+    from llama_index.core.node_parser import TokenTextSplitter
 
 _NAMESPACE = uuid.UUID("5b1f1c3e-8f55-4a55-9a43-2f1c2a7d9e10")
 MIN_WINDOW = 32
@@ -23,6 +24,8 @@ MIN_WINDOW = 32
 @lru_cache(maxsize=1)
 def tokenizer() -> Callable[[str], list[int]]:
     """cl100k_base from the copy llama-index-core ships, so it works offline."""
+    from llama_index.core.utils import get_tokenizer  # heavy import: only when chunking
+
     return get_tokenizer()
 
 
@@ -45,6 +48,8 @@ class Chunker:
         self.overlap = overlap
 
     def _splitter(self, budget: int) -> TokenTextSplitter:
+        from llama_index.core.node_parser import TokenTextSplitter
+
         overlap = min(self.overlap, budget // 2)
         return TokenTextSplitter(
             chunk_size=budget, chunk_overlap=overlap, separator=" ", tokenizer=tokenizer()

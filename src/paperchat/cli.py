@@ -8,10 +8,10 @@ import logging
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
-from paperchat.answering import AnswerEvent, Delta, Done, format_sources
 from paperchat.errors import PaperchatError
 from paperchat.index import Filters
 from paperchat.ingest import IngestReport
@@ -21,6 +21,9 @@ from paperchat.retrieval import MODES
 from paperchat.settings import Settings
 
 BACKENDS = ("auto", "vllm", "local", "extractive")
+
+if TYPE_CHECKING:  # the answering stack is imported by the commands that answer
+    from paperchat.answering import AnswerEvent
 
 log = logging.getLogger("paperchat")
 Command = Callable[[argparse.Namespace, Settings], int]
@@ -135,6 +138,8 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 
 def print_streamed(events: Iterable[AnswerEvent]) -> Answer:
     """Print deltas as they come, then the cited papers; returns the finished answer."""
+    from paperchat.answering import Delta, Done, format_sources
+
     for event in events:
         if isinstance(event, Delta):
             print(event.text, end="", flush=True)
@@ -160,11 +165,17 @@ def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
             except PaperchatError as e:
                 print(f"Error: {e}", file=sys.stderr)
                 continue
-            answer_text = answer.text + "\n" + format_sources(answer.citations)
+            answer_text = answer.text + "\n" + _sources_text(answer)
             history += [Turn("user", question), Turn("assistant", answer_text)]
     finally:
         pipeline.close()
     return 0
+
+
+def _sources_text(answer: Answer) -> str:
+    from paperchat.answering import format_sources
+
+    return format_sources(answer.citations)
 
 
 def _prompt() -> str:

@@ -67,15 +67,27 @@ def _batches(papers: Iterable[Paper], size: int) -> Iterator[list[Paper]]:
 class Ingestor:
     """Owns the write path into the index."""
 
-    def __init__(self, index: PaperIndex, chunker: Chunker, embedder: Embedder) -> None:
+    def __init__(
+        self, index: PaperIndex, chunker: Chunker, embedder: Callable[[], Embedder]
+    ) -> None:
         self.index = index
         self.chunker = chunker
-        self.embedder = embedder
+        # Loaded on first write only: a re-run over unchanged files never pays for the model.
+        self._embedder_factory = embedder
+        self._ready = False
+
+    @property
+    def embedder(self) -> Embedder:
+        return self._embedder_factory()
+
+    def _ensure_collection(self) -> None:
+        if not self._ready:
+            self.index.ensure(self.embedder.dim)
+            self._ready = True
 
     def run(self, paths: Iterable[Path], progress: Progress | None = None) -> IngestReport:
         start = time.perf_counter()
         report = IngestReport()
-        self.index.ensure(self.embedder.dim)
         try:
             files = expand_paths(paths)
         except CorpusError as e:
@@ -131,6 +143,7 @@ class Ingestor:
     def _write(self, papers: list[Paper]) -> int:
         if not papers:
             return 0
+        self._ensure_collection()
         chunks = [c for p in papers for c in self.chunker.split(p)]
         dense = self.embedder.embed([c.embed_text for c in chunks])
         sparse = [sparse_document(c.embed_text) for c in chunks]

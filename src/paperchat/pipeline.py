@@ -9,22 +9,25 @@ from __future__ import annotations
 import logging
 import threading
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from qdrant_client import QdrantClient
 
-from paperchat.answering import EXTRACTIVE, Answerer
 from paperchat.chunking import Chunker
 from paperchat.embedding import Embedder, make_embedder
 from paperchat.index import PaperIndex, open_client
 from paperchat.ingest import Ingestor
-from paperchat.llm import ChatLLM, OpenAICompatibleLLM, make_llm
 from paperchat.prompts import PromptSet
 from paperchat.retrieval import Retriever
-from paperchat.settings import PROMPTS_DIR, Settings
+from paperchat.settings import EXTRACTIVE, PROMPTS_DIR, Settings
 
 # Without a reachable vLLM server, `auto` answers with this backend: the one that scored
 # higher on the gold set (see README, "Choosing a backend").
 CPU_DEFAULT_BACKEND = EXTRACTIVE
+
+if TYPE_CHECKING:  # answering pulls in the LLM clients: imported when first needed
+    from paperchat.answering import Answerer
+    from paperchat.llm import ChatLLM
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +60,7 @@ class Pipeline:
 
     @cached_property
     def ingestor(self) -> Ingestor:
-        return Ingestor(self.index, self.chunker, self.embedder)
+        return Ingestor(self.index, self.chunker, lambda: self.embedder)
 
     @cached_property
     def retriever(self) -> Retriever:
@@ -73,6 +76,8 @@ class Pipeline:
         if backend != "auto":
             return backend
         if self.settings.llm.url:
+            from paperchat.llm import OpenAICompatibleLLM
+
             try:
                 OpenAICompatibleLLM(self.settings.llm).probe()
                 return "vllm"
@@ -86,12 +91,16 @@ class Pipeline:
         """One chat model per backend per process (models are expensive to load)."""
         with self._lock:
             if backend not in self._llms:
+                from paperchat.llm import make_llm
+
                 llm_settings = self.settings.llm.model_copy(update={"backend": backend})
                 settings = self.settings.model_copy(update={"llm": llm_settings})
                 self._llms[backend] = make_llm(settings)
             return self._llms[backend]
 
     def answerer(self, backend: str | None = None) -> Answerer:
+        from paperchat.answering import Answerer
+
         resolved = self.resolve_backend(backend)
         return Answerer(
             retriever=self.retriever,

@@ -21,6 +21,7 @@ PROMPTS_DIR = REPO_ROOT / "prompts"
 
 RetrievalMode = Literal["hybrid", "dense", "sparse"]
 Backend = Literal["auto", "vllm", "local", "extractive"]
+EXTRACTIVE = "extractive"  # the backend that answers without an LLM
 
 
 class _Section(BaseModel):
@@ -179,7 +180,7 @@ class Settings(BaseSettings):
             "embedder": self.embedding.model,
             "chunk_size": self.chunking.size,
             "chunk_overlap": self.chunking.overlap,
-            "schema": 1,
+            "schema": 2,  # bump when chunking or payload layout changes
         }
 
     @property
