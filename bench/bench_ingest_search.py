@@ -1,0 +1,96 @@
+"""Ingest and search benchmark on the shipped corpus; prints a table.
+
+    .venv/bin/python bench/bench_ingest_search.py [--queries 200]
+
+Cold and warm ingest run `paperchat ingest` as a fresh process each (so model loading and
+imports count, as a user sees them); search latency is measured in-process per mode.
+Targets on a 2-core machine: cold < 60 s, warm < 5 s, hybrid p50 < 30 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from paperchat.corpus import load_papers
+from paperchat.pipeline import Pipeline
+from paperchat.settings import SHIPPED_CORPUS, Settings
+
+PAPERCHAT = str(Path(sys.executable).with_name("paperchat"))
+
+
+def timed_ingest(data_dir: Path) -> tuple[float, int]:
+    """Wall seconds of one `paperchat ingest` process and its peak RSS in MiB."""
+    env = {**os.environ, "PAPERCHAT_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1"}
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [PAPERCHAT, "ingest", "-q"], env=env, capture_output=True, text=True, check=True
+    )
+    seconds = time.perf_counter() - start
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    del proc
+    return seconds, usage.ru_maxrss // 1024
+
+
+def queries(n: int) -> list[str]:
+    """Questions made from the corpus: sentence fragments of the abstracts, round-robin."""
+    papers, _ = load_papers([SHIPPED_CORPUS])
+    out = []
+    for i in range(n):
+        words = papers[i % len(papers)].abstract.split()
+        start = (i * 7) % max(1, len(words) - 12)
+        out.append(" ".join(words[start : start + 12]))
+    return out
+
+
+def latency(pipeline: Pipeline, mode: str, qs: list[str]) -> tuple[float, float]:
+    pipeline.retriever.search(qs[0], mode=mode)  # warm-up
+    times = []
+    for q in qs:
+        t = time.perf_counter()
+        pipeline.retriever.search(q, k=5, mode=mode)
+        times.append((time.perf_counter() - t) * 1000)
+    times.sort()
+    return statistics.median(times), times[int(len(times) * 0.95) - 1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--queries", type=int, default=200)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp)
+        cold, cold_rss = timed_ingest(data_dir)
+        warm, _ = timed_ingest(data_dir)
+        pipeline = Pipeline(Settings(data_dir=data_dir))
+        chunks = pipeline.index.count_chunks()
+        rows = [
+            ("cold ingest (process, incl. model load)", f"{cold:.1f} s", "< 60 s"),
+            ("warm re-ingest (process)", f"{warm:.1f} s", "< 5 s"),
+            ("chunks/s (cold)", f"{chunks / cold:.0f}", ""),
+            ("ingest peak RSS", f"{cold_rss} MiB", ""),
+        ]
+        qs = queries(args.queries)
+        for mode in ("hybrid", "dense", "sparse"):
+            p50, p95 = latency(pipeline, mode, qs)
+            target = "p50 < 30 ms" if mode == "hybrid" else ""
+            rows.append((f"search {mode} p50 / p95", f"{p50:.1f} / {p95:.1f} ms", target))
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+        rows.append(("search process peak RSS", f"{rss} MiB", ""))
+        pipeline.close()
+    width = max(len(r[0]) for r in rows)
+    print(f"{'measure':<{width}} | {'value':>18} | target")
+    print(f"{'-' * width}-|-{'-' * 18}-|-------")
+    for name, value, target in rows:
+        print(f"{name:<{width}} | {value:>18} | {target}")
+
+
+if __name__ == "__main__":
+    main()
