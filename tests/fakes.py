@@ -5,9 +5,11 @@ Each fake keeps a history of its calls so tests can check what reached it.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from paperchat.answering import AnswerEvent, Delta, Done, Retrieved
@@ -162,3 +164,54 @@ class FakePipeline:
 
     def close(self) -> None:
         self.closed = True
+
+
+class FakeJudgeServer:
+    """An OpenAI-compatible chat endpoint on a free local port that grades every answer 0.75.
+
+    Real HTTP, so the judge's openai client is exercised; `requests` keeps each request body.
+    """
+
+    REPLY = '{"score": 0.75, "reason": "most claims are in the sources"}'
+
+    def __init__(self) -> None:
+        requests: list[dict] = []
+        self.requests = requests
+        reply = self.REPLY
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                requests.append(body)
+                payload = json.dumps(
+                    {
+                        "id": "judge-1",
+                        "object": "chat.completion",
+                        "created": 0,
+                        "model": body.get("model", "judge"),
+                        "choices": [
+                            {
+                                "index": 0,
+                                "message": {"role": "assistant", "content": reply},
+                                "finish_reason": "stop",
+                            }
+                        ],
+                    }
+                ).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
