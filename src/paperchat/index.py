@@ -159,6 +159,10 @@ class PaperIndex:
                 metadata={**self.identity, "dim": dim},
             )
         )
+        if self.q.url:  # embedded Qdrant ignores payload indexes (and warns about them)
+            self._index_payload()
+
+    def _index_payload(self) -> None:
         for name, schema in (
             ("paper_id", models.PayloadSchemaType.KEYWORD),
             ("sources", models.PayloadSchemaType.KEYWORD),
