@@ -217,6 +217,16 @@ def test_concurrent_requests_take_turns(local_llm):
     assert [r.strip() for r in results] == [expected.strip()] * 2
 
 
+def test_answer_that_would_overflow_the_context_is_cut_short(shared_data_dir):
+    # As vLLM does: a prompt that fits gets the room left, not an error. A small context
+    # keeps the CPU prefill cheap.
+    small = LocalLLM(LLMSettings(context_tokens=256), Settings(data_dir=shared_data_dir).models_dir)
+    filler = small.context_tokens - 30 - small.count_message_tokens(QUESTION[:1])
+    near_full = [QUESTION[0], {"role": "user", "content": "word " * filler}]
+    generation = small.generate(near_full, max_tokens=200, temperature=0)
+    assert generation.prompt_tokens + generation.completion_tokens <= small.context_tokens
+
+
 def test_converted_folder_is_reused(shared_data_dir, monkeypatch):
     settings = Settings(data_dir=shared_data_dir)
     folder = default_local_model(settings)

@@ -22,7 +22,7 @@ import tempfile
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +30,7 @@ from typing import Any
 
 import openai
 
+from paperchat.chunking import count_tokens as cl100k_tokens
 from paperchat.errors import (
     ConfigError,
     LLMUnavailableError,
@@ -112,14 +113,6 @@ class ChatLLM(ABC):
 
 
 @functools.cache
-def _cl100k() -> Callable[[str], list[int]]:
-    # llama-index ships the cl100k file, so this works without a network.
-    from llama_index.core.utils import get_tokenizer
-
-    return get_tokenizer()
-
-
-@functools.cache
 def _folder_tokenizer(folder: Path) -> Any:
     from transformers import AutoTokenizer
 
@@ -176,7 +169,7 @@ class OpenAICompatibleLLM(ChatLLM):
         if self._tokenizer_dir is not None:
             tokenizer = _folder_tokenizer(self._tokenizer_dir)
             return len(tokenizer.encode(text, add_special_tokens=False))
-        return len(_cl100k()(text))
+        return cl100k_tokens(text)  # close enough to trim prompts for most chat models
 
     def stream(
         self, messages: list[Message], *, max_tokens: int, temperature: float
@@ -394,10 +387,10 @@ class LocalLLM(ChatLLM):
         self, messages: list[Message], *, max_tokens: int, temperature: float
     ) -> Generation:
         model, tokenizer = self._load()
-        inputs = self._fitted(messages, max_tokens)
-        prompt_tokens = int(inputs["input_ids"].shape[1])
+        request = self._request(messages, max_tokens, temperature)
+        prompt_tokens = int(request["input_ids"].shape[1])
         with self._my_turn():
-            output = self._run(model, {**inputs, **self._sampling(max_tokens, temperature)})
+            output = self._run(model, request)
         new = output[0, prompt_tokens:]
         text = tokenizer.decode(new, skip_special_tokens=True)
         return Generation(text, prompt_tokens, int(new.shape[0]))
@@ -408,12 +401,12 @@ class LocalLLM(ChatLLM):
         from transformers import StoppingCriteriaList, TextIteratorStreamer
 
         model, tokenizer = self._load()
-        inputs = self._fitted(messages, max_tokens)
+        kwargs = self._request(messages, max_tokens, temperature)
         streamer = TextIteratorStreamer(
             tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=self._config.timeout
         )
         stop = threading.Event()  # set when the caller stops reading: frees the model early
-        kwargs = {**inputs, **self._sampling(max_tokens, temperature), "streamer": streamer}
+        kwargs["streamer"] = streamer
         kwargs["stopping_criteria"] = StoppingCriteriaList([_StopWhenSet(stop)])
         errors: list[BaseException] = []
         with self._my_turn():
@@ -443,27 +436,28 @@ class LocalLLM(ChatLLM):
             messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
         )
 
-    def _fitted(self, messages: list[Message], max_tokens: int) -> Any:
-        inputs = self._encode(messages)
-        prompt_tokens = int(inputs["input_ids"].shape[1])
-        if prompt_tokens + max_tokens > self.context_tokens:
-            raise ContextOverflowError(
-                f"The prompt has {prompt_tokens} tokens; with max_tokens={max_tokens} it exceeds "
-                f"the local model's context of {self.context_tokens} tokens "
-                "(PAPERCHAT_LLM_CONTEXT_TOKENS): use fewer sources."
-            )
-        return inputs
-
-    def _sampling(self, max_tokens: int, temperature: float) -> dict[str, Any]:
+    def _request(
+        self, messages: list[Message], max_tokens: int, temperature: float
+    ) -> dict[str, Any]:
+        """Arguments of model.generate: the chat through its template, and how to sample."""
         _, tokenizer = self._load()
-        options: dict[str, Any] = {
-            "max_new_tokens": max_tokens,
+        inputs = self._encode(messages)
+        room = self.context_tokens - int(inputs["input_ids"].shape[1])
+        if room <= 0:
+            raise ContextOverflowError(
+                f"The prompt has {inputs['input_ids'].shape[1]} tokens, over the local model's "
+                f"context of {self.context_tokens} (PAPERCHAT_LLM_CONTEXT_TOKENS): use fewer "
+                "sources."
+            )
+        request: dict[str, Any] = {
+            **inputs,
+            "max_new_tokens": min(max_tokens, room),  # as vLLM does: cut short, not refused
             "pad_token_id": tokenizer.pad_token_id or tokenizer.eos_token_id,
-            "do_sample": temperature > 0,  # temperature 0 means greedy, as vLLM does
+            "do_sample": temperature > 0,  # temperature 0 means greedy, as in vLLM
         }
         if temperature > 0:
-            options["temperature"] = temperature
-        return options
+            request["temperature"] = temperature
+        return request
 
     @contextmanager
     def _my_turn(self) -> Iterator[None]:
