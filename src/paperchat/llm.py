@@ -212,28 +212,28 @@ class OpenAICompatibleLLM(ChatLLM):
 
     def _translate(self, e: openai.OpenAIError) -> LLMUnavailableError:
         """Turn a client error into one that says which setting to fix."""
-        where = f"the LLM server at {self.url}"
+        where = f"LLM server at {self.url}"
         if isinstance(e, openai.APITimeoutError):
             return LLMUnavailableError(
-                f"No answer from {where} within {self._timeout:g}s: check that it is up, or "
+                f"No answer from the {where} within {self._timeout:g}s: check that it is up, or "
                 "raise PAPERCHAT_LLM_TIMEOUT."
             )
         if isinstance(e, openai.APIConnectionError):
             return LLMUnavailableError(
-                f"Cannot reach {where} ({e.__cause__ or e}): start it "
-                "(bash .ci/vllm-service.sh start) or fix PAPERCHAT_LLM_URL."
+                f"Cannot reach the {where} ({e.__cause__ or e}): start it, fix PAPERCHAT_LLM_URL, "
+                "or set PAPERCHAT_LLM_BACKEND=local to answer with the local model."
             )
         if isinstance(e, openai.NotFoundError):
             return LLMUnavailableError(
-                f"{where} has no model {self.model!r} or no chat route ({_detail(e)}): set "
+                f"The {where} has no model {self.model!r} or no chat route ({_detail(e)}): set "
                 f"PAPERCHAT_LLM_MODEL to a name listed at {self.url}/models, or fix "
                 "PAPERCHAT_LLM_URL (it usually ends in /v1)."
             )
         if isinstance(e, openai.AuthenticationError | openai.PermissionDeniedError):
-            return LLMUnavailableError(f"{where} refused the key: set PAPERCHAT_LLM_API_KEY.")
+            return LLMUnavailableError(f"The {where} refused the key: set PAPERCHAT_LLM_API_KEY.")
         if isinstance(e, openai.BadRequestError) and _CONTEXT_OVERFLOW.search(_detail(e)):
             return ContextOverflowError(f"The prompt is too long for {self.model!r}: {_detail(e)}")
-        return LLMUnavailableError(f"{where} failed: {_detail(e)}")
+        return LLMUnavailableError(f"The {where} failed: {_detail(e)}")
 
 
 def _detail(e: openai.OpenAIError) -> str:
