@@ -69,8 +69,10 @@ class IndexStatus:
 
     def done(self, papers: int, chunks: int) -> None:
         with self._lock:
-            self._phase, self._papers, self._chunks = "ready", papers, chunks
             self._finished = time.monotonic()
+            if self._phase == "starting":  # found ready: no time was spent indexing
+                self._started = self._finished
+            self._phase, self._papers, self._chunks = "ready", papers, chunks
 
     def failed(self, error: str) -> None:
         with self._lock:

@@ -36,7 +36,8 @@ CONCURRENT_CHATS = 16  # answers are serialized per model anyway; this bounds wa
 INTRO = (
     "# paperchat\n"
     "Ask about the research papers in the collection. Every answer cites the papers it used; "
-    "follow-up questions keep the conversation."
+    "follow-up questions keep the conversation. Programs can use the OpenAI-compatible API "
+    "at `/v1` ([API docs](/docs))."
 )
 
 Message = dict[str, object]
@@ -145,10 +146,10 @@ def render_citations(answer: Answer) -> Message:
 def render_hits(hits: Sequence[Hit]) -> str:
     if not hits:
         return "No matching papers."
-    rows = ["| # | Paper | Score |", "|---|---|---|"]
+    rows = ["| # | Score | Paper |", "|---|---|---|"]
     for rank, hit in enumerate(hits, start=1):
         title = hit.title.replace("|", "\\|")
-        rows.append(f"| {rank} | {title} | {hit.score:.4f} |")
+        rows.append(f"| {rank} | {hit.score:.4f} | {title} |")
     return "\n".join(rows)
 
 
@@ -193,8 +194,17 @@ def build_ui(service: ChatService, settings: Settings) -> gr.Blocks:
         inputs = [question, messages, turns, k, mode]
         outputs = [question, chatbot, messages, turns, retrieved, status]
         for trigger in (question.submit, ask.click):
-            trigger(ui.respond, inputs, outputs, concurrency_limit=CONCURRENT_CHATS)
-        clear.click(ui.clear, None, [chatbot, messages, turns, retrieved, status])
+            # Private: programs use /v1; the UI's own endpoint is no second API to support.
+            trigger(
+                ui.respond,
+                inputs,
+                outputs,
+                concurrency_limit=CONCURRENT_CHATS,
+                api_visibility="private",
+            )
+        clear.click(
+            ui.clear, None, [chatbot, messages, turns, retrieved, status], api_visibility="private"
+        )
     return blocks
 
 
@@ -209,5 +219,5 @@ def mount_ui(app: FastAPI, service: ChatService, settings: Settings) -> None:
         auth=auth,
         auth_message="Sign in with any user name and the server's API key." if key else None,
         run_history=False,  # conversations are not kept in the browser
-        footer_links=["api", "settings"],
+        footer_links=["settings"],
     )

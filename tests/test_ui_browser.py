@@ -1,0 +1,96 @@
+"""The chat UI in a real browser: Debian's chromium driven by Playwright.
+
+Needs /usr/bin/chromium (`apt-get install -y chromium`); without it the tests are skipped,
+unless PAPERCHAT_REQUIRE_BROWSER is set, which makes a missing browser a failure.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from live_server import LiveServer, copy_index, start_server
+from paperchat.settings import REPO_ROOT
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+ARTIFACTS = REPO_ROOT / "test-artifacts"
+ELECTRA = "ELECTRA: Pre-training Text Encoders as Discriminators Rather Than Generators"
+ANSWER_TIMEOUT_MS = 180_000
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Path:
+    if not CHROMIUM.exists():
+        reason = f"{CHROMIUM} is missing: apt-get install -y chromium"
+        if os.environ.get("PAPERCHAT_REQUIRE_BROWSER"):
+            pytest.fail(f"PAPERCHAT_REQUIRE_BROWSER is set but {reason}", pytrace=False)
+        pytest.skip(reason)
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def ui_server(chromium, ingested_dir: Path, tmp_path_factory) -> Iterator[LiveServer]:
+    live = start_server(copy_index(ingested_dir, tmp_path_factory.mktemp("ui")))
+    yield live
+    live.stop()
+
+
+@pytest.fixture
+def page(chromium: Path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+        try:
+            yield browser.new_page(viewport={"width": 1400, "height": 1000})
+        finally:
+            browser.close()
+
+
+def ask(page, question: str) -> None:
+    page.locator("#question textarea").fill(question)
+    page.locator("#ask").click()
+
+
+def test_question_gets_a_streamed_answer_with_cited_papers(ui_server, page):
+    page.goto(ui_server.url, wait_until="load")
+    page.locator("#question textarea").wait_for()
+    ask(page, "How does ELECTRA's replaced token detection work?")
+    # The sources block appears only once the answer is complete.
+    sources = page.locator("#chat").get_by_text("Sources:", exact=False).first
+    sources.wait_for(timeout=ANSWER_TIMEOUT_MS)
+    chat = page.locator("#chat").inner_text()
+    assert ELECTRA in chat
+    assert "[1]" in chat
+    assert ELECTRA in page.locator("#hits").inner_text()  # the retrieved-papers panel
+    assert page.locator("#status").inner_text().startswith("Answered")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "ui-answer.png"), full_page=True)
+
+    # A follow-up keeps the conversation.
+    ask(page, "Which model does it outperform with the same compute?")
+    page.locator("#chat").get_by_text("Sources:", exact=False).nth(1).wait_for(
+        timeout=ANSWER_TIMEOUT_MS
+    )
+    assert page.locator("#chat").inner_text().count(ELECTRA) >= 2
+    page.screenshot(path=str(ARTIFACTS / "ui-follow-up.png"), full_page=True)
+
+
+def test_example_questions_fill_the_box(ui_server, page):
+    page.goto(ui_server.url, wait_until="load")
+    page.get_by_text("speech-text pre-training", exact=False).first.click()
+    value = page.locator("#question textarea").input_value()
+    assert "speech-text pre-training" in value
