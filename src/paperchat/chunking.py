@@ -33,9 +33,26 @@ def count_tokens(text: str) -> int:
     return len(tokenizer()(text))
 
 
+@lru_cache(maxsize=1)
+def _word_tokenizer() -> Callable[[str], list[int]]:
+    # The splitter tokenizes each word of an abstract on its own, several times over; words
+    # recur within and across abstracts, so a bounded cache halves the time to chunk.
+    return lru_cache(maxsize=1 << 16)(tokenizer())
+
+
 def chunk_id(paper_id: str, position: int, digest: str) -> str:
-    """Stable per (paper, position, content): an edited abstract gets new ids."""
-    return str(uuid.uuid5(_NAMESPACE, f"{paper_id}:{position}:{digest}"))
+    """Stable per (paper, position, content): an edited abstract gets new ids.
+
+    Except the first chunk's: it depends on the paper only, so that chunk is the paper's
+    handle in the index, and one lookup by id tells whether and which version is stored.
+    """
+    key = paper_id if position == 0 else f"{paper_id}:{position}:{digest}"
+    return str(uuid.uuid5(_NAMESPACE, key))
+
+
+def head_id(paper_id: str) -> str:
+    """Id of a paper's first chunk, whatever its text."""
+    return chunk_id(paper_id, 0, "")
 
 
 class Chunker:
@@ -52,7 +69,7 @@ class Chunker:
 
         overlap = min(self.overlap, budget // 2)
         return TokenTextSplitter(
-            chunk_size=budget, chunk_overlap=overlap, separator=" ", tokenizer=tokenizer()
+            chunk_size=budget, chunk_overlap=overlap, separator=" ", tokenizer=_word_tokenizer()
         )
 
     def split(self, paper: Paper) -> list[Chunk]:

@@ -8,17 +8,23 @@ One point per chunk, with a named dense vector ("dense", cosine) and a named spa
 from __future__ import annotations
 
 import logging
+import math
+import sqlite3
+import ssl
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections import Counter
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from pathlib import Path
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 from qdrant_client import QdrantClient, models
 
-from paperchat.errors import IndexUnavailableError
+from paperchat.chunking import chunk_id, head_id
+from paperchat.errors import ConfigError, IndexUnavailableError
 from paperchat.records import Chunk, Hit
-from paperchat.settings import Settings
+from paperchat.settings import QdrantSettings, Settings
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +91,7 @@ def open_client(settings: Settings) -> QdrantClient:
     """Embedded Qdrant in a folder, or a server when PAPERCHAT_QDRANT_URL is set."""
     q = settings.qdrant
     if q.url:
-        return QdrantClient(url=q.url, api_key=q.api_key, timeout=int(q.timeout))
+        return _server_client(q)
     path = settings.qdrant_path
     path.mkdir(parents=True, exist_ok=True)
     try:
@@ -97,6 +103,30 @@ def open_client(settings: Settings) -> QdrantClient:
             f"The embedded index at {path} is in use by another paperchat process. Stop that "
             "process (e.g. a running `paperchat serve`), or run a Qdrant server and set "
             "PAPERCHAT_QDRANT_URL so several processes can share the index."
+        ) from e
+
+
+def _server_client(q: QdrantSettings) -> QdrantClient:
+    # No version check at start: qdrant-client runs it in a thread that can only warn (also
+    # when the server is down). Reachability is reported by PaperIndex._call with the URL and
+    # the setting to fix; `paperchat doctor` shows the server's version.
+    tls: dict[str, Any] = {"verify": _ssl_context(q.ca_bundle)} if q.ca_bundle else {}
+    return QdrantClient(
+        url=q.url,
+        api_key=q.api_key,
+        timeout=math.ceil(q.timeout),  # qdrant-client takes whole seconds
+        check_compatibility=False,
+        **tls,
+    )
+
+
+def _ssl_context(ca_bundle: Path) -> ssl.SSLContext:
+    try:
+        return ssl.create_default_context(cafile=str(ca_bundle))
+    except (OSError, ssl.SSLError) as e:
+        raise ConfigError(
+            f"PAPERCHAT_QDRANT_CA_BUNDLE={ca_bundle} is not a readable PEM file of CA "
+            f"certificates ({e}); point it at the CA that signed the Qdrant server's certificate."
         ) from e
 
 
@@ -115,24 +145,50 @@ class PaperIndex:
     def _call(self, fn: Callable[[], T]) -> T:
         """Retries with exponential backoff on connection faults of a Qdrant server."""
         delay = self.q.backoff
-        for attempt in range(self.q.retries + 1):
+        tries = self.q.retries + 1
+        for attempt in range(1, tries + 1):
             try:
                 return fn()
             except IndexUnavailableError:
                 raise
             except Exception as e:  # qdrant-client raises many transport types
+                refused = self._refusal(e)
+                if refused is not None:
+                    raise refused from e
                 if not _is_connection_fault(e):
                     raise
-                if attempt == self.q.retries:
+                if attempt == tries:
                     raise IndexUnavailableError(
-                        f"Qdrant at {self.where} is unreachable after {attempt + 1} tries "
+                        f"Qdrant at {self.where} is unreachable after {attempt} tries "
                         f"({type(e).__name__}: {e}). Start it, or fix PAPERCHAT_QDRANT_URL / "
                         "PAPERCHAT_QDRANT_API_KEY; unset PAPERCHAT_QDRANT_URL for embedded mode."
                     ) from e
-                log.warning("Qdrant unreachable (%s); retrying in %.1fs", e, delay)
+                log.warning(
+                    "Qdrant at %s unreachable (%s); try %d of %d failed, retrying in %.2fs",
+                    self.where,
+                    e,
+                    attempt,
+                    tries,
+                    delay,
+                )
                 time.sleep(delay)
                 delay *= 2
         raise AssertionError("unreachable")
+
+    def _refusal(self, error: Exception) -> IndexUnavailableError | None:
+        """Faults that no retry can fix: an untrusted certificate, a rejected API key."""
+        if any(isinstance(e, ssl.SSLCertVerificationError) for e in _causes(error)):
+            return IndexUnavailableError(
+                f"Qdrant at {self.where} has a TLS certificate this machine does not trust "
+                f"({error}). Set PAPERCHAT_QDRANT_CA_BUNDLE to the PEM file of the CA that "
+                "signed it, or use the host name the certificate was issued for."
+            )
+        if getattr(error, "status_code", None) in (401, 403):
+            return IndexUnavailableError(
+                f"Qdrant at {self.where} refused the request (HTTP {error.status_code}): set "
+                "PAPERCHAT_QDRANT_API_KEY to the server's API key."
+            )
+        return None
 
     # -- schema ------------------------------------------------------------------------------
 
@@ -143,6 +199,7 @@ class PaperIndex:
         """Create the collection, or check that the existing one fits this embedder."""
         if self.exists():
             self._check_dim(dim)
+            self._tune_embedded_storage()
             return
         log.info("creating collection %s (dim %d)", self.collection, dim)
         self._call(
@@ -159,6 +216,7 @@ class PaperIndex:
                 metadata={**self.identity, "dim": dim},
             )
         )
+        self._tune_embedded_storage()
         if self.q.url:  # embedded Qdrant ignores payload indexes (and warns about them)
             self._index_payload()
 
@@ -185,68 +243,106 @@ class PaperIndex:
                 "and ingest again."
             )
 
+    def _tune_embedded_storage(self) -> None:
+        """Let embedded Qdrant commit points without an fsync each.
+
+        qdrant-client's local mode commits every upserted point to SQLite on its own, each
+        with an fsync: about 60 points/s on a VM disk. In WAL mode with synchronous=NORMAL a
+        commit still survives a killed process; only a power loss can drop the last commits,
+        which the next run of the (resumable) ingest writes again.
+        """
+        if self.q.url:
+            return
+        local = getattr(self.client, "_client", None)
+        collection = getattr(local, "collections", {}).get(self.collection)
+        connection = getattr(getattr(collection, "storage", None), "storage", None)
+        if not isinstance(connection, sqlite3.Connection):
+            log.debug("embedded Qdrant storage not found; leaving its SQLite settings alone")
+            return
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+
     # -- writing -----------------------------------------------------------------------------
 
     def stored(self, paper_ids: Sequence[str]) -> dict[str, StoredPaper]:
-        """What the index holds of these papers (absent papers are left out)."""
+        """What the index holds of these papers (absent papers are left out).
+
+        Looked up by point id, never by filter: embedded Qdrant evaluates a filter point by
+        point in Python, so a filtered lookup per batch made a large ingest quadratic.
+        """
         if not paper_ids or not self.exists():
             return {}
-        flt = Filters(paper_ids=tuple(paper_ids)).to_qdrant()
-        found: dict[str, list[dict]] = {}
-        offset = None
-        while True:
-            points, offset = self._call(
-                lambda o=offset: self.client.scroll(
-                    self.collection,
-                    scroll_filter=flt,
-                    limit=1024,
-                    offset=o,
-                    with_payload=["paper_id", "content_hash", "sources", "n_chunks"],
-                )
+        heads = [p.payload or {} for p in self._retrieve([head_id(pid) for pid in paper_ids])]
+        rest = {
+            chunk_id(h["paper_id"], i, h["content_hash"]): h["paper_id"]
+            for h in heads
+            for i in range(1, h["n_chunks"])
+        }
+        found = Counter(rest[str(p.id)] for p in self._retrieve(list(rest), payload=False))
+        return {
+            h["paper_id"]: StoredPaper(
+                content_hash=h["content_hash"],
+                sources=tuple(h.get("sources") or ()),
+                chunks_present=1 + found[h["paper_id"]],
+                chunks_expected=h["n_chunks"],
             )
-            for p in points:
-                found.setdefault(p.payload["paper_id"], []).append(p.payload)
-            if offset is None:
-                break
-        return {pid: _summarise(payloads) for pid, payloads in found.items()}
+            for h in heads
+        }
+
+    def _retrieve(self, ids: list[str], *, payload: bool = True) -> list[models.Record]:
+        if not ids:
+            return []
+        fields = ["paper_id", "content_hash", "sources", "n_chunks"] if payload else False
+        return self._call(
+            lambda: self.client.retrieve(
+                self.collection, ids, with_payload=fields, with_vectors=False
+            )
+        )
 
     def upsert(
-        self, chunks: Sequence[Chunk], dense: np.ndarray, sparse: Sequence[SparseVec]
+        self,
+        chunks: Sequence[Chunk],
+        dense: np.ndarray,
+        sparse: Sequence[SparseVec],
+        replacing: Collection[str] = (),
     ) -> None:
-        counts: dict[str, int] = {}
-        for c in chunks:
-            counts[c.paper_id] = counts.get(c.paper_id, 0) + 1
-        points = [
-            models.PointStruct(
-                id=c.chunk_id,
-                vector={
-                    DENSE: vec.tolist(),
-                    SPARSE: models.SparseVector(indices=idx, values=val),
-                },
-                payload=_payload(c, counts[c.paper_id]),
-            )
-            for c, vec, (idx, val) in zip(chunks, dense, sparse, strict=True)
-        ]
+        """Store whole papers; drop older versions of the papers in `replacing`.
+
+        A paper's head (its first chunk, whose id names the paper whatever its text) is
+        written last, after its other chunks and after its older versions are gone: a stored
+        head with the paper's content hash means the paper is complete, and a write cut short
+        anywhere is redone by the next run.
+        """
+        points = list(_points(chunks, dense, sparse))
+        self._upsert_points([p for p, c in zip(points, chunks, strict=True) if c.position])
+        if replacing:
+            self.delete_stale(replacing, {c.paper_id: c.content_hash for c in chunks})
+        self._upsert_points([p for p, c in zip(points, chunks, strict=True) if not c.position])
+
+    def _upsert_points(self, points: list[models.PointStruct]) -> None:
         for i in range(0, len(points), self.q.upsert_batch):
             batch = points[i : i + self.q.upsert_batch]
             self._call(lambda b=batch: self.client.upsert(self.collection, b, wait=True))
 
-    def delete_stale(self, paper_ids: Iterable[str], keep: dict[str, str]) -> None:
-        """Drop chunks of these papers whose content hash is not the one to keep."""
-        for pid in paper_ids:
-            flt = models.Filter(
-                must=[models.FieldCondition(key="paper_id", match=models.MatchValue(value=pid))],
-                must_not=[
-                    models.FieldCondition(
-                        key="content_hash", match=models.MatchValue(value=keep[pid])
-                    )
-                ],
-            )
-            self._call(
-                lambda f=flt: self.client.delete(
-                    self.collection, models.FilterSelector(filter=f), wait=True
-                )
-            )
+    def delete_stale(self, paper_ids: Collection[str], keep: Mapping[str, str]) -> None:
+        """Drop chunks of these papers from versions other than `keep[paper_id]`, in one request.
+
+        Heads are left to be overwritten, so a paper is never without one. One filter serves
+        all papers: a content hash covers the title, which fixes the paper id, so one paper's
+        hash to keep is never another paper's stale hash.
+        """
+        ids = list(paper_ids)
+        flt = models.Filter(
+            must=[models.FieldCondition(key="paper_id", match=models.MatchAny(any=ids))],
+            must_not=[
+                models.FieldCondition(
+                    key="content_hash", match=models.MatchAny(any=[keep[p] for p in ids])
+                ),
+                models.HasIdCondition(has_id=[head_id(p) for p in ids]),
+            ],
+        )
+        selector = models.FilterSelector(filter=flt)
+        self._call(lambda: self.client.delete(self.collection, selector, wait=True))
 
     def set_sources(self, paper_id: str, sources: Sequence[str]) -> None:
         flt = Filters(paper_ids=(paper_id,)).to_qdrant()
@@ -307,6 +403,18 @@ class PaperIndex:
         return {"prefetch": prefetch, "query": rrf}
 
 
+def _points(
+    chunks: Sequence[Chunk], dense: np.ndarray, sparse: Sequence[SparseVec]
+) -> Iterator[models.PointStruct]:
+    counts = Counter(c.paper_id for c in chunks)
+    for c, vec, (idx, val) in zip(chunks, dense, sparse, strict=True):
+        yield models.PointStruct(
+            id=c.chunk_id,
+            vector={DENSE: vec.tolist(), SPARSE: models.SparseVector(indices=idx, values=val)},
+            payload=_payload(c, counts[c.paper_id]),
+        )
+
+
 def _payload(chunk: Chunk, n_chunks: int) -> dict[str, object]:
     return {
         "paper_id": chunk.paper_id,
@@ -321,20 +429,6 @@ def _payload(chunk: Chunk, n_chunks: int) -> dict[str, object]:
     }
 
 
-def _summarise(payloads: list[dict]) -> StoredPaper:
-    # A paper mid-update can hold two versions; the newest complete one is what matters,
-    # but any mix means the stored paper is not complete.
-    hashes = {p["content_hash"] for p in payloads}
-    first = payloads[0]
-    expected = first["n_chunks"] if len(hashes) == 1 else -1
-    return StoredPaper(
-        content_hash=first["content_hash"] if len(hashes) == 1 else "",
-        sources=tuple(first.get("sources") or ()),
-        chunks_present=len(payloads),
-        chunks_expected=expected,
-    )
-
-
 def _hit(group: models.PointGroup) -> Hit:
     best = group.hits[0].payload or {}
     return Hit(
@@ -347,6 +441,18 @@ def _hit(group: models.PointGroup) -> Hit:
         date=best.get("date"),
         urls=tuple(best.get("urls") or ()),
     )
+
+
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    """The error and what caused it, however the transport layers wrapped it."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        source = getattr(current, "source", None)  # qdrant-client's ResponseHandlingException
+        current = current.__cause__ or current.__context__
+        current = source if isinstance(source, BaseException) else current
 
 
 def _is_connection_fault(error: Exception) -> bool:

@@ -119,6 +119,7 @@ class Ingestor:
     def _ingest_batch(self, papers: list[Paper], file_report: FileReport) -> int:
         stored = self.index.stored([p.paper_id for p in papers])
         todo: list[Paper] = []
+        replacing: list[str] = []  # stored in some version: older versions must go
         for paper in papers:
             file_report.papers += 1
             known = stored.get(paper.paper_id)
@@ -128,31 +129,29 @@ class Ingestor:
                 continue
             if known:
                 file_report.updated += 1
+                replacing.append(paper.paper_id)
                 sources = known.sources + tuple(s for s in paper.sources if s not in known.sources)
                 paper = replace(paper, sources=sources)
             else:
                 file_report.new += 1
             todo.append(paper)
-        return self._write(todo)
+        return self._write(todo, replacing)
 
     def _add_sources(self, paper: Paper, stored_sources: tuple[str, ...]) -> None:
         missing = [s for s in paper.sources if s not in stored_sources]
         if missing:
             self.index.set_sources(paper.paper_id, [*stored_sources, *missing])
 
-    def _write(self, papers: list[Paper]) -> int:
+    def _write(self, papers: list[Paper], replacing: list[str]) -> int:
         if not papers:
             return 0
         self._ensure_collection()
         chunks = [c for p in papers for c in self.chunker.split(p)]
         dense = self.embedder.embed([c.embed_text for c in chunks])
         sparse = [sparse_document(c.embed_text) for c in chunks]
-        self.index.upsert(chunks, dense, sparse)
-        # Old versions go only after the new one is fully stored: an interruption never
-        # leaves a paper with no chunks at all.
-        self.index.delete_stale(
-            [p.paper_id for p in papers], {c.paper_id: c.content_hash for c in chunks}
-        )
+        # Only papers stored before can have old versions to drop: new papers cost no
+        # filtered delete (one full scan each in embedded Qdrant).
+        self.index.upsert(chunks, dense, sparse, replacing=replacing)
         return len(chunks)
 
 

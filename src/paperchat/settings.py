@@ -59,6 +59,11 @@ class EmbeddingSettings(_Section):
 class QdrantSettings(_Section):
     url: str | None = Field(None, description="Qdrant server URL; unset = embedded Qdrant.")
     api_key: str | None = Field(None, description="API key for a Qdrant server.")
+    ca_bundle: Path | None = Field(
+        None,
+        description="PEM file of the CA that signed an https Qdrant server's certificate "
+        "(a private CA); unset = the system's CAs.",
+    )
     path: Path | None = Field(None, description="Embedded Qdrant folder (default DATA_DIR/qdrant).")
     collection: str = Field("papers", description="Collection name prefix.")
     timeout: float = Field(10.0, gt=0, description="Seconds per request to a Qdrant server.")
