@@ -40,6 +40,9 @@ INTRO = (
     "at `/v1` ([API docs](/docs))."
 )
 
+# Rank and score stay on one line; titles take the rest of the panel.
+CSS = "#hits th, #hits td:nth-child(-n+2) { white-space: nowrap; }"
+
 Message = dict[str, object]
 Outputs = tuple[str, list[Message], list[Message], list[dict[str, str]], str, str]
 
@@ -220,4 +223,5 @@ def mount_ui(app: FastAPI, service: ChatService, settings: Settings) -> None:
         auth_message="Sign in with any user name and the server's API key." if key else None,
         run_history=False,  # conversations are not kept in the browser
         footer_links=["settings"],
+        css=CSS,
     )
