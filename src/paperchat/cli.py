@@ -24,6 +24,7 @@ BACKENDS = ("auto", "vllm", "local", "extractive")
 
 if TYPE_CHECKING:  # the answering stack is imported by the commands that answer
     from paperchat.answering import AnswerEvent
+    from paperchat.doctor import Check
 
 log = logging.getLogger("paperchat")
 Command = Callable[[argparse.Namespace, Settings], int]
@@ -46,19 +47,27 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     paths = [Path(p) for p in args.paths] or settings.corpus.paths
     pipeline = Pipeline(settings)
     try:
-        with tqdm(desc="ingest", unit="paper", disable=args.quiet) as bar:
-
-            def progress(papers: int, chunks: int) -> None:
-                bar.update(papers)
-                bar.set_postfix(chunks=chunks)
-
-            report = pipeline.ingestor.run(paths, progress)
+        with tqdm(desc="ingest", unit=" papers", disable=args.quiet) as bar:
+            report = pipeline.ingestor.run(paths, ingest_progress(bar))
         print_ingest_report(report)
         stats = f"{pipeline.index.count_papers()} papers, {pipeline.index.count_chunks()} chunks"
         print(f"index: {stats} in {pipeline.index.collection}")
     finally:
         pipeline.close()
     return 0 if report.ok else 1
+
+
+def ingest_progress(bar: tqdm) -> Callable[[int, int], None]:
+    """Papers and papers/s on the bar (its own rate), and the chunks embedded so far."""
+    embedded = 0
+
+    def progress(papers: int, chunks: int) -> None:
+        nonlocal embedded
+        embedded += chunks
+        bar.set_postfix_str(f"{embedded} chunks", refresh=False)
+        bar.update(papers)
+
+    return progress
 
 
 def print_ingest_report(report: IngestReport) -> None:
@@ -116,6 +125,30 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
         for key, value in info.items():
             print(f"{key:>14}: {value}")
     return 0
+
+
+@command("doctor")
+def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
+    from paperchat.doctor import failed, run_checks
+
+    pipeline = Pipeline(settings)
+    try:
+        checks = run_checks(pipeline)
+    finally:
+        pipeline.close()
+    if args.json:
+        print(json.dumps([c.to_dict() for c in checks], indent=2))
+    else:
+        print_checks(checks)
+    return 1 if failed(checks) else 0
+
+
+def print_checks(checks: Sequence[Check]) -> None:
+    for c in checks:
+        status = "ok" if c.ok else ("FAIL" if c.required else "warn")
+        print(f"{status:<5} {c.name:<9} {c.detail}")
+        if c.hint:
+            print(f"{'':<15} {'tip' if c.ok else 'fix'}: {c.hint}")
 
 
 # -- ask / chat ------------------------------------------------------------------------------
@@ -353,6 +386,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("stats", help="what the index holds")
     p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("doctor", help="check Qdrant, index, embedder, LLM and prompts")
+    p.add_argument("--json", action="store_true", help="print the checks as JSON")
     return parser
 
 

@@ -139,6 +139,7 @@ class PaperIndex:
         self.identity = settings.index_identity()
         self.q = settings.qdrant
         self.where = settings.qdrant.url or str(settings.qdrant_path)
+        self._dim: int | None = None  # stored vector size, once known
 
     # -- resilience --------------------------------------------------------------------------
 
@@ -232,16 +233,21 @@ class PaperIndex:
             )
 
     def _check_dim(self, dim: int) -> None:
+        size = self.dimension()
+        if size != dim:
+            raise IndexUnavailableError(dimension_mismatch(self.collection, size, dim))
+
+    def dimension(self) -> int | None:
+        """Size of the stored dense vectors; None while the collection does not exist."""
+        if not self.exists():
+            return None
         info = self._call(lambda: self.client.get_collection(self.collection))
         vectors = info.config.params.vectors
-        size = vectors[DENSE].size if isinstance(vectors, dict) and DENSE in vectors else None
-        if size != dim:
-            raise IndexUnavailableError(
-                f"Collection {self.collection!r} holds {size}-dimensional vectors but the "
-                f"embedder makes {dim}. It was built with another embedder: set "
-                "PAPERCHAT_EMBEDDING_MODEL back, or PAPERCHAT_QDRANT_COLLECTION to a new name "
-                "and ingest again."
-            )
+        return vectors[DENSE].size if isinstance(vectors, dict) and DENSE in vectors else None
+
+    def server_version(self) -> str:
+        """The Qdrant server's version (embedded: the qdrant-client that runs it)."""
+        return self._call(lambda: self.client.info().version)
 
     def _tune_embedded_storage(self) -> None:
         """Let embedded Qdrant commit points without an fsync each.
@@ -373,6 +379,8 @@ class PaperIndex:
         self, vectors: QueryVectors, mode: Mode, k: int, group_size: int, filters: Filters | None
     ) -> list[Hit]:
         """Top-k papers (chunks grouped per paper) for the given query vectors."""
+        if vectors.dense is not None:
+            self._check_query_dim(len(vectors.dense))
         flt = filters.to_qdrant() if filters else None
         kwargs = self._query_args(vectors, mode, flt)
         result = self._call(
@@ -388,6 +396,13 @@ class PaperIndex:
         )
         return [_hit(group) for group in result.groups if group.hits]
 
+    def _check_query_dim(self, dim: int) -> None:
+        # Looked up once per process: without it another embedder's query vector fails deep
+        # inside Qdrant with a shape error that says nothing about the cause.
+        self._dim = self._dim or self.dimension()
+        if self._dim is not None and self._dim != dim:
+            raise IndexUnavailableError(dimension_mismatch(self.collection, self._dim, dim))
+
     def _query_args(self, v: QueryVectors, mode: Mode, flt: models.Filter | None) -> dict:
         dense = v.dense.tolist() if v.dense is not None else None
         sparse = models.SparseVector(indices=v.sparse[0], values=v.sparse[1]) if v.sparse else None
@@ -401,6 +416,14 @@ class PaperIndex:
         ]
         rrf = models.RrfQuery(rrf=models.Rrf(weights=list(v.weights)))
         return {"prefetch": prefetch, "query": rrf}
+
+
+def dimension_mismatch(collection: str, stored: int | None, dim: int) -> str:
+    return (
+        f"Collection {collection!r} holds {stored}-dimensional vectors but the embedder makes "
+        f"{dim}. It was built with another embedder: set PAPERCHAT_EMBEDDING_MODEL back, or "
+        "PAPERCHAT_QDRANT_COLLECTION to a new name and ingest again."
+    )
 
 
 def _points(
