@@ -113,17 +113,21 @@ start() {
   folder="$(model_folder)"
   [[ -f "$folder/config.json" ]] || { say "no model folder from paperchat.llm --prepare"; exit 1; }
   say "serving $folder as smollm2"
+  local extra=()
+  read -r -a extra <<<"${VLLM_EXTRA_ARGS:-}"  # more vLLM flags, e.g. "--max-num-seqs 4"
+  : >"$LOG_FILE"  # a failed launch must not show the previous run's log
   # This script's VLLM_* knobs are not vLLM's: VLLM_PORT in particular would become the port
   # of its internal messaging and collide with the API port. setsid: the server and its
-  # engine processes share a new process group that stop() ends.
+  # engine processes share a new process group that stop() ends. float32 although the folder
+  # holds bf16: bf16 prefill is several times slower on CPUs without native bf16.
   env -u VLLM_PORT -u VLLM_HOST -u VLLM_VENV -u VLLM_STATE -u VLLM_VERSION \
-    -u VLLM_START_TIMEOUT -u VLLM_MAX_MODEL_LEN -u VLLM_BASE_PYTHON \
+    -u VLLM_START_TIMEOUT -u VLLM_MAX_MODEL_LEN -u VLLM_BASE_PYTHON -u VLLM_EXTRA_ARGS \
     VLLM_CPU_KVCACHE_SPACE=1 VLLM_CACHE_ROOT="$VLLM_STATE/cache" HF_HUB_OFFLINE=1 \
     setsid "$VLLM_VENV/bin/python" -m vllm.entrypoints.openai.api_server \
     --model "$folder" --served-model-name smollm2 \
     --host "$VLLM_HOST" --port "$VLLM_PORT" \
     --max-model-len "$VLLM_MAX_MODEL_LEN" --enable-prefix-caching --seed 0 \
-    --enforce-eager \
+    --enforce-eager --dtype float32 "${extra[@]}" \
     >"$LOG_FILE" 2>&1 </dev/null &
   echo $! >"$PID_FILE"
   wait_ready "$!"

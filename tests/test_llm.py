@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import socket
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -38,26 +37,9 @@ QUESTION = [
 MAX_TOKENS = 16
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _offline():
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HF_HUB_OFFLINE", "1")
-        yield
-
-
 @pytest.fixture(scope="session")
-def shared_data_dir(tmp_path_factory) -> Path:
-    """One data dir per session, so the model is converted once (or reused from the env)."""
-    configured = os.environ.get("PAPERCHAT_DATA_DIR")
-    return Path(configured) if configured else tmp_path_factory.mktemp("data")
-
-
-@pytest.fixture(scope="session")
-def local_llm(shared_data_dir) -> LocalLLM:
-    settings = Settings(data_dir=shared_data_dir, llm=LLMSettings(backend="local"))
-    llm = make_llm(settings)
-    assert isinstance(llm, LocalLLM)
-    return llm
+def local_llm(models_dir) -> LocalLLM:
+    return LocalLLM(LLMSettings(backend="local"), models_dir)
 
 
 def _absent(reason: str) -> None:
@@ -217,20 +199,19 @@ def test_concurrent_requests_take_turns(local_llm):
     assert [r.strip() for r in results] == [expected.strip()] * 2
 
 
-def test_answer_that_would_overflow_the_context_is_cut_short(shared_data_dir):
+def test_answer_that_would_overflow_the_context_is_cut_short(models_dir):
     # As vLLM does: a prompt that fits gets the room left, not an error. A small context
     # keeps the CPU prefill cheap.
-    small = LocalLLM(LLMSettings(context_tokens=256), Settings(data_dir=shared_data_dir).models_dir)
+    small = LocalLLM(LLMSettings(context_tokens=256), models_dir)
     filler = small.context_tokens - 30 - small.count_message_tokens(QUESTION[:1])
     near_full = [QUESTION[0], {"role": "user", "content": "word " * filler}]
     generation = small.generate(near_full, max_tokens=200, temperature=0)
     assert generation.prompt_tokens + generation.completion_tokens <= small.context_tokens
 
 
-def test_converted_folder_is_reused(shared_data_dir, monkeypatch):
-    settings = Settings(data_dir=shared_data_dir)
-    folder = default_local_model(settings)
-    assert folder == settings.models_dir / DEFAULT_LOCAL_DIRNAME
+def test_converted_folder_is_reused(models_dir, tmp_path, monkeypatch):
+    folder = local_model_folder(LLMSettings(), models_dir)
+    assert folder == models_dir / DEFAULT_LOCAL_DIRNAME
     assert (folder / "config.json").is_file()
     stamp = (folder / CONVERSION_MARKER).stat().st_mtime_ns
 
@@ -238,7 +219,11 @@ def test_converted_folder_is_reused(shared_data_dir, monkeypatch):
         raise AssertionError("converted again")
 
     monkeypatch.setattr(llm_module, "convert_gguf_to_hf", no_conversion)
-    assert prepare_local_model(settings) == folder
+    settings = Settings(data_dir=tmp_path / "data")
+    settings.data_dir.mkdir()
+    settings.models_dir.symlink_to(models_dir, target_is_directory=True)
+    assert default_local_model(settings) == settings.models_dir / DEFAULT_LOCAL_DIRNAME
+    assert prepare_local_model(settings) == settings.models_dir / DEFAULT_LOCAL_DIRNAME
     assert (folder / CONVERSION_MARKER).stat().st_mtime_ns == stamp
 
 

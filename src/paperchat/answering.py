@@ -2,7 +2,8 @@
 
 `Answerer.stream` is the one path: it yields the retrieved papers, then the answer sentence
 by sentence, each already citation-checked, then the finished `Answer`. `answer` simply
-drains it, so streamed, API and CLI answers carry the same citations.
+drains it, so streamed, API and CLI answers carry the same citations: the deltas join to
+exactly `Answer.text`, and every marker in that text names one of `Answer.citations`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import logging
 import re
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from paperchat.citations import (
     CheckedSentence,
@@ -23,21 +24,42 @@ from paperchat.citations import (
 )
 from paperchat.embedding import Embedder
 from paperchat.errors import BadQuestionError
-from paperchat.llm import ChatLLM, ContextOverflowError
-from paperchat.prompts import ABSTAIN_PHRASE, PromptSet, Source
+from paperchat.llm import ChatLLM, ContextOverflowError, Message
+from paperchat.prompts import PromptSet, Source
 from paperchat.records import Answer, Citation, Hit, Turn
 from paperchat.retrieval import Retriever
 from paperchat.settings import EXTRACTIVE, AnswerSettings, LLMSettings
 
 log = logging.getLogger(__name__)
 
+__all__ = [
+    "EXTRACTIVE",
+    "AnswerEvent",
+    "Answerer",
+    "Delta",
+    "Done",
+    "Retrieved",
+    "format_sources",
+]
+
 EXTRACTIVE_SENTENCES = 3
-# Words that make a follow-up depend on the conversation ("how big is it?").
+MIN_SENTENCE_WORDS = 5  # shorter pieces of an abstract are headings or cut-offs
+MIN_PASSAGE_WORDS = 20  # a source is never shortened below this to fit a small context
+PROMPT_SLACK_TOKENS = 16  # our count and the server's may differ by a few template tokens
+CONDENSE_MAX_TOKENS = 64
+MIN_OVERLAP_CHARS = 20  # consecutive chunks share a window overlap at least this long
+# Words that make a follow-up depend on the conversation ("how big is it?"). "that" and
+# "this" count only before a noun they point back with: "a model that detects" is standalone.
 _DEPENDENT = re.compile(
-    r"\b(it|its|they|them|their|this|that|these|those|he|she|the (paper|method|model|approach"
-    r"|work|authors|dataset|technique))\b",
+    r"\b(it|its|they|them|their|he|she|his|her)\b"
+    r"|\b(this|that|these|those|the|such)\s+(paper|papers|method|model|approach|work|authors"
+    r"|dataset|technique|system|framework|study|one|results?|benchmark|architecture)\b"
+    r"|\b(this|that|these|those)\s*[?.!]?$",
     re.IGNORECASE,
 )
+_SOURCE_LINE = re.compile(r"^\[\d+\]\s*(.+?)(?:\s+\(https?://\S+\))?\s*$", re.MULTILINE)
+_QUOTED = re.compile(r"\"([^\"]{8,200})\"")
+_REWRITE_LABEL = re.compile(r"^(standalone|rewritten)?\s*question\s*:\s*", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +86,31 @@ def format_sources(citations: Sequence[Citation]) -> str:
         return ""
     lines = [f"[{c.n}] {c.title}" + (f" ({c.url})" if c.url else "") for c in citations]
     return "Sources:\n" + "\n".join(lines)
+
+
+@dataclass(slots=True)
+class _Draft:
+    """An answer being written: the text so far and the sources its markers name."""
+
+    answer: Answer
+    start: float  # perf_counter() when the question came in
+    cited: list[int] = field(default_factory=list)
+
+    def add(self, sentence: CheckedSentence) -> Iterator[Delta]:
+        self.answer.invalid_markers.extend(sentence.invalid)
+        if not sentence.text:
+            return
+        if not sentence.supported:
+            self.answer.unsupported.append(sentence.text)
+        self.cited.extend(n for n in sentence.cited if n not in self.cited)
+        yield self.write((" " if self.answer.text else "") + sentence.text)
+
+    def write(self, text: str) -> Delta:
+        elapsed = time.perf_counter() - self.start
+        self.answer.timings.setdefault("first_sentence", elapsed)
+        self.answer.timings.setdefault("first_token", elapsed)  # when no model streamed
+        self.answer.text += text
+        return Delta(text)
 
 
 class Answerer:
@@ -115,16 +162,17 @@ class Answerer:
         start = time.perf_counter()
         question = self.validate(question)
         standalone = self.condense(question, history)
+        condensed = time.perf_counter()
         hits = self.retriever.search(standalone, k=k, mode=mode)
-        timings = {"retrieve": time.perf_counter() - start}
+        timings = {"condense": condensed - start, "retrieve": time.perf_counter() - condensed}
         yield Retrieved(hits)
-        answer = Answer(text="", hits=hits, question=standalone, timings=timings)
+        draft = _Draft(Answer(text="", hits=hits, question=standalone, timings=timings), start)
         if self._off_topic(hits):
-            yield from self._abstain(answer)
+            yield from self._abstain(draft)
         else:
-            yield from self._generate(answer)
-        answer.timings["total"] = time.perf_counter() - start
-        yield Done(answer)
+            yield from self._generate(draft)
+        draft.answer.timings["total"] = time.perf_counter() - start
+        yield Done(draft.answer)
 
     # -- steps -------------------------------------------------------------------------------
 
@@ -163,9 +211,13 @@ class Answerer:
         history = "\n".join(f"{t.role}: {t.content[:600]}" for t in turns)
         prompt = self.prompts.condense(history, question)
         text = self.llm.generate(
-            [{"role": "user", "content": prompt}], max_tokens=64, temperature=0.0
+            [{"role": "user", "content": prompt}],
+            max_tokens=CONDENSE_MAX_TOKENS,
+            temperature=0.0,
         ).text.strip()
         first = text.splitlines()[0].strip() if text else ""
+        first = _REWRITE_LABEL.sub("", first).strip().strip("\"'")
+        # A rewrite that is not a question of sensible length is worse than the heuristic.
         return first if 3 <= len(first.split()) <= 60 else None
 
     def _off_topic(self, hits: Sequence[Hit]) -> bool:
@@ -174,116 +226,211 @@ class Answerer:
         best = max((h.relevance for h in hits if h.relevance is not None), default=None)
         return best is not None and best < self.settings.abstain_threshold
 
-    def _abstain(self, answer: Answer) -> Iterator[AnswerEvent]:
-        answer.abstained = True
-        answer.text = self.prompts.abstain(answer.hits[:3])
-        answer.timings.setdefault("generate", 0.0)
-        yield Delta(answer.text)
+    def _abstain(self, draft: _Draft) -> Iterator[AnswerEvent]:
+        draft.answer.abstained = True
+        draft.answer.timings.setdefault("generate", 0.0)
+        yield draft.write(self.prompts.abstain(draft.answer.hits[:3]))
 
     def _sources(self, hits: Sequence[Hit], count: int) -> list[Source]:
         return [
-            Source(n=i, hit=h, passage=" ".join(dict.fromkeys(h.chunks or (h.text,))))
+            Source(n=i, hit=h, passage=merge_chunks(h.chunks or (h.text,)))
             for i, h in enumerate(hits[:count], start=1)
         ]
 
-    def _generate(self, answer: Answer) -> Iterator[AnswerEvent]:
+    def _generate(self, draft: _Draft) -> Iterator[AnswerEvent]:
         started = time.perf_counter()
-        sources = self._sources(answer.hits, self.settings.sources)
-        if self.llm is None:
-            checked = self._extractive(answer.question, sources)
-        else:
-            checked = self._from_llm(answer, sources)
-        cited: dict[int, Source] = {s.n: s for s in sources}
-        used: list[int] = []
-        for sentence in checked:
-            answer.invalid_markers.extend(sentence.invalid)
-            if not sentence.supported:
-                answer.unsupported.append(sentence.text)
-            used.extend(n for n in sentence.cited if n not in used)
-            yield Delta((" " if answer.text else "") + sentence.text)
-            answer.text += (" " if answer.text else "") + sentence.text
-        answer.timings["generate"] = time.perf_counter() - started
-        if ABSTAIN_PHRASE.lower().rstrip(".") in answer.text.lower():
-            yield from self._model_abstained(answer)
-            return
-        answer.citations = [_citation(cited[n]) for n in sorted(used)]
+        sources = self._sources(draft.answer.hits, self.settings.sources)
+        sentences = self._sentences(draft, sources)
+        try:
+            for sentence in sentences:
+                if sentence.abstains and not draft.cited:
+                    yield from self._model_abstained(draft)
+                    break
+                if sentence.abstains:
+                    # Said after a cited answer, the phrase would contradict it: left out.
+                    log.info("dropped the abstain phrase after a cited answer")
+                    continue
+                yield from draft.add(sentence)
+        finally:
+            sentences.close()  # stops the model when the answer ended early
+        by_n = {s.n: s for s in sources}
+        draft.answer.citations = [_citation(by_n[n]) for n in sorted(draft.cited)]
+        draft.answer.timings["generate"] = time.perf_counter() - started
 
-    def _model_abstained(self, answer: Answer) -> Iterator[AnswerEvent]:
+    def _model_abstained(self, draft: _Draft) -> Iterator[AnswerEvent]:
+        """The model says the sources do not answer: the standard abstention, closest papers."""
+        answer = draft.answer
         answer.abstained = True
-        tail = self.prompts.abstain(answer.hits[:3]).removeprefix(ABSTAIN_PHRASE).strip()
-        answer.text += "\n" + tail
-        yield Delta("\n" + tail)
+        answer.unsupported.clear()
+        yield draft.write(("\n" if answer.text else "") + self.prompts.abstain(answer.hits[:3]))
+        draft.cited.clear()
 
-    def _from_llm(self, answer: Answer, sources: list[Source]) -> Iterator[CheckedSentence]:
-        """Stream the model's answer sentence by sentence, fitting the sources to its context."""
-        assert self.llm is not None
-        sources = self._fit(answer.question, sources)
+    def _sentences(self, draft: _Draft, sources: list[Source]) -> Iterator[CheckedSentence]:
+        if self.llm is None:
+            yield from self._extractive(draft, sources)
+            return
+        fitted = self._fit(draft.answer.question, sources)
+        if fitted is None:
+            log.warning(
+                "the model's context (%d tokens) holds no source next to the instructions; "
+                "answering extractively (raise PAPERCHAT_LLM_CONTEXT_TOKENS or lower "
+                "PAPERCHAT_LLM_MAX_TOKENS)",
+                self.llm.context_tokens,
+            )
+            yield from self._extractive(draft, sources)
+            return
+        yield from self._from_llm(draft, fitted)
+
+    def _from_llm(self, draft: _Draft, sources: list[Source]) -> Iterator[CheckedSentence]:
+        """Stream the model's answer sentence by sentence; on overflow, retry with fewer."""
         while True:
-            checker = CitationChecker(self.embedder, sources, self.settings.support_threshold)
-            buffer = SentenceBuffer()
-            produced = False
             try:
-                for delta in self.llm.stream(
-                    self._messages(answer.question, sources),
-                    max_tokens=self.llm_settings.max_tokens,
-                    temperature=self.llm_settings.temperature,
-                ):
-                    answer.usage["completion_tokens"] = answer.usage.get("completion_tokens", 0) + 1
-                    for sentence in buffer.feed(delta):
-                        produced = True
-                        yield checker.check(sentence)
-                for sentence in buffer.flush():
-                    yield checker.check(sentence)
+                yield from self._stream_llm(draft, sources)
                 return
             except ContextOverflowError:
                 # The server's tokenizer disagreed with our estimate: fewer sources, same answer.
-                if produced or len(sources) <= 1:
-                    raise
+                if draft.answer.text:
+                    raise  # part of the answer is out: a retry would repeat it
+                if len(sources) <= 1:
+                    log.warning("context overflow with one source; answering extractively")
+                    yield from self._extractive(draft, sources)
+                    return
                 log.warning("context overflow with %d sources; retrying with fewer", len(sources))
                 sources = sources[:-1]
 
-    def _messages(self, question: str, sources: Sequence[Source]) -> list[dict[str, str]]:
+    def _stream_llm(self, draft: _Draft, sources: list[Source]) -> Iterator[CheckedSentence]:
+        assert self.llm is not None
+        checker = CitationChecker(self.embedder, sources, self.settings.support_threshold)
+        buffer = SentenceBuffer()
+        messages = self._messages(draft.answer.question, sources)
+        raw = ""
+        for delta in self.llm.stream(
+            messages,
+            max_tokens=self.llm_settings.max_tokens,
+            temperature=self.llm_settings.temperature,
+        ):
+            draft.answer.timings.setdefault("first_token", time.perf_counter() - draft.start)
+            raw += delta
+            yield from (checker.check(s) for s in buffer.feed(delta))
+        yield from (checker.check(s) for s in buffer.flush())
+        draft.answer.usage = {
+            "prompt_tokens": self.llm.count_message_tokens(messages),
+            "completion_tokens": self.llm.count_tokens(raw),
+        }
+
+    def _messages(self, question: str, sources: Sequence[Source]) -> list[Message]:
         # The long shared system prompt goes first so vLLM's prefix cache reuses it.
         return [
             {"role": "system", "content": self.prompts.system()},
             {"role": "user", "content": self.prompts.answer(sources, question)},
         ]
 
-    def _fit(self, question: str, sources: list[Source]) -> list[Source]:
-        """Drop the weakest sources, then shorten passages, until the prompt fits."""
+    def _fit(self, question: str, sources: list[Source]) -> list[Source] | None:
+        """Drop the weakest sources, then shorten the last passage, until the prompt fits.
+
+        None when not even a shortened source fits next to the instructions.
+        """
         assert self.llm is not None
-        budget = self.llm.context_tokens - self.llm_settings.max_tokens - 16
+        budget = self.llm.context_tokens - self.llm_settings.max_tokens - PROMPT_SLACK_TOKENS
         fitted = list(sources)
-        while fitted and self.llm.count_message_tokens(self._messages(question, fitted)) > budget:
+        while self.llm.count_message_tokens(self._messages(question, fitted)) > budget:
             if len(fitted) > 1:
                 fitted.pop()
                 continue
-            only = fitted[0]
-            words = only.passage.split()
-            if len(words) < 20:
-                break
-            fitted[0] = Source(only.n, only.hit, " ".join(words[: len(words) * 2 // 3]))
+            words = fitted[0].passage.split()
+            if len(words) <= MIN_PASSAGE_WORDS:
+                return None
+            keep = max(MIN_PASSAGE_WORDS, len(words) * 2 // 3)
+            fitted[0] = Source(fitted[0].n, fitted[0].hit, " ".join(words[:keep]))
+        if len(fitted) < len(sources) or fitted[0] != sources[0]:
+            log.info("trimmed the sources to %d to fit the model's context", len(fitted))
         return fitted
 
-    def _extractive(self, question: str, sources: list[Source]) -> Iterator[CheckedSentence]:
+    def _extractive(self, draft: _Draft, sources: list[Source]) -> Iterator[CheckedSentence]:
         """The best-matching abstract sentences, each citing its paper: faithful by design."""
-        candidates = [(s, sent) for s in sources for sent in split_sentences(s.passage)]
+        candidates = _candidates(sources)
         if not candidates:
             return
-        vectors = self.embedder.embed([sent for _, sent in candidates])
-        scores = vectors @ self.embedder.embed_query(question)
+        # The title rides along: a sentence rarely names its own paper ("we propose ...").
+        vectors = self.embedder.embed([f"{src.hit.title}. {sent}" for src, sent in candidates])
+        scores = vectors @ self.embedder.embed_query(draft.answer.question)
         ranked = sorted(range(len(candidates)), key=lambda i: -float(scores[i]))
-        chosen = sorted(ranked[:EXTRACTIVE_SENTENCES], key=lambda i: (candidates[i][0].n, i))
+        # Retrieval's top paper (hybrid ranking) always speaks first: one sentence that happens
+        # to share words with the question must not push the best paper out of the answer.
+        top = min(candidates[i][0].n for i in ranked)
+        first = next(i for i in ranked if candidates[i][0].n == top)
+        picked = [first] + [i for i in ranked if i != first][: EXTRACTIVE_SENTENCES - 1]
+        chosen = sorted(picked, key=lambda i: (candidates[i][0].n, i))
         introduced: set[int] = set()
         for i in chosen:
-            source, sentence = candidates[i]
-            claim, _ = split_markers(sentence)
+            source, claim = candidates[i]
             if source.n in introduced:
                 text = with_markers(claim, [source.n])
             else:
                 introduced.add(source.n)
                 text = f'According to "{source.hit.title}" [{source.n}], {_lower_first(claim)}'
             yield CheckedSentence(text=text, cited=[source.n])
+
+
+def _candidates(sources: Sequence[Source]) -> list[tuple[Source, str]]:
+    """Each distinct whole sentence of the passages, without markers, with its source."""
+    seen: set[str] = set()
+    found: list[tuple[Source, str]] = []
+    for source in sources:
+        windows = source.passage.split(" ... ")  # merge_chunks' joint between windows
+        for sentence in (s for window in windows for s in split_sentences(window)):
+            claim, _ = split_markers(sentence)
+            key = " ".join(claim.lower().split())
+            if _whole_sentence(claim) and key not in seen:
+                seen.add(key)
+                found.append((source, claim))
+    return found
+
+
+def _whole_sentence(text: str) -> bool:
+    """False for the cut-off ends of a token window ("we thus propose a ...")."""
+    words = text.split()
+    return (
+        len(words) >= MIN_SENTENCE_WORDS
+        and (text[0].isupper() or text[0].isdigit() or text[0] in "\"'(")
+        and text.rstrip("\"')")[-1:] in ".!?"
+    )
+
+
+def merge_chunks(chunks: Sequence[str]) -> str:
+    """One passage from a paper's best chunks: overlapping windows joined without repeats.
+
+    Consecutive token windows share their overlap; pasting them side by side would show the
+    model (and the extractive answer) the same sentences twice. Unrelated windows are joined
+    with an ellipsis so no sentence runs into another.
+    """
+    pieces = list(dict.fromkeys(c.strip() for c in chunks if c.strip()))
+    merged = True
+    while merged and len(pieces) > 1:
+        merged = False
+        for i, a in enumerate(pieces):
+            for j, b in enumerate(pieces):
+                joined = _join_overlapping(a, b) if i != j else None
+                if joined is not None:
+                    pieces = [p for k, p in enumerate(pieces) if k not in (i, j)]
+                    pieces.insert(min(i, j), joined)
+                    merged = True
+                    break
+            if merged:
+                break
+    return " ... ".join(pieces)
+
+
+def _join_overlapping(first: str, second: str) -> str | None:
+    """first + second without their shared part when second starts with first's tail."""
+    if second in first:
+        return first
+    if first in second:
+        return second
+    for size in range(min(len(first), len(second)), MIN_OVERLAP_CHARS - 1, -1):
+        if first.endswith(second[:size]):
+            return first + second[size:]
+    return None
 
 
 def _lower_first(sentence: str) -> str:
@@ -308,7 +455,7 @@ def _condense_heuristic(question: str, turns: Sequence[Turn]) -> str:
     """Append what the conversation was about: the last question and the paper it cited."""
     last_user = next((t.content for t in reversed(turns) if t.role == "user"), "")
     last_answer = next((t.content for t in reversed(turns) if t.role == "assistant"), "")
-    cited = re.search(r"^\[1\]\s*(.+)$", last_answer, re.MULTILINE)
-    quoted = re.search(r"\"([^\"]{8,200})\"", last_answer)
+    cited = _SOURCE_LINE.search(last_answer)
+    quoted = _QUOTED.search(last_answer)
     topic = cited.group(1) if cited else quoted.group(1) if quoted else last_answer[:200]
     return " ".join(f"{question} {last_user} {topic}".split())

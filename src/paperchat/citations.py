@@ -1,8 +1,9 @@
 """Citations you can trust: parse `[n]` markers and check each sentence against its source.
 
 A marker that names no source is dropped (and reported); a sentence cited to a source that
-does not support it is re-cited to the source that does; an uncited sentence gets the best
-supporting source; a sentence no source supports is reported as unsupported.
+does not support it, or that another source supports far better, is re-cited to that source;
+an uncited sentence gets the best supporting source; a sentence no source supports is reported
+as unsupported. The abstain phrase is never cited.
 """
 
 from __future__ import annotations
@@ -14,13 +15,21 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from paperchat.embedding import Embedder
-from paperchat.prompts import Source, marker
+from paperchat.prompts import ABSTAIN_PHRASE, CITATION_FORMAT, Source, marker
 
-_MARKERS = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+# The marker pattern comes from CITATION_FORMAT, so the prompt and the parser cannot drift.
+_OPEN, _CLOSE = (re.escape(part) for part in CITATION_FORMAT.split("{n}"))
+_NUMBERS = r"\d+(?:\s*[-\u2013,;]\s*\d+)*"  # "1", "1, 2", "1;2", "1-3"
+_MARKERS = re.compile(rf"\s*{_OPEN}({_NUMBERS}){_CLOSE}")
 # A sentence ends at . ! ? (plus any markers right after it) followed by space and an
-# upper-case letter, digit or quote; "tokens. [1] Next" keeps [1] with "tokens".
-_SENTENCE_END = re.compile(r"[.!?](?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])*\s+(?=[\"'(A-Z0-9*-])")
+# upper-case letter, digit, quote or list bullet; "tokens. [1] Next" keeps [1] with "tokens".
+_SENTENCE_END = re.compile(rf"[.!?](?:\s*{_OPEN}{_NUMBERS}{_CLOSE})*\s+(?=[\"'(A-Z0-9*-])")
 MIN_CLAIM_WORDS = 4  # shorter fragments ("In short:") need no source
+MAX_RANGE = 20  # "[1-3]" is a range; "[2019-2023]" is not one to expand
+# When every cited source supports a sentence this much less than an uncited one, the
+# citation moves to that one: a paper on the same topic may clear the threshold too.
+RECITE_MARGIN = 0.15
+_ABSTAIN = ABSTAIN_PHRASE.lower().rstrip(".")
 
 
 @dataclass(slots=True)
@@ -29,14 +38,32 @@ class CheckedSentence:
     cited: list[int] = field(default_factory=list)
     invalid: list[int] = field(default_factory=list)
     supported: bool = True
+    abstains: bool = False  # the sentence is the abstain phrase
 
 
 def split_markers(sentence: str) -> tuple[str, list[int]]:
     """The sentence without its markers, and the numbers the markers named (in order)."""
     numbers: list[int] = []
     for match in _MARKERS.finditer(sentence):
-        numbers.extend(int(x) for x in re.split(r"[,;]", match.group(1)))
+        numbers.extend(_numbers(match.group(1)))
     return _MARKERS.sub("", sentence).strip(), list(dict.fromkeys(numbers))
+
+
+def _numbers(group: str) -> list[int]:
+    found: list[int] = []
+    for part in re.split(r"[,;]", group):
+        ends = [int(x) for x in re.split(r"[-\u2013]", part)]
+        low, high = ends[0], ends[-1]
+        if len(ends) == 2 and low <= high and high - low <= MAX_RANGE:
+            found.extend(range(low, high + 1))
+        else:
+            found.extend(ends)
+    return found
+
+
+def is_abstention(text: str) -> bool:
+    """The text says the collection does not answer (the phrase the prompt asks for)."""
+    return _ABSTAIN in " ".join(text.lower().split())
 
 
 def split_sentences(text: str) -> list[str]:
@@ -78,16 +105,24 @@ class SentenceBuffer:
 class CitationChecker:
     """Scores sentences against the numbered sources with the dense embedder."""
 
-    def __init__(self, embedder: Embedder, sources: Sequence[Source], threshold: float) -> None:
+    def __init__(
+        self,
+        embedder: Embedder,
+        sources: Sequence[Source],
+        threshold: float,
+        *,
+        margin: float = RECITE_MARGIN,
+    ) -> None:
         self.embedder = embedder
         self.threshold = threshold
+        self.margin = margin
         self.numbers = [s.n for s in sources]
-        # Each source is represented by its passage sentences; support = best sentence match.
+        # A source is its title and its passage sentences; support = the best match.
         self._owners: list[int] = []
         texts: list[str] = []
         for s in sources:
-            for sent in split_sentences(s.passage) or [s.passage]:
-                texts.append(sent)
+            for text in [s.hit.title, *(split_sentences(s.passage) or [s.passage])]:
+                texts.append(text)
                 self._owners.append(s.n)
         self._vectors = embedder.embed(texts) if texts else np.zeros((0, 1))
 
@@ -105,22 +140,34 @@ class CitationChecker:
         claim, numbers = split_markers(sentence)
         invalid = [n for n in numbers if n not in self.numbers]
         valid = [n for n in numbers if n in self.numbers]
+        if not claim:  # markers alone: nothing to cite
+            return CheckedSentence("", [], invalid)
+        if is_abstention(claim):
+            return CheckedSentence(claim, [], invalid, abstains=True)
         if len(claim.split()) < MIN_CLAIM_WORDS:
             return CheckedSentence(with_markers(claim, valid), valid, invalid)
-        scores = self.support(claim)
-        kept = [n for n in valid if scores.get(n, 0.0) >= self.threshold]
-        if not kept and scores:
-            best = max(scores, key=lambda n: scores[n])
-            if scores[best] >= self.threshold:
-                kept = [best]
+        kept = self.verified(claim, valid)
         return CheckedSentence(with_markers(claim, kept), kept, invalid, supported=bool(kept))
+
+    def verified(self, claim: str, cited: Sequence[int]) -> list[int]:
+        """The cited sources that support the claim, or else the one that supports it best."""
+        scores = self.support(claim)
+        if not scores:
+            return []
+        best = max(scores, key=lambda n: scores[n])
+        if scores[best] < self.threshold:
+            return []
+        kept = [n for n in cited if scores.get(n, 0.0) >= self.threshold]
+        if not kept or scores[best] - max(scores[n] for n in kept) >= self.margin:
+            return [best]  # uncited, or cited to a paper that only shares the topic
+        return kept
 
 
 def with_markers(claim: str, numbers: Sequence[int]) -> str:
     """Markers go before the sentence's final punctuation: "... tokens [1]."."""
-    if not numbers:
+    if not numbers or not claim:
         return claim
     tags = "".join(marker(n) for n in numbers)
-    if claim and claim[-1] in ".!?":
+    if claim[-1] in ".!?":
         return f"{claim[:-1].rstrip()} {tags}{claim[-1]}"
     return f"{claim} {tags}"

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from paperchat.evaluation import REPORTS_DIR, EvalRun, ItemResult, config_summary, question_records
-from paperchat.metrics import must_include_score, reciprocal_rank
+from paperchat.metrics import must_include_score, recall_at_k, reciprocal_rank
 
 log = logging.getLogger(__name__)
 
@@ -256,22 +256,30 @@ def _winners_section(won: Mapping[str, Any]) -> list[str]:
 
 
 def worst_results(run: EvalRun, config: str) -> list[ItemResult]:
-    """Answerable items the config did worst on: missed gold first, then low ranks."""
-    scored = [r for r in run.results[config] if r.item.answerable]
+    """Imperfect answerable items, worst first: gold ranked low or missed, then answers."""
+    depth = run.depth[config]
 
-    def badness(r: ItemResult) -> tuple[float, float]:
+    def badness(r: ItemResult) -> tuple[float, float, float]:
+        gold = r.item.gold_paper_ids
         must = must_include_score(r.answer.text, r.item.must_include) if r.answer else 1.0
-        return (reciprocal_rank(r.ranked, r.item.gold_paper_ids), must)
+        return (reciprocal_rank(r.ranked, gold), recall_at_k(r.ranked, gold, depth), must)
 
-    return sorted(scored, key=badness)[:WORST]
+    scored = [r for r in run.results[config] if r.item.answerable]
+    imperfect = [r for r in scored if badness(r) != (1.0, 1.0, 1.0)]
+    return sorted(imperfect, key=badness)[:WORST]
 
 
 def _worst_section(run: EvalRun, config: str) -> list[str]:
+    worst = worst_results(run, config)
     lines = [f"## The {WORST} worst questions ({config})", ""]
-    for r in worst_results(run, config):
+    if not worst:
+        lines += ["None: every gold paper was ranked at the top (and every answer matched).", ""]
+    for r in worst:
         gold = set(r.item.gold_paper_ids)
         rank = next((i for i, p in enumerate(r.ranked, start=1) if p in gold), None)
         found = f"first gold paper at rank {rank}" if rank else "no gold paper retrieved"
+        if len(gold) > 1:
+            found += f", {len(gold & set(r.ranked))}/{len(gold)} gold papers retrieved"
         lines += [f"### {r.item.id} ({r.item.type}): {found}", "", f"Q: {r.item.question}", ""]
         if r.query != r.item.question:
             lines += [f"Searched: {r.query}", ""]

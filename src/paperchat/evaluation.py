@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from paperchat.answering import Answerer
 from paperchat.baseline import LlamaIndexBaseline
@@ -87,7 +87,7 @@ def apply_overrides(base: Settings, overrides: dict[str, dict[str, Any]], name: 
     update: dict[str, Any] = {}
     for section, values in overrides.items():
         current = getattr(base, section, None)
-        if current is None or not isinstance(values, dict):
+        if not isinstance(current, BaseModel) or not isinstance(values, dict):
             raise ConfigError(f"config {name!r}: unknown settings section {section!r}.")
         try:
             update[section] = type(current).model_validate({**current.model_dump(), **values})

@@ -425,9 +425,8 @@ class LocalLLM(ChatLLM):
     def _load(self) -> tuple[Any, Any]:
         with self._load_lock:
             if self._loaded is None:
-                self._loaded = _load_folder(
-                    local_model_folder(self._config, self._models_dir), self._config.threads
-                )
+                folder = local_model_folder(self._config, self._models_dir)
+                self._loaded = _load_folder(folder, self._config)
             return self._loaded
 
     def _encode(self, messages: list[Message]) -> Any:
@@ -510,13 +509,15 @@ class _StopWhenSet:
         return self.event.is_set()
 
 
-def _load_folder(folder: Path, threads: int) -> tuple[Any, Any]:
+def _load_folder(folder: Path, config: LLMSettings) -> tuple[Any, Any]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    torch.set_num_threads(threads or min(os.cpu_count() or 1, MAX_DEFAULT_THREADS))
+    torch.set_num_threads(config.threads or min(os.cpu_count() or 1, MAX_DEFAULT_THREADS))
     started = time.monotonic()
-    model = AutoModelForCausalLM.from_pretrained(folder, dtype="auto", local_files_only=True)
+    # The folder is stored in bf16; float32 compute is the fast choice on most CPUs.
+    dtype = getattr(torch, config.local_dtype)
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, local_files_only=True)
     tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
     model.eval()
     log.info("Loaded %s in %.1fs", folder, time.monotonic() - started)

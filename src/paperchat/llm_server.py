@@ -53,8 +53,9 @@ def vllm_command(
     command += ["--max-model-len", str(max_model_len or settings.llm.context_tokens)]
     command += ["--enable-prefix-caching", "--seed", str(settings.llm.seed)]
     if cpu:
-        # CUDA graphs do not exist on CPU; eager mode also starts faster.
-        return [*command, "--enforce-eager"]
+        # CUDA graphs do not exist on CPU; eager mode also starts faster. float32 because
+        # bf16 prefill is several times slower on CPUs without native bf16 (most of them).
+        return [*command, "--enforce-eager", "--dtype", "float32"]
     return [
         *command,
         "--gpu-memory-utilization",

@@ -6,6 +6,7 @@ are exactly the ones the code supplies, so an edited prompt cannot silently drop
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,13 +18,18 @@ from paperchat.records import Hit
 # Shared by the prompt (what the model is told to say) and the parser (what it looks for).
 ABSTAIN_PHRASE = "The collection does not answer this question."
 CITATION_FORMAT = "[{n}]"
+# The sources block is fenced so that an abstract's text can never pass for an instruction
+# outside it; the fence words are removed from passages (see `_flat`).
+SOURCES_OPEN = "<sources>"
+SOURCES_CLOSE = "</sources>"
 
 PLACEHOLDERS: dict[str, frozenset[str]] = {
-    "system": frozenset({"abstain_phrase"}),
-    "answer": frozenset({"sources", "question"}),
+    "system": frozenset({"abstain_phrase", "cite_one", "cite_two"}),
+    "answer": frozenset({"sources", "question", "cite_one"}),
     "condense": frozenset({"history", "question"}),
     "abstain": frozenset({"abstain_phrase", "closest"}),
 }
+_FENCES = re.compile(rf"{re.escape(SOURCES_OPEN)}|{re.escape(SOURCES_CLOSE)}", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +42,11 @@ class Source:
 
 
 def placeholders(template: str) -> frozenset[str]:
-    return frozenset(name for _, name, _, _ in string.Formatter().parse(template) if name)
+    """Field names of a template; ValueError for malformed braces or a positional `{}`."""
+    names = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+    if any(not name or name.isdigit() for name in names):
+        raise ValueError("positional placeholder {} or {0}")
+    return frozenset(names)
 
 
 class PromptSet:
@@ -55,21 +65,30 @@ class PromptSet:
         try:
             found = placeholders(text)
         except ValueError as e:
-            raise ConfigError(f"{path}: bad placeholder syntax ({e}); use {{name}}.") from e
-        if found != needed:
             raise ConfigError(
-                f"{path}: placeholders {sorted(found)} but the code supplies {sorted(needed)}."
-            )
+                f"{path}: bad placeholder syntax ({e}); use {{name}}, and {{{{ }}}} for a "
+                "literal brace."
+            ) from e
+        if found != needed:
+            raise ConfigError(f"{path}: {_mismatch(found, needed)}")
         return text
 
     def render(self, name: str, **values: str) -> str:
         return self.templates[name].format(**values)
 
     def system(self) -> str:
-        return self.render("system", abstain_phrase=ABSTAIN_PHRASE)
+        """The shared instructions: identical for every question, so servers cache them."""
+        return self.render(
+            "system",
+            abstain_phrase=ABSTAIN_PHRASE,
+            cite_one=marker(1),
+            cite_two=marker(2) + marker(3),
+        )
 
     def answer(self, sources: Sequence[Source], question: str) -> str:
-        return self.render("answer", sources=render_sources(sources), question=question)
+        return self.render(
+            "answer", sources=render_sources(sources), question=_flat(question), cite_one=marker(1)
+        )
 
     def condense(self, history: str, question: str) -> str:
         return self.render("condense", history=history, question=question)
@@ -79,8 +98,25 @@ class PromptSet:
         return self.render("abstain", abstain_phrase=ABSTAIN_PHRASE, closest=lines)
 
 
+def _mismatch(found: frozenset[str], needed: frozenset[str]) -> str:
+    parts = []
+    if missing := sorted(needed - found):
+        parts.append("missing placeholder " + ", ".join(f"{{{n}}}" for n in missing))
+    if unknown := sorted(found - needed):
+        parts.append("unknown placeholder " + ", ".join(f"{{{n}}}" for n in unknown))
+    supplied = ", ".join(f"{{{n}}}" for n in sorted(needed))
+    return f"{'; '.join(parts)}. The code supplies exactly {supplied}; restore the file."
+
+
 def render_sources(sources: Sequence[Source]) -> str:
-    return "\n\n".join(f"{marker(s.n)} {s.hit.title}: {s.passage}" for s in sources)
+    """One line per source, `[n] Title: passage`, inside the sources fence."""
+    lines = [f"{marker(s.n)} {_flat(s.hit.title)}: {_flat(s.passage)}" for s in sources]
+    return "\n".join([SOURCES_OPEN, *lines, SOURCES_CLOSE])
+
+
+def _flat(text: str) -> str:
+    # One line per source, and no fence word inside: a passage cannot end the block early.
+    return " ".join(_FENCES.sub(" ", text).split())
 
 
 def marker(n: int) -> str:

@@ -109,6 +109,11 @@ class LLMSettings(_Section):
     threads: int = Field(
         0, ge=0, description="torch CPU threads for the local backend; 0 = one per core, max 8."
     )
+    local_dtype: Literal["float32", "bfloat16"] = Field(
+        "float32",
+        description="What the local backend computes in. bfloat16 halves memory but is several "
+        "times slower on CPUs without native bf16 (AVX-512 BF16 or AMX).",
+    )
 
 
 class AnswerSettings(_Section):
