@@ -359,7 +359,7 @@ class Answerer:
         # to share words with the question must not push the best paper out of the answer.
         top = min(candidates[i][0].n for i in ranked)
         first = next(i for i in ranked if candidates[i][0].n == top)
-        picked = [first] + [i for i in ranked if i != first][: EXTRACTIVE_SENTENCES - 1]
+        picked = [first, *[i for i in ranked if i != first][: EXTRACTIVE_SENTENCES - 1]]
         chosen = sorted(picked, key=lambda i: (candidates[i][0].n, i))
         introduced: set[int] = set()
         for i in chosen:
