@@ -90,6 +90,21 @@ def test_abstain_phrase_after_a_cited_answer_is_left_out(ingested) -> None:
     assert_cited_answer(answer)
 
 
+def test_model_answer_without_any_supported_claim_gets_the_extractive_answer(ingested) -> None:
+    # What SmolLM2-135M served by vLLM wrote for an ELECTRA question: no claim, no marker.
+    empty = "The answer to your question is:."
+    answer = make_answerer(ingested, FakeLLM(empty)).answer(ELECTRA_Q)
+    assert answer.text.startswith(empty)
+    assert_cited_answer(answer)
+    assert answer.citations[0].title.startswith(ELECTRA_TITLE)
+
+
+def test_model_answer_with_a_citation_is_not_padded(ingested) -> None:
+    answer = make_answerer(ingested, FakeLLM(f"{RTD} [1]")).answer(ELECTRA_Q)
+    assert answer.text == f"{RTD[:-1]} [1]."  # the marker goes before the full stop
+    assert [c.n for c in answer.citations] == [1]
+
+
 # -- bad questions -----------------------------------------------------------------------------
 
 

@@ -40,6 +40,7 @@ __all__ = [
     "Done",
     "Retrieved",
     "format_sources",
+    "off_topic",
 ]
 
 EXTRACTIVE_SENTENCES = 3
@@ -221,10 +222,7 @@ class Answerer:
         return first if 3 <= len(first.split()) <= 60 else None
 
     def _off_topic(self, hits: Sequence[Hit]) -> bool:
-        if not hits:
-            return True
-        best = max((h.relevance for h in hits if h.relevance is not None), default=None)
-        return best is not None and best < self.settings.abstain_threshold
+        return off_topic(hits, self.settings)
 
     def _abstain(self, draft: _Draft) -> Iterator[AnswerEvent]:
         draft.answer.abstained = True
@@ -251,6 +249,12 @@ class Answerer:
                     log.info("dropped the abstain phrase after a cited answer")
                     continue
                 yield from draft.add(sentence)
+            if self.llm is not None and not draft.cited and not draft.answer.abstained:
+                # Small models often write nothing a source supports. The extractive answer
+                # is the floor: the reply still says what the papers say, with citations.
+                log.info("the model's answer cites no source; adding the extractive answer")
+                for sentence in self._extractive(draft, sources):
+                    yield from draft.add(sentence)
         finally:
             sentences.close()  # stops the model when the answer ended early
         by_n = {s.n: s for s in sources}
@@ -370,6 +374,31 @@ class Answerer:
                 introduced.add(source.n)
                 text = f'According to "{source.hit.title}" [{source.n}], {_lower_first(claim)}'
             yield CheckedSentence(text=text, cited=[source.n])
+
+
+def off_topic(hits: Sequence[Hit], settings: AnswerSettings) -> bool:
+    """True when the collection does not cover the question the hits were retrieved for.
+
+    Off-topic questions still get hits that are close in embedding space (a question on
+    quantum computing lands near papers on computing), so dense similarity alone separates
+    them poorly. What they lack is vocabulary: the top paper holds few of the question's
+    distinctive terms. Paraphrased on-topic questions lack it too, but keep a high dense
+    similarity; so low coverage abstains only while the similarity is below
+    `coverage_relevance`. A similarity below `abstain_threshold` abstains on its own.
+    """
+    if not hits:
+        return True
+    best = max((h.relevance for h in hits if h.relevance is not None), default=None)
+    if best is None:
+        return False
+    if best < settings.abstain_threshold:
+        return True
+    top = hits[0].coverage
+    return (
+        top is not None
+        and top < settings.coverage_threshold
+        and best < settings.coverage_relevance
+    )
 
 
 def _candidates(sources: Sequence[Source]) -> list[tuple[Source, str]]:
