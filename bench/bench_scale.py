@@ -1,0 +1,133 @@
+"""Ingest throughput, search latency and memory at growing corpus sizes (a benchmark, not a test).
+
+    python bench/bench_scale.py                           # 1k and 10k real embedder, 100k hash
+    python bench/bench_scale.py --cells 1000:minilm 10000:hash 100000:hash --queries 200
+
+Each cell ingests that many synthetic papers (`paperchat.synthetic`, 120-220 word abstracts)
+into a fresh embedded Qdrant folder in its own process, then searches it: questions name one
+paper by its code name, so the table also says whether that paper came first. Memory is the
+process's peak RSS (ingest and search included; embedded Qdrant holds the collection in
+memory) and the folder's size on disk. `hash` is the cheap deterministic embedder: it isolates
+what scales (parsing, chunking, the index) from the model's cost, and is marked as such.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+MODELS = {"minilm": "all-MiniLM-L6-v2", "hash": "hash"}
+
+
+def folder_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def percentile(values: list[float], q: int) -> float:
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+def run_cell(papers: int, embedder: str, queries: int, work: Path) -> dict[str, object]:
+    """One cell, in this process: ingest, then time searches. Returns the table row."""
+    from paperchat.pipeline import Pipeline
+    from paperchat.settings import Settings
+    from paperchat.synthetic import code_name, synthetic_paper, write_jsonl
+
+    source = write_jsonl(work / f"synthetic-{papers}.jsonl", papers)
+    settings = Settings(data_dir=work / "data", embedding={"model": MODELS[embedder]})
+    pipeline = Pipeline(settings)
+    started = time.perf_counter()
+    report = pipeline.ingestor.run([source])
+    ingest_seconds = time.perf_counter() - started
+    chunks = pipeline.index.count_chunks()
+    step = max(1, papers // queries)
+    latencies, first = [], 0
+    for i in range(0, papers, step)[:queries]:
+        topic = synthetic_paper(i)["title"].split(" for ", 1)[1].split(":")[0]
+        question = f"What does {code_name(i)} do for {topic}?"
+        t0 = time.perf_counter()
+        hits = pipeline.retriever.search(question)
+        latencies.append(time.perf_counter() - t0)
+        first += bool(hits) and code_name(i) in hits[0].title
+    pipeline.close()
+    return {
+        "papers": report.papers,
+        "embedder": embedder,
+        "chunks": chunks,
+        "ingest_s": ingest_seconds,
+        "papers_per_s": report.papers / ingest_seconds,
+        "search_p50_ms": 1000 * percentile(latencies, 50),
+        "search_p95_ms": 1000 * percentile(latencies, 95),
+        "top1": first / len(latencies),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "disk_mb": folder_bytes(work / "data") / 1e6,
+    }
+
+
+def spawn(papers: int, embedder: str, queries: int) -> dict[str, object]:
+    """Run a cell in a fresh process, so each peak RSS is its own."""
+    work = Path(tempfile.mkdtemp(prefix=f"paperchat-scale-{papers}-"))
+    try:
+        command = [sys.executable, __file__, "--worker", f"{papers}:{embedder}"]
+        command += ["--queries", str(queries), "--work", str(work)]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"cell {papers}:{embedder} failed:\n{done.stderr[-3000:]}")
+        return json.loads(done.stdout.strip().splitlines()[-1])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def print_table(rows: list[dict[str, object]]) -> None:
+    head = "| papers | embedder | chunks | ingest s | papers/s | search p50 ms | p95 ms"
+    print(head + " | found first | peak RSS MB | disk MB |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        embedder = "MiniLM" if r["embedder"] == "minilm" else "hash (cheap, not the model)"
+        print(
+            f"| {r['papers']:,} | {embedder} | {r['chunks']:,} | {r['ingest_s']:.0f} "
+            f"| {r['papers_per_s']:.0f} | {r['search_p50_ms']:.0f} | {r['search_p95_ms']:.0f} "
+            f"| {r['top1']:.2f} | {r['peak_rss_mb']:.0f} | {r['disk_mb']:.0f} |"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--cells",
+        nargs="+",
+        default=["1000:minilm", "10000:minilm", "100000:hash"],
+        help="PAPERS:EMBEDDER, embedder minilm or hash",
+    )
+    parser.add_argument("--queries", type=int, default=100, help="searches per cell")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.worker:
+        papers, embedder = args.worker.split(":")
+        print(json.dumps(run_cell(int(papers), embedder, args.queries, args.work)))
+        return
+    rows = []
+    for cell in args.cells:
+        papers, embedder = cell.split(":")
+        if embedder not in MODELS:
+            parser.error(f"unknown embedder {embedder!r} in {cell!r}: use minilm or hash")
+        print(f"cell {cell} ...", file=sys.stderr, flush=True)
+        rows.append(spawn(int(papers), embedder, args.queries))
+    print_table(rows)
+
+
+if __name__ == "__main__":
+    main()
