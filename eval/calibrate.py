@@ -1,11 +1,15 @@
-"""Calibrate the answerer's two thresholds on the gold set.
+"""Calibrate the answerer's thresholds on the gold set.
 
     python eval/calibrate.py [--gold eval/gold/papers.jsonl] [--max-wrong 0.03]
 
-abstain_threshold: the best retrieved paper's dense relevance, for answerable against
-unanswerable gold questions. The pick abstains on as many unanswerable questions as possible
-while wrongly abstaining on at most --max-wrong of the answerable ones (the middle of the best
-range, for margin).
+Abstention (see answering.off_topic): abstain_threshold on the best retrieved paper's dense
+relevance, coverage_threshold on the largest share of the question's distinctive terms a
+retrieved paper holds, and coverage_relevance, the relevance above which low coverage is
+answered anyway.
+The three are picked together, on answerable against unanswerable gold questions: as many
+unanswerable questions abstained on as possible while wrongly abstaining on at most
+--max-wrong of the answerable ones (fewest wrong among those; then the pick nearest the
+middle of the equally good ones, for margin).
 
 support_threshold: how similar a gold answer sentence is to its gold paper's retrieved passage
 (should support) against the other retrieved papers' passages (should not). The pick
@@ -18,6 +22,7 @@ Uses the index in PAPERCHAT_DATA_DIR (run `paperchat ingest` first); reads, neve
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,12 +38,14 @@ from paperchat.settings import Settings
 
 GOLD = Path(__file__).parent / "gold" / "papers.jsonl"
 GRID = [round(i * 0.01, 2) for i in range(0, 81)]
+COARSE = [round(i * 0.02, 2) for i in range(0, 41)]  # the joint abstention search is 3-D
+Signals = tuple[float, float]  # best dense relevance, best coverage among the hits
 
 
 @dataclass
 class Samples:
-    answerable: list[float] = field(default_factory=list)  # best relevance per question
-    unanswerable: list[float] = field(default_factory=list)
+    answerable: list[Signals] = field(default_factory=list)  # per question
+    unanswerable: list[Signals] = field(default_factory=list)
     support_gold: list[float] = field(default_factory=list)  # sentence vs its gold passage
     support_other: list[float] = field(default_factory=list)  # sentence vs other passages
     gold_lead: list[float] = field(default_factory=list)  # gold score - best other score
@@ -52,7 +59,8 @@ def collect(pipeline: Pipeline, items: Sequence[GoldItem]) -> Samples:
         query = answerer.condense(answerer.validate(item.question), item.history)
         hits = pipeline.retriever.search(query)
         best = max((h.relevance for h in hits if h.relevance is not None), default=0.0)
-        (samples.answerable if item.answerable else samples.unanswerable).append(best)
+        cover = max((h.coverage for h in hits if h.coverage is not None), default=1.0)
+        (samples.answerable if item.answerable else samples.unanswerable).append((best, cover))
         if item.answerable:
             add_support(samples, answerer, item, hits)
     return samples
@@ -81,11 +89,30 @@ def rate(values: Sequence[float], threshold: float) -> float:
     return sum(v < threshold for v in values) / len(values) if values else 0.0
 
 
-def pick_abstain(samples: Samples, max_wrong: float) -> float:
-    allowed = [t for t in GRID if rate(samples.answerable, t) <= max_wrong]
-    best = max(rate(samples.unanswerable, t) for t in allowed)
-    tied = [t for t in allowed if rate(samples.unanswerable, t) == best]
-    return round((tied[0] + tied[-1]) / 2, 3)
+Rule = tuple[float, float, float]  # abstain_threshold, coverage_threshold, coverage_relevance
+
+
+def abstains(signals: Signals, rule: Rule) -> bool:
+    """answering.off_topic on the collected signals."""
+    (relevance, cover), (floor, min_cover, trusted) = signals, rule
+    return relevance < floor or (cover < min_cover and relevance < trusted)
+
+
+def abstain_rate(samples: Sequence[Signals], rule: Rule) -> float:
+    return sum(abstains(s, rule) for s in samples) / len(samples) if samples else 0.0
+
+
+def pick_abstention(samples: Samples, max_wrong: float) -> Rule:
+    scored = [
+        (abstain_rate(samples.unanswerable, r), -abstain_rate(samples.answerable, r), r)
+        for r in itertools.product(COARSE, COARSE, COARSE)
+        if r[2] >= r[0]  # below the floor every question abstains already
+    ]
+    allowed = [x for x in scored if -x[1] <= max_wrong]
+    best = max(x[:2] for x in allowed)
+    tied = [x[2] for x in allowed if x[:2] == best]
+    middle = [statistics.median(r[i] for r in tied) for i in range(3)]
+    return min(tied, key=lambda r: sum((a - m) ** 2 for a, m in zip(r, middle, strict=True)))
 
 
 def youden(samples: Samples, t: float) -> float:
@@ -111,14 +138,23 @@ def _mark(t: float, picked: float, current: float) -> str:
 
 def report(samples: Samples, settings: Settings, max_wrong: float) -> None:
     current = settings.answer
-    print(f"answerable questions: {len(samples.answerable)}  {quantiles(samples.answerable)}")
-    print(f"unanswerable:         {len(samples.unanswerable)}  {quantiles(samples.unanswerable)}")
-    print("\nabstain threshold | abstains on unanswerable | wrongly on answerable")
-    picked = pick_abstain(samples, max_wrong)
-    for t in sorted({0.2, 0.25, 0.3, 0.35, 0.4, current.abstain_threshold, picked}):
-        mark = _mark(t, picked, current.abstain_threshold)
-        right, wrong = rate(samples.unanswerable, t), rate(samples.answerable, t)
-        print(f"{t:17.3f} | {right:24.1%} | {wrong:21.1%}{mark}")
+    for name, i in (("relevance", 0), ("coverage", 1)):
+        for kind, values in (
+            ("answerable", samples.answerable),
+            ("unanswerable", samples.unanswerable),
+        ):
+            shown = [v[i] for v in values]
+            print(f"{name} {kind:12s} {len(shown):4d}  {quantiles(shown)}")
+    print("\nabstain / coverage / coverage_relevance | on unanswerable | wrongly on answerable")
+    picked = pick_abstention(samples, max_wrong)
+    now = (current.abstain_threshold, current.coverage_threshold, current.coverage_relevance)
+    relevance_only = (current.abstain_threshold, 0.0, 0.0)
+    for rule in dict.fromkeys((relevance_only, now, picked)):
+        mark = " <- pick" if rule == picked else " <- current" if rule == now else ""
+        right = abstain_rate(samples.unanswerable, rule)
+        wrong = abstain_rate(samples.answerable, rule)
+        label = " / ".join(f"{t:.2f}" for t in rule)
+        print(f"{label:>39s} | {right:15.1%} | {wrong:21.1%}{mark}")
 
     print(f"\nsupport: {len(samples.support_gold)} gold answer sentences ", end="")
     print(f"({samples.skipped} items without their gold paper retrieved)")

@@ -16,13 +16,17 @@ from paperchat.errors import ConfigError
 from paperchat.eval_report import default_out_dir, write_report
 from paperchat.evaluation import (
     GOLD_FILE,
+    ItemResult,
+    abstained,
     evaluate,
     load_presets,
     make_config,
 )
+from paperchat.gold import GoldItem
 from paperchat.judge import Judge, parse_score
 from paperchat.llm import local_model_folder
-from paperchat.settings import SHIPPED_CORPUS, EvalSettings, LLMSettings
+from paperchat.records import Hit
+from paperchat.settings import SHIPPED_CORPUS, AnswerSettings, EvalSettings, LLMSettings
 
 RETRIEVAL_CONFIGS = ["sparse", "dense", "hybrid"]
 TINY = 10
@@ -69,6 +73,20 @@ def test_retrieval_metrics_cover_answerable_items_only(retrieval_report) -> None
         assert config["latency"]["retrieve"]["p95"] >= config["latency"]["retrieve"]["p50"] > 0
     assert metrics["configs"]["hybrid"]["retrieval"]["overall"]["recall@10"] >= 0.8
     assert len(metrics["questions"]) == TINY * len(RETRIEVAL_CONFIGS)
+
+
+def test_retrieval_only_abstention_uses_the_answerers_rule() -> None:
+    item = GoldItem("u", "unanswerable", "Which paper detects sarcasm?", answer="")
+    rule = AnswerSettings(abstain_threshold=0.2, coverage_threshold=0.5, coverage_relevance=0.6)
+
+    def result(relevance: float, coverage: float) -> ItemResult:
+        hit = Hit("p", "A paper", 0.1, "text", relevance=relevance, coverage=coverage)
+        return ItemResult(item, item.question, [hit], {})
+
+    assert abstained(result(0.45, 0.2), rule)  # relevance alone would have answered
+    assert not abstained(result(0.45, 0.9), rule)
+    assert not abstained(result(0.7, 0.2), rule)
+    assert abstained(ItemResult(item, item.question, [], {}), rule)
 
 
 def test_report_tables_winners_and_worst_questions(retrieval_report) -> None:

@@ -9,6 +9,7 @@ import pytest
 from paperchat.cli import main
 from paperchat.errors import BadQuestionError, ConfigError
 from paperchat.index import Filters
+from paperchat.retrieval import coverage, distinctive_terms
 from paperchat.settings import Settings
 
 # Questions phrased without the title's words -> the paper that answers them.
@@ -46,6 +47,36 @@ def test_best_chunks_come_with_each_paper(ingested) -> None:
     assert hit.title.startswith("ELECTRA")
     assert hit.text == hit.chunks[0] and "replaced token detection" in hit.text
     assert 1 <= len(hit.chunks) <= ingested.settings.retrieval.chunks_per_paper
+
+
+def test_hybrid_breaks_a_mirrored_tie_for_the_bm25_top_paper(ingested) -> None:
+    # BM25 ranks ELECTRA first and DeBERTaV3 lower; the dense branch has them the other way
+    # round. The paper the question names must win, not the dense favourite.
+    question = "What pre-training task does ELECTRA propose instead of masked language modeling?"
+    sparse = ingested.retriever.search(question, k=3, mode="sparse")
+    dense = ingested.retriever.search(question, k=3, mode="dense")
+    assert sparse[0].title.startswith("ELECTRA")
+    assert not dense[0].title.startswith("ELECTRA")
+    hits = ingested.retriever.search(question, k=5)
+    assert hits[0].title.startswith("ELECTRA")
+    assert hits[0].score > hits[1].score
+
+
+def test_hits_carry_their_coverage_of_the_question(ingested) -> None:
+    hits = ingested.retriever.search("replaced token detection pre-training", k=3)
+    assert all(h.coverage is not None and 0.0 <= h.coverage <= 1.0 for h in hits)
+    assert hits[0].coverage == 1.0
+    (off,) = ingested.retriever.search("Which paper detects sarcasm in tweets?", k=1)
+    assert off.coverage is not None and off.coverage < 0.5  # neither word is in the corpus
+
+
+def test_coverage_weighs_distinctive_terms_and_ignores_question_words() -> None:
+    terms = distinctive_terms("Which paper proposes a method for counting crowds in images?")
+    assert terms == ["count", "crowd", "imag"]  # stemmed; no "paper", "propose", "method"
+    weights = {"count": 6.0, "crowd": 6.0, "imag": 1.0}
+    assert coverage(terms, weights, "Image models count cars.") == pytest.approx(7 / 13)
+    assert coverage(terms, weights, "Counting the crowd in an image") == 1.0
+    assert coverage([], weights, "anything") == 1.0
 
 
 def test_filters_by_source_and_date(ingested) -> None:

@@ -381,10 +381,11 @@ def off_topic(hits: Sequence[Hit], settings: AnswerSettings) -> bool:
 
     Off-topic questions still get hits that are close in embedding space (a question on
     quantum computing lands near papers on computing), so dense similarity alone separates
-    them poorly. What they lack is vocabulary: the top paper holds few of the question's
+    them poorly. What they lack is vocabulary: no retrieved paper holds much of the question's
     distinctive terms. Paraphrased on-topic questions lack it too, but keep a high dense
     similarity; so low coverage abstains only while the similarity is below
     `coverage_relevance`. A similarity below `abstain_threshold` abstains on its own.
+    Both signals are the best over the hits: one paper that covers the question is enough.
     """
     if not hits:
         return True
@@ -393,10 +394,10 @@ def off_topic(hits: Sequence[Hit], settings: AnswerSettings) -> bool:
         return False
     if best < settings.abstain_threshold:
         return True
-    top = hits[0].coverage
+    cover = max((h.coverage for h in hits if h.coverage is not None), default=None)
     return (
-        top is not None
-        and top < settings.coverage_threshold
+        cover is not None
+        and cover < settings.coverage_threshold
         and best < settings.coverage_relevance
     )
 

@@ -55,7 +55,10 @@ def summarise(run: EvalRun, name: str, command: str = "") -> dict[str, Any]:
         "gold_files": run.gold_files,
         "items": _item_counts(run),
         "index": run.identity,
-        "abstain_threshold": run.abstain_threshold,
+        "abstention_thresholds": {
+            name: getattr(run.abstention, name)
+            for name in ("abstain_threshold", "coverage_threshold", "coverage_relevance")
+        },
         "configs": configs,
         "winners": winners(configs),
         "questions": question_records(run),
@@ -174,7 +177,9 @@ def _by_type_section(configs: Mapping[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
-def _abstention_section(configs: Mapping[str, dict[str, Any]], threshold: float) -> list[str]:
+def _abstention_section(
+    configs: Mapping[str, dict[str, Any]], thresholds: Mapping[str, float]
+) -> list[str]:
     rows = [
         [
             name,
@@ -189,8 +194,11 @@ def _abstention_section(configs: Mapping[str, dict[str, Any]], threshold: float)
     return [
         "## Abstention",
         "",
-        "Retrieval-only configs abstain when the best hit's dense similarity is below the "
-        f"answerer's threshold ({threshold}); answer configs report what the answerer did.",
+        "Retrieval-only configs abstain by the answerer's rule: the best hit's dense similarity "
+        f"is below {thresholds['abstain_threshold']}, or no retrieved paper holds "
+        f"{thresholds['coverage_threshold']} of the question's distinctive terms while that "
+        f"similarity is below {thresholds['coverage_relevance']}. Answer configs report what "
+        "the answerer did.",
         "",
         *_table(
             [
@@ -325,7 +333,7 @@ def render_markdown(run: EvalRun, metrics: Mapping[str, Any], charts: Sequence[s
         "",
     ]
     lines += _retrieval_section(configs) + _by_type_section(configs)
-    lines += _abstention_section(configs, metrics["abstain_threshold"])
+    lines += _abstention_section(configs, metrics["abstention_thresholds"])
     lines += _answer_section(configs) + _latency_section(configs)
     lines += _winners_section(metrics["winners"])
     lines += [f"![{Path(c).stem}]({c})" for c in charts] + [""]

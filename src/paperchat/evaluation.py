@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
-from paperchat.answering import Answerer
+from paperchat.answering import Answerer, off_topic
 from paperchat.baseline import LlamaIndexBaseline
 from paperchat.corpus import load_papers
 from paperchat.errors import ConfigError
@@ -42,7 +42,7 @@ from paperchat.metrics import (
 )
 from paperchat.pipeline import Pipeline
 from paperchat.records import Answer, Hit, Paper
-from paperchat.settings import REPO_ROOT, Settings
+from paperchat.settings import REPO_ROOT, AnswerSettings, Settings
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +195,7 @@ class EvalRun:
     items: list[GoldItem]
     results: dict[str, list[ItemResult]]
     depth: dict[str, int]  # papers ranked per question, per config
-    abstain_threshold: float
+    abstention: AnswerSettings  # the thresholds retrieval-only configs abstain by
     gold_files: list[str]
     identity: dict[str, object]
     started: float = field(default_factory=time.time)
@@ -247,7 +247,7 @@ class Evaluator:
             items=list(items),
             results={},
             depth={},
-            abstain_threshold=self.pipeline.settings.answer.abstain_threshold,
+            abstention=self.pipeline.settings.answer,
             gold_files=list(gold_files),
             identity=self.pipeline.settings.index_identity(),
         )
@@ -322,11 +322,11 @@ def retrieval_stats(results: Sequence[ItemResult], depth: int) -> dict[str, Any]
     return stats
 
 
-def abstained(result: ItemResult, threshold: float) -> bool:
-    """The answerer's decision, or for retrieval-only configs the same relevance threshold."""
+def abstained(result: ItemResult, settings: AnswerSettings) -> bool:
+    """The answerer's decision, or for retrieval-only configs the same rule on their hits."""
     if result.answer is not None:
         return result.answer.abstained
-    return result.relevance is None or result.relevance < threshold
+    return result.relevance is None or off_topic(result.hits, settings)
 
 
 def answer_stats(results: Sequence[ItemResult]) -> dict[str, Any] | None:
@@ -393,9 +393,9 @@ def config_summary(run: EvalRun, config: EvalConfig) -> dict[str, Any]:
             },
         },
         "abstention": {
-            "decided_by": "answerer" if config.backend else "relevance threshold",
+            "decided_by": "answerer" if config.backend else "relevance and coverage",
             **abstention_stats(
-                (r.item.answerable, abstained(r, run.abstain_threshold)) for r in results
+                (r.item.answerable, abstained(r, run.abstention)) for r in results
             ).to_dict(),
         },
         "answers": answer_stats(results),
@@ -424,7 +424,7 @@ def question_records(run: EvalRun) -> list[dict[str, Any]]:
                 "reciprocal_rank": reciprocal_rank(r.ranked, gold) if gold else None,
                 "recall@5": recall_at_k(r.ranked, gold, 5) if gold else None,
                 "relevance": r.relevance,
-                "abstained": abstained(r, run.abstain_threshold),
+                "abstained": abstained(r, run.abstention),
                 "seconds": r.seconds,
             }
             if r.answer is not None:

@@ -85,6 +85,7 @@ class QueryVectors:
     sparse: SparseVec | None = None
     weights: tuple[float, float] = (1.0, 1.0)  # dense, sparse (weighted RRF)
     prefetch: int = 40
+    rrf_k: int = 15
 
 
 def open_client(settings: Settings) -> QdrantClient:
@@ -140,6 +141,7 @@ class PaperIndex:
         self.q = settings.qdrant
         self.where = settings.qdrant.url or str(settings.qdrant_path)
         self._dim: int | None = None  # stored vector size, once known
+        self._df: tuple[int, dict[int, int]] = (0, {})  # (chunks counted, term id -> chunks)
 
     # -- resilience --------------------------------------------------------------------------
 
@@ -375,6 +377,34 @@ class PaperIndex:
             lambda: self.client.count(self.collection, count_filter=flt, exact=True).count
         )
 
+    def document_frequencies(self, chunks: int) -> dict[int, int]:
+        """How many chunks hold each BM25 term id, read from the stored sparse vectors.
+
+        Counted once per collection size (`chunks`, from count_chunks): a later ingest
+        changes the count and so triggers a recount.
+        """
+        counted, df = self._df
+        if counted == chunks and df:
+            return df
+        found: Counter[int] = Counter()
+        offset: Any = None
+        while True:
+            points, offset = self._call(
+                lambda o=offset: self.client.scroll(
+                    self.collection, limit=1024, offset=o, with_payload=False, with_vectors=[SPARSE]
+                )
+            )
+            for point in points:
+                vector = (
+                    (point.vector or {}).get(SPARSE) if isinstance(point.vector, dict) else None
+                )
+                if isinstance(vector, models.SparseVector):
+                    found.update(vector.indices)
+            if offset is None:
+                break
+        self._df = (chunks, dict(found))
+        return self._df[1]
+
     def query(
         self, vectors: QueryVectors, mode: Mode, k: int, group_size: int, filters: Filters | None
     ) -> list[Hit]:
@@ -414,7 +444,7 @@ class PaperIndex:
             models.Prefetch(query=dense, using=DENSE, limit=v.prefetch, filter=flt),
             models.Prefetch(query=sparse, using=SPARSE, limit=v.prefetch, filter=flt),
         ]
-        rrf = models.RrfQuery(rrf=models.Rrf(weights=list(v.weights)))
+        rrf = models.RrfQuery(rrf=models.Rrf(k=v.rrf_k, weights=list(v.weights)))
         return {"prefetch": prefetch, "query": rrf}
 
 

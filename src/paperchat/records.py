@@ -56,6 +56,7 @@ class Hit:
     date: str | None = None
     urls: tuple[str, ...] = ()
     relevance: float | None = None  # cosine of the question and the best chunk (abstention)
+    coverage: float | None = None  # share of the question's distinctive terms it holds
 
     @property
     def url(self) -> str | None:

@@ -1,11 +1,19 @@
-"""Question -> Hits: hybrid (dense + BM25 fused by RRF in Qdrant), dense or sparse."""
+"""Question -> Hits: hybrid (dense + BM25 fused by RRF in Qdrant), dense or sparse.
+
+Each hit also carries two scale-free signals the answerer abstains on: `relevance` (dense
+cosine of its best chunk) and `coverage` (how much of the question's distinctive vocabulary
+its title and best chunks contain).
+"""
 
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Mapping
 from dataclasses import replace
+from functools import lru_cache
 
-from paperchat.embedding import Embedder, sparse_query
+from paperchat.embedding import Embedder, sparse_query, term_id, words
 from paperchat.errors import BadQuestionError, ConfigError, IndexNotReadyError
 from paperchat.index import Filters, Mode, PaperIndex, QueryVectors
 from paperchat.records import Hit
@@ -13,6 +21,42 @@ from paperchat.settings import RetrievalSettings
 
 log = logging.getLogger(__name__)
 MODES: tuple[Mode, ...] = ("hybrid", "dense", "sparse")
+# Words of how a question is asked, or that any abstract uses: they say nothing about whether
+# the collection covers the topic, so coverage ignores them.
+GENERIC_WORDS = (
+    "paper papers study studies work research article propose proposes present introduce "
+    "describe show find argue approach method methods use uses using model models new based"
+)
+
+
+@lru_cache(maxsize=1)
+def _generic_terms() -> frozenset[str]:
+    # Stemmed like the BM25 terms; built on first use, the stemmer loads lazily.
+    return frozenset(words(GENERIC_WORDS))
+
+
+def distinctive_terms(question: str) -> list[str]:
+    """The question's stemmed content terms, without generic research words, each once."""
+    generic = _generic_terms()
+    return [t for t in dict.fromkeys(words(question)) if t not in generic]
+
+
+def idf(term: str, df: Mapping[int, int], chunks: int) -> float:
+    """BM25 inverse document frequency, as Qdrant's IDF modifier computes it."""
+    n = df.get(term_id(term), 0)
+    return math.log(1 + (chunks - n + 0.5) / (n + 0.5))
+
+
+def coverage(terms: list[str], weights: Mapping[str, float], text: str) -> float:
+    """IDF-weighted share of the terms that occur in the text (1.0 when there are none).
+
+    A term the collection never uses weighs most: a question built on it is off-topic.
+    """
+    total = sum(weights[t] for t in terms)
+    if not total:
+        return 1.0
+    present = set(words(text))
+    return sum(weights[t] for t in terms if t in present) / total
 
 
 class Retriever:
@@ -36,7 +80,8 @@ class Retriever:
         mode = mode or self.settings.mode
         if mode not in MODES:
             raise ConfigError(f"Unknown retrieval mode {mode!r}; allowed: {', '.join(MODES)}.")
-        if self.index.count_chunks() == 0:
+        chunks = self.index.count_chunks()
+        if chunks == 0:
             raise IndexNotReadyError("The index is empty: run `paperchat ingest` first.")
         k = k or self.settings.k
         vectors = QueryVectors(
@@ -44,9 +89,23 @@ class Retriever:
             sparse=sparse_query(query) if mode != "dense" else None,
             weights=(self.settings.dense_weight, self.settings.sparse_weight),
             prefetch=max(self.settings.prefetch, k * 4),
+            rrf_k=self.settings.rrf_k,
         )
         hits = self.index.query(vectors, mode, k, self.settings.chunks_per_paper, filters)
-        return self._with_relevance(query, hits, vectors, mode, filters)
+        hits = self._with_relevance(query, hits, vectors, mode, filters)
+        return self._with_coverage(query, hits, chunks)
+
+    def _with_coverage(self, query: str, hits: list[Hit], chunks: int) -> list[Hit]:
+        """Attach each paper's coverage of the question's distinctive terms."""
+        terms = distinctive_terms(query)
+        if not hits or not terms:
+            return hits
+        df = self.index.document_frequencies(chunks)
+        weights = {t: idf(t, df, chunks) for t in terms}
+        return [
+            replace(h, coverage=coverage(terms, weights, " ".join((h.title, *h.chunks, h.text))))
+            for h in hits
+        ]
 
     def _with_relevance(
         self,

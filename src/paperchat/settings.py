@@ -80,7 +80,19 @@ class RetrievalSettings(_Section):
     prefetch: int = Field(40, ge=1, description="Chunks each branch fetches before fusion.")
     chunks_per_paper: int = Field(2, ge=1, description="Best chunks kept per paper.")
     dense_weight: float = Field(1.0, ge=0, description="Weight of the dense branch in RRF.")
-    sparse_weight: float = Field(1.0, ge=0, description="Weight of the sparse branch in RRF.")
+    sparse_weight: float = Field(
+        0.8,
+        ge=0,
+        description="Weight of the sparse branch in RRF. Qdrant adds weight/(rank + (k-1) * "
+        "weight), so a lower weight keeps the branch's curve steeper: BM25's top chunk (the "
+        "stronger signal at rank 1) then beats a dense top chunk with mirrored ranks.",
+    )
+    rrf_k: int = Field(
+        15,
+        ge=1,
+        description="RRF rank constant: a chunk at rank r of a branch adds weight/(r + k). "
+        "Qdrant's default of 2 lets one branch's top chunk outvote agreement lower down.",
+    )
 
 
 class LLMSettings(_Section):
@@ -122,7 +134,25 @@ class AnswerSettings(_Section):
         0.45, ge=0, le=1, description="Min similarity of a sentence to its cited source."
     )
     abstain_threshold: float = Field(
-        0.3, ge=0, le=1, description="Min dense similarity of the best paper to answer."
+        0.08,
+        ge=0,
+        le=1,
+        description="Min dense similarity of the best paper to answer, whatever its coverage.",
+    )
+    coverage_threshold: float = Field(
+        0.58,
+        ge=0,
+        le=1,
+        description="Min share of the question's distinctive terms (IDF-weighted) that one "
+        "retrieved paper's title and best chunks hold; below it the answerer abstains unless "
+        "the best dense similarity reaches coverage_relevance.",
+    )
+    coverage_relevance: float = Field(
+        0.52,
+        ge=0,
+        le=1,
+        description="Dense similarity of the best paper above which low term coverage is "
+        "taken for a paraphrase and answered anyway.",
     )
     sources: int = Field(5, ge=1, description="Sources shown to the LLM (trimmed to fit).")
     history_turns: int = Field(6, ge=0, description="Earlier messages used for follow-ups.")
