@@ -132,3 +132,17 @@ def test_percentiles_interpolate_like_numpy() -> None:
 def test_mean_skips_undefined_values() -> None:
     assert mean([1.0, None, 0.0]) == 0.5
     assert mean([None]) == 0.0
+
+
+def test_invalid_citations_counts_markers_naming_no_cited_retrieved_paper() -> None:
+    from paperchat.evaluation import invalid_citations
+    from paperchat.records import Answer, Citation, Hit
+
+    hits = [Hit(f"p{i}", f"Paper {i}", 1.0, "text") for i in (1, 2)]
+    good = Citation(n=1, paper_id="p1", title="Paper 1", url=None)
+    answer = Answer(text="A [1]. B [1].", citations=[good], hits=hits)
+    assert invalid_citations(answer) == 0
+    answer.text = "A [1]. B [2]. C [7]."  # [2] was retrieved but not cited; [7] is no source
+    assert invalid_citations(answer) == 2
+    wrong = Citation(n=1, paper_id="p2", title="Paper 2", url=None)  # n points at another paper
+    assert invalid_citations(Answer(text="A [1].", citations=[wrong], hits=hits)) == 1

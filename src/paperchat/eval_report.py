@@ -38,7 +38,9 @@ LABELS = {
     "ndcg@5": "nDCG@5",
     "ndcg@10": "nDCG@10",
 }
-LOWER_IS_BETTER = frozenset({"wrong_rate", "invalid_citations", "unsupported_sentences"})
+LOWER_IS_BETTER = frozenset(
+    {"wrong_rate", "invalid_citations", "dropped_markers", "unsupported_sentences"}
+)
 WORST = 10
 
 
@@ -221,10 +223,23 @@ def _answer_section(configs: Mapping[str, dict[str, Any]]) -> list[str]:
     lines = ["## Answers (answerable items)", ""]
     lines += _metric_table(answered, ANSWER_COLUMNS)
     counts = [
-        [n, str(a["answered"]), str(a["invalid_citations"]), str(a["unsupported_sentences"])]
+        [
+            n,
+            str(a["answered"]),
+            str(a["invalid_citations"]),
+            str(a.get("dropped_markers", 0)),
+            str(a["unsupported_sentences"]),
+        ]
         for n, a in answered.items()
     ]
-    lines += _table(["config", "answered", "invalid citations", "unsupported sentences"], counts)
+    header = ["config", "answered", "invalid citations", "model markers dropped", "unsupported"]
+    lines += _table(header, counts)
+    lines += [
+        "Invalid citations: [n] markers in the delivered answers that name no retrieved paper. "
+        "Model markers dropped: numbers the model wrote that were not a source, removed by the "
+        "citation check before delivery.",
+        "",
+    ]
     for name, c in configs.items():
         if c.get("answers_by_type"):
             lines += [f"must_include accuracy by type, {name}:", ""]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import sys
 import time
 import tomllib
@@ -348,11 +349,19 @@ def answer_stats(results: Sequence[ItemResult]) -> dict[str, Any] | None:
             citation_recall(_cited(r), r.item.gold_paper_ids) for r in answerable
         ),
         "cited_share": mean(float(bool(_cited(r))) for r in answered),
-        "invalid_citations": sum(len(r.answer.invalid_markers) for r in results if r.answer),
+        "invalid_citations": sum(invalid_citations(r.answer) for r in results if r.answer),
+        "dropped_markers": sum(len(r.answer.invalid_markers) for r in results if r.answer),
         "unsupported_sentences": sum(len(r.answer.unsupported) for r in results if r.answer),
         "faithfulness": mean(judged) if judged else None,
         "judged": len(judged),
     }
+
+
+def invalid_citations(answer: Answer) -> int:
+    """[n] markers in the delivered text that name no retrieved paper cited under that n."""
+    behind = {n: h.paper_id for n, h in enumerate(answer.hits, start=1)}
+    valid = {c.n for c in answer.citations if behind.get(c.n) == c.paper_id}
+    return sum(1 for n in re.findall(r"\[(\d+)\]", answer.text) if int(n) not in valid)
 
 
 def _text(result: ItemResult) -> str:
