@@ -86,6 +86,7 @@ class QueryVectors:
     weights: tuple[float, float] = (1.0, 1.0)  # dense, sparse (weighted RRF)
     prefetch: int = 40
     rrf_k: int = 15
+    fusion: str = "rrf"  # "rrf" (ranks) or "dbsf" (normalised scores)
 
 
 def open_client(settings: Settings) -> QdrantClient:
@@ -444,6 +445,8 @@ class PaperIndex:
             models.Prefetch(query=dense, using=DENSE, limit=v.prefetch, filter=flt),
             models.Prefetch(query=sparse, using=SPARSE, limit=v.prefetch, filter=flt),
         ]
+        if v.fusion == "dbsf":
+            return {"prefetch": prefetch, "query": models.FusionQuery(fusion=models.Fusion.DBSF)}
         rrf = models.RrfQuery(rrf=models.Rrf(k=v.rrf_k, weights=list(v.weights)))
         return {"prefetch": prefetch, "query": rrf}
 

@@ -90,6 +90,7 @@ class Retriever:
             weights=(self.settings.dense_weight, self.settings.sparse_weight),
             prefetch=max(self.settings.prefetch, k * 4),
             rrf_k=self.settings.rrf_k,
+            fusion=self.settings.fusion,
         )
         hits = self.index.query(vectors, mode, k, self.settings.chunks_per_paper, filters)
         hits = self._with_relevance(query, hits, vectors, mode, filters)

@@ -76,6 +76,11 @@ class QdrantSettings(_Section):
 
 class RetrievalSettings(_Section):
     mode: RetrievalMode = Field("hybrid", description="hybrid | dense | sparse.")
+    fusion: Literal["rrf", "dbsf"] = Field(
+        "rrf",
+        description="How hybrid fuses its branches: rrf (weighted ranks) or dbsf (scores "
+        "normalised per branch).",
+    )
     k: int = Field(5, ge=1, le=100, description="Papers returned.")
     prefetch: int = Field(40, ge=1, description="Chunks each branch fetches before fusion.")
     chunks_per_paper: int = Field(2, ge=1, description="Best chunks kept per paper.")
