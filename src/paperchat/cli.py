@@ -279,7 +279,10 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _eval_command(args: argparse.Namespace) -> str:
-    parts = ["paperchat eval", "--gold", *map(str, args.gold), "--config", *args.config]
+    from paperchat.evaluation import shown_path
+
+    gold = [shown_path(Path(g)) for g in args.gold]
+    parts = ["paperchat eval", "--gold", *gold, "--config", *args.config]
     if args.limit:
         parts += ["--limit", str(args.limit)]
     return " ".join(parts)

@@ -357,6 +357,15 @@ def answer_stats(results: Sequence[ItemResult]) -> dict[str, Any] | None:
     }
 
 
+def shown_path(path: Path) -> str:
+    """A path as a report shows it: relative to the working folder when inside it, so a
+    committed report does not carry one machine's folders."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def invalid_citations(answer: Answer) -> int:
     """[n] markers in the delivered text that name no retrieved paper cited under that n."""
     behind = {n: h.paper_id for n, h in enumerate(answer.hits, start=1)}
@@ -467,6 +476,6 @@ def evaluate(
         log.warning("gold: %s", problem)
     items = sample(resolve(items, papers), limit)
     evaluator = Evaluator(pipeline, papers, judge, progress)
-    run = evaluator.run(items, configs, [str(f) for f in gold_files])
+    run = evaluator.run(items, configs, [shown_path(f) for f in gold_files])
     run.gold_problems = problems
     return run
