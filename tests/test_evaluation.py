@@ -21,6 +21,7 @@ from paperchat.evaluation import (
     evaluate,
     load_presets,
     make_config,
+    shown_path,
 )
 from paperchat.gold import GoldItem
 from paperchat.judge import Judge, parse_score
@@ -285,4 +286,7 @@ def test_eval_command_on_any_gold_file_and_corpus(tmp_path, monkeypatch, capsys)
     metrics, report = read_report(out)
     assert metrics["configs"]["hybrid"]["retrieval"]["overall"]["recall@1"] == 1.0
     assert metrics["configs"]["llamaindex"]["retrieval"]["overall"]["n"] == 1
-    assert f"--gold {gold} --config hybrid llamaindex" in report
+    # Shown relative to the working folder when inside it, so a committed report is portable.
+    assert f"--gold {shown_path(gold)} --config hybrid llamaindex" in report
+    monkeypatch.chdir(tmp_path)
+    assert shown_path(gold) == "gold.jsonl"
