@@ -90,7 +90,10 @@ def test_question_gets_a_streamed_answer_with_cited_papers(ui_server, page):
 
 
 def test_example_questions_fill_the_box(ui_server, page):
+    from playwright.sync_api import expect
+
     page.goto(ui_server.url, wait_until="load")
     page.get_by_text("speech-text pre-training", exact=False).first.click()
-    value = page.locator("#question textarea").input_value()
-    assert "speech-text pre-training" in value
+    # The box is filled by a round trip to the server: wait for it rather than read at once.
+    box = page.locator("#question textarea")
+    expect(box).to_have_value(re.compile("speech-text pre-training"), timeout=30_000)
