@@ -73,6 +73,8 @@ def ingest_progress(bar: tqdm) -> Callable[[int, int], None]:
 def print_ingest_report(report: IngestReport) -> None:
     for f in report.files:
         counts = f"{f.papers} papers ({f.new} new, {f.updated} updated, {f.unchanged} unchanged)"
+        if f.duplicates:
+            counts += f", {f.duplicates} duplicate records"
         print(f"{f.path}: {counts}")
         for problem in f.problems:
             print(f"  warning: {problem}", file=sys.stderr)
