@@ -16,13 +16,13 @@ from paperchat.errors import LLMUnavailableError
 from paperchat.server.api import create_app
 from paperchat.server.indexing import BackgroundIndexer, IndexStatus
 from paperchat.server.metrics import Metrics
-from paperchat.server.render import inert
 from paperchat.server.protocol import (
     ChatCompletionRequest,
     ChatCompletionResponse,
     ErrorResponse,
     SearchRequest,
 )
+from paperchat.server.render import inert
 from paperchat.server.serving import ChatService, conversation
 from paperchat.server.ui import ChatUI
 from paperchat.settings import ApiSettings, Settings
