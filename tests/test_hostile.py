@@ -25,9 +25,10 @@ import pytest
 from live_server import LiveServer, copy_index, free_port, start_server
 from paperchat.pipeline import Pipeline
 from paperchat.settings import Settings
-from test_ui_browser import chromium, page  # noqa: F401  (the browser fixtures)
+from test_ui_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 
 KEY = "hostile-key"
+BACKOFF = 30  # seconds after the 6th failed sign-in: the test's requests all fall within it
 AUTH = {"Authorization": f"Bearer {KEY}"}
 QUESTION = "What does the Zorblax quantum tokenizer split?"
 BANNER = "SESSION EXPIRED - re-enter your API key"
@@ -37,6 +38,27 @@ COMPLETE = (
     "Ordering documents by difficulty speeds up convergence and improves downstream accuracy. "
     f"{SENTENCE}"
 )
+
+
+# -- the browser --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def page():
+    """A chromium page (Debian's chromium, as in test_ui_browser.py)."""
+    if not CHROMIUM.exists():
+        reason = f"{CHROMIUM} is missing: apt-get install -y chromium"
+        if os.environ.get("PAPERCHAT_REQUIRE_BROWSER"):
+            pytest.fail(f"PAPERCHAT_REQUIRE_BROWSER is set but {reason}", pytrace=False)
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser.new_page(viewport={"width": 1400, "height": 1000})
+        finally:
+            browser.close()
 
 
 # -- a probe for requests that must never be made ---------------------------------------------
@@ -98,7 +120,8 @@ def hostile_server(ingested_dir: Path, tmp_path_factory, probe: Probe) -> Iterat
         assert pipeline.ingestor.run([crafted]).files[0].new == 1
     finally:
         pipeline.close()
-    live = start_server(data_dir, env={"PAPERCHAT_API_KEY": KEY})
+    env = {"PAPERCHAT_API_KEY": KEY, "PAPERCHAT_API_LOGIN_BACKOFF": str(BACKOFF)}
+    live = start_server(data_dir, env=env)
     yield live
     live.stop()
 
@@ -149,7 +172,7 @@ def search(live: LiveServer, query: str, k: int = 5) -> list[dict]:
 
 
 @pytest.mark.browser
-def test_1_hostile_paper_text_renders_as_text_in_the_browser(hostile_server, probe, page):  # noqa: F811
+def test_1_hostile_paper_text_renders_as_text_in_the_browser(hostile_server, probe, page):
     from playwright.sync_api import expect
 
     probe_requests: list[str] = []
@@ -159,15 +182,16 @@ def test_1_hostile_paper_text_renders_as_text_in_the_browser(hostile_server, pro
     )
     assert signed_in.ok, signed_in.text()
     page.goto(hostile_server.url, wait_until="load")
-    page.locator("#question textarea").fill(QUESTION)
-    page.locator("#ask").click()
+    box = page.locator("#question textarea")
+    box.fill(QUESTION)
+    box.press("Enter")
     chat = page.locator("#chat")
-    expect(chat).to_contain_text("Sources: ", timeout=180_000)
+    expect(chat).to_contain_text("Sources", timeout=180_000)
+    expect(page.locator("#hits")).to_contain_text("Zorblax", timeout=30_000)
 
     shown = chat.inner_text() + page.locator("#hits").inner_text()
     for text in (BANNER, '<div style="position:fixed', f"![]({probe.url}/probe)", "<img src="):
         assert text in shown  # the markup is visible, character for character
-    assert "[a link](javascript:alert(1))" in chat.inner_text()  # the quoted abstract too
     made = page.evaluate(
         """(probe) => ({
             fixed: [...document.querySelectorAll('#chat *, #hits *')]
@@ -178,16 +202,18 @@ def test_1_hostile_paper_text_renders_as_text_in_the_browser(hostile_server, pro
         probe.url,
     )
     assert made == {"fixed": 0, "images": 0, "links": 0}
-    # Nothing covers the page: the Ask button is what is under its own centre.
-    box = page.locator("#ask").bounding_box()
-    assert box is not None
+    # Nothing covers the page: the question box is what is under its own centre.
+    area = box.bounding_box()
+    assert area is not None
     on_top = page.evaluate(
-        "([x, y]) => document.elementFromPoint(x, y).closest('#ask') !== null",
-        [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2],
+        "([x, y]) => document.elementFromPoint(x, y).closest('#question') !== null",
+        [area["x"] + area["width"] / 2, area["y"] + area["height"] / 2],
     )
     assert on_top
     page.wait_for_timeout(1000)  # give a stray image request time to arrive
     assert probe_requests == [] and probe.paths == []
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "ui-hostile-paper.png"), full_page=True)
 
 
 # -- 2. request size ----------------------------------------------------------------------------
@@ -312,7 +338,7 @@ def test_9_sign_in_backs_off_per_client(hostile_server):
         ).status_code
         for i in range(20)
     ]
-    assert codes[0] == 400 and codes[-1] == 429
+    assert codes == [400] * 6 + [429] * 14  # five free attempts, the sixth starts a back-off
     right = {"username": "x", "password": KEY}
     r = httpx.post(f"{hostile_server.url}/login", data=right, headers=attacker)
     assert r.status_code == 429  # even the right password waits out the back-off

@@ -22,6 +22,8 @@ from paperchat.server.protocol import ErrorResponse
 LOGIN_PATH = "/login"  # Gradio's sign-in form posts here
 MAX_TRACKED_CLIENTS = 10_000  # clients remembered for back-off; the oldest are forgotten
 MAX_BACKOFF_SECONDS = 300.0
+# Gradio's file upload streams to disk and has its own limit (the UI's max_file_size).
+UNBOUNDED_PATHS = frozenset({"/gradio_api/upload"})
 _GONE = b"\x00gone"  # sentinel: the client disconnected while sending its body
 
 
@@ -138,7 +140,11 @@ class BodyLimitMiddleware:
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+        if (
+            scope["type"] != "http"
+            or scope["method"] in ("GET", "HEAD", "OPTIONS")
+            or scope["path"] in UNBOUNDED_PATHS
+        ):
             await self.app(scope, receive, send)
             return
         length = dict(scope["headers"]).get(b"content-length", b"")
