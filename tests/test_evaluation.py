@@ -25,7 +25,7 @@ from paperchat.evaluation import (
 )
 from paperchat.gold import GoldItem
 from paperchat.judge import Judge, parse_score
-from paperchat.llm import local_model_folder
+from paperchat.llm.gguf import local_model_folder
 from paperchat.records import Hit
 from paperchat.settings import SHIPPED_CORPUS, AnswerSettings, EvalSettings, LLMSettings
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import random
-import re
 import sys
 import time
 import tomllib
@@ -42,8 +41,10 @@ from paperchat.metrics import (
     reciprocal_rank,
 )
 from paperchat.pipeline import Pipeline
+from paperchat.prompts import marked_numbers
 from paperchat.records import Answer, Hit, Paper
-from paperchat.settings import REPO_ROOT, AnswerSettings, Settings
+from paperchat.settings import AUTO, REPO_ROOT, RETRIEVAL_MODES, AnswerSettings, Settings
+from paperchat.settings import BACKENDS as ALL_BACKENDS
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +52,8 @@ EVAL_DIR = REPO_ROOT / "eval"
 GOLD_FILE = EVAL_DIR / "gold" / "papers.jsonl"
 PRESETS_FILE = EVAL_DIR / "configs" / "presets.toml"
 REPORTS_DIR = EVAL_DIR / "reports"
-RETRIEVERS = ("hybrid", "dense", "sparse", "llamaindex")
-BACKENDS = ("extractive", "local", "vllm")
+RETRIEVERS = (*RETRIEVAL_MODES, "llamaindex")
+BACKENDS = tuple(b for b in ALL_BACKENDS if b != AUTO)  # an eval names what answers
 RETRIEVAL_DEPTH = 10  # papers ranked per question by retrieval-only configs
 REPORT_KS = (1, 3, 5, 10)
 SEED = 0
@@ -370,7 +371,7 @@ def invalid_citations(answer: Answer) -> int:
     """[n] markers in the delivered text that name no retrieved paper cited under that n."""
     behind = {n: h.paper_id for n, h in enumerate(answer.hits, start=1)}
     valid = {c.n for c in answer.citations if behind.get(c.n) == c.paper_id}
-    return sum(1 for n in re.findall(r"\[(\d+)\]", answer.text) if int(n) not in valid)
+    return sum(1 for n in marked_numbers(answer.text) if n not in valid)
 
 
 def _text(result: ItemResult) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -19,9 +19,12 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_CORPUS = REPO_ROOT / "data" / "corpus"
 PROMPTS_DIR = REPO_ROOT / "prompts"
 
+# Vocabularies shared by the settings, the CLI, the API and the eval configs: declared once.
 RetrievalMode = Literal["hybrid", "dense", "sparse"]
+RETRIEVAL_MODES: tuple[RetrievalMode, ...] = get_args(RetrievalMode)
 Backend = Literal["auto", "vllm", "local", "extractive"]
-EXTRACTIVE = "extractive"  # the backend that answers without an LLM
+BACKENDS: tuple[Backend, ...] = get_args(Backend)
+AUTO, VLLM, LOCAL, EXTRACTIVE = BACKENDS  # EXTRACTIVE answers without an LLM
 
 
 class _Section(BaseModel):
