@@ -302,7 +302,12 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
             bar.update()
 
         run = evaluate(
-            pipeline, args.gold, args.config, args.limit, make_judge(settings.eval), progress
+            pipeline,
+            args.gold,
+            args.config,
+            args.limit,
+            make_judge(settings.eval, settings.prompts_dir),
+            progress,
         )
     metrics = write_report(run, out, name, command=_eval_command(args))
     for problem in run.gold_problems:

@@ -12,12 +12,13 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from paperchat.errors import PaperchatError
 from paperchat.index import PaperIndex
 from paperchat.pipeline import Pipeline
-from paperchat.settings import EXTRACTIVE, LOCAL, PROMPTS_DIR, VLLM, LLMSettings, Settings
+from paperchat.settings import EXTRACTIVE, LOCAL, VLLM, LLMSettings, Settings
 
 if TYPE_CHECKING:
     from paperchat.llm.choice import BackendChoice
@@ -52,7 +53,7 @@ def run_checks(pipeline: Pipeline) -> list[Check]:
     if qdrant.ok:
         dim = pipeline.embedder.dim if embedder.ok else None
         checks.append(check_index(pipeline.index, dim, embedded=not pipeline.settings.qdrant.url))
-    checks += [check_llm(pipeline), check_prompts()]
+    checks += [check_llm(pipeline), check_prompts(pipeline.settings.prompts_dir)]
     return checks
 
 
@@ -209,11 +210,12 @@ def _local(settings: Settings) -> Check:
     return Check("llm", True, f"local model {gguf.name}, converted into {folder} on first use")
 
 
-def check_prompts() -> Check:
+def check_prompts(folder: Path) -> Check:
     from paperchat.prompts import PromptSet
 
     def probe() -> Check:
-        prompts = PromptSet(PROMPTS_DIR)
-        return Check("prompts", True, f"{len(prompts.templates)} prompts in {PROMPTS_DIR}")
+        prompts = PromptSet(folder)
+        return Check("prompts", True, f"{len(prompts.templates)} prompts in {folder}")
 
-    return _guarded("prompts", f"restore {PROMPTS_DIR} from the repository", probe)
+    hint = f"restore {folder} from the repository, or set PAPERCHAT_PROMPTS_DIR"
+    return _guarded("prompts", hint, probe)

@@ -54,11 +54,11 @@ def parse_score(reply: str) -> float | None:
 class Judge:
     """Asks an OpenAI-compatible model to grade faithfulness at temperature 0."""
 
-    def __init__(self, config: EvalSettings) -> None:
+    def __init__(self, config: EvalSettings, prompts_dir: Path = PROMPTS_DIR) -> None:
         if not config.judge_url:
             raise ConfigError("No judge configured: set PAPERCHAT_EVAL_JUDGE_URL.")
         self.config = config
-        self.template = load_prompt()
+        self.template = load_prompt(prompts_dir)
         self.llm = OpenAICompatibleLLM(
             LLMSettings(
                 url=config.judge_url,
@@ -88,5 +88,5 @@ class Judge:
         return score
 
 
-def make_judge(config: EvalSettings) -> Judge | None:
-    return Judge(config) if config.judge_url else None
+def make_judge(config: EvalSettings, prompts_dir: Path = PROMPTS_DIR) -> Judge | None:
+    return Judge(config, prompts_dir) if config.judge_url else None

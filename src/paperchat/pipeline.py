@@ -19,7 +19,7 @@ from paperchat.index import PaperIndex, open_client
 from paperchat.ingest import Ingestor
 from paperchat.prompts import PromptSet
 from paperchat.retrieval import Retriever
-from paperchat.settings import PROMPTS_DIR, Settings
+from paperchat.settings import Settings
 
 if TYPE_CHECKING:  # answering pulls in the LLM clients: imported when first needed
     from paperchat.answering import Answerer
@@ -67,7 +67,7 @@ class Pipeline:
 
     @cached_property
     def prompts(self) -> PromptSet:
-        return PromptSet(PROMPTS_DIR)
+        return PromptSet(self.settings.prompts_dir)
 
     def backend_choice(self, backend: str | None = None) -> BackendChoice:
         """Which backend answers for `backend` (default: the setting); decided once each."""
