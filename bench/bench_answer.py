@@ -24,9 +24,9 @@ from pathlib import Path
 
 from paperchat.answering import Answerer
 from paperchat.corpus import load_papers
-from paperchat.evaluation import invalid_citations, sample
-from paperchat.gold import GoldItem, contains_phrase, load_gold, resolve
-from paperchat.metrics import percentile
+from paperchat.evaluation.gold import GoldItem, contains_phrase, load_gold, resolve
+from paperchat.evaluation.metrics import percentile
+from paperchat.evaluation.runner import invalid_citations, sample
 from paperchat.pipeline import Pipeline
 from paperchat.prompts import marked_numbers
 from paperchat.records import Answer

@@ -22,6 +22,7 @@ from paperchat.settings import BACKENDS, RETRIEVAL_MODES, Settings
 if TYPE_CHECKING:  # the answering stack is imported by the commands that answer
     from paperchat.answering import AnswerEvent
     from paperchat.doctor import Check
+    from paperchat.evaluation.summary import EvalSummary
 
 log = logging.getLogger("paperchat")
 Command = Callable[[argparse.Namespace, Settings], int]
@@ -285,9 +286,10 @@ def add_llm_parsers(sub: argparse._SubParsersAction) -> None:
 
 @command("eval")
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
-    from paperchat.eval_report import default_out_dir, write_report
-    from paperchat.evaluation import evaluate
-    from paperchat.judge import make_judge
+    from paperchat.evaluation.judge import make_judge
+    from paperchat.evaluation.report import default_out_dir, write_report
+    from paperchat.evaluation.runner import evaluate
+    from paperchat.evaluation.summary import summarise
 
     name = args.name or "-".join(args.config)
     out = Path(args.out) if args.out else default_out_dir(name)
@@ -309,16 +311,17 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
             make_judge(settings.eval, settings.prompts_dir),
             progress,
         )
-    metrics = write_report(run, out, name, command=_eval_command(args))
-    for problem in run.gold_problems:
+    summary = summarise(run, name, command=_eval_command(args))
+    write_report(summary, out)
+    for problem in summary.gold_problems:
         print(f"warning: {problem}", file=sys.stderr)
-    print_eval_summary(metrics)
+    print_eval_summary(summary)
     print(f"report: {out / 'report.md'}")
     return 0
 
 
 def _eval_command(args: argparse.Namespace) -> str:
-    from paperchat.evaluation import shown_path
+    from paperchat.evaluation.runner import shown_path
 
     gold = [shown_path(Path(g)) for g in args.gold]
     parts = ["paperchat eval", "--gold", *gold, "--config", *args.config]
@@ -327,25 +330,24 @@ def _eval_command(args: argparse.Namespace) -> str:
     return " ".join(parts)
 
 
-def print_eval_summary(metrics: dict) -> None:
+def print_eval_summary(summary: EvalSummary) -> None:
     print(f"{'config':<24} {'R@1':>6} {'R@5':>6} {'R@10':>6} {'MRR':>6} {'nDCG@10':>8}")
-    for name, config in metrics["configs"].items():
-        r = config["retrieval"]["overall"]
+    for name, config in summary.configs.items():
+        r = config.retrieval
         cells = [r.get(k) for k in ("recall@1", "recall@5", "recall@10", "mrr", "ndcg@10")]
         shown = [f"{v:.3f}" if isinstance(v, float) else "-" for v in cells]
         print(f"{name:<24} {shown[0]:>6} {shown[1]:>6} {shown[2]:>6} {shown[3]:>6} {shown[4]:>8}")
-        if config["answers"]:
-            a = config["answers"]
+        if a := config.answers:
             print(
-                f"{'':<24} must_include {a['must_include_accuracy']:.3f}, citation P "
-                f"{a['citation_precision']:.3f} R {a['citation_recall']:.3f}"
+                f"{'':<24} must_include {a.must_include_accuracy:.3f}, citation P "
+                f"{a.citation_precision:.3f} R {a.citation_recall:.3f}"
             )
 
 
 @command("gold-check")
 def cmd_gold_check(args: argparse.Namespace, settings: Settings) -> int:
     from paperchat.corpus import load_papers
-    from paperchat.gold import check_gold, read_gold
+    from paperchat.evaluation.gold import check_gold, read_gold
 
     papers, _ = load_papers(settings.corpus.paths)
     items, problems = [], []
@@ -362,7 +364,7 @@ def cmd_gold_check(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def add_eval_parsers(sub: argparse._SubParsersAction) -> None:
-    from paperchat.evaluation import GOLD_FILE
+    from paperchat.evaluation.configs import GOLD_FILE
 
     p = sub.add_parser("eval", help="measure retrieval and answers on gold questions")
     p.add_argument("--gold", nargs="+", type=Path, default=[GOLD_FILE], help="gold JSONL files")

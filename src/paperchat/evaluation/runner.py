@@ -1,9 +1,9 @@
-"""Gold items x configs -> per-question results -> metrics.
+"""Gold items x configs -> per-item results, each scored once, here.
 
-A config is a retriever (hybrid, dense, sparse, or the LlamaIndex baseline) with optional
-Settings overrides, named in eval/configs/presets.toml, plus an optional answer backend
-(`hybrid+extractive`). Retrieval-only configs search each question (a follow-up with its last
-user turn prepended); answer configs go through the Answerer with the conversation history.
+Retrieval-only configs search each question (a follow-up with its last user turn prepended);
+answer configs go through the Answerer with the conversation history. Every per-item score
+and decision (ranks, recall, must_include terms missed, citations, abstention) is computed
+when the item is run, so the summary only aggregates and the report only renders.
 Unanswerable items only count for abstention. Runs are deterministic: temperature 0, seeded.
 """
 
@@ -13,28 +13,22 @@ import logging
 import random
 import sys
 import time
-import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ValidationError
 
 from paperchat.answering import Answerer, off_topic
-from paperchat.baseline import LlamaIndexBaseline
 from paperchat.corpus import load_papers
-from paperchat.errors import ConfigError
-from paperchat.gold import FOLLOW_UP, GoldItem, check_gold, load_gold, resolve
-from paperchat.judge import Judge
-from paperchat.metrics import (
-    abstention_stats,
+from paperchat.evaluation.baseline import LlamaIndexBaseline
+from paperchat.evaluation.configs import SEED, EvalConfig, load_presets, make_config
+from paperchat.evaluation.gold import FOLLOW_UP, GoldItem, check_gold, load_gold, resolve
+from paperchat.evaluation.judge import Judge
+from paperchat.evaluation.metrics import (
     citation_precision,
     citation_recall,
-    latency_summary,
-    mean,
-    mrr,
+    contains_phrase,
     must_include_score,
     ndcg_at_k,
     recall_at_k,
@@ -43,100 +37,15 @@ from paperchat.metrics import (
 from paperchat.pipeline import Pipeline
 from paperchat.prompts import marked_numbers
 from paperchat.records import Answer, Hit, Paper
-from paperchat.settings import AUTO, REPO_ROOT, RETRIEVAL_MODES, AnswerSettings, Settings
-from paperchat.settings import BACKENDS as ALL_BACKENDS
+from paperchat.settings import AnswerSettings
 
 log = logging.getLogger(__name__)
 
-EVAL_DIR = REPO_ROOT / "eval"
-GOLD_FILE = EVAL_DIR / "gold" / "papers.jsonl"
-PRESETS_FILE = EVAL_DIR / "configs" / "presets.toml"
-REPORTS_DIR = EVAL_DIR / "reports"
-RETRIEVERS = (*RETRIEVAL_MODES, "llamaindex")
-BACKENDS = tuple(b for b in ALL_BACKENDS if b != AUTO)  # an eval names what answers
 RETRIEVAL_DEPTH = 10  # papers ranked per question by retrieval-only configs
-REPORT_KS = (1, 3, 5, 10)
-SEED = 0
+NDCG_KS = (5, 10)
 
 Search = Callable[[str, int], list[Hit]]
 Progress = Callable[[str, int], None]  # (config that just finished a question, total steps)
-
-
-# -- configs ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class EvalConfig:
-    """What one column of the report measures."""
-
-    name: str
-    retriever: str
-    backend: str | None = None
-    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
-    description: str = ""
-
-    def settings_for(self, base: Settings) -> Settings:
-        """The base settings with this config's overrides, answering deterministically."""
-        overrides = {section: dict(values) for section, values in self.overrides.items()}
-        if self.retriever in ("hybrid", "dense", "sparse"):
-            overrides.setdefault("retrieval", {})["mode"] = self.retriever
-        overrides.setdefault("llm", {}).update(temperature=0.0, seed=SEED)
-        return apply_overrides(base, overrides, self.name)
-
-
-def apply_overrides(base: Settings, overrides: dict[str, dict[str, Any]], name: str) -> Settings:
-    """Settings with some fields of some sections replaced, validated like the originals."""
-    update: dict[str, Any] = {}
-    for section, values in overrides.items():
-        current = getattr(base, section, None)
-        if not isinstance(current, BaseModel) or not isinstance(values, dict):
-            raise ConfigError(f"config {name!r}: unknown settings section {section!r}.")
-        try:
-            update[section] = type(current).model_validate({**current.model_dump(), **values})
-        except ValidationError as e:
-            raise ConfigError(f"config {name!r}: bad [{section}] override: {e}") from e
-    return base.model_copy(update=update)
-
-
-def load_presets(path: Path = PRESETS_FILE) -> dict[str, EvalConfig]:
-    """The named retrieval presets of a TOML file."""
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read the eval presets ({e}).") from e
-    presets: dict[str, EvalConfig] = {}
-    for name, table in raw.items():
-        retriever = table.get("retriever")
-        if retriever not in RETRIEVERS:
-            raise ConfigError(
-                f"{path}: preset {name!r} has retriever {retriever!r}; "
-                f"allowed: {', '.join(RETRIEVERS)}."
-            )
-        presets[name] = EvalConfig(
-            name=name,
-            retriever=retriever,
-            overrides=table.get("settings", {}),
-            description=table.get("description", ""),
-        )
-    return presets
-
-
-def make_config(name: str, presets: dict[str, EvalConfig]) -> EvalConfig:
-    """`preset` or `preset+backend` -> EvalConfig."""
-    base_name, _, backend = name.partition("+")
-    if base_name not in presets:
-        raise ConfigError(
-            f"Unknown eval config {base_name!r}; presets: {', '.join(presets)} "
-            f"(optionally +{'/+'.join(BACKENDS)}), defined in {PRESETS_FILE}."
-        )
-    preset = presets[base_name]
-    if not backend:
-        return preset
-    if backend not in BACKENDS:
-        raise ConfigError(f"Unknown answer backend {backend!r}; allowed: {', '.join(BACKENDS)}.")
-    if preset.retriever == "llamaindex":
-        raise ConfigError("The llamaindex baseline is retrieval-only; drop the +backend.")
-    return EvalConfig(name, preset.retriever, backend, preset.overrides, preset.description)
 
 
 # -- items -----------------------------------------------------------------------------------
@@ -165,17 +74,93 @@ def retrieval_query(item: GoldItem) -> str:
     return f"{last_user} {item.question}".strip()
 
 
+def shown_path(path: Path) -> str:
+    """A path as a report shows it: relative to the working folder when inside it, so a
+    committed report does not carry one machine's folders."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+# -- per-item scores -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ItemScores:
+    """Every score and decision about one item under one config, computed once."""
+
+    abstained: bool  # the answerer's decision, or the same rule on a retrieval config's hits
+    reciprocal_rank: float | None = None  # None: no gold papers (unanswerable)
+    recall_curve: tuple[float, ...] = ()  # recall@1..depth (min(k, gold) denominator)
+    ndcg: dict[int, float] = field(default_factory=dict)
+    must_include: float | None = None  # share of the must_include terms in the answer
+    missed_terms: tuple[str, ...] = ()
+    cited: tuple[str, ...] = ()  # paper ids the answer cites
+    citation_precision: float | None = None  # answered and cited only
+    citation_recall: float | None = None  # answerable items with an answer
+    invalid_citations: int = 0
+    dropped_markers: int = 0
+    unsupported_sentences: int = 0
+
+    def recall_at(self, k: int) -> float | None:
+        return self.recall_curve[k - 1] if 0 < k <= len(self.recall_curve) else None
+
+
+def invalid_citations(answer: Answer) -> int:
+    """[n] markers in the delivered text that name no retrieved paper cited under that n."""
+    behind = {n: h.paper_id for n, h in enumerate(answer.hits, start=1)}
+    valid = {c.n for c in answer.citations if behind.get(c.n) == c.paper_id}
+    return sum(1 for n in marked_numbers(answer.text) if n not in valid)
+
+
+def score_item(
+    item: GoldItem, hits: Sequence[Hit], answer: Answer | None, depth: int, rule: AnswerSettings
+) -> ItemScores:
+    ranked = [h.paper_id for h in hits][:depth]
+    gold = item.gold_paper_ids
+    abstained = answer.abstained if answer else (not _has_relevance(hits) or off_topic(hits, rule))
+    ranking = {}
+    if item.answerable:
+        ranking = {
+            "reciprocal_rank": reciprocal_rank(ranked, gold),
+            "recall_curve": tuple(recall_at_k(ranked, gold, k) for k in range(1, depth + 1)),
+            "ndcg": {k: ndcg_at_k(ranked, gold, k) for k in NDCG_KS if k <= depth},
+        }
+    if answer is None:
+        return ItemScores(abstained, **ranking)
+    cited = tuple(c.paper_id for c in answer.citations)
+    scored = item.answerable
+    return ItemScores(
+        abstained,
+        **ranking,
+        must_include=must_include_score(answer.text, item.must_include),
+        missed_terms=tuple(t for t in item.must_include if not contains_phrase(answer.text, t)),
+        cited=cited,
+        citation_precision=citation_precision(cited, gold) if scored and not abstained else None,
+        citation_recall=citation_recall(cited, gold) if scored else None,
+        invalid_citations=invalid_citations(answer),
+        dropped_markers=len(answer.invalid_markers),
+        unsupported_sentences=len(answer.unsupported),
+    )
+
+
+def _has_relevance(hits: Sequence[Hit]) -> bool:
+    return any(h.relevance is not None for h in hits)
+
+
 # -- results ---------------------------------------------------------------------------------
 
 
 @dataclass(slots=True)
 class ItemResult:
-    """What one config did with one gold item."""
+    """What one config did with one gold item, and its scores."""
 
     item: GoldItem
     query: str
     hits: list[Hit]
     seconds: dict[str, float]
+    scores: ItemScores
     answer: Answer | None = None
     faithfulness: float | None = None
 
@@ -191,7 +176,7 @@ class ItemResult:
 
 @dataclass(slots=True)
 class EvalRun:
-    """Everything a report needs."""
+    """Everything a summary needs."""
 
     configs: list[EvalConfig]
     items: list[GoldItem]
@@ -267,7 +252,8 @@ class Evaluator:
         ensure_ingested(pipeline, self.papers)
         if config.backend:
             answerer = pipeline.answerer(config.backend)
-            return [self._answer(i, answerer, config) for i in items], settings.retrieval.k
+            depth = settings.retrieval.k
+            return [self._answer(i, answerer, config, depth) for i in items], depth
         search = self._searcher(config, pipeline)
         return [self._retrieve(i, search, config) for i in items], RETRIEVAL_DEPTH
 
@@ -285,174 +271,23 @@ class Evaluator:
         query = retrieval_query(item)
         started = time.perf_counter()
         hits = search(query, RETRIEVAL_DEPTH)
-        result = ItemResult(item, query, hits, {"retrieve": time.perf_counter() - started})
+        seconds = {"retrieve": time.perf_counter() - started}
+        scores = score_item(item, hits, None, RETRIEVAL_DEPTH, self.pipeline.settings.answer)
         self.progress(config.name, self.total)
-        return result
+        return ItemResult(item, query, hits, seconds, scores)
 
-    def _answer(self, item: GoldItem, answerer: Answerer, config: EvalConfig) -> ItemResult:
+    def _answer(
+        self, item: GoldItem, answerer: Answerer, config: EvalConfig, depth: int
+    ) -> ItemResult:
         answer = answerer.answer(item.question, item.history)
-        result = ItemResult(item, answer.question, answer.hits, dict(answer.timings), answer)
+        scores = score_item(item, answer.hits, answer, depth, self.pipeline.settings.answer)
+        result = ItemResult(
+            item, answer.question, answer.hits, dict(answer.timings), scores, answer
+        )
         if self.judge and not answer.abstained and answer.text:
             result.faithfulness = self.judge.score(item.question, answer)
         self.progress(config.name, self.total)
         return result
-
-
-# -- metrics ---------------------------------------------------------------------------------
-
-
-def retrieval_stats(results: Sequence[ItemResult], depth: int) -> dict[str, Any]:
-    """Recall@k, MRR and nDCG over the answerable items; unanswerable ones have no gold."""
-    scored = [r for r in results if r.item.answerable]
-    if not scored:
-        return {"n": 0}
-    rankings = [r.ranked[:depth] for r in scored]
-    golds = [r.item.gold_paper_ids for r in scored]
-
-    def recall(k: int) -> float:
-        return mean(recall_at_k(r, g, k) for r, g in zip(rankings, golds, strict=True))
-
-    stats: dict[str, Any] = {"n": len(scored)}
-    stats.update({f"recall@{k}": recall(k) for k in REPORT_KS if k <= depth})
-    stats["mrr"] = mrr(rankings, golds)
-    for k in (5, 10):
-        if k <= depth:
-            stats[f"ndcg@{k}"] = mean(
-                ndcg_at_k(r, g, k) for r, g in zip(rankings, golds, strict=True)
-            )
-    stats["curve"] = [recall(k) for k in range(1, depth + 1)]
-    return stats
-
-
-def abstained(result: ItemResult, settings: AnswerSettings) -> bool:
-    """The answerer's decision, or for retrieval-only configs the same rule on their hits."""
-    if result.answer is not None:
-        return result.answer.abstained
-    return result.relevance is None or off_topic(result.hits, settings)
-
-
-def answer_stats(results: Sequence[ItemResult]) -> dict[str, Any] | None:
-    if not any(r.answer for r in results):
-        return None
-    answerable = [r for r in results if r.item.answerable and r.answer]
-    answered = [r for r in answerable if r.answer and not r.answer.abstained]
-    must = [must_include_score(_text(r), r.item.must_include) for r in answerable]
-    judged = [r.faithfulness for r in results if r.faithfulness is not None]
-    return {
-        "n": len(answerable),
-        "answered": len(answered),
-        "must_include_accuracy": mean(float(s == 1.0) for s in must),
-        "must_include_share": mean(must),
-        "citation_precision": mean(
-            citation_precision(_cited(r), r.item.gold_paper_ids) for r in answered
-        ),
-        "citation_recall": mean(
-            citation_recall(_cited(r), r.item.gold_paper_ids) for r in answerable
-        ),
-        "cited_share": mean(float(bool(_cited(r))) for r in answered),
-        "invalid_citations": sum(invalid_citations(r.answer) for r in results if r.answer),
-        "dropped_markers": sum(len(r.answer.invalid_markers) for r in results if r.answer),
-        "unsupported_sentences": sum(len(r.answer.unsupported) for r in results if r.answer),
-        "faithfulness": mean(judged) if judged else None,
-        "judged": len(judged),
-    }
-
-
-def shown_path(path: Path) -> str:
-    """A path as a report shows it: relative to the working folder when inside it, so a
-    committed report does not carry one machine's folders."""
-    try:
-        return str(Path(path).resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
-
-
-def invalid_citations(answer: Answer) -> int:
-    """[n] markers in the delivered text that name no retrieved paper cited under that n."""
-    behind = {n: h.paper_id for n, h in enumerate(answer.hits, start=1)}
-    valid = {c.n for c in answer.citations if behind.get(c.n) == c.paper_id}
-    return sum(1 for n in marked_numbers(answer.text) if n not in valid)
-
-
-def _text(result: ItemResult) -> str:
-    return result.answer.text if result.answer else ""
-
-
-def _cited(result: ItemResult) -> list[str]:
-    return [c.paper_id for c in result.answer.citations] if result.answer else []
-
-
-def latency_stats(results: Sequence[ItemResult]) -> dict[str, Any]:
-    stages: dict[str, list[float]] = {}
-    for r in results:
-        for stage, seconds in r.seconds.items():
-            stages.setdefault(stage, []).append(seconds)
-    stats: dict[str, Any] = {stage: latency_summary(v) for stage, v in stages.items()}
-    generated = [r for r in results if r.answer and r.answer.usage.get("completion_tokens")]
-    seconds = sum(r.seconds.get("generate", 0.0) for r in generated)
-    tokens = sum(r.answer.usage["completion_tokens"] for r in generated if r.answer)
-    stats["tokens_per_s"] = tokens / seconds if seconds > 0 else None
-    return stats
-
-
-def config_summary(run: EvalRun, config: EvalConfig) -> dict[str, Any]:
-    results = run.results[config.name]
-    depth = run.depth[config.name]
-    types = list(dict.fromkeys(r.item.type for r in results if r.item.answerable))
-    return {
-        "description": config.description,
-        "retriever": config.retriever,
-        "backend": config.backend,
-        "overrides": config.overrides,
-        "depth": depth,
-        "retrieval": {
-            "overall": retrieval_stats(results, depth),
-            "by_type": {
-                t: retrieval_stats([r for r in results if r.item.type == t], depth) for t in types
-            },
-        },
-        "abstention": {
-            "decided_by": "answerer" if config.backend else "relevance and coverage",
-            **abstention_stats(
-                (r.item.answerable, abstained(r, run.abstention)) for r in results
-            ).to_dict(),
-        },
-        "answers": answer_stats(results),
-        "answers_by_type": {
-            t: answer_stats([r for r in results if r.item.type == t]) for t in types
-        }
-        if config.backend
-        else None,
-        "latency": latency_stats(results),
-    }
-
-
-def question_records(run: EvalRun) -> list[dict[str, Any]]:
-    """One row per (config, item): enough to see what went wrong without re-running."""
-    rows: list[dict[str, Any]] = []
-    for config in run.configs:
-        for r in run.results[config.name]:
-            gold = r.item.gold_paper_ids
-            row: dict[str, Any] = {
-                "config": config.name,
-                "id": r.item.id,
-                "type": r.item.type,
-                "query": r.query,
-                "gold": list(gold),
-                "retrieved": r.ranked,
-                "reciprocal_rank": reciprocal_rank(r.ranked, gold) if gold else None,
-                "recall@5": recall_at_k(r.ranked, gold, 5) if gold else None,
-                "relevance": r.relevance,
-                "abstained": abstained(r, run.abstention),
-                "seconds": r.seconds,
-            }
-            if r.answer is not None:
-                row["answer"] = r.answer.text
-                row["cited"] = _cited(r)
-                row["must_include"] = must_include_score(r.answer.text, r.item.must_include)
-                row["faithfulness"] = r.faithfulness
-            rows.append(row)
-    return rows
 
 
 # -- entry point -----------------------------------------------------------------------------
