@@ -15,9 +15,10 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, RootModel
 
 from paperchat.records import Answer, Citation, Hit
+from paperchat.settings import RetrievalMode
 
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
-SearchMode = Literal["hybrid", "dense", "sparse"]
+SearchMode = RetrievalMode
 
 
 def is_valid_text(text: str) -> bool:
@@ -279,3 +280,11 @@ class ErrorResponse(BaseModel):
     @property
     def headers(self) -> dict[str, str]:
         return self._headers
+
+
+class Rejected(Exception):
+    """A request refused with an error response (by the service or an API dependency)."""
+
+    def __init__(self, response: ErrorResponse) -> None:
+        super().__init__(response.error.message)
+        self.response = response

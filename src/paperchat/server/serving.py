@@ -39,6 +39,7 @@ from paperchat.server.protocol import (
     ErrorResponse,
     ModelCard,
     ModelList,
+    Rejected,
     SearchRequest,
     SearchResponse,
     Usage,
@@ -67,14 +68,6 @@ _CODES: dict[type[PaperchatError], str] = {
     IndexNotReadyError: "index_not_ready",
     LLMUnavailableError: "llm_unavailable",
 }
-
-
-class _Reject(Exception):
-    """A request the service refuses; carries the error response to send back."""
-
-    def __init__(self, response: ErrorResponse) -> None:
-        super().__init__(response.error.message)
-        self.response = response
 
 
 def answer_content(answer: Answer) -> str:
@@ -235,7 +228,7 @@ class ChatService:
 
     def _prepare(self, request: ChatCompletionRequest) -> tuple[str, list[Turn]]:
         if request.model is not None and request.model != self.model_id:
-            raise _Reject(
+            raise Rejected(
                 ErrorResponse.make(
                     f"The model {request.model!r} does not exist; this server serves "
                     f"{self.model_id!r} (see GET /v1/models).",
@@ -245,7 +238,7 @@ class ChatService:
                 )
             )
         if request.n not in (None, 1):
-            raise _Reject(bad_request("Only n=1 is supported.", "n", "invalid_value"))
+            raise Rejected(bad_request("Only n=1 is supported.", "n", "invalid_value"))
         return conversation(request.messages)
 
     # -- /v1/search, /v1/models, /healthz ----------------------------------------------------
@@ -323,7 +316,7 @@ class ChatService:
     # -- errors ------------------------------------------------------------------------------
 
     def _failure(self, error: Exception, param: str = "messages") -> ErrorResponse:
-        if isinstance(error, _Reject):
+        if isinstance(error, Rejected):
             response = error.response
         elif isinstance(error, PaperchatError):
             log.info("request refused: %s", error)
@@ -346,10 +339,12 @@ def _health_status(phase: str, down: list[str]) -> str:
 def conversation(messages: Sequence[ChatMessage]) -> tuple[str, list[Turn]]:
     """The last user message is the question; earlier user/assistant turns are history."""
     if not messages:
-        raise _Reject(bad_request("messages is empty; send at least one user message.", "messages"))
+        raise Rejected(
+            bad_request("messages is empty; send at least one user message.", "messages")
+        )
     last = messages[-1]
     if last.role != "user":
-        raise _Reject(
+        raise Rejected(
             bad_request(
                 f"The last message must be the user's question, not a {last.role!r} message.",
                 "messages",
@@ -357,7 +352,7 @@ def conversation(messages: Sequence[ChatMessage]) -> tuple[str, list[Turn]]:
         )
     for message in messages:
         if isinstance(message.content, list) and any(p.type != "text" for p in message.content):
-            raise _Reject(
+            raise Rejected(
                 bad_request("Only text content can be answered.", "messages", "invalid_value")
             )
     history = [Turn(m.role, m.text()) for m in messages[:-1] if m.role in HISTORY_ROLES]

@@ -16,11 +16,10 @@ from fastapi import FastAPI
 from paperchat.answering import Delta, Done, Retrieved
 from paperchat.errors import PaperchatError
 from paperchat.records import Answer, Hit, Turn
-from paperchat.retrieval import MODES
 from paperchat.server.access import same_secret
 from paperchat.server.render import inert, link
 from paperchat.server.serving import ChatService, answer_content
-from paperchat.settings import Settings
+from paperchat.settings import RETRIEVAL_MODES, Settings
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +189,9 @@ def build_ui(service: ChatService, settings: Settings) -> gr.Blocks:
             with gr.Column(scale=2):
                 with gr.Accordion("Retrieval settings", open=False):
                     k = gr.Slider(1, MAX_K, value=settings.retrieval.k, step=1, label="Papers (k)")
-                    mode = gr.Radio(list(MODES), value=settings.retrieval.mode, label="Mode")
+                    mode = gr.Radio(
+                        list(RETRIEVAL_MODES), value=settings.retrieval.mode, label="Mode"
+                    )
                 gr.Markdown("### Retrieved papers")
                 retrieved = gr.Markdown(
                     "Papers found for the question appear here.", elem_id="hits"
