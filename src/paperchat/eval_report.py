@@ -55,6 +55,7 @@ def summarise(run: EvalRun, name: str, command: str = "") -> dict[str, Any]:
         "command": command,
         "seconds": round(run.seconds, 1),
         "gold_files": run.gold_files,
+        "split": run.split,
         "items": _item_counts(run),
         "index": run.identity,
         "abstention_thresholds": {
@@ -242,10 +243,15 @@ def _answer_section(configs: Mapping[str, dict[str, Any]]) -> list[str]:
     ]
     for name, c in configs.items():
         if c.get("answers_by_type"):
-            lines += [f"must_include accuracy by type, {name}:", ""]
+            lines += [f"Answers by type, {name}:", ""]
             lines += _metric_table(
                 {t: a for t, a in c["answers_by_type"].items() if a},
-                [("must_include_accuracy", "must_include acc."), ("citation_recall", "citation R")],
+                [
+                    ("must_include_accuracy", "must_include acc."),
+                    ("citation_precision", "citation P"),
+                    ("citation_recall", "citation R"),
+                    ("declined_wrongly", "declined"),
+                ],
                 first="type",
             )
     return lines
@@ -335,8 +341,8 @@ def render_markdown(run: EvalRun, metrics: Mapping[str, Any], charts: Sequence[s
         "",
         f"- run: {metrics['created']}, {metrics['seconds']} s",
         f"- command: `{metrics['command'] or '-'}`",
-        f"- gold: {', '.join(metrics['gold_files'])}: {items['total']} items "
-        f"({items['answerable']} answerable; {types})",
+        f"- gold: {', '.join(metrics['gold_files'])}, split `{metrics.get('split', 'all')}`: "
+        f"{items['total']} items ({items['answerable']} answerable; {types})",
         f"- index: {', '.join(f'{k}={v}' for k, v in metrics['index'].items())}",
         "",
         "| config | retriever | backend | description |",

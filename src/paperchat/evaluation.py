@@ -27,7 +27,15 @@ from paperchat.answering import Answerer, off_topic
 from paperchat.baseline import LlamaIndexBaseline
 from paperchat.corpus import load_papers
 from paperchat.errors import ConfigError
-from paperchat.gold import FOLLOW_UP, GoldItem, check_gold, load_gold, resolve
+from paperchat.gold import (
+    FOLLOW_UP,
+    TEST,
+    GoldItem,
+    check_gold,
+    load_gold,
+    resolve,
+    select_split,
+)
 from paperchat.judge import Judge
 from paperchat.metrics import (
     abstention_stats,
@@ -202,6 +210,7 @@ class EvalRun:
     started: float = field(default_factory=time.time)
     seconds: float = 0.0
     gold_problems: list[str] = field(default_factory=list)  # what `gold-check` would report
+    split: str = TEST  # the part of the gold files measured (gold.select_split)
 
 
 # -- running ---------------------------------------------------------------------------------
@@ -340,6 +349,7 @@ def answer_stats(results: Sequence[ItemResult]) -> dict[str, Any] | None:
     return {
         "n": len(answerable),
         "answered": len(answered),
+        "declined_wrongly": len(answerable) - len(answered),
         "must_include_accuracy": mean(float(s == 1.0) for s in must),
         "must_include_share": mean(must),
         "citation_precision": mean(
@@ -465,8 +475,13 @@ def evaluate(
     judge: Judge | None = None,
     progress: Progress | None = None,
     presets: dict[str, EvalConfig] | None = None,
+    split: str = TEST,
 ) -> EvalRun:
-    """Gold files x named configs over the pipeline's corpus and index."""
+    """Gold files x named configs over the pipeline's corpus and index.
+
+    `split` picks the part of the gold files measured: `test` (held out from calibration,
+    the default), `fit` (what thresholds are calibrated on) or `all`.
+    """
     presets = presets if presets is not None else load_presets()
     configs = [make_config(name, presets) for name in config_names]
     papers, _ = load_papers(pipeline.settings.corpus.paths)
@@ -474,8 +489,9 @@ def evaluate(
     problems = check_gold(items, papers)
     for problem in problems:
         log.warning("gold: %s", problem)
-    items = sample(resolve(items, papers), limit)
+    items = sample(select_split(resolve(items, papers), split), limit)
     evaluator = Evaluator(pipeline, papers, judge, progress)
     run = evaluator.run(items, configs, [shown_path(f) for f in gold_files])
     run.gold_problems = problems
+    run.split = split
     return run
