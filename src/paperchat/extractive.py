@@ -38,7 +38,7 @@ MIN_LINK_WORDS = 12  # a shorter sentence with a link is a "code is at ..." note
 # Another paper joins the answer when its best sentence scores within this much of the lead
 # paper's best: narrow for a question about one thing, wide for one about several papers.
 SECOND_PAPER_MARGIN = 0.05
-MULTI_PAPER_MARGIN = 0.2
+MULTI_PAPER_MARGIN = 0.12
 # Within a paper, further sentences must score within this much of its best one.
 SENTENCE_MARGIN = 0.25
 
@@ -68,7 +68,7 @@ _LINK = re.compile(r"https?://|github\.com", re.IGNORECASE)
 _OPENER = re.compile(
     r"^(?:however|moreover|furthermore|additionally|in addition|specifically|in particular"
     r"|consequently|therefore|thus|then|finally|besides|notably|to this end|as an alternative"
-    r"|as a result|to (?:address|tackle|overcome|solve) (?:this|these|the \w+) \w+"
+    r"|as a result|to (?:address|tackle|overcome|solve) (?:this|these|the|such)(?: \w+){1,2}"
     r"|in this (?:paper|work|study|article)),\s+",
     re.IGNORECASE,
 )
