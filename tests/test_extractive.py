@@ -95,7 +95,7 @@ def test_second_paper_is_cited_only_when_it_answers_nearly_as_well() -> None:
 
 def test_comparison_questions_take_each_paper_that_answers() -> None:
     one, two, three = _source(1, "A"), _source(2, "B"), _source(3, "C")
-    scored = _scored([(one, 0.80), (two, 0.66), (three, 0.30)])
+    scored = _scored([(one, 0.80), (two, 0.72), (three, 0.30)])
     assert choose_papers("Compare the two approaches.", scored) == [1, 2]
 
 

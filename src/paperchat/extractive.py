@@ -30,10 +30,11 @@ from paperchat.retrieval import distinctive_terms
 MIN_SENTENCE_WORDS = 5  # shorter pieces of an abstract are headings or cut-offs
 SENTENCES_ONE_PAPER = 3  # sentences quoted when one paper answers
 SENTENCES_PER_PAPER = 2  # ... per paper when several do
-MAX_PAPERS = 4
+MAX_PAPERS = 3  # papers quoted, unless the question names more
 OVERLAP_WEIGHT = 0.5  # score = cosine + OVERLAP_WEIGHT * share of the question's terms
 QUANTITY_BONUS = 0.1  # a sentence with a number, for a question asking for a quantity
 PROPOSAL_BONUS = 0.05  # a sentence saying what the paper proposes: what most questions ask
+POINTING_BACK_PENALTY = 0.1  # "While they ...", "It ...": needs the sentence before it
 MIN_LINK_WORDS = 12  # a shorter sentence with a link is a "code is at ..." note, no answer
 # Another paper joins the answer when its best sentence scores within this much of the lead
 # paper's best: narrow for a question about one thing, wide for one about several papers.
@@ -61,6 +62,11 @@ _QUANTITY = re.compile(
 _NUMBER = re.compile(r"\d")
 _PROPOSAL = re.compile(
     r"\b(?:we|this paper|this work)\s+(?:\w+\s+)?(?:propose|introduce|present|develop|design)",
+    re.IGNORECASE,
+)
+_POINTS_BACK = re.compile(
+    r"^(?:(?:while|although|but|and|yet|so)\s+)?(?:they|it|its|their|these|those|such"
+    r"|this(?!\s+(?:paper|work|study|article)))\b",
     re.IGNORECASE,
 )
 _LINK = re.compile(r"https?://|github\.com", re.IGNORECASE)
@@ -156,6 +162,7 @@ def _score(candidate: Candidate, cosine: float, terms: set[str], wants_number: b
     overlap = len(asked.intersection(words(text))) / len(asked) if asked else 0.0
     bonus = QUANTITY_BONUS if wants_number and _NUMBER.search(text) else 0.0
     bonus += PROPOSAL_BONUS if _PROPOSAL.search(text) else 0.0
+    bonus -= POINTING_BACK_PENALTY if _POINTS_BACK.search(text) else 0.0
     return cosine + OVERLAP_WEIGHT * overlap + bonus
 
 
@@ -205,10 +212,11 @@ def choose_papers(question: str, scored: Sequence[Candidate]) -> list[int]:
         return named[:MAX_PAPERS]
     margin = MULTI_PAPER_MARGIN if several else SECOND_PAPER_MARGIN
     bar = max(best[n] for n in lead) - margin
-    others = sorted((n for n in best if n not in lead and best[n] >= bar), key=lambda n: -best[n])
+    # In retrieval's order: its ranking weighs whole abstracts, a sentence score one sentence.
+    others = sorted(n for n in best if n not in lead and best[n] >= bar)
     if named and not several:
         others = []  # the question is about the paper it names
-    return [*lead, *others][:MAX_PAPERS]
+    return [*lead, *others][: max(len(lead), MAX_PAPERS)]
 
 
 def pick_sentences(scored: Sequence[Candidate], count: int) -> list[Candidate]:
