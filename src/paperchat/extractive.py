@@ -262,6 +262,7 @@ def _lower_first(sentence: str, title: str = "") -> str:
     # Keep acronyms ("BERT ...") and the paper's own words ("Ovis ...") as written; only a
     # plain capitalised word is lowered.
     first = sentence.split(" ", 1)[0]
-    if first[:1].isupper() and first[1:].islower() and first not in title.split():
+    own = first.strip(",;:") in re.findall(r"[\w-]+", title)
+    if first[:1].isupper() and first[1:].islower() and not own:
         return sentence[:1].lower() + sentence[1:]
     return sentence
