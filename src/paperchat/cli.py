@@ -319,6 +319,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
             args.limit,
             make_judge(settings.eval, settings.prompts_dir),
             progress,
+            split=args.split,
         )
     summary = summarise(run, name, command=_eval_command(args))
     write_report(summary, out, worst=args.worst)
@@ -354,6 +355,7 @@ def _eval_command(args: argparse.Namespace) -> str:
 
     gold = [shown_path(Path(g)) for g in args.gold]
     parts = ["paperchat eval", "--gold", *gold, "--config", *args.config]
+    parts += ["--split", args.split]
     if args.limit:
         parts += ["--limit", str(args.limit)]
     return " ".join(parts)
@@ -406,6 +408,12 @@ def add_eval_parsers(sub: argparse._SubParsersAction) -> None:
         help="presets of eval/configs/presets.toml, optionally +extractive/+local/+vllm",
     )
     p.add_argument("--limit", type=int, default=None, help="at most N items, spread over types")
+    p.add_argument(
+        "--split",
+        choices=["test", "fit", "all"],
+        default="test",
+        help="part of the gold files: test (held out from calibration, default), fit, or all",
+    )
     p.add_argument("--out", default=None, help="report folder (default eval/reports/DATE-NAME)")
     p.add_argument("--name", default=None, help="report name (default: the config names)")
     p.add_argument("--worst", type=int, default=10, help="worst questions in the report")
