@@ -23,6 +23,7 @@ from qdrant_client import QdrantClient, models
 
 from paperchat.chunking import chunk_id, head_id
 from paperchat.errors import ConfigError, IndexUnavailableError
+from paperchat.names import paper_names
 from paperchat.records import Chunk, Hit
 from paperchat.settings import QdrantSettings, RetrievalMode, Settings
 
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 
 DENSE = "dense"
 SPARSE = "bm25"
+NAMES = "names"  # payload: the paper's normalised short names (paperchat.names)
 T = TypeVar("T")
 SparseVec = tuple[list[int], list[float]]
 Mode = RetrievalMode
@@ -230,6 +232,7 @@ class PaperIndex:
             ("sources", models.PayloadSchemaType.KEYWORD),
             ("date", models.PayloadSchemaType.DATETIME),
             ("position", models.PayloadSchemaType.INTEGER),
+            (NAMES, models.PayloadSchemaType.KEYWORD),
         ):
             self._call(
                 lambda n=name, s=schema: self.client.create_payload_index(self.collection, n, s)
@@ -420,6 +423,23 @@ class PaperIndex:
         self._df = (chunks, dict(found))
         return self._df[1]
 
+    def paper_ids_by_names(self, names: Collection[str], limit: int = 10) -> list[str]:
+        """Papers one of whose normalised names is among `names` (at most `limit`)."""
+        if not names or not self.exists():
+            return []
+        flt = models.Filter(
+            must=[
+                models.FieldCondition(key=NAMES, match=models.MatchAny(any=list(names))),
+                models.FieldCondition(key="position", match=models.MatchValue(value=0)),
+            ]
+        )
+        points, _ = self._call(
+            lambda: self.client.scroll(
+                self.collection, flt, limit=limit, with_payload=["paper_id"], with_vectors=False
+            )
+        )
+        return list(dict.fromkeys(str((p.payload or {})["paper_id"]) for p in points))
+
     def query(
         self, vectors: QueryVectors, mode: Mode, k: int, group_size: int, filters: Filters | None
     ) -> list[Hit]:
@@ -496,6 +516,7 @@ def _payload(chunk: Chunk, n_chunks: int) -> dict[str, object]:
         "sources": list(chunk.sources),
         "date": chunk.date,
         "urls": list(chunk.urls),
+        NAMES: paper_names(chunk.title),
     }
 
 
