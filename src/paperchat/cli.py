@@ -112,6 +112,7 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
         index = pipeline.index
         info = {
             "qdrant": settings.qdrant.url or str(settings.qdrant_path),
+            "engine": index.engine_version(),
             "collection": index.collection,
             "papers": index.count_papers(),
             "chunks": index.count_chunks(),

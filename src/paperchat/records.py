@@ -36,6 +36,7 @@ class Chunk:
     sources: tuple[str, ...] = ()
     date: str | None = None
     urls: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()  # normalised lowercase names the paper goes by
 
     @property
     def embed_text(self) -> str:

@@ -82,7 +82,7 @@ class Retriever:
             raise ConfigError(f"Unknown retrieval mode {mode!r}; allowed: {', '.join(MODES)}.")
         chunks = self.index.count_chunks()
         if chunks == 0:
-            raise IndexNotReadyError("The index is empty: run `paperchat ingest` first.")
+            raise IndexNotReadyError(self.index.empty_hint())
         k = k or self.settings.k
         vectors = QueryVectors(
             dense=self.embedder.embed_query(query) if mode != "sparse" else None,
@@ -94,14 +94,14 @@ class Retriever:
         )
         hits = self.index.query(vectors, mode, k, self.settings.chunks_per_paper, filters)
         hits = self._with_relevance(query, hits, vectors, mode, filters)
-        return self._with_coverage(query, hits, chunks)
+        return self._with_coverage(query, hits)
 
-    def _with_coverage(self, query: str, hits: list[Hit], chunks: int) -> list[Hit]:
+    def _with_coverage(self, query: str, hits: list[Hit]) -> list[Hit]:
         """Attach each paper's coverage of the question's distinctive terms."""
         terms = distinctive_terms(query)
         if not hits or not terms:
             return hits
-        df = self.index.document_frequencies(chunks)
+        chunks, df = self.index.document_frequencies([term_id(t) for t in terms])
         weights = {t: idf(t, df, chunks) for t in terms}
         return [
             replace(h, coverage=coverage(terms, weights, " ".join((h.title, *h.chunks, h.text))))

@@ -1,100 +1,65 @@
-"""The Qdrant collection: create, upsert, and the hybrid Query API.
+"""The server engine: a Qdrant server or cluster through qdrant-client.
 
 One point per chunk, with a named dense vector ("dense", cosine) and a named sparse vector
-("bm25", Qdrant's IDF modifier on BM25 term weights). Works the same on embedded Qdrant
-(a local folder) and on a Qdrant server or cluster.
+("bm25", Qdrant's IDF modifier on BM25 term weights), the schema of `schema.py`. qdrant-client's
+local mode stands in for a server in tests (and reads indexes of the format before Qdrant
+Edge); it ignores payload indexes, a server keeps one per filter field.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
 import math
 import sqlite3
 import ssl
 import time
-from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
-import numpy as np
 from qdrant_client import QdrantClient, models
 
-from paperchat.chunking import chunk_id, head_id
+from paperchat.chunking import head_id
 from paperchat.errors import ConfigError, IndexUnavailableError
-from paperchat.records import Chunk, Hit
+from paperchat.index.base import PaperIndex
+from paperchat.index.schema import (
+    DENSE,
+    PAYLOAD_INDEXES,
+    SPARSE,
+    FieldKind,
+    Filters,
+    Mode,
+    QueryVectors,
+    StoredPoint,
+    dimension_mismatch,
+    make_hit,
+)
+from paperchat.index.terms import TOTAL, term_delta
+from paperchat.records import Hit
 from paperchat.settings import QdrantSettings, Settings
 
 log = logging.getLogger(__name__)
-
-DENSE = "dense"
-SPARSE = "bm25"
 T = TypeVar("T")
-SparseVec = tuple[list[int], list[float]]
-Mode = Literal["hybrid", "dense", "sparse"]
-
-
-@dataclass(frozen=True, slots=True)
-class StoredPaper:
-    """What the index already holds of a paper: enough to skip, repair or extend it."""
-
-    content_hash: str
-    sources: tuple[str, ...]
-    chunks_present: int
-    chunks_expected: int
-
-    @property
-    def complete(self) -> bool:
-        return self.chunks_present == self.chunks_expected
-
-
-@dataclass(frozen=True, slots=True)
-class Filters:
-    """Optional restrictions on what retrieval may return."""
-
-    sources: tuple[str, ...] = ()
-    date_from: str | None = None  # ISO date, inclusive
-    date_to: str | None = None
-    paper_ids: tuple[str, ...] = ()
-
-    def to_qdrant(self) -> models.Filter | None:
-        must: list[models.Condition] = []
-        if self.sources:
-            must.append(
-                models.FieldCondition(key="sources", match=models.MatchAny(any=list(self.sources)))
-            )
-        if self.paper_ids:
-            must.append(
-                models.FieldCondition(
-                    key="paper_id", match=models.MatchAny(any=list(self.paper_ids))
-                )
-            )
-        if self.date_from or self.date_to:
-            must.append(
-                models.FieldCondition(
-                    key="date", range=models.DatetimeRange(gte=self.date_from, lte=self.date_to)
-                )
-            )
-        return models.Filter(must=must) if must else None
-
-
-@dataclass(slots=True)
-class QueryVectors:
-    dense: np.ndarray | None = None
-    sparse: SparseVec | None = None
-    weights: tuple[float, float] = (1.0, 1.0)  # dense, sparse (weighted RRF)
-    prefetch: int = 40
-    rrf_k: int = 15
-    fusion: str = "rrf"  # "rrf" (ranks) or "dbsf" (normalised scores)
+KINDS: dict[FieldKind, models.PayloadSchemaType] = {
+    "keyword": models.PayloadSchemaType.KEYWORD,
+    "integer": models.PayloadSchemaType.INTEGER,
+    "float": models.PayloadSchemaType.FLOAT,
+    "bool": models.PayloadSchemaType.BOOL,
+    "datetime": models.PayloadSchemaType.DATETIME,
+}
+SCAN_BATCH = 1024
 
 
 def open_client(settings: Settings) -> QdrantClient:
-    """Embedded Qdrant in a folder, or a server when PAPERCHAT_QDRANT_URL is set."""
-    q = settings.qdrant
-    if q.url:
-        return _server_client(q)
-    path = settings.qdrant_path
+    """The Qdrant server of PAPERCHAT_QDRANT_URL."""
+    if not settings.qdrant.url:
+        raise ConfigError("PAPERCHAT_QDRANT_URL is not set: no Qdrant server to connect to.")
+    return _server_client(settings.qdrant)
+
+
+def local_client(path: Path) -> QdrantClient:
+    """qdrant-client's local mode on a folder (the format before Qdrant Edge, and tests)."""
     path.mkdir(parents=True, exist_ok=True)
     try:
         return QdrantClient(path=str(path))
@@ -132,17 +97,22 @@ def _ssl_context(ca_bundle: Path) -> ssl.SSLContext:
         ) from e
 
 
-class PaperIndex:
-    """Chunk vectors and payloads in one Qdrant collection."""
+class ServerIndex(PaperIndex):
+    """One collection on a Qdrant server (or in qdrant-client's local mode), and its term counts.
+
+    The document frequencies live in a side collection `<collection>_terms`: one point per
+    term id, no vectors, payload {"n": chunks holding the term}.
+    """
+
+    engine = "server"
 
     def __init__(self, client: QdrantClient, settings: Settings) -> None:
+        super().__init__(settings)
         self.client = client
-        self.collection = settings.collection_name
-        self.identity = settings.index_identity()
         self.q = settings.qdrant
         self.where = settings.qdrant.url or str(settings.qdrant_path)
+        self.terms_collection = f"{self.collection}_terms"
         self._dim: int | None = None  # stored vector size, once known
-        self._df: tuple[int, dict[int, int]] = (0, {})  # (chunks counted, term id -> chunks)
 
     # -- resilience --------------------------------------------------------------------------
 
@@ -200,10 +170,10 @@ class PaperIndex:
         return self._call(lambda: self.client.collection_exists(self.collection))
 
     def ensure(self, dim: int) -> None:
-        """Create the collection, or check that the existing one fits this embedder."""
         if self.exists():
             self._check_dim(dim)
             self._tune_embedded_storage()
+            self._ensure_terms()
             return
         log.info("creating collection %s (dim %d)", self.collection, dim)
         self._call(
@@ -221,18 +191,27 @@ class PaperIndex:
             )
         )
         self._tune_embedded_storage()
-        if self.q.url:  # embedded Qdrant ignores payload indexes (and warns about them)
+        if self.q.url:  # local mode ignores payload indexes (and warns about them)
             self._index_payload()
+        self._ensure_terms()
 
     def _index_payload(self) -> None:
-        for name, schema in (
-            ("paper_id", models.PayloadSchemaType.KEYWORD),
-            ("sources", models.PayloadSchemaType.KEYWORD),
-            ("date", models.PayloadSchemaType.DATETIME),
-            ("position", models.PayloadSchemaType.INTEGER),
-        ):
+        for name, kind in PAYLOAD_INDEXES.items():
             self._call(
-                lambda n=name, s=schema: self.client.create_payload_index(self.collection, n, s)
+                lambda n=name, k=kind: self.client.create_payload_index(
+                    self.collection, n, KINDS[k]
+                )
+            )
+
+    def _ensure_terms(self) -> None:
+        if not self._call(lambda: self.client.collection_exists(self.terms_collection)):
+            self._call(
+                lambda: self.client.create_collection(
+                    self.terms_collection,
+                    vectors_config={},
+                    shard_number=self.q.shards,
+                    replication_factor=self.q.replication,
+                )
             )
 
     def _check_dim(self, dim: int) -> None:
@@ -241,7 +220,6 @@ class PaperIndex:
             raise IndexUnavailableError(dimension_mismatch(self.collection, size, dim))
 
     def dimension(self) -> int | None:
-        """Size of the stored dense vectors; None while the collection does not exist."""
         if not self.exists():
             return None
         info = self._call(lambda: self.client.get_collection(self.collection))
@@ -249,97 +227,63 @@ class PaperIndex:
         return vectors[DENSE].size if isinstance(vectors, dict) and DENSE in vectors else None
 
     def server_version(self) -> str:
-        """The Qdrant server's version (embedded: the qdrant-client that runs it)."""
+        """The Qdrant server's version (local mode: the qdrant-client that runs it)."""
         return self._call(lambda: self.client.info().version)
 
+    def engine_version(self) -> str:
+        client = importlib.metadata.version("qdrant-client")
+        if not self.q.url:
+            return f"qdrant-client {client} local mode"
+        return f"Qdrant server {self.server_version()} at {self.q.url} (qdrant-client {client})"
+
+    def close(self) -> None:
+        self.client.close()
+
     def _tune_embedded_storage(self) -> None:
-        """Let embedded Qdrant commit points without an fsync each.
+        """Let local mode commit points without an fsync each.
 
         qdrant-client's local mode commits every upserted point to SQLite on its own, each
         with an fsync: about 60 points/s on a VM disk. In WAL mode with synchronous=NORMAL a
-        commit still survives a killed process; only a power loss can drop the last commits,
-        which the next run of the (resumable) ingest writes again.
+        commit still survives a killed process.
         """
         if self.q.url:
             return
         local = getattr(self.client, "_client", None)
-        collection = getattr(local, "collections", {}).get(self.collection)
-        connection = getattr(getattr(collection, "storage", None), "storage", None)
-        if not isinstance(connection, sqlite3.Connection):
-            log.debug("embedded Qdrant storage not found; leaving its SQLite settings alone")
-            return
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=NORMAL")
+        for name in (self.collection, self.terms_collection):
+            collection = getattr(local, "collections", {}).get(name)
+            connection = getattr(getattr(collection, "storage", None), "storage", None)
+            if isinstance(connection, sqlite3.Connection):
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.execute("PRAGMA synchronous=NORMAL")
 
     # -- writing -----------------------------------------------------------------------------
 
-    def stored(self, paper_ids: Sequence[str]) -> dict[str, StoredPaper]:
-        """What the index holds of these papers (absent papers are left out).
+    def retrieve_payloads(self, ids: list[str], fields: list[str]) -> list[dict[str, Any]]:
+        return [r.payload or {} for r in self._retrieve(self.collection, ids, fields)]
 
-        Looked up by point id, never by filter: embedded Qdrant evaluates a filter point by
-        point in Python, so a filtered lookup per batch made a large ingest quadratic.
-        """
-        if not paper_ids or not self.exists():
-            return {}
-        heads = [p.payload or {} for p in self._retrieve([head_id(pid) for pid in paper_ids])]
-        rest = {
-            chunk_id(h["paper_id"], i, h["content_hash"]): h["paper_id"]
-            for h in heads
-            for i in range(1, h["n_chunks"])
-        }
-        found = Counter(rest[str(p.id)] for p in self._retrieve(list(rest), payload=False))
-        return {
-            h["paper_id"]: StoredPaper(
-                content_hash=h["content_hash"],
-                sources=tuple(h.get("sources") or ()),
-                chunks_present=1 + found[h["paper_id"]],
-                chunks_expected=h["n_chunks"],
-            )
-            for h in heads
-        }
+    def present_ids(self, ids: list[str]) -> list[str]:
+        return [str(r.id) for r in self._retrieve(self.collection, ids, False)]
 
-    def _retrieve(self, ids: list[str], *, payload: bool = True) -> list[models.Record]:
+    def _retrieve(
+        self, collection: str, ids: Sequence[Any], payload: list[str] | bool, vectors: Any = False
+    ) -> list[models.Record]:
         if not ids:
             return []
-        fields = ["paper_id", "content_hash", "sources", "n_chunks"] if payload else False
         return self._call(
             lambda: self.client.retrieve(
-                self.collection, ids, with_payload=fields, with_vectors=False
+                collection, list(ids), with_payload=payload, with_vectors=vectors
             )
         )
 
-    def upsert(
-        self,
-        chunks: Sequence[Chunk],
-        dense: np.ndarray,
-        sparse: Sequence[SparseVec],
-        replacing: Collection[str] = (),
-    ) -> None:
-        """Store whole papers; drop older versions of the papers in `replacing`.
-
-        A paper's head (its first chunk, whose id names the paper whatever its text) is
-        written last, after its other chunks and after its older versions are gone: a stored
-        head with the paper's content hash means the paper is complete, and a write cut short
-        anywhere is redone by the next run.
-        """
-        points = list(_points(chunks, dense, sparse))
-        self._upsert_points([p for p, c in zip(points, chunks, strict=True) if c.position])
-        if replacing:
-            self.delete_stale(replacing, {c.paper_id: c.content_hash for c in chunks})
-        self._upsert_points([p for p, c in zip(points, chunks, strict=True) if not c.position])
-
-    def _upsert_points(self, points: list[models.PointStruct]) -> None:
+    def write_points(self, points: Sequence[StoredPoint]) -> None:
         for i in range(0, len(points), self.q.upsert_batch):
             batch = points[i : i + self.q.upsert_batch]
-            self._call(lambda b=batch: self.client.upsert(self.collection, b, wait=True))
+            old = self._retrieve(self.collection, [p.id for p in batch], False, [SPARSE])
+            structs = [_struct(p) for p in batch]
+            self._call(lambda b=structs: self.client.upsert(self.collection, b, wait=True))
+            self._apply_terms(term_delta((p.sparse for p in batch), _sparse_of(old)))
 
     def delete_stale(self, paper_ids: Collection[str], keep: Mapping[str, str]) -> None:
-        """Drop chunks of these papers from versions other than `keep[paper_id]`, in one request.
-
-        Heads are left to be overwritten, so a paper is never without one. One filter serves
-        all papers: a content hash covers the title, which fixes the paper id, so one paper's
-        hash to keep is never another paper's stale hash.
-        """
         ids = list(paper_ids)
         flt = models.Filter(
             must=[models.FieldCondition(key="paper_id", match=models.MatchAny(any=ids))],
@@ -350,16 +294,39 @@ class PaperIndex:
                 models.HasIdCondition(has_id=[head_id(p) for p in ids]),
             ],
         )
-        selector = models.FilterSelector(filter=flt)
+        stale = list(self._scan(self.collection, flt, [SPARSE]))
+        if not stale:
+            return
+        selector = models.PointIdsList(points=[r.id for r in stale])
         self._call(lambda: self.client.delete(self.collection, selector, wait=True))
+        self._apply_terms(term_delta((), _sparse_of(stale)))
 
     def set_sources(self, paper_id: str, sources: Sequence[str]) -> None:
-        flt = Filters(paper_ids=(paper_id,)).to_qdrant()
+        flt = _filter(Filters(paper_ids=(paper_id,)))
         self._call(
             lambda: self.client.set_payload(
                 self.collection, {"sources": list(sources)}, points=flt, wait=True
             )
         )
+
+    def _apply_terms(self, delta: Mapping[int, int]) -> None:
+        if not delta:
+            return
+        ids = [_term_point(t) for t in delta]
+        have = {
+            r.id: (r.payload or {}).get("n", 0)
+            for r in self._retrieve(self.terms_collection, ids, ["n"])
+        }
+        points = [
+            models.PointStruct(id=p, vector={}, payload={"n": have.get(p, 0) + n})
+            for p, n in zip(ids, delta.values(), strict=True)
+        ]
+        self._write_terms(points)
+
+    def _write_terms(self, points: list[models.PointStruct]) -> None:
+        for i in range(0, len(points), 4096):
+            batch = points[i : i + 4096]
+            self._call(lambda b=batch: self.client.upsert(self.terms_collection, b, wait=True))
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -378,42 +345,45 @@ class PaperIndex:
             lambda: self.client.count(self.collection, count_filter=flt, exact=True).count
         )
 
-    def document_frequencies(self, chunks: int) -> dict[int, int]:
-        """How many chunks hold each BM25 term id, read from the stored sparse vectors.
-
-        Counted once per collection size (`chunks`, from count_chunks): a later ingest
-        changes the count and so triggers a recount.
-        """
-        counted, df = self._df
-        if counted == chunks and df:
-            return df
-        found: Counter[int] = Counter()
-        offset: Any = None
-        while True:
-            points, offset = self._call(
-                lambda o=offset: self.client.scroll(
-                    self.collection, limit=1024, offset=o, with_payload=False, with_vectors=[SPARSE]
-                )
+    def document_frequencies(self, term_ids: Collection[int]) -> tuple[int, dict[int, int]]:
+        chunks = self.count_chunks()
+        counted, found = self._terms(term_ids)
+        if counted != chunks:  # built before the counts existed, or a write was cut short
+            log.warning(
+                "term statistics out of step (%d of %d chunks); recounting", counted, chunks
             )
-            for point in points:
-                vector = (
-                    (point.vector or {}).get(SPARSE) if isinstance(point.vector, dict) else None
-                )
-                if isinstance(vector, models.SparseVector):
-                    found.update(vector.indices)
-            if offset is None:
-                break
-        self._df = (chunks, dict(found))
-        return self._df[1]
+            self._recount()
+            counted, found = self._terms(term_ids)
+        return counted, found
+
+    def _terms(self, term_ids: Collection[int]) -> tuple[int, dict[int, int]]:
+        self._ensure_terms()
+        ids = [_term_point(t) for t in (*term_ids, TOTAL)]
+        found = {
+            int(r.id): int((r.payload or {}).get("n", 0))
+            for r in self._retrieve(self.terms_collection, ids, ["n"])
+        }
+        total = found.pop(_term_point(TOTAL), 0)
+        return total, {t: n for t, n in found.items() if n > 0}
+
+    def _recount(self) -> None:
+        counts = term_delta(_sparse_of(self._scan(self.collection, None, [SPARSE])), ())
+        self._call(lambda: self.client.delete_collection(self.terms_collection))
+        self._ensure_terms()
+        self._tune_embedded_storage()
+        points = [
+            models.PointStruct(id=_term_point(t), vector={}, payload={"n": n})
+            for t, n in counts.items()
+        ]
+        self._write_terms(points)
 
     def query(
         self, vectors: QueryVectors, mode: Mode, k: int, group_size: int, filters: Filters | None
     ) -> list[Hit]:
-        """Top-k papers (chunks grouped per paper) for the given query vectors."""
         if vectors.dense is not None:
             self._check_query_dim(len(vectors.dense))
-        flt = filters.to_qdrant() if filters else None
-        kwargs = self._query_args(vectors, mode, flt)
+        flt = _filter(filters)
+        kwargs = _query_args(vectors, mode, flt)
         result = self._call(
             lambda: self.client.query_points_groups(
                 self.collection,
@@ -425,7 +395,11 @@ class PaperIndex:
                 **kwargs,
             )
         )
-        return [_hit(group) for group in result.groups if group.hits]
+        return [
+            make_hit(str(g.id), [(h.score, h.payload or {}) for h in g.hits])
+            for g in result.groups
+            if g.hits
+        ]
 
     def _check_query_dim(self, dim: int) -> None:
         # Looked up once per process: without it another embedder's query vector fails deep
@@ -434,69 +408,111 @@ class PaperIndex:
         if self._dim is not None and self._dim != dim:
             raise IndexUnavailableError(dimension_mismatch(self.collection, self._dim, dim))
 
-    def _query_args(self, v: QueryVectors, mode: Mode, flt: models.Filter | None) -> dict:
-        dense = v.dense.tolist() if v.dense is not None else None
-        sparse = models.SparseVector(indices=v.sparse[0], values=v.sparse[1]) if v.sparse else None
-        if mode == "dense":
-            return {"query": dense, "using": DENSE}
-        if mode == "sparse":
-            return {"query": sparse, "using": SPARSE}
-        prefetch = [
-            models.Prefetch(query=dense, using=DENSE, limit=v.prefetch, filter=flt),
-            models.Prefetch(query=sparse, using=SPARSE, limit=v.prefetch, filter=flt),
-        ]
-        if v.fusion == "dbsf":
-            return {"prefetch": prefetch, "query": models.FusionQuery(fusion=models.Fusion.DBSF)}
-        rrf = models.RrfQuery(rrf=models.Rrf(k=v.rrf_k, weights=list(v.weights)))
-        return {"prefetch": prefetch, "query": rrf}
-
-
-def dimension_mismatch(collection: str, stored: int | None, dim: int) -> str:
-    return (
-        f"Collection {collection!r} holds {stored}-dimensional vectors but the embedder makes "
-        f"{dim}. It was built with another embedder: set PAPERCHAT_EMBEDDING_MODEL back, or "
-        "PAPERCHAT_QDRANT_COLLECTION to a new name and ingest again."
-    )
-
-
-def _points(
-    chunks: Sequence[Chunk], dense: np.ndarray, sparse: Sequence[SparseVec]
-) -> Iterator[models.PointStruct]:
-    counts = Counter(c.paper_id for c in chunks)
-    for c, vec, (idx, val) in zip(chunks, dense, sparse, strict=True):
-        yield models.PointStruct(
-            id=c.chunk_id,
-            vector={DENSE: vec.tolist(), SPARSE: models.SparseVector(indices=idx, values=val)},
-            payload=_payload(c, counts[c.paper_id]),
+    def paper_ids_by_names(self, names: Collection[str], limit: int = 10) -> list[str]:
+        if not names or not self.exists():
+            return []
+        flt = models.Filter(
+            must=[
+                models.FieldCondition(key="names", match=models.MatchAny(any=list(names))),
+                models.FieldCondition(key="position", match=models.MatchValue(value=0)),
+            ]
         )
+        records, _ = self._call(
+            lambda: self.client.scroll(
+                self.collection, scroll_filter=flt, limit=limit, with_payload=["paper_id"]
+            )
+        )
+        return [str((r.payload or {}).get("paper_id")) for r in records]
+
+    def scroll(self, offset: str | None, limit: int) -> tuple[list[StoredPoint], str | None]:
+        records, following = self._call(
+            lambda: self.client.scroll(
+                self.collection, limit=limit, offset=offset, with_payload=True, with_vectors=True
+            )
+        )
+        return [_stored(r) for r in records], None if following is None else str(following)
+
+    def _scan(
+        self, collection: str, flt: models.Filter | None, vectors: list[str]
+    ) -> Iterator[models.Record]:
+        offset: Any = None
+        while True:
+            records, offset = self._call(
+                lambda o=offset: self.client.scroll(
+                    collection,
+                    scroll_filter=flt,
+                    limit=SCAN_BATCH,
+                    offset=o,
+                    with_payload=False,
+                    with_vectors=vectors,
+                )
+            )
+            yield from records
+            if offset is None:
+                return
 
 
-def _payload(chunk: Chunk, n_chunks: int) -> dict[str, object]:
-    return {
-        "paper_id": chunk.paper_id,
-        "title": chunk.title,
-        "text": chunk.text,
-        "position": chunk.position,
-        "n_chunks": n_chunks,
-        "content_hash": chunk.content_hash,
-        "sources": list(chunk.sources),
-        "date": chunk.date,
-        "urls": list(chunk.urls),
-    }
+TERMS_TOTAL_ID = 1 << 32  # above every 31-bit term id
 
 
-def _hit(group: models.PointGroup) -> Hit:
-    best = group.hits[0].payload or {}
-    return Hit(
-        paper_id=str(group.id),
-        title=best.get("title", ""),
-        score=float(group.hits[0].score),
-        text=best.get("text", ""),
-        chunks=tuple((h.payload or {}).get("text", "") for h in group.hits),
-        sources=tuple(best.get("sources") or ()),
-        date=best.get("date"),
-        urls=tuple(best.get("urls") or ()),
+def _term_point(term: int) -> int:
+    return TERMS_TOTAL_ID if term == TOTAL else term
+
+
+def _struct(p: StoredPoint) -> models.PointStruct:
+    sparse = models.SparseVector(indices=p.sparse[0], values=p.sparse[1])
+    return models.PointStruct(id=p.id, vector={DENSE: p.dense, SPARSE: sparse}, payload=p.payload)
+
+
+def _stored(r: models.Record) -> StoredPoint:
+    vectors = r.vector if isinstance(r.vector, dict) else {}
+    sparse = vectors.get(SPARSE)
+    pair = (
+        (list(sparse.indices), list(sparse.values))
+        if isinstance(sparse, models.SparseVector)
+        else ([], [])
     )
+    return StoredPoint(str(r.id), list(vectors.get(DENSE) or []), pair, dict(r.payload or {}))
+
+
+def _sparse_of(records: Sequence[models.Record]) -> Iterator[tuple[list[int], list[float]]]:
+    for r in records:
+        vector = (r.vector or {}).get(SPARSE) if isinstance(r.vector, dict) else None
+        if isinstance(vector, models.SparseVector):
+            yield list(vector.indices), []
+
+
+def _filter(filters: Filters | None) -> models.Filter | None:
+    if filters is None:
+        return None
+    must: list[models.Condition] = [
+        models.FieldCondition(key=key, match=models.MatchAny(any=values))
+        for key, values in filters.matches().items()
+    ]
+    if dates := filters.date_range():
+        must.append(
+            models.FieldCondition(
+                key="date", range=models.DatetimeRange(gte=dates[0], lte=dates[1])
+            )
+        )
+    return models.Filter(must=must) if must else None
+
+
+def _query_args(v: QueryVectors, mode: Mode, flt: models.Filter | None) -> dict:
+    dense = v.dense.tolist() if v.dense is not None else None
+    sparse = models.SparseVector(indices=v.sparse[0], values=v.sparse[1]) if v.sparse else None
+    if mode == "dense":
+        return {"query": dense, "using": DENSE}
+    if mode == "sparse":
+        return {"query": sparse, "using": SPARSE}
+    prefetch = [
+        models.Prefetch(query=dense, using=DENSE, limit=v.prefetch, filter=flt),
+        models.Prefetch(query=sparse, using=SPARSE, limit=v.prefetch, filter=flt),
+    ]
+    if v.fusion == "dbsf":
+        return {"prefetch": prefetch, "query": models.FusionQuery(fusion=models.Fusion.DBSF)}
+    rrf = models.RrfQuery(rrf=models.Rrf(k=v.rrf_k, weights=list(v.weights)))
+    return {"prefetch": prefetch, "query": rrf}
 
 
 def _causes(error: BaseException) -> Iterator[BaseException]:
