@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
-from paperchat.errors import PaperchatError
+from paperchat.errors import ConfigError, PaperchatError
 from paperchat.index import Filters
 from paperchat.ingest import IngestReport
 from paperchat.pipeline import Pipeline
@@ -125,6 +125,40 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     else:
         for key, value in info.items():
             print(f"{key:>14}: {value}")
+    return 0
+
+
+@command("index")
+def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
+    """`index push`: copy the embedded index to a Qdrant server (docs/deploying.md)."""
+    from paperchat.index.push import push_index, state_path
+    from paperchat.index.server import ServerIndex, open_client
+
+    if settings.qdrant.url:
+        raise ConfigError(
+            "`paperchat index push` copies the embedded index; unset PAPERCHAT_QDRANT_URL "
+            "(the target is given with --to)."
+        )
+    qdrant = settings.qdrant.model_copy(update={"url": args.to, "api_key": args.api_key})
+    target_settings = settings.model_copy(update={"qdrant": qdrant})
+    pipeline = Pipeline(settings)
+    target = ServerIndex(open_client(target_settings), target_settings)
+    state = state_path(settings.data_dir, pipeline.index.collection, args.to)
+    try:
+        with tqdm(desc="push", unit=" chunks", disable=args.quiet) as bar:
+
+            def progress(done: int, total: int) -> None:
+                bar.total = total
+                bar.n = done
+                bar.refresh()
+
+            report = push_index(pipeline.index, target, state, args.batch, progress)
+    finally:
+        target.close()
+        pipeline.close()
+    resumed = f" (resumed after {report.resumed_at})" if report.resumed_at else ""
+    print(f"pushed {report.total} chunks of {target.collection} to {args.to}{resumed}")
+    print(f"serve from it: PAPERCHAT_QDRANT_URL={args.to} paperchat serve")
     return 0
 
 
@@ -390,6 +424,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("stats", help="what the index holds")
     p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("index", help="manage the index: push it to a Qdrant server")
+    index_sub = p.add_subparsers(dest="index_command", required=True)
+    p = index_sub.add_parser("push", help="copy the embedded index to a Qdrant server")
+    p.add_argument("--to", required=True, help="Qdrant server or cluster URL")
+    p.add_argument("--api-key", default=None, help="the server's API key")
+    p.add_argument("--batch", type=int, default=256, help="points per request")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     p = sub.add_parser("doctor", help="check Qdrant, index, embedder, LLM and prompts")
     p.add_argument("--json", action="store_true", help="print the checks as JSON")

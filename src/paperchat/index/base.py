@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from paperchat.chunking import chunk_id, head_id
+from paperchat.errors import IndexUnavailableError
 from paperchat.index.schema import (
     HEAD_FIELDS,
     Filters,
@@ -18,6 +19,8 @@ from paperchat.index.schema import (
     SparseVec,
     StoredPaper,
     StoredPoint,
+    dimension_mismatch,
+    group_hits,
     stored_points,
 )
 from paperchat.records import Chunk, Hit
@@ -150,11 +153,33 @@ class PaperIndex(ABC):
         Kept current at every write: a query never scans the collection for them.
         """
 
-    @abstractmethod
     def query(
         self, vectors: QueryVectors, mode: Mode, k: int, group_size: int, filters: Filters | None
     ) -> list[Hit]:
-        """Top-k papers (chunks grouped per paper) for the given query vectors."""
+        """Top-k papers (chunks grouped per paper) for the given query vectors.
+
+        Grouped here from the chunk list, the same way on every engine (Qdrant Edge has no
+        grouped query): hybrid groups every fused candidate of both prefetch lists; a single
+        branch fetches deeper when one paper's many chunks crowded the others out.
+        """
+        dim = self.dimension()
+        if vectors.dense is not None and dim is not None and dim != len(vectors.dense):
+            raise IndexUnavailableError(
+                dimension_mismatch(self.collection, dim, len(vectors.dense))
+            )
+        limit = 2 * vectors.prefetch if mode == "hybrid" else max(vectors.prefetch, 4 * k)
+        while True:
+            chunks = self.search_chunks(vectors, mode, limit, filters)
+            hits = group_hits(chunks, k, group_size)
+            if len(hits) >= k or len(chunks) < limit or mode == "hybrid":
+                return hits
+            limit *= 4
+
+    @abstractmethod
+    def search_chunks(
+        self, vectors: QueryVectors, mode: Mode, limit: int, filters: Filters | None
+    ) -> list[tuple[float, dict[str, Any]]]:
+        """Best chunks first, as (score, payload of HIT_FIELDS); hybrid fuses both branches."""
 
     @abstractmethod
     def paper_ids_by_names(self, names: Collection[str], limit: int = 10) -> list[str]:

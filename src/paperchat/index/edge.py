@@ -27,6 +27,7 @@ from paperchat.errors import IndexNotReadyError, IndexUnavailableError
 from paperchat.index.base import PaperIndex
 from paperchat.index.schema import (
     DENSE,
+    HIT_FIELDS,
     PAYLOAD_INDEXES,
     SPARSE,
     FieldKind,
@@ -35,14 +36,11 @@ from paperchat.index.schema import (
     QueryVectors,
     StoredPoint,
     dimension_mismatch,
-    group_hits,
 )
 from paperchat.index.terms import SqliteTermCounts, term_delta
-from paperchat.records import Hit
 from paperchat.settings import Settings
 
 log = logging.getLogger(__name__)
-HIT_FIELDS = ["paper_id", "title", "text", "sources", "date", "urls"]
 WRITE_BATCH = 1024  # points per update: bounds the memory of one conversion to Rust
 SCAN_BATCH = 2048
 KINDS: dict[FieldKind, qe.PayloadSchemaType] = {
@@ -71,6 +69,7 @@ class EdgeIndex(PaperIndex):
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock_file = _hold_lock(self.root / ".lock", settings.qdrant_path)
         self._shard: qe.EdgeShard | None = None
+        self._dim: int | None = None
         self.terms = SqliteTermCounts(self.root / "terms.sqlite")
 
     # -- schema and state --------------------------------------------------------------------
@@ -122,7 +121,9 @@ class EdgeIndex(PaperIndex):
                 self.shard.update(qe.UpdateOperation.create_field_index(name, KINDS[kind]))
 
     def dimension(self) -> int | None:
-        return self._meta().get("dim")
+        if self._dim is None:  # asked by every query: read once
+            self._dim = self._meta().get("dim")
+        return self._dim
 
     def engine_version(self) -> str:
         return f"Qdrant Edge {edge_version()} (embedded, qdrant-edge-py)"
@@ -141,7 +142,7 @@ class EdgeIndex(PaperIndex):
         return self.old_root / "collection" / self.collection / "storage.sqlite"
 
     def _converting(self) -> Path:
-        return self.root / "converting"
+        return self.root / "converting.json"
 
     def needs_migration(self) -> bool:
         return self._converting().exists() or (
@@ -158,26 +159,30 @@ class EdgeIndex(PaperIndex):
         return super().empty_hint()
 
     def migrate(self) -> int:
-        """Copy a qdrant-client local-mode collection of the same identity into the shard."""
+        """Copy a qdrant-client local-mode collection of the same identity into the shard.
+
+        Resumable like `index push` (it is one): the state file marks a conversion under way.
+        """
         if not self.needs_migration():
             return 0
+        from paperchat.index.push import push_index
         from paperchat.index.server import ServerIndex, local_client
 
-        self._converting().touch()
+        if not self._converting().exists():
+            self._converting().write_text("{}")
         client = local_client(self.old_root)
         try:
-            old = ServerIndex(client, self._settings)
-            copied = copy_points(old, self)
+            report = push_index(ServerIndex(client, self._settings), self, self._converting())
         finally:
             client.close()
-        self._converting().unlink()
         log.warning(
-            "converted %d points from %s to Qdrant Edge; the old folder %s can be deleted",
-            copied,
-            self._old_collection().parent,
+            "converted %d chunks of %s to Qdrant Edge without embedding them again; the old "
+            "files in %s are no longer used and can be deleted",
+            report.total,
+            self.collection,
             self.old_root / "collection",
         )
-        return copied
+        return report.total
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -241,25 +246,11 @@ class EdgeIndex(PaperIndex):
             counted, found = self.terms.get(term_ids)
         return counted, found
 
-    def query(
-        self, vectors: QueryVectors, mode: Mode, k: int, group_size: int, filters: Filters | None
-    ) -> list[Hit]:
-        if vectors.dense is not None:
-            self._check_query_dim(len(vectors.dense))
-        flt = _filter(filters)
-        limit = 2 * vectors.prefetch if mode == "hybrid" else max(vectors.prefetch, 4 * k)
-        while True:
-            request = _request(vectors, mode, flt, limit)
-            points = self.shard.query(request)
-            hits = group_hits(((p.score, p.payload or {}) for p in points), k, group_size)
-            if len(hits) >= k or len(points) < limit or mode == "hybrid":
-                return hits
-            limit *= 4  # one paper's many chunks crowded the others out: fetch deeper
-
-    def _check_query_dim(self, dim: int) -> None:
-        stored = self.dimension()
-        if stored is not None and stored != dim:
-            raise IndexUnavailableError(dimension_mismatch(self.collection, stored, dim))
+    def search_chunks(
+        self, vectors: QueryVectors, mode: Mode, limit: int, filters: Filters | None
+    ) -> list[tuple[float, dict[str, Any]]]:
+        points = self.shard.query(_request(vectors, mode, _filter(filters), limit))
+        return [(p.score, p.payload or {}) for p in points]
 
     def paper_ids_by_names(self, names: Collection[str], limit: int = 10) -> list[str]:
         if not names or not self.exists():
@@ -292,21 +283,6 @@ class EdgeIndex(PaperIndex):
             yield from records
             if offset is None:
                 return
-
-
-def copy_points(source: PaperIndex, target: PaperIndex, batch: int = 512) -> int:
-    """Every point of `source` into `target` (which exists), vectors and payload as stored."""
-    dim = source.dimension()
-    if dim is None:
-        return 0
-    target.ensure(dim)
-    copied, offset = 0, None
-    while True:
-        points, offset = source.scroll(offset, batch)
-        target.write_points(points)
-        copied += len(points)
-        if offset is None:
-            return copied
 
 
 def _hold_lock(path: Path, where: Path) -> Any:

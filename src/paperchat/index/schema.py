@@ -31,6 +31,8 @@ PAYLOAD_INDEXES: dict[str, FieldKind] = {
     "date": "datetime",
     "position": "integer",
 }
+# Payload fields a search returns of each chunk.
+HIT_FIELDS = ["paper_id", "title", "text", "sources", "date", "urls"]
 # Payload fields `stored` reads from a paper's head chunk.
 HEAD_FIELDS = ["paper_id", "content_hash", "sources", "n_chunks"]
 

@@ -25,6 +25,7 @@ from paperchat.errors import ConfigError, IndexUnavailableError
 from paperchat.index.base import PaperIndex
 from paperchat.index.schema import (
     DENSE,
+    HIT_FIELDS,
     PAYLOAD_INDEXES,
     SPARSE,
     FieldKind,
@@ -33,10 +34,8 @@ from paperchat.index.schema import (
     QueryVectors,
     StoredPoint,
     dimension_mismatch,
-    make_hit,
 )
 from paperchat.index.terms import TOTAL, term_delta
-from paperchat.records import Hit
 from paperchat.settings import QdrantSettings, Settings
 
 log = logging.getLogger(__name__)
@@ -219,7 +218,7 @@ class ServerIndex(PaperIndex):
         if size != dim:
             raise IndexUnavailableError(dimension_mismatch(self.collection, size, dim))
 
-    def dimension(self) -> int | None:
+    def _stored_dimension(self) -> int | None:
         if not self.exists():
             return None
         info = self._call(lambda: self.client.get_collection(self.collection))
@@ -377,36 +376,23 @@ class ServerIndex(PaperIndex):
         ]
         self._write_terms(points)
 
-    def query(
-        self, vectors: QueryVectors, mode: Mode, k: int, group_size: int, filters: Filters | None
-    ) -> list[Hit]:
-        if vectors.dense is not None:
-            self._check_query_dim(len(vectors.dense))
+    def dimension(self) -> int | None:
+        # Asked by every query: looked up once per process, then remembered.
+        if self._dim is None:
+            self._dim = self._stored_dimension()
+        return self._dim
+
+    def search_chunks(
+        self, vectors: QueryVectors, mode: Mode, limit: int, filters: Filters | None
+    ) -> list[tuple[float, dict[str, Any]]]:
         flt = _filter(filters)
         kwargs = _query_args(vectors, mode, flt)
         result = self._call(
-            lambda: self.client.query_points_groups(
-                self.collection,
-                group_by="paper_id",
-                limit=k,
-                group_size=group_size,
-                query_filter=flt,
-                with_payload=True,
-                **kwargs,
+            lambda: self.client.query_points(
+                self.collection, limit=limit, query_filter=flt, with_payload=HIT_FIELDS, **kwargs
             )
         )
-        return [
-            make_hit(str(g.id), [(h.score, h.payload or {}) for h in g.hits])
-            for g in result.groups
-            if g.hits
-        ]
-
-    def _check_query_dim(self, dim: int) -> None:
-        # Looked up once per process: without it another embedder's query vector fails deep
-        # inside Qdrant with a shape error that says nothing about the cause.
-        self._dim = self._dim or self.dimension()
-        if self._dim is not None and self._dim != dim:
-            raise IndexUnavailableError(dimension_mismatch(self.collection, self._dim, dim))
+        return [(p.score, p.payload or {}) for p in result.points]
 
     def paper_ids_by_names(self, names: Collection[str], limit: int = 10) -> list[str]:
         if not names or not self.exists():
