@@ -23,6 +23,7 @@ from paperchat.embedding import make_embedder, sparse_document, term_id, words
 from paperchat.errors import IndexNotReadyError, IndexUnavailableError
 from paperchat.index import PAYLOAD_INDEXES, Filters, PaperIndex
 from paperchat.index.edge import EdgeIndex
+from paperchat.index.push import push_index
 from paperchat.index.server import ServerIndex, local_client
 from paperchat.ingest import Ingestor
 from paperchat.pipeline import Pipeline
@@ -170,6 +171,41 @@ def test_papers_are_found_by_name(fresh: Harness, tmp_path: Path) -> None:
         paper_id_for(t) for t in titles
     )
     assert fresh.index.paper_ids_by_names(["bert"]) == []
+
+
+def test_push_copies_the_index_and_resumes_after_an_interruption(
+    harnesses: dict[str, Harness], tmp_path: Path
+) -> None:
+    edge = harnesses["edge"]
+    target = ServerIndex(QdrantClient(location=":memory:"), edge.settings)
+    state, total, seen = tmp_path / "push.json", edge.index.count_chunks(), []
+
+    def interrupted(done: int, of: int) -> None:
+        seen.append(done)
+        if len(seen) == 2:
+            raise KeyboardInterrupt  # Ctrl-C, or a lost connection, after two batches
+
+    with pytest.raises(KeyboardInterrupt):
+        push_index(edge.index, target, state, batch=50, progress=interrupted)
+    assert state.exists() and target.count_chunks() == 100 < total
+    report = push_index(edge.index, target, state, batch=50)
+    assert (report.resumed_at, report.copied, report.total) == (100, total - 100, total)
+    assert target.count_chunks() == total and not state.exists()
+    assert target.count_papers() == 60
+    served = Retriever(target, edge.retriever.embedder, edge.settings.retrieval)
+    for question in QUESTIONS:
+        assert [h.paper_id for h in served.search(question)] == [
+            h.paper_id for h in edge.retriever.search(question)
+        ]
+    ids = [term_id(t) for t in words("speech model training")]
+    assert target.document_frequencies(ids) == edge.index.document_frequencies(ids)
+
+
+def test_push_of_an_empty_index_says_what_to_run(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("PAPERCHAT_DATA_DIR", str(tmp_path))
+    assert main(["index", "push", "--to", "http://127.0.0.1:9", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "paperchat ingest" in err and "Traceback" not in err
 
 
 # -- embedded-only behaviour -----------------------------------------------------------------
