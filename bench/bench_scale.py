@@ -7,8 +7,9 @@ Each cell ingests that many synthetic papers (`paperchat.synthetic`, 120-220 wor
 into a fresh embedded index (Qdrant Edge) in its own process, then searches it: questions name one
 paper by its code name, so the table also says whether BM25 put that paper first (the
 abstracts are pseudo-words: the dense branch has nothing to go on, so hybrid is only timed).
-Memory is the process's peak RSS (ingest and search included) and the folder's size on disk. `hash` is the cheap deterministic
-embedder: it isolates what scales (parsing, chunking, the index) from the model's cost, and
+Memory is the process's peak RSS (ingest and search included) and the folder's size on
+disk. `hash` is the cheap deterministic embedder: it isolates what scales (parsing,
+chunking, the index) from the model's cost, and
 is marked as such.
 """
 
