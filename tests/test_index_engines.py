@@ -259,3 +259,16 @@ def test_search_on_a_missing_index_names_the_command(tmp_path: Path) -> None:
             pipeline.retriever.search("anything")
     finally:
         pipeline.close()
+
+
+def test_serve_while_another_process_holds_the_index_is_one_clear_error(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    monkeypatch.setenv("PAPERCHAT_DATA_DIR", str(tmp_path))
+    holder = EdgeIndex(Settings(data_dir=tmp_path))  # as a running `paperchat serve` would
+    try:
+        assert main(["serve", "--port", "9", "--backend", "extractive"]) == 2
+    finally:
+        holder.close()
+    err = capsys.readouterr().err
+    assert "in use by another paperchat process" in err and "Traceback" not in err

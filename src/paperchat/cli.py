@@ -269,14 +269,21 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     settings = settings.model_copy(update={"api": api, "llm": llm})
     # Start-up, indexing progress and refused requests are what an operator watches for.
     logging.getLogger("paperchat").setLevel(logging.DEBUG if args.verbose else logging.INFO)
-    config = uvicorn.Config(
-        create_app(settings), host=api.host, port=api.port, access_log=args.verbose
-    )
-    server = uvicorn.Server(config)
-    shown = "127.0.0.1" if api.host in ("0.0.0.0", "::") else api.host
-    base = f"http://{shown}:{api.port}"
-    print(f"paperchat: UI {base}/  API {base}/v1  docs {base}/docs  ({llm.backend} backend)")
-    server.run()
+    pipeline = Pipeline(settings)
+    try:
+        # Opened before the server starts: an embedded index another process holds is one
+        # clear error here, not a traceback from inside the server's start-up.
+        log.info("index: %s", pipeline.index.engine_version())
+        config = uvicorn.Config(
+            create_app(settings, pipeline), host=api.host, port=api.port, access_log=args.verbose
+        )
+        server = uvicorn.Server(config)
+        shown = "127.0.0.1" if api.host in ("0.0.0.0", "::") else api.host
+        base = f"http://{shown}:{api.port}"
+        print(f"paperchat: UI {base}/  API {base}/v1  docs {base}/docs  ({llm.backend} backend)")
+        server.run()
+    finally:
+        pipeline.close()
     return 0 if server.started else 1
 
 
