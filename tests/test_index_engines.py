@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -26,6 +25,7 @@ from paperchat.index.edge import EdgeIndex
 from paperchat.index.push import push_index
 from paperchat.index.server import ServerIndex, local_client
 from paperchat.ingest import Ingestor
+from paperchat.names import paper_names
 from paperchat.pipeline import Pipeline
 from paperchat.retrieval import Retriever
 from paperchat.settings import SHIPPED_CORPUS, Settings
@@ -157,19 +157,11 @@ def test_papers_are_found_by_name(fresh: Harness, tmp_path: Path) -> None:
     source = tmp_path / "named.jsonl"
     titles = ("ELECTRA: discriminators", "RisingBALLER: players as tokens")
     source.write_text("".join(json.dumps({"title": t, "abstract": t * 4}) + "\n" for t in titles))
-    papers = list(parse_file(source, []))
-    chunker = Chunker(128, 32)
-    chunks = [
-        replace(c, names=(p.title.split(":")[0].lower(),)) for p in papers for c in chunker.split(p)
-    ]
-    embedder = make_embedder("all-MiniLM-L6-v2")
-    fresh.index.ensure(embedder.dim)
-    texts = [c.embed_text for c in chunks]
-    fresh.index.upsert(chunks, embedder.embed(texts), [sparse_document(t) for t in texts])
-    assert fresh.index.paper_ids_by_names(["electra"]) == [paper_id_for(titles[0])]
-    assert sorted(fresh.index.paper_ids_by_names(["electra", "risingballer", "bert"])) == sorted(
-        paper_id_for(t) for t in titles
-    )
+    fresh.ingestor.run([source])
+    electra, rising = (paper_names(t)[0] for t in titles)
+    assert fresh.index.paper_ids_by_names([electra]) == [paper_id_for(titles[0])]
+    found = fresh.index.paper_ids_by_names([electra, rising, "bert"])
+    assert sorted(found) == sorted(paper_id_for(t) for t in titles)
     assert fresh.index.paper_ids_by_names(["bert"]) == []
 
 

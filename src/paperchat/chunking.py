@@ -12,7 +12,7 @@ A test checks the windows against `TokenTextSplitter` on the shipped corpus.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import lru_cache
 
 from paperchat.corpus import content_hash
@@ -143,3 +143,18 @@ def _merge(splits: list[tuple[str, int]], size: int, overlap: int) -> list[str]:
     if chunk:
         chunks.append(chunk)
     return chunks
+
+
+def join_windows(windows: Sequence[str]) -> str:
+    """The text again from its overlapping windows: each window's words that repeat the end
+    of the text so far are dropped (windows overlap on whole words)."""
+    text = ""
+    for window in windows:
+        words = window.split(" ")
+        for shared in range(len(words), 0, -1):
+            head = " ".join(words[:shared])
+            if text == head or text.endswith(" " + head):
+                window = " ".join(words[shared:])
+                break
+        text = f"{text} {window}" if text and window else text or window
+    return text

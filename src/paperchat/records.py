@@ -16,6 +16,7 @@ class Paper:
     authors: int | None = None
     date: str | None = None  # ISO yyyy-mm-dd when the listing gives a full date
     urls: tuple[str, ...] = ()
+    line: int | None = field(default=None, compare=False)  # where its record starts, for reports
 
     @property
     def url(self) -> str | None:
@@ -36,7 +37,6 @@ class Chunk:
     sources: tuple[str, ...] = ()
     date: str | None = None
     urls: tuple[str, ...] = ()
-    names: tuple[str, ...] = ()  # normalised lowercase names the paper goes by
 
     @property
     def embed_text(self) -> str:
@@ -58,6 +58,7 @@ class Hit:
     urls: tuple[str, ...] = ()
     relevance: float | None = None  # cosine of the question and the best chunk (abstention)
     coverage: float | None = None  # share of the question's distinctive terms it holds
+    named: bool = False  # the question calls this paper by one of its names
 
     @property
     def url(self) -> str | None:

@@ -95,6 +95,19 @@ class PaperIndex(ABC):
             for h in heads
         }
 
+    def chunk_texts(self, papers: Mapping[str, StoredPaper]) -> dict[str, list[str]]:
+        """The stored windows of these papers, in order, in one lookup (ingest compares a
+        paper's new text with the stored one before replacing it)."""
+        ids = [
+            chunk_id(pid, i, stored.content_hash)
+            for pid, stored in papers.items()
+            for i in range(stored.chunks_expected)
+        ]
+        windows: dict[str, dict[int, str]] = {pid: {} for pid in papers}
+        for p in self.retrieve_payloads(ids, ["paper_id", "position", "text"]):
+            windows[p["paper_id"]][int(p["position"])] = str(p.get("text", ""))
+        return {pid: [w[i] for i in sorted(w)] for pid, w in windows.items()}
+
     def upsert(
         self,
         chunks: Sequence[Chunk],

@@ -14,12 +14,14 @@ from typing import Any, Literal
 
 import numpy as np
 
+from paperchat.names import paper_names
 from paperchat.records import Chunk, Hit
+from paperchat.settings import RetrievalMode
 
 DENSE = "dense"  # cosine, one per chunk
 SPARSE = "bm25"  # BM25 term weights; the engine multiplies in the IDF
 SparseVec = tuple[list[int], list[float]]
-Mode = Literal["hybrid", "dense", "sparse"]
+Mode = RetrievalMode
 FieldKind = Literal["keyword", "integer", "float", "bool", "datetime"]
 
 # Every payload field a filter or lookup uses, with the kind of index both engines keep on it.
@@ -27,7 +29,7 @@ PAYLOAD_INDEXES: dict[str, FieldKind] = {
     "paper_id": "keyword",
     "content_hash": "keyword",
     "sources": "keyword",
-    "names": "keyword",  # normalised lowercase names a paper goes by (paper_ids_by_names)
+    "names": "keyword",  # the paper's normalised short names (paperchat.names)
     "date": "datetime",
     "position": "integer",
 }
@@ -98,7 +100,7 @@ def payload(chunk: Chunk, n_chunks: int) -> dict[str, object]:
         "n_chunks": n_chunks,
         "content_hash": chunk.content_hash,
         "sources": list(chunk.sources),
-        "names": list(chunk.names),
+        "names": paper_names(chunk.title),
         "date": chunk.date,
         "urls": list(chunk.urls),
     }
