@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
-from paperchat.errors import PaperchatError
+from paperchat.errors import ConfigError, PaperchatError
 from paperchat.index import Filters
 from paperchat.ingest import IngestReport
 from paperchat.pipeline import Pipeline
@@ -105,6 +105,7 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
         index = pipeline.index
         info = {
             "qdrant": settings.qdrant.url or str(settings.qdrant_path),
+            "engine": index.engine_version(),
             "collection": index.collection,
             "papers": index.count_papers(),
             "chunks": index.count_chunks(),
@@ -115,6 +116,40 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     else:
         for key, value in info.items():
             print(f"{key:>14}: {value}")
+    return 0
+
+
+@command("index")
+def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
+    """`index push`: copy the embedded index to a Qdrant server (docs/deploying.md)."""
+    from paperchat.index.push import push_index, state_path
+    from paperchat.index.server import ServerIndex, open_client
+
+    if settings.qdrant.url:
+        raise ConfigError(
+            "`paperchat index push` copies the embedded index; unset PAPERCHAT_QDRANT_URL "
+            "(the target is given with --to)."
+        )
+    qdrant = settings.qdrant.model_copy(update={"url": args.to, "api_key": args.api_key})
+    target_settings = settings.model_copy(update={"qdrant": qdrant})
+    pipeline = Pipeline(settings)
+    target = ServerIndex(open_client(target_settings), target_settings)
+    state = state_path(settings.data_dir, pipeline.index.collection, args.to)
+    try:
+        with tqdm(desc="push", unit=" chunks", disable=args.quiet) as bar:
+
+            def progress(done: int, total: int) -> None:
+                bar.total = total
+                bar.n = done
+                bar.refresh()
+
+            report = push_index(pipeline.index, target, state, args.batch, progress)
+    finally:
+        target.close()
+        pipeline.close()
+    resumed = f" (resumed after {report.resumed_at})" if report.resumed_at else ""
+    print(f"pushed {report.total} chunks of {target.collection} to {args.to}{resumed}")
+    print(f"serve from it: PAPERCHAT_QDRANT_URL={args.to} paperchat serve")
     return 0
 
 
@@ -319,6 +354,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
             args.limit,
             make_judge(settings.eval, settings.prompts_dir),
             progress,
+            split=args.split,
         )
     summary = summarise(run, name, command=_eval_command(args))
     write_report(summary, out, worst=args.worst)
@@ -354,6 +390,7 @@ def _eval_command(args: argparse.Namespace) -> str:
 
     gold = [shown_path(Path(g)) for g in args.gold]
     parts = ["paperchat eval", "--gold", *gold, "--config", *args.config]
+    parts += ["--split", args.split]
     if args.limit:
         parts += ["--limit", str(args.limit)]
     return " ".join(parts)
@@ -406,6 +443,12 @@ def add_eval_parsers(sub: argparse._SubParsersAction) -> None:
         help="presets of eval/configs/presets.toml, optionally +extractive/+local/+vllm",
     )
     p.add_argument("--limit", type=int, default=None, help="at most N items, spread over types")
+    p.add_argument(
+        "--split",
+        choices=["test", "fit", "all"],
+        default="test",
+        help="part of the gold files: test (held out from calibration, default), fit, or all",
+    )
     p.add_argument("--out", default=None, help="report folder (default eval/reports/DATE-NAME)")
     p.add_argument("--name", default=None, help="report name (default: the config names)")
     p.add_argument("--worst", type=int, default=10, help="worst questions in the report")
@@ -474,6 +517,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("stats", help="what the index holds")
     p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("index", help="manage the index: push it to a Qdrant server")
+    index_sub = p.add_subparsers(dest="index_command", required=True)
+    p = index_sub.add_parser("push", help="copy the embedded index to a Qdrant server")
+    p.add_argument("--to", required=True, help="Qdrant server or cluster URL")
+    p.add_argument("--api-key", default=None, help="the server's API key")
+    p.add_argument("--batch", type=int, default=256, help="points per request")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     p = sub.add_parser("doctor", help="check Qdrant, index, embedder, LLM and prompts")
     p.add_argument("--json", action="store_true", help="print the checks as JSON")

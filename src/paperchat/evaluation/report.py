@@ -187,10 +187,15 @@ def _answer_section(summary: EvalSummary) -> list[str]:
     ]
     for name, c in configs.items():
         if c.answers_by_type:
-            lines += [f"must_include accuracy by type, {name}:", ""]
+            lines += [f"Answers by type, {name}:", ""]
             lines += _metric_table(
-                c.answers_by_type,
-                [("must_include_accuracy", "must_include acc."), ("citation_recall", "citation R")],
+                {t: a for t, a in c.answers_by_type.items() if a},
+                [
+                    ("must_include_accuracy", "must_include acc."),
+                    ("citation_precision", "citation P"),
+                    ("citation_recall", "citation R"),
+                    ("wrong_rate", "declined"),
+                ],
                 {},
                 first="type",
             )
@@ -266,9 +271,8 @@ def render_markdown(summary: EvalSummary, charts: Sequence[str], worst: int = WO
         "",
         f"- run: {summary.created}, {summary.seconds} s",
         f"- command: `{summary.command or '-'}`",
-        f"- gold: {', '.join(summary.gold_files)}: {items.total} items "
+        f"- gold: {', '.join(summary.gold_files)}, split `{summary.split}`: {items.total} items "
         f"({items.answerable} answerable; {types})",
-        f"- split: {summary.split}",
         f"- index: {', '.join(f'{k}={v}' for k, v in summary.index.items())}",
         f"- intervals: {CONFIDENCE:.0%} percentile bootstrap over items, {RESAMPLES} resamples, "
         f"seed {SEED}; bold = significantly better than every other config (paired bootstrap)",

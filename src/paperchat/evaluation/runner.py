@@ -23,7 +23,15 @@ from paperchat.answering import Answerer, off_topic
 from paperchat.corpus import load_papers
 from paperchat.evaluation.baseline import LlamaIndexBaseline
 from paperchat.evaluation.configs import SEED, EvalConfig, load_presets, make_config
-from paperchat.evaluation.gold import FOLLOW_UP, GoldItem, check_gold, load_gold, resolve
+from paperchat.evaluation.gold import (
+    FOLLOW_UP,
+    TEST,
+    GoldItem,
+    check_gold,
+    load_gold,
+    resolve,
+    select_split,
+)
 from paperchat.evaluation.judge import Judge
 from paperchat.evaluation.metrics import (
     capped_recall_at_k,
@@ -219,7 +227,7 @@ class EvalRun:
     started: float = field(default_factory=time.time)
     seconds: float = 0.0
     gold_problems: list[str] = field(default_factory=list)  # what `gold-check` would report
-    split: str = "all"  # the gold split the items were drawn from
+    split: str = TEST  # the part of the gold files measured (gold.select_split)
 
 
 # -- running ---------------------------------------------------------------------------------
@@ -333,8 +341,13 @@ def evaluate(
     judge: Judge | None = None,
     progress: Progress | None = None,
     presets: dict[str, EvalConfig] | None = None,
+    split: str = TEST,
 ) -> EvalRun:
-    """Gold files x named configs over the pipeline's corpus and index."""
+    """Gold files x named configs over the pipeline's corpus and index.
+
+    `split` picks the part of the gold files measured: `test` (held out from calibration,
+    the default), `fit` (what thresholds are calibrated on) or `all`.
+    """
     presets = presets if presets is not None else load_presets()
     configs = [make_config(name, presets) for name in config_names]
     papers, _ = load_papers(pipeline.settings.corpus.paths)
@@ -342,8 +355,9 @@ def evaluate(
     problems = check_gold(items, papers)
     for problem in problems:
         log.warning("gold: %s", problem)
-    items = sample(resolve(items, papers), limit)
+    items = sample(select_split(resolve(items, papers), split), limit)
     evaluator = Evaluator(pipeline, papers, judge, progress)
     run = evaluator.run(items, configs, [shown_path(f) for f in gold_files])
     run.gold_problems = problems
+    run.split = split
     return run

@@ -200,7 +200,9 @@ def config_summary(config: EvalConfig, results: Sequence[ItemResult], depth: int
         abstention=abstention_stats((r.item.answerable, r.scores.abstained) for r in results),
         abstention_rates=metric_set(list(values.values()), ABSTENTION_METRICS, len(results)),
         answers=metric_set(list(values.values()), ANSWER_METRICS, answer_n) if answered else None,
-        answers_by_type={t: metric_set(v, ANSWER_METRICS, len(v)) for t, v in of_type.items()}
+        answers_by_type={
+            t: metric_set(v, (*ANSWER_METRICS, "wrong_rate"), len(v)) for t, v in of_type.items()
+        }
         if config.backend
         else None,
         counts=answer_counts(results) if answered else None,
