@@ -187,6 +187,8 @@ def print_streamed(events: Iterable[AnswerEvent]) -> Answer:
 
 @command("chat")
 def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
+    from paperchat.conversation import assistant_content
+
     pipeline = Pipeline(settings)
     history: list[Turn] = []
     try:
@@ -198,17 +200,11 @@ def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
             except PaperchatError as e:
                 print(f"Error: {e}", file=sys.stderr)
                 continue
-            answer_text = answer.text + "\n" + _sources_text(answer)
-            history += [Turn("user", question), Turn("assistant", answer_text)]
+            # Fed back exactly as an API client would send it: text, markers, Sources.
+            history += [Turn("user", question), Turn("assistant", assistant_content(answer))]
     finally:
         pipeline.close()
     return 0
-
-
-def _sources_text(answer: Answer) -> str:
-    from paperchat.answering import format_sources
-
-    return format_sources(answer.citations)
 
 
 def _prompt() -> str:

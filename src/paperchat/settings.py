@@ -161,6 +161,26 @@ class AnswerSettings(_Section):
     )
     sources: int = Field(5, ge=1, description="Sources shown to the LLM (trimmed to fit).")
     history_turns: int = Field(6, ge=0, description="Earlier messages used for follow-ups.")
+    standalone_coverage: float = Field(
+        0.6,
+        ge=0,
+        le=1,
+        description="In a conversation, a turn is read on its own (a new topic) only when "
+        "the paper retrieval finds for it alone holds at least this share of its distinctive "
+        "terms (IDF-weighted) ...",
+    )
+    standalone_margin: float = Field(
+        0.3,
+        description="... and answers the turn's words by this much more strongly (relevance "
+        "+ weighted coverage) than the conversation's papers do. Fitted on the fit part of "
+        "eval/gold/conversations.jsonl.",
+    )
+    conversation_coverage_weight: float = Field(
+        1.0,
+        ge=0,
+        description="Weight of term coverage next to dense relevance when a turn's own paper "
+        "and the conversation's papers are compared.",
+    )
     condense: Literal["auto", "llm", "heuristic"] = Field(
         "auto",
         description="How follow-ups become standalone questions: auto = the LLM when served "
