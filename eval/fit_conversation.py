@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,9 +96,21 @@ def main() -> None:
         scored.append((sum(right(c, s) for c in found), cov, margin, weight, s))
     top = max(score for score, *_ in scored)
     best = [x for x in scored if x[0] == top]
-    score, cov, margin, weight, chosen = best[len(best) // 2]
+    weight = statistics.mode(w for *_, w, _ in best)  # the weight most settings tie at
+    ties = [x for x in best if x[3] == weight]
+    cov = statistics.median_low(sorted({x[1] for x in ties}))
+    margins = sorted({x[2] for x in ties if x[1] == cov})
+    margin = statistics.median_low(margins)
+    score, *_, chosen = next(x for x in ties if x[1] == cov and x[2] == margin)
     print(f"{len(found)} turns after a conversation ({args.split}); {len(best)} settings tie")
-    print(f"standalone_coverage={cov} standalone_margin={margin} coverage_weight={weight}")
+    for w in sorted({x[3] for x in best}):
+        tied = [x for x in best if x[3] == w]
+        print(
+            f"  weight {w}: coverage {min(x[1] for x in tied)}-{max(x[1] for x in tied)}, "
+            f"margin {min(x[2] for x in tied)}-{max(x[2] for x in tied)} ({len(tied)} settings)"
+        )
+    print(f"pick: standalone_coverage={cov} standalone_margin={margin} coverage_weight={weight}")
+    print(f"  (margins {margins[0]}-{margins[-1]} tie at that coverage)")
     print(f"right: {score}/{len(found)}")
     for c in found:
         if not right(c, chosen):

@@ -273,11 +273,36 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         pipeline.close()
     metrics = write_report(run, out, name, command=_eval_command(args))
+    _eval_conversations(args, settings, out)
     for problem in run.gold_problems:
         print(f"warning: {problem}", file=sys.stderr)
     print_eval_summary(metrics)
     print(f"report: {out / 'report.md'}")
     return 0
+
+
+def _eval_conversations(args: argparse.Namespace, settings: Settings, out: Path) -> None:
+    """Answer configs also replay the gold conversations; the section joins the report."""
+    from paperchat.conversation_eval import evaluate_conversations, write
+
+    if args.no_conversations or not any("+" in c for c in args.config):
+        return
+    pipeline = Pipeline(settings)
+    try:
+        with tqdm(desc="conversations", unit="turn", disable=args.quiet) as bar:
+            runs = evaluate_conversations(
+                pipeline, args.conversations, args.config, args.split, bar.update
+            )
+    finally:
+        pipeline.close()
+    for run in runs:
+        summary = write(run, out)
+        for kind, s in summary["by_kind"].items():
+            print(
+                f"{run.config:<24} {kind:<34} first cited {s['first_cited_right']:.2f}, "
+                f"must_include {s['must_include']:.2f}, declined {s['declined']:.2f}, "
+                f"leaks {s['leaks']}"
+            )
 
 
 def _eval_command(args: argparse.Namespace) -> str:
@@ -326,6 +351,7 @@ def cmd_gold_check(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def add_eval_parsers(sub: argparse._SubParsersAction) -> None:
+    from paperchat.conversation_eval import CONVERSATIONS_FILE
     from paperchat.evaluation import GOLD_FILE
 
     p = sub.add_parser("eval", help="measure retrieval and answers on gold questions")
@@ -343,6 +369,13 @@ def add_eval_parsers(sub: argparse._SubParsersAction) -> None:
         default="test",
         help="part of the gold files: test (held out from calibration, default), fit, or all",
     )
+    p.add_argument(
+        "--conversations",
+        type=Path,
+        default=CONVERSATIONS_FILE,
+        help="gold conversations replayed by answer configs (default %(default)s)",
+    )
+    p.add_argument("--no-conversations", action="store_true", help="skip the conversation replay")
     p.add_argument("--out", default=None, help="report folder (default eval/reports/DATE-NAME)")
     p.add_argument("--name", default=None, help="report name (default: the config names)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

@@ -197,7 +197,7 @@ class ConversationReader:
         if not conversation.papers:
             reading = self._without_papers(turn, conversation, alone, k, mode)
         else:
-            reading = self._with_papers(turn, conversation, alone, k, mode)
+            reading = self._with_papers(turn, conversation, alone, mode)
         if rewrite is not None and reading.kind != "standalone" and reading.hits:
             return self._checked_rewrite(reading, rewrite, turns, k, mode)
         return reading
@@ -209,7 +209,6 @@ class ConversationReader:
         turn: str,
         conversation: Conversation,
         alone: list[Hit],
-        k: int | None,
         mode: str | None,
     ) -> Reading:
         ours = self._papers(turn, conversation.paper_ids, mode)
@@ -220,12 +219,19 @@ class ConversationReader:
         if asks_for_several(turn) and self._one_paper(own, ours):
             other = own[0]
             return self._comparison(turn, conversation, other, ours)
-        if named_own or self._standalone(own, ours):
+        if named_own or self._standalone(own, ours) or self._confident_alone(alone, conversation):
             return Reading("standalone", turn, turn, alone)
-        return self._follow_up(turn, conversation, ours, alone, k)
+        return self._follow_up(turn, conversation, ours)
 
     def _standalone(self, own: Sequence[Hit], ours: Sequence[Hit]) -> bool:
         return finds_its_own_paper(own, ours, self.settings)
+
+    def _confident_alone(self, alone: Sequence[Hit], conversation: Conversation) -> bool:
+        """The turn alone finds the conversation's paper first, on its own terms: both
+        readings agree, and the turn needs no conversation."""
+        if not alone or alone[0].paper_id not in conversation.paper_ids:
+            return False
+        return alone[0].named or Evidence.of(alone[0]).coverage >= self.settings.standalone_coverage
 
     def _one_paper(self, own: Sequence[Hit], ours: Sequence[Hit]) -> bool:
         """The turn names or describes exactly one paper outside the conversation."""
@@ -248,22 +254,14 @@ class ConversationReader:
         rank = {pid: i for i, pid in enumerate(paper_ids)}
         return sorted(found, key=lambda h: rank.get(h.paper_id, len(rank)))
 
-    def _follow_up(
-        self,
-        turn: str,
-        conversation: Conversation,
-        ours: list[Hit],
-        alone: list[Hit],
-        k: int | None,
-    ) -> Reading:
+    def _follow_up(self, turn: str, conversation: Conversation, ours: list[Hit]) -> Reading:
         # The first cited paper is what "it" means; the others of a multi-paper answer join
-        # when the earlier question asked about several ("which papers ...?").
+        # when the earlier question asked about several ("which papers ...?"). Only they are
+        # answered from: the turn is about them, whatever else shares its words.
         about = ours if asks_for_several(conversation.last_question) else ours[:1]
-        rest = [h for h in [*ours, *alone] if h.paper_id not in {a.paper_id for a in about}]
-        hits = [replace(h, named=True) for h in about] + _unique(rest)
-        limit = max(k or self.retriever.settings.k, len(about))
+        hits = [replace(h, named=True) for h in about]
         titles = " and ".join(f'"{h.title}"' for h in about)
-        return Reading("follow-up", turn, f"{turn} (about {titles})", hits[:limit])
+        return Reading("follow-up", turn, f"{turn} (about {titles})", hits)
 
     def _comparison(
         self, turn: str, conversation: Conversation, other: Hit, ours: list[Hit]
@@ -332,14 +330,3 @@ def finds_its_own_paper(own: Sequence[Hit], ours: Sequence[Hit], settings: Answe
         top.coverage >= settings.standalone_coverage
         and top.strength(settings) - theirs.strength(settings) >= settings.standalone_margin
     )
-
-
-def _unique(hits: Sequence[Hit]) -> list[Hit]:
-    """Each paper once, at its first place."""
-    seen: set[str] = set()
-    kept = []
-    for h in hits:
-        if h.paper_id not in seen:
-            seen.add(h.paper_id)
-            kept.append(h)
-    return kept

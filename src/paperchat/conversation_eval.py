@@ -25,13 +25,12 @@ from typing import Any
 
 from paperchat.answering import Answerer
 from paperchat.conversation import assistant_content
-from paperchat.corpus import normalize_title
+from paperchat.corpus import load_papers, normalize_title
 from paperchat.errors import GoldError
 from paperchat.gold import ALL, FIT, SPLITS, contains_phrase, title_index
 from paperchat.metrics import citation_precision, citation_recall, mean
+from paperchat.pipeline import Pipeline
 from paperchat.records import Answer, Paper
-from paperchat.server.protocol import ChatMessage
-from paperchat.server.serving import conversation as api_conversation
 from paperchat.settings import REPO_ROOT
 
 CONVERSATIONS_FILE = REPO_ROOT / "eval" / "gold" / "conversations.jsonl"
@@ -165,6 +164,9 @@ def replay(
     progress: Progress | None = None,
 ) -> list[TurnResult]:
     """Each conversation sent turn by turn through the API's message handling."""
+    from paperchat.server.protocol import ChatMessage  # the server stack, only when replaying
+    from paperchat.server.serving import conversation as api_conversation
+
     results: list[TurnResult] = []
     for conv in conversations:
         messages: list[dict[str, str]] = []
@@ -307,14 +309,44 @@ def write(run: ConversationRun, out_dir: Path) -> dict[str, Any]:
     (out_dir / "conversations.json").write_text(
         json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )
-    (out_dir / "conversations.md").write_text(render(run), encoding="utf-8")
+    section = render(run)
+    (out_dir / "conversations.md").write_text(section, encoding="utf-8")
+    report = out_dir / "report.md"
+    if report.exists():  # the run's report gets the section too: one page to read
+        report.write_text(report.read_text(encoding="utf-8") + "\n" + section, encoding="utf-8")
     return summary
+
+
+def evaluate_conversations(
+    pipeline: Pipeline,
+    gold_file: Path,
+    config_names: Sequence[str],
+    split: str,
+    progress: Progress | None = None,
+) -> list[ConversationRun]:
+    """The gold conversations replayed by every config that answers (`preset+backend`)."""
+    from paperchat.evaluation import load_presets, make_config, shown_path
+
+    papers, _ = load_papers(pipeline.settings.corpus.paths)
+    conversations = select(read_conversations(gold_file, papers), split)
+    presets = load_presets()
+    runs: list[ConversationRun] = []
+    for config in (make_config(name, presets) for name in config_names):
+        if not config.backend:
+            continue
+        derived = pipeline.derive(config.settings_for(pipeline.settings))
+        answerer = derived.answerer(config.backend)
+        run = ConversationRun(config.name, split, shown_path(gold_file))
+        run.results = replay(answerer, conversations, progress)
+        runs.append(run)
+    return runs
 
 
 __all__ = [
     "CONVERSATIONS_FILE",
     "FIT",
     "ConversationRun",
+    "evaluate_conversations",
     "read_conversations",
     "replay",
     "select",
