@@ -2,11 +2,12 @@
 
     python eval/fit_conversation.py [--gold eval/gold/conversations.jsonl] [--split fit]
 
-A turn after a conversation is read on its own (a new topic) when the paper retrieval finds
-for it alone holds at least `standalone_coverage` of its distinctive terms and answers its
-words by `standalone_margin` more (relevance + conversation_coverage_weight * coverage) than
-the conversation's papers do (paperchat.conversation). Here each turn's conversation paper
-is the previous turn's gold paper, as when the previous answer was right. Switch turns must
+A turn after a conversation is read on its own (a new topic) when it names a paper outside
+the conversation, or when the paper retrieval finds for it alone holds `standalone_terms`
+more of its distinctive terms (summed IDF) and is `standalone_relevance` closer in dense
+similarity than the conversation's papers (paperchat.conversation.finds_its_own_paper).
+Here each turn's conversation paper is the previous turn's gold paper, as when the previous
+answer was right. Switch turns must
 leave the conversation, pronoun and elliptical follow-ups must stay, and comparison turns
 must find their one other paper. The pick: most turns right, then the middle of the
 equally good settings (for margin).
@@ -31,9 +32,8 @@ from paperchat.pipeline import Pipeline
 from paperchat.records import Hit
 from paperchat.settings import AnswerSettings, Settings
 
-COVERAGE_GRID = [round(0.05 * i, 2) for i in range(0, 21)]
-MARGIN_GRID = [round(0.05 * i, 2) for i in range(-10, 21)]
-WEIGHT_GRID = [0.5, 1.0, 1.5]
+TERMS_GRID = [round(0.5 * i, 1) for i in range(0, 41)]
+RELEVANCE_GRID = [round(0.02 * i, 2) for i in range(-10, 26)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +42,7 @@ class Case:
     question: str
     own: list[Hit]  # retrieved alone, without the conversation's papers
     ours: list[Hit]  # the conversation's papers, scored for the turn
+    term_weight: float  # total IDF of the turn's distinctive terms
 
 
 def cases(pipeline: Pipeline, gold: Path, split: str) -> list[Case]:
@@ -55,14 +56,15 @@ def cases(pipeline: Pipeline, gold: Path, split: str) -> list[Case]:
                 turn.question, k=len(ids), filters=Filters(paper_ids=ids)
             )
             own = [h for h in alone if h.paper_id not in ids]
-            found.append(Case(turn.kind, turn.question, own, ours))
+            weight = pipeline.retriever.term_weight(turn.question)
+            found.append(Case(turn.kind, turn.question, own, ours, weight))
     return found
 
 
 def leaves(case: Case, settings: AnswerSettings) -> bool:
     """The reader's rule: a named paper of its own, or evidence (finds_its_own_paper)."""
     named = any(h.named for h in case.own)
-    return named or finds_its_own_paper(case.own, case.ours, settings)
+    return named or finds_its_own_paper(case.own, case.ours, case.term_weight, settings)
 
 
 def right(case: Case, settings: AnswerSettings) -> bool:
@@ -85,32 +87,20 @@ def main() -> None:
         pipeline.close()
     base = AnswerSettings()
     scored = []
-    for cov, margin, weight in itertools.product(COVERAGE_GRID, MARGIN_GRID, WEIGHT_GRID):
-        s = base.model_copy(
-            update={
-                "standalone_coverage": cov,
-                "standalone_margin": margin,
-                "conversation_coverage_weight": weight,
-            }
-        )
-        scored.append((sum(right(c, s) for c in found), cov, margin, weight, s))
+    for terms, relevance in itertools.product(TERMS_GRID, RELEVANCE_GRID):
+        s = base.model_copy(update={"standalone_terms": terms, "standalone_relevance": relevance})
+        scored.append((sum(right(c, s) for c in found), terms, relevance, s))
     top = max(score for score, *_ in scored)
     best = [x for x in scored if x[0] == top]
-    weight = statistics.mode(w for *_, w, _ in best)  # the weight most settings tie at
-    ties = [x for x in best if x[3] == weight]
-    cov = statistics.median_low(sorted({x[1] for x in ties}))
-    margins = sorted({x[2] for x in ties if x[1] == cov})
-    margin = statistics.median_low(margins)
-    score, *_, chosen = next(x for x in ties if x[1] == cov and x[2] == margin)
+    # The middle of the best region: the median terms threshold, then the median relevance.
+    terms = statistics.median_low(sorted({x[1] for x in best}))
+    relevances = sorted({x[2] for x in best if x[1] == terms})
+    relevance = statistics.median_low(relevances)
+    score, *_, chosen = next(x for x in best if x[1] == terms and x[2] == relevance)
     print(f"{len(found)} turns after a conversation ({args.split}); {len(best)} settings tie")
-    for w in sorted({x[3] for x in best}):
-        tied = [x for x in best if x[3] == w]
-        print(
-            f"  weight {w}: coverage {min(x[1] for x in tied)}-{max(x[1] for x in tied)}, "
-            f"margin {min(x[2] for x in tied)}-{max(x[2] for x in tied)} ({len(tied)} settings)"
-        )
-    print(f"pick: standalone_coverage={cov} standalone_margin={margin} coverage_weight={weight}")
-    print(f"  (margins {margins[0]}-{margins[-1]} tie at that coverage)")
+    print(f"  terms {min(x[1] for x in best)}-{max(x[1] for x in best)}")
+    print(f"  relevance at terms={terms}: {relevances[0]}-{relevances[-1]}")
+    print(f"pick: standalone_terms={terms} standalone_relevance={relevance}")
     print(f"right: {score}/{len(found)}")
     for c in found:
         if not right(c, chosen):

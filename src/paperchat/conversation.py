@@ -156,16 +156,14 @@ class Evidence:
 
     relevance: float  # dense cosine of the turn and the paper's best chunk
     coverage: float  # IDF-weighted share of the turn's distinctive terms the paper holds
-    named: bool = False
 
     @classmethod
-    def of(cls, hit: Hit | None) -> Evidence:
-        if hit is None:
-            return cls(0.0, 0.0)
-        return cls(hit.relevance or 0.0, hit.coverage or 0.0, hit.named)
-
-    def strength(self, settings: AnswerSettings) -> float:
-        return self.relevance + settings.conversation_coverage_weight * self.coverage
+    def of(cls, hits: Sequence[Hit]) -> Evidence:
+        """The best of each signal over the hits (none: no evidence)."""
+        return cls(
+            max((h.relevance or 0.0 for h in hits), default=0.0),
+            max((h.coverage or 0.0 for h in hits), default=0.0),
+        )
 
 
 Rewrite = Callable[[str, Sequence[Turn]], str | None]
@@ -215,30 +213,24 @@ class ConversationReader:
         if not ours:  # the cited titles are not in this collection (another index)
             return Reading("standalone", turn, turn, alone)
         own = [h for h in alone if h.paper_id not in conversation.paper_ids]
-        named_own = [h for h in own if h.named]
-        if asks_for_several(turn) and self._one_paper(own, ours):
-            other = own[0]
-            return self._comparison(turn, conversation, other, ours)
-        if named_own or self._standalone(own, ours) or self._confident_alone(alone, conversation):
+        if asks_for_several(turn) and self._one_paper(turn, own, ours):
+            return self._comparison(turn, conversation, own[0], ours)
+        if any(h.named for h in own) or self._standalone(turn, own, ours):
             return Reading("standalone", turn, turn, alone)
-        return self._follow_up(turn, conversation, ours)
+        # The turn alone finds the conversation's paper first: it needs no rewrite.
+        finds_ours = bool(alone) and alone[0].paper_id in conversation.paper_ids
+        return self._follow_up(turn, conversation, ours, rewritten=not finds_ours)
 
-    def _standalone(self, own: Sequence[Hit], ours: Sequence[Hit]) -> bool:
-        return finds_its_own_paper(own, ours, self.settings)
+    def _standalone(self, turn: str, own: Sequence[Hit], ours: Sequence[Hit]) -> bool:
+        weight = self.retriever.term_weight(turn)
+        return finds_its_own_paper(own, ours, weight, self.settings)
 
-    def _confident_alone(self, alone: Sequence[Hit], conversation: Conversation) -> bool:
-        """The turn alone finds the conversation's paper first, on its own terms: both
-        readings agree, and the turn needs no conversation."""
-        if not alone or alone[0].paper_id not in conversation.paper_ids:
-            return False
-        return alone[0].named or Evidence.of(alone[0]).coverage >= self.settings.standalone_coverage
-
-    def _one_paper(self, own: Sequence[Hit], ours: Sequence[Hit]) -> bool:
+    def _one_paper(self, turn: str, own: Sequence[Hit], ours: Sequence[Hit]) -> bool:
         """The turn names or describes exactly one paper outside the conversation."""
         named = [h for h in own if h.named]
         if len(named) > 1:
             return False  # it names its own papers to compare: standalone
-        return len(named) == 1 or self._standalone(own, ours)
+        return len(named) == 1 or self._standalone(turn, own, ours)
 
     # -- readings ----------------------------------------------------------------------------
 
@@ -254,14 +246,17 @@ class ConversationReader:
         rank = {pid: i for i, pid in enumerate(paper_ids)}
         return sorted(found, key=lambda h: rank.get(h.paper_id, len(rank)))
 
-    def _follow_up(self, turn: str, conversation: Conversation, ours: list[Hit]) -> Reading:
+    def _follow_up(
+        self, turn: str, conversation: Conversation, ours: list[Hit], *, rewritten: bool
+    ) -> Reading:
         # The first cited paper is what "it" means; the others of a multi-paper answer join
         # when the earlier question asked about several ("which papers ...?"). Only they are
         # answered from: the turn is about them, whatever else shares its words.
         about = ours if asks_for_several(conversation.last_question) else ours[:1]
         hits = [replace(h, named=True) for h in about]
         titles = " and ".join(f'"{h.title}"' for h in about)
-        return Reading("follow-up", turn, f"{turn} (about {titles})", hits)
+        question = f"{turn} (about {titles})" if rewritten else turn
+        return Reading("follow-up", turn, question, hits)
 
     def _comparison(
         self, turn: str, conversation: Conversation, other: Hit, ours: list[Hit]
@@ -288,7 +283,11 @@ class ConversationReader:
         mode: str | None,
     ) -> Reading:
         """The last answer cited nothing (it declined): the earlier question may help."""
-        if alone and Evidence.of(alone[0]).coverage >= self.settings.standalone_coverage:
+        weight = self.retriever.term_weight(turn)
+        if alone and (
+            alone[0].named
+            or Evidence.of(alone[:1]).coverage * weight >= self.settings.standalone_terms
+        ):
             return Reading("standalone", turn, turn, alone)
         joined = f"{turn} {conversation.last_question}"
         hits = self.retriever.search(joined, k=k, mode=mode)
@@ -317,16 +316,26 @@ class ConversationReader:
         return replace(reading, question=text)
 
 
-def finds_its_own_paper(own: Sequence[Hit], ours: Sequence[Hit], settings: AnswerSettings) -> bool:
-    """The turn alone finds a paper outside the conversation clearly better than the
-    conversation's papers: it holds enough of the turn's terms, and answers its words by a
-    margin more strongly. `own`: hits for the turn alone, without the conversation's papers;
-    `ours`: the conversation's papers, scored for the turn."""
+def finds_its_own_paper(
+    own: Sequence[Hit], ours: Sequence[Hit], term_weight: float, settings: AnswerSettings
+) -> bool:
+    """The turn alone finds a paper outside the conversation that answers it clearly better
+    than the conversation's papers: it holds at least `standalone_terms` more of the turn's
+    IDF mass (its distinctive terms; `term_weight` is their total) and is at least
+    `standalone_relevance` closer in dense similarity.
+
+    A follow-up ("how many parameters does it have?") shares a few common terms with many
+    papers, the conversation's among them: the gains stay small. A new question describes
+    its paper in specific terms that the conversation's papers lack.
+
+    `own`: hits for the turn alone, without the conversation's papers; `ours`: the
+    conversation's papers, scored for the turn.
+    """
     if not own:
         return False
-    top = Evidence.of(own[0])
-    theirs = max((Evidence.of(h) for h in ours), key=lambda e: e.strength(settings))
+    top, theirs = Evidence.of(own[:1]), Evidence.of(ours)
+    terms = (top.coverage - theirs.coverage) * term_weight
     return (
-        top.coverage >= settings.standalone_coverage
-        and top.strength(settings) - theirs.strength(settings) >= settings.standalone_margin
+        terms >= settings.standalone_terms
+        and top.relevance - theirs.relevance >= settings.standalone_relevance
     )

@@ -161,25 +161,17 @@ class AnswerSettings(_Section):
     )
     sources: int = Field(5, ge=1, description="Sources shown to the LLM (trimmed to fit).")
     history_turns: int = Field(6, ge=0, description="Earlier messages used for follow-ups.")
-    standalone_coverage: float = Field(
-        0.6,
+    standalone_terms: float = Field(
+        5.0,
         ge=0,
-        le=1,
-        description="In a conversation, a turn is read on its own (a new topic) only when "
-        "the paper retrieval finds for it alone holds at least this share of its distinctive "
-        "terms (IDF-weighted) ...",
+        description="In a conversation, a turn is read on its own (a new topic) when the "
+        "paper retrieval finds for it alone holds this much more of the turn's distinctive "
+        "terms (summed IDF) than the conversation's papers do ...",
     )
-    standalone_margin: float = Field(
-        0.3,
-        description="... and answers the turn's words by this much more strongly (relevance "
-        "+ weighted coverage) than the conversation's papers do. Fitted on the fit part of "
-        "eval/gold/conversations.jsonl.",
-    )
-    conversation_coverage_weight: float = Field(
-        1.0,
-        ge=0,
-        description="Weight of term coverage next to dense relevance when a turn's own paper "
-        "and the conversation's papers are compared.",
+    standalone_relevance: float = Field(
+        0.15,
+        description="... and is this much closer to it in dense similarity. Both are fitted "
+        "on the fit part of eval/gold/conversations.jsonl (eval/fit_conversation.py).",
     )
     condense: Literal["auto", "llm", "heuristic"] = Field(
         "auto",
