@@ -23,10 +23,9 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from paperchat.conversation import finds_its_own_paper
+from paperchat.conversation import compares_back, finds_its_own_paper
 from paperchat.conversation_eval import CONVERSATIONS_FILE, read_conversations, select
 from paperchat.corpus import load_papers
-from paperchat.extractive import asks_for_several
 from paperchat.index import Filters
 from paperchat.pipeline import Pipeline
 from paperchat.records import Hit
@@ -69,9 +68,9 @@ def leaves(case: Case, settings: AnswerSettings) -> bool:
 
 def right(case: Case, settings: AnswerSettings) -> bool:
     if case.kind == "switch":
-        return leaves(case, settings)
+        return leaves(case, settings) and not compares_back(case.question)
     if case.kind == "comparison":
-        return asks_for_several(case.question) and leaves(case, settings)
+        return compares_back(case.question) and leaves(case, settings)
     return not leaves(case, settings)
 
 

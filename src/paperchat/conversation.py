@@ -16,8 +16,9 @@ what's its pretraining task?" describes its own paper); evidence does:
 - **follow-up**: otherwise the turn is about the conversation's papers, with or without a
   pronoun ("what's the final model called?"). They are retrieved for the turn's own terms, so
   the passages, and the sentences an answer quotes, are the ones that answer it.
-- **comparison**: the turn asks to compare ("how does X compare with it?") and finds one
-  other paper on its own: that paper and the conversation's are both answered from.
+- **comparison**: the turn asks to compare and leaves one side to the conversation ("how
+  does X compare with it?", "how does X's way of ... differ?"), and finds one other paper on
+  its own: that paper and the conversation's are both answered from.
 
 The papers a reading settles on are marked `named` on their hits: the turn refers to them,
 so they lead the answer and are never declined. An LLM rewrite of the turn (when a capable
@@ -51,6 +52,16 @@ MAX_CONVERSATION_PAPERS = 4
 # answers it may sit in any of them.
 FOLLOW_UP_CHUNKS = 6
 _SOURCE_LINE = re.compile(r"^\[(\d{1,3})\]\s*(.+?)(?:\s+\((https?://\S+)\))?\s*$")
+# A comparison whose second side is left to the conversation: "how does X compare with it?",
+# "how does X's way of ... differ?". With an object of its own ("compared with earlier
+# datasets") a comparison word asks for nothing from the conversation.
+_COMPARES_BACK = re.compile(
+    r"\b(?:compared?|compares|comparison|differs?|difference|versus|vs\.?|contrasts?)\b"
+    r"(?:\s+\w+){0,2}?\s*(?:(?:with|to|from|against|and)\s+(?:it|them|this|that|these|those"
+    r"|(?:this|that|the\s+(?:previous|former|first|earlier|last))\s+(?:one|paper|work|model"
+    r"|method|approach))\b|\W*$)",
+    re.IGNORECASE,
+)
 _QUOTED_TITLE = re.compile(r"\"([^\"\n]{8,400})\"\s*\[(\d{1,3})\]")
 
 
@@ -213,7 +224,7 @@ class ConversationReader:
         if not ours:  # the cited titles are not in this collection (another index)
             return Reading("standalone", turn, turn, alone)
         own = [h for h in alone if h.paper_id not in conversation.paper_ids]
-        if asks_for_several(turn) and self._one_paper(turn, own, ours):
+        if compares_back(turn) and self._one_paper(turn, own, ours):
             return self._comparison(turn, conversation, own[0], ours)
         if any(h.named for h in own) or self._standalone(turn, own, ours):
             return Reading("standalone", turn, turn, alone)
@@ -314,6 +325,11 @@ class ConversationReader:
             log.info("the model's rewrite %r finds other papers than the evidence; unused", text)
             return reading
         return replace(reading, question=text)
+
+
+def compares_back(turn: str) -> bool:
+    """The turn asks for a comparison and leaves one side to the conversation."""
+    return bool(_COMPARES_BACK.search(turn))
 
 
 def finds_its_own_paper(

@@ -162,14 +162,14 @@ class AnswerSettings(_Section):
     sources: int = Field(5, ge=1, description="Sources shown to the LLM (trimmed to fit).")
     history_turns: int = Field(6, ge=0, description="Earlier messages used for follow-ups.")
     standalone_terms: float = Field(
-        5.0,
+        4.5,
         ge=0,
         description="In a conversation, a turn is read on its own (a new topic) when the "
         "paper retrieval finds for it alone holds this much more of the turn's distinctive "
         "terms (summed IDF) than the conversation's papers do ...",
     )
     standalone_relevance: float = Field(
-        0.15,
+        0.0,
         description="... and is this much closer to it in dense similarity. Both are fitted "
         "on the fit part of eval/gold/conversations.jsonl (eval/fit_conversation.py).",
     )
