@@ -222,7 +222,10 @@ class Answerer:
 
     def _generate(self, draft: _Draft) -> Iterator[AnswerEvent]:
         started = time.perf_counter()
-        sources = self._sources(draft.answer.hits, self.settings.sources)
+        hits = draft.answer.hits[: self.settings.sources]
+        if self.llm is None:  # quoted sentences may come from anywhere in an abstract
+            hits = self.retriever.whole_papers(draft.answer.question, hits)
+        sources = self._sources(hits, self.settings.sources)
         sentences = self._sentences(draft, sources)
         try:
             for sentence in sentences:

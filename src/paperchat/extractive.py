@@ -30,13 +30,16 @@ from paperchat.retrieval import distinctive_terms
 MIN_SENTENCE_WORDS = 5  # shorter pieces of an abstract are headings or cut-offs
 SENTENCES_ONE_PAPER = 3  # sentences quoted when one paper answers
 SENTENCES_PER_PAPER = 2  # ... per paper when several do
-MAX_PAPERS = 4
+MAX_PAPERS = 3  # papers quoted, unless the question names more
 OVERLAP_WEIGHT = 0.5  # score = cosine + OVERLAP_WEIGHT * share of the question's terms
 QUANTITY_BONUS = 0.1  # a sentence with a number, for a question asking for a quantity
+PROPOSAL_BONUS = 0.05  # a sentence saying what the paper proposes: what most questions ask
+POINTING_BACK_PENALTY = 0.1  # "While they ...", "It ...": needs the sentence before it
+MIN_LINK_WORDS = 12  # a shorter sentence with a link is a "code is at ..." note, no answer
 # Another paper joins the answer when its best sentence scores within this much of the lead
 # paper's best: narrow for a question about one thing, wide for one about several papers.
 SECOND_PAPER_MARGIN = 0.05
-MULTI_PAPER_MARGIN = 0.2
+MULTI_PAPER_MARGIN = 0.12
 # Within a paper, further sentences must score within this much of its best one.
 SENTENCE_MARGIN = 0.25
 
@@ -57,6 +60,24 @@ _QUANTITY = re.compile(
     re.IGNORECASE,
 )
 _NUMBER = re.compile(r"\d")
+_PROPOSAL = re.compile(
+    r"\b(?:we|this paper|this work)\s+(?:\w+\s+)?(?:propose|introduce|present|develop|design)",
+    re.IGNORECASE,
+)
+_POINTS_BACK = re.compile(
+    r"^(?:(?:while|although|but|and|yet|so)\s+)?(?:they|it|its|their|these|those|such"
+    r"|this(?!\s+(?:paper|work|study|article)))\b",
+    re.IGNORECASE,
+)
+_LINK = re.compile(r"https?://|github\.com", re.IGNORECASE)
+# Discourse openers that only make sense after the abstract's previous sentence.
+_OPENER = re.compile(
+    r"^(?:however|moreover|furthermore|additionally|in addition|specifically|in particular"
+    r"|consequently|therefore|thus|then|finally|besides|notably|to this end|as an alternative"
+    r"|as a result|to (?:address|tackle|overcome|solve) (?:this|these|the|such)(?: \w+){1,2}"
+    r"|in this (?:paper|work|study|article)),\s+",
+    re.IGNORECASE,
+)
 _FIRST_PERSON = (
     (re.compile(r"\bWe\b"), "The authors"),
     (re.compile(r"\bwe\b"), "the authors"),
@@ -126,14 +147,22 @@ class ExtractiveAnswer:
         terms = set(distinctive_terms(query))
         wants_number = bool(_QUANTITY.search(question))
         return [
-            Candidate(c.source, c.text, c.position, _score(c.text, float(cos), terms, wants_number))
+            Candidate(c.source, c.text, c.position, _score(c, float(cos), terms, wants_number))
             for c, cos in zip(found, np.atleast_1d(cosines), strict=True)
         ]
 
 
-def _score(text: str, cosine: float, terms: set[str], wants_number: bool) -> float:
-    overlap = len(terms.intersection(words(text))) / len(terms) if terms else 0.0
+def _score(candidate: Candidate, cosine: float, terms: set[str], wants_number: bool) -> float:
+    """Cosine, plus the share of the question's terms in the sentence, plus small bonuses.
+
+    Terms of the paper's title do not count: they say which paper, not what answers.
+    """
+    text = candidate.text
+    asked = terms.difference(words(candidate.source.hit.title)) or terms
+    overlap = len(asked.intersection(words(text))) / len(asked) if asked else 0.0
     bonus = QUANTITY_BONUS if wants_number and _NUMBER.search(text) else 0.0
+    bonus += PROPOSAL_BONUS if _PROPOSAL.search(text) else 0.0
+    bonus -= POINTING_BACK_PENALTY if _POINTS_BACK.search(text) else 0.0
     return cosine + OVERLAP_WEIGHT * overlap + bonus
 
 
@@ -146,7 +175,7 @@ def candidates(sources: Sequence[Source]) -> list[Candidate]:
         for sentence in (s for window in windows for s in split_sentences(window)):
             claim, _ = split_markers(sentence)
             key = " ".join(claim.lower().split())
-            if whole_sentence(claim) and key not in seen:
+            if whole_sentence(claim) and key not in seen and not _link_note(claim):
                 seen.add(key)
                 found.append(Candidate(source, claim, len(found)))
     return found
@@ -160,6 +189,10 @@ def whole_sentence(text: str) -> bool:
         and (text[0].isupper() or text[0].isdigit() or text[0] in "\"'(")
         and text.rstrip("\"')")[-1:] in ".!?"
     )
+
+
+def _link_note(text: str) -> bool:
+    return bool(_LINK.search(text)) and len(text.split()) < MIN_LINK_WORDS
 
 
 def choose_papers(question: str, scored: Sequence[Candidate]) -> list[int]:
@@ -179,10 +212,11 @@ def choose_papers(question: str, scored: Sequence[Candidate]) -> list[int]:
         return named[:MAX_PAPERS]
     margin = MULTI_PAPER_MARGIN if several else SECOND_PAPER_MARGIN
     bar = max(best[n] for n in lead) - margin
-    others = sorted((n for n in best if n not in lead and best[n] >= bar), key=lambda n: -best[n])
+    # In retrieval's order: its ranking weighs whole abstracts, a sentence score one sentence.
+    others = sorted(n for n in best if n not in lead and best[n] >= bar)
     if named and not several:
         others = []  # the question is about the paper it names
-    return [*lead, *others][:MAX_PAPERS]
+    return [*lead, *others][: max(len(lead), MAX_PAPERS)]
 
 
 def pick_sentences(scored: Sequence[Candidate], count: int) -> list[Candidate]:
@@ -206,7 +240,7 @@ def write(
         sentences.append(CheckedSentence(text=lead + _join(marked) + ".", cited=list(papers)))
     for n in papers:
         for i, c in enumerate(chosen[n]):
-            claim = third_person(c.text)
+            claim = _upper_first(third_person(_OPENER.sub("", c.text)))
             if i == 0:
                 text = f'According to "{c.source.hit.title}" [{n}], {_lower_first(claim)}'
             else:
@@ -217,6 +251,10 @@ def write(
 
 def _join(items: Sequence[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _upper_first(sentence: str) -> str:
+    return sentence[:1].upper() + sentence[1:]
 
 
 def _lower_first(sentence: str) -> str:

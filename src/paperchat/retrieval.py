@@ -36,6 +36,7 @@ GENERIC_WORDS = (
 NAME_LOOKUP_LIMIT = 10  # papers fetched per name lookup
 # A name that this many papers carry ("LLMs" in several titles) names none of them.
 AMBIGUOUS_NAME_PAPERS = 3
+WHOLE_PAPER_CHUNKS = 12  # chunks fetched per paper for its whole abstract (most have 2-4)
 
 
 @lru_cache(maxsize=1)
@@ -109,6 +110,20 @@ class Retriever:
         hits = self._names_first(query, hits, vectors, mode, k, filters)
         hits = self._with_relevance(query, hits, vectors, mode, filters)
         return self._with_coverage(query, hits, chunks)
+
+    def whole_papers(self, query: str, hits: list[Hit]) -> list[Hit]:
+        """The hits with all their papers' chunks (best first): the whole abstracts.
+
+        Retrieval keeps a paper's best chunks only; an answer quoting the paper may need a
+        sentence from another part of its abstract.
+        """
+        if not hits:
+            return hits
+        vectors = QueryVectors(dense=self.embedder.embed_query(query))
+        only = Filters(paper_ids=tuple(h.paper_id for h in hits))
+        found = self.index.query(vectors, "dense", len(hits), WHOLE_PAPER_CHUNKS, only)
+        chunks = {h.paper_id: h.chunks for h in found}
+        return [replace(h, chunks=chunks.get(h.paper_id) or h.chunks) for h in hits]
 
     def _names_first(
         self,
