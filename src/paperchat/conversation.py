@@ -48,9 +48,6 @@ SOURCES_HEADER = "Sources:"
 MAX_SOURCES = 20  # a Sources block longer than this is not one paperchat wrote
 MAX_TITLE_CHARS = 400
 MAX_CONVERSATION_PAPERS = 4
-# A follow-up reads its papers' whole abstracts (a few windows each): the sentence that
-# answers it may sit in any of them.
-FOLLOW_UP_CHUNKS = 6
 _SOURCE_LINE = re.compile(r"^\[(\d{1,3})\]\s*(.+?)(?:\s+\((https?://\S+)\))?\s*$")
 # A comparison whose second side is left to the conversation: "how does X compare with it?",
 # "how does X's way of ... differ?". With an object of its own ("compared with earlier
@@ -252,7 +249,6 @@ class ConversationReader:
             k=len(paper_ids),
             mode=mode,
             filters=Filters(paper_ids=tuple(paper_ids)),
-            chunks_per_paper=FOLLOW_UP_CHUNKS,
         )
         rank = {pid: i for i, pid in enumerate(paper_ids)}
         return sorted(found, key=lambda h: rank.get(h.paper_id, len(rank)))
@@ -276,7 +272,6 @@ class ConversationReader:
             turn,
             k=1,
             filters=Filters(paper_ids=(other.paper_id,)),
-            chunks_per_paper=FOLLOW_UP_CHUNKS,
         )
         papers = [*(mine or [other]), ours[0]]
         hits = [replace(h, named=True) for h in papers]

@@ -83,10 +83,7 @@ class Retriever:
         k: int | None = None,
         mode: str | None = None,
         filters: Filters | None = None,
-        chunks_per_paper: int | None = None,
     ) -> list[Hit]:
-        """The k best papers for the query, each with its best chunks (`chunks_per_paper`,
-        default from the settings), relevance and coverage."""
         query = " ".join(query.split())
         if not query:
             raise BadQuestionError("The query is empty; type a question about the papers.")
@@ -105,8 +102,7 @@ class Retriever:
             rrf_k=self.settings.rrf_k,
             fusion=self.settings.fusion,
         )
-        group = chunks_per_paper or self.settings.chunks_per_paper
-        hits = self.index.query(vectors, mode, k, group, filters)
+        hits = self.index.query(vectors, mode, k, self.settings.chunks_per_paper, filters)
         hits = self._names_first(query, hits, vectors, mode, k, filters)
         hits = self._with_relevance(query, hits, vectors, mode, filters)
         return self._with_coverage(query, hits, chunks)
