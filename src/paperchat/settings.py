@@ -175,8 +175,10 @@ class AnswerSettings(_Section):
     )
     condense: Literal["auto", "llm", "heuristic"] = Field(
         "auto",
-        description="How follow-ups become standalone questions: auto = the LLM when served "
-        "by vllm, else the heuristic (small local models rewrite poorly).",
+        description="Who words a follow-up as a standalone question. The papers it is about "
+        "are always decided from retrieval evidence (paperchat.conversation); auto = the LLM "
+        "rewrites it when served by vllm, llm = always, heuristic = never (small local models "
+        "rewrite poorly). A rewrite whose retrieval finds other papers is not used.",
     )
 
 
