@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from paperchat.conversation import compares_back, finds_its_own_paper
-from paperchat.conversation_eval import CONVERSATIONS_FILE, read_conversations, select
 from paperchat.corpus import load_papers
+from paperchat.evaluation.conversations import CONVERSATIONS_FILE, read_conversations, select
 from paperchat.index import Filters
 from paperchat.pipeline import Pipeline
 from paperchat.records import Hit

@@ -21,8 +21,8 @@ from paperchat.conversation import (
     cited_papers,
     read_conversation,
 )
-from paperchat.conversation_eval import CONVERSATIONS_FILE, read_conversations, summarise
 from paperchat.corpus import load_papers, paper_id_for
+from paperchat.evaluation.conversations import CONVERSATIONS_FILE, read_conversations, summarise
 from paperchat.pipeline import Pipeline
 from paperchat.records import Answer, Citation, Turn
 from paperchat.server.indexing import IndexStatus
@@ -264,7 +264,7 @@ def test_paperchat_chat_keeps_the_thread(index_copy: Settings, monkeypatch, caps
 
 
 def test_the_replayed_summary_counts_leaks(answerer):
-    from paperchat.conversation_eval import GoldConversation, GoldTurn, replay
+    from paperchat.evaluation.conversations import GoldConversation, GoldTurn, replay
 
     youku = paper_id_for(YOUKU)
     conversation = GoldConversation(

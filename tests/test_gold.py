@@ -11,8 +11,8 @@ import pytest
 from paperchat.cli import main
 from paperchat.corpus import load_papers, paper_id_for
 from paperchat.errors import GoldError
-from paperchat.evaluation import GOLD_FILE, retrieval_query, sample
-from paperchat.gold import (
+from paperchat.evaluation.configs import GOLD_FILE
+from paperchat.evaluation.gold import (
     FIT,
     ITEM_TYPES,
     TEST,
@@ -23,6 +23,7 @@ from paperchat.gold import (
     select_split,
     split_rule,
 )
+from paperchat.evaluation.runner import retrieval_query, sample
 from paperchat.settings import SHIPPED_CORPUS
 
 ELECTRA = "ELECTRA: Pre-training Text Encoders as Discriminators Rather Than Generators"

@@ -27,8 +27,8 @@ from paperchat.answering import Answerer
 from paperchat.conversation import assistant_content
 from paperchat.corpus import load_papers, normalize_title
 from paperchat.errors import GoldError
-from paperchat.gold import ALL, FIT, SPLITS, contains_phrase, title_index
-from paperchat.metrics import citation_precision, citation_recall, mean
+from paperchat.evaluation.gold import ALL, FIT, SPLITS, contains_phrase, title_index
+from paperchat.evaluation.metrics import citation_precision, citation_recall, mean
 from paperchat.pipeline import Pipeline
 from paperchat.records import Answer, Paper
 from paperchat.settings import REPO_ROOT
@@ -325,7 +325,8 @@ def evaluate_conversations(
     progress: Progress | None = None,
 ) -> list[ConversationRun]:
     """The gold conversations replayed by every config that answers (`preset+backend`)."""
-    from paperchat.evaluation import load_presets, make_config, shown_path
+    from paperchat.evaluation.configs import load_presets, make_config
+    from paperchat.evaluation.runner import shown_path
 
     papers, _ = load_papers(pipeline.settings.corpus.paths)
     conversations = select(read_conversations(gold_file, papers), split)
