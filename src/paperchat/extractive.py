@@ -242,7 +242,8 @@ def write(
         for i, c in enumerate(chosen[n]):
             claim = _upper_first(third_person(_OPENER.sub("", c.text)))
             if i == 0:
-                text = f'According to "{c.source.hit.title}" [{n}], {_lower_first(claim)}'
+                title = c.source.hit.title
+                text = f'According to "{title}" [{n}], {_lower_first(claim, title)}'
             else:
                 text = with_markers(claim, [n])
             sentences.append(CheckedSentence(text=text, cited=[n]))
@@ -257,9 +258,11 @@ def _upper_first(sentence: str) -> str:
     return sentence[:1].upper() + sentence[1:]
 
 
-def _lower_first(sentence: str) -> str:
-    # Keep acronyms ("BERT ...") as written; only a plain capitalised word is lowered.
+def _lower_first(sentence: str, title: str = "") -> str:
+    # Keep acronyms ("BERT ...") and the paper's own words ("Ovis ...") as written; only a
+    # plain capitalised word is lowered.
     first = sentence.split(" ", 1)[0]
-    if first[:1].isupper() and first[1:].islower():
+    own = first.strip(",;:") in re.findall(r"[\w-]+", title)
+    if first[:1].isupper() and first[1:].islower() and not own:
         return sentence[:1].lower() + sentence[1:]
     return sentence

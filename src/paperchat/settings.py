@@ -80,21 +80,25 @@ class EmbeddingSettings(_Section):
 
 
 class QdrantSettings(_Section):
-    url: str | None = Field(None, description="Qdrant server URL; unset = embedded Qdrant.")
+    url: str | None = Field(
+        None, description="Qdrant server URL; unset = the embedded index (Qdrant Edge)."
+    )
     api_key: str | None = Field(None, description="API key for a Qdrant server.")
     ca_bundle: Path | None = Field(
         None,
         description="PEM file of the CA that signed an https Qdrant server's certificate "
         "(a private CA); unset = the system's CAs.",
     )
-    path: Path | None = Field(None, description="Embedded Qdrant folder (default DATA_DIR/qdrant).")
+    path: Path | None = Field(
+        None, description="Embedded index folder (default DATA_DIR/qdrant; Qdrant Edge in edge/)."
+    )
     collection: str = Field("papers", description="Collection name prefix.")
     timeout: float = Field(10.0, gt=0, description="Seconds per request to a Qdrant server.")
     retries: int = Field(3, ge=0, description="Retries with exponential backoff when unreachable.")
     backoff: float = Field(0.5, ge=0, description="First backoff delay in seconds (doubles).")
     shards: int = Field(1, ge=1, description="shard_number used when creating the collection.")
     replication: int = Field(1, ge=1, description="replication_factor when creating it.")
-    upsert_batch: int = Field(256, ge=1, description="Points per upsert request.")
+    upsert_batch: int = Field(256, ge=1, description="Points per upsert request to a server.")
 
 
 class RetrievalSettings(_Section):
