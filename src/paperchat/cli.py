@@ -207,6 +207,8 @@ def print_streamed(events: Iterable[AnswerEvent]) -> Answer:
 
 @command("chat")
 def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
+    from paperchat.conversation import assistant_content
+
     history: list[Turn] = []
     with Pipeline(settings) as pipeline:
         answerer = pipeline.answerer(args.backend)
@@ -217,15 +219,9 @@ def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
             except PaperchatError as e:
                 print(f"Error: {e}", file=sys.stderr)
                 continue
-            answer_text = answer.text + "\n" + _sources_text(answer)
-            history += [Turn("user", question), Turn("assistant", answer_text)]
+            # Fed back exactly as an API client would send it: text, markers, Sources.
+            history += [Turn("user", question), Turn("assistant", assistant_content(answer))]
     return 0
-
-
-def _sources_text(answer: Answer) -> str:
-    from paperchat.answering import format_sources
-
-    return format_sources(answer.citations)
 
 
 def _prompt() -> str:
@@ -358,6 +354,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         )
     summary = summarise(run, name, command=_eval_command(args))
     write_report(summary, out, worst=args.worst)
+    _eval_conversations(args, settings, out)
     for problem in summary.gold_problems:
         print(f"warning: {problem}", file=sys.stderr)
     print_eval_summary(summary)
@@ -383,6 +380,29 @@ def cmd_eval_compare(args: argparse.Namespace, settings: Settings) -> int:
     print(markdown)
     print(f"written to {out}")
     return 0
+
+
+def _eval_conversations(args: argparse.Namespace, settings: Settings, out: Path) -> None:
+    """Answer configs also replay the gold conversations; the section joins the report."""
+    from paperchat.evaluation.conversations import evaluate_conversations, write
+
+    if args.no_conversations or not any("+" in c for c in args.config):
+        return
+    with (
+        Pipeline(settings) as pipeline,
+        tqdm(desc="conversations", unit="turn", disable=args.quiet) as bar,
+    ):
+        runs = evaluate_conversations(
+            pipeline, args.conversations, args.config, args.split, bar.update
+        )
+    for run in runs:
+        summary = write(run, out)
+        for kind, s in summary["by_kind"].items():
+            print(
+                f"{run.config:<24} {kind:<34} first cited {s['first_cited_right']:.2f}, "
+                f"must_include {s['must_include']:.2f}, declined {s['declined']:.2f}, "
+                f"leaks {s['leaks']}"
+            )
 
 
 def _eval_command(args: argparse.Namespace) -> str:
@@ -433,6 +453,7 @@ def cmd_gold_check(args: argparse.Namespace, settings: Settings) -> int:
 
 def add_eval_parsers(sub: argparse._SubParsersAction) -> None:
     from paperchat.evaluation.configs import GOLD_FILE
+    from paperchat.evaluation.conversations import CONVERSATIONS_FILE
 
     p = sub.add_parser("eval", help="measure retrieval and answers on gold questions")
     p.add_argument("--gold", nargs="+", type=Path, default=[GOLD_FILE], help="gold JSONL files")
@@ -449,6 +470,13 @@ def add_eval_parsers(sub: argparse._SubParsersAction) -> None:
         default="test",
         help="part of the gold files: test (held out from calibration, default), fit, or all",
     )
+    p.add_argument(
+        "--conversations",
+        type=Path,
+        default=CONVERSATIONS_FILE,
+        help="gold conversations replayed by answer configs (default %(default)s)",
+    )
+    p.add_argument("--no-conversations", action="store_true", help="skip the conversation replay")
     p.add_argument("--out", default=None, help="report folder (default eval/reports/DATE-NAME)")
     p.add_argument("--name", default=None, help="report name (default: the config names)")
     p.add_argument("--worst", type=int, default=10, help="worst questions in the report")

@@ -157,11 +157,22 @@ class Retriever:
         for names in matched.values():
             for name in names:
                 carriers[name] = carriers.get(name, 0) + 1
+        within = set(filters.paper_ids) if filters and filters.paper_ids else None
         return [
             h
             for h in found
             if any(carriers[n] < AMBIGUOUS_NAME_PAPERS for n in matched[h.paper_id])
+            and (within is None or h.paper_id in within)  # a paper filter holds for names too
         ]
+
+    def term_weight(self, query: str) -> float:
+        """Total IDF of the query's distinctive terms: how specific the query is. A paper's
+        `coverage` times this is the IDF mass of the query it holds."""
+        terms = distinctive_terms(query)
+        if not terms:
+            return 0.0
+        chunks, df = self.index.document_frequencies([term_id(t) for t in terms])
+        return sum(idf(t, df, chunks) for t in terms)
 
     def _with_coverage(self, query: str, hits: list[Hit]) -> list[Hit]:
         """Attach each paper's coverage of the question's distinctive terms."""

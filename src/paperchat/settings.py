@@ -188,10 +188,24 @@ class AnswerSettings(_Section):
     )
     sources: int = Field(5, ge=1, description="Sources shown to the LLM (trimmed to fit).")
     history_turns: int = Field(6, ge=0, description="Earlier messages used for follow-ups.")
+    standalone_terms: float = Field(
+        4.5,
+        ge=0,
+        description="In a conversation, a turn is read on its own (a new topic) when the "
+        "paper retrieval finds for it alone holds this much more of the turn's distinctive "
+        "terms (summed IDF) than the conversation's papers do ...",
+    )
+    standalone_relevance: float = Field(
+        0.0,
+        description="... and is this much closer to it in dense similarity. Both are fitted "
+        "on the fit part of eval/gold/conversations.jsonl (eval/fit_conversation.py).",
+    )
     condense: Literal["auto", "llm", "heuristic"] = Field(
         "auto",
-        description="How follow-ups become standalone questions: auto = the LLM when served "
-        "by vllm, else the heuristic (small local models rewrite poorly).",
+        description="Who words a follow-up as a standalone question. The papers it is about "
+        "are always decided from retrieval evidence (paperchat.conversation); auto = the LLM "
+        "rewrites it when served by vllm, llm = always, heuristic = never (small local models "
+        "rewrite poorly). A rewrite whose retrieval finds other papers is not used.",
     )
 
 
