@@ -34,6 +34,7 @@ from paperchat.evaluation.gold import (
 )
 from paperchat.evaluation.judge import Judge
 from paperchat.evaluation.metrics import (
+    capped_recall_at_k,
     citation_precision,
     citation_recall,
     contains_phrase,
@@ -50,6 +51,7 @@ from paperchat.settings import AnswerSettings
 log = logging.getLogger(__name__)
 
 RETRIEVAL_DEPTH = 10  # papers ranked per question by retrieval-only configs
+REPORT_KS = (1, 3, 5, 10)
 NDCG_KS = (5, 10)
 
 Search = Callable[[str, int], list[Hit]]
@@ -100,7 +102,8 @@ class ItemScores:
 
     abstained: bool  # the answerer's decision, or the same rule on a retrieval config's hits
     reciprocal_rank: float | None = None  # None: no gold papers (unanswerable)
-    recall_curve: tuple[float, ...] = ()  # recall@1..depth (min(k, gold) denominator)
+    recall_curve: tuple[float, ...] = ()  # standard recall@1..depth
+    capped_curve: tuple[float, ...] = ()  # recall@1..depth over min(k, gold papers)
     ndcg: dict[int, float] = field(default_factory=dict)
     must_include: float | None = None  # share of the must_include terms in the answer
     missed_terms: tuple[str, ...] = ()
@@ -133,6 +136,7 @@ def score_item(
         ranking = {
             "reciprocal_rank": reciprocal_rank(ranked, gold),
             "recall_curve": tuple(recall_at_k(ranked, gold, k) for k in range(1, depth + 1)),
+            "capped_curve": tuple(capped_recall_at_k(ranked, gold, k) for k in range(1, depth + 1)),
             "ndcg": {k: ndcg_at_k(ranked, gold, k) for k in NDCG_KS if k <= depth},
         }
     if answer is None:
@@ -180,6 +184,33 @@ class ItemResult:
     def relevance(self) -> float | None:
         """Best dense similarity among the hits: what the answerer abstains on."""
         return max((h.relevance for h in self.hits if h.relevance is not None), default=None)
+
+
+def item_values(result: ItemResult) -> dict[str, float]:
+    """The item's value of every reported metric that applies to it; a config's metric is
+    the mean of these over its items (and its interval a bootstrap over them)."""
+    s = result.scores
+    values: dict[str, float] = {}
+    if result.faithfulness is not None:
+        values["faithfulness"] = result.faithfulness
+    if not result.item.answerable:
+        return {**values, "right_rate": float(s.abstained)}
+    values["wrong_rate"] = float(s.abstained)
+    values["mrr"] = s.reciprocal_rank or 0.0
+    depth = len(s.recall_curve)
+    values.update({f"recall@{k}": s.recall_curve[k - 1] for k in REPORT_KS if k <= depth})
+    values.update({f"capped_recall@{k}": s.capped_curve[k - 1] for k in REPORT_KS if k <= depth})
+    values.update({f"ndcg@{k}": v for k, v in s.ndcg.items()})
+    if result.answer is None or s.must_include is None:
+        return values
+    values["must_include_accuracy"] = float(s.must_include == 1.0)
+    values["must_include_share"] = s.must_include
+    values["citation_recall"] = s.citation_recall or 0.0
+    if not s.abstained:
+        values["cited_share"] = float(bool(s.cited))
+        if s.citation_precision is not None:
+            values["citation_precision"] = s.citation_precision
+    return values
 
 
 @dataclass(slots=True)
