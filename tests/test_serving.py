@@ -173,6 +173,9 @@ def test_stream_chunks_are_shaped_like_openai():
     assert text.startswith("ELECTRA detects replaced tokens [1].")
     assert "\n\nSources:\n[1] ELECTRA" in text
     final = chunks[-1]
+    notes = final["choices"][0]["delta"].pop("annotations")
+    spans = [(n["url_citation"]["start_index"], n["url_citation"]["end_index"]) for n in notes]
+    assert [text[start:end] for start, end in spans] == ["[1]", "[1]"]
     assert final["choices"][0] == {
         "index": 0,
         "delta": {},
@@ -195,10 +198,56 @@ def test_stream_usage_chunk_on_request():
     assert usage["usage"]["total_tokens"] == 15
 
 
-def test_stream_fails_with_a_status_before_any_text():
-    result = ready_service(FakeAnswerer(fail_before=DOWN)).create_chat_stream(request(stream=True))
-    assert isinstance(result, ErrorResponse)
-    assert result.status_code == 503
+def test_stream_refuses_with_a_status_what_is_checked_before_it_starts():
+    empty = ready_service().create_chat_stream(request("  ", stream=True))
+    assert isinstance(empty, ErrorResponse) and empty.status_code == 400
+    status = IndexStatus()
+    status.indexing()
+    service = ChatService(FakePipeline(), status, Metrics(), "paperchat")  # type: ignore[arg-type]
+    busy = service.create_chat_stream(request(stream=True))
+    assert isinstance(busy, ErrorResponse) and busy.status_code == 503
+
+
+def test_stream_sends_the_role_chunk_before_the_answer_starts():
+    answerer = FakeAnswerer(fail_before=DOWN)
+    stream = ready_service(answerer).create_chat_stream(request(stream=True))
+    assert not isinstance(stream, ErrorResponse)
+    first = next(stream)
+    assert answerer.calls == []  # the role went out before retrieval began
+    events = sse_events([first, *stream])
+    assert events[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    assert events[1]["error"]["code"] == "llm_unavailable"
+    assert events[-1] == "[DONE]"
+
+
+def test_system_message_and_max_tokens_reach_the_answerer():
+    answerer = FakeAnswerer()
+    messages = [
+        {"role": "system", "content": "Answer in French."},
+        {"role": "user", "content": "What is ELECTRA?"},
+    ]
+    ready_service(answerer).create_chat_completion(
+        ChatCompletionRequest.model_validate({"messages": messages, "max_tokens": 7})
+    )
+    limits = answerer.calls[0].limits
+    assert (limits.instructions, limits.max_tokens) == ("Answer in French.", 7)
+    too_long = [{"role": "system", "content": "x" * 5000}, messages[1]]
+    refused = ready_service().create_chat_completion(
+        ChatCompletionRequest.model_validate({"messages": too_long})
+    )
+    assert isinstance(refused, ErrorResponse) and "system message" in refused.error.message
+
+
+def test_annotations_span_each_marker_and_link_the_paper():
+    response = ready_service().create_chat_completion(request())
+    assert isinstance(response, ChatCompletionResponse)
+    message = response.choices[0].message
+    assert len(message.annotations) == 2  # two [1] markers in the answer text
+    for note in message.annotations:
+        span = note.url_citation
+        assert message.content[span.start_index : span.end_index] == "[1]"
+        assert span.title == ELECTRA.title
+        assert span.url.startswith("https://arxiv.org/search/?query=ELECTRA")
 
 
 def test_mid_stream_failure_sends_an_error_event_then_done():

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 
+from paperchat.chunking import count_tokens as cl100k_tokens
 from paperchat.citations import (
     CheckedSentence,
     CitationChecker,
@@ -38,6 +41,7 @@ __all__ = [
     "Answerer",
     "Delta",
     "Done",
+    "Limits",
     "Retrieved",
     "format_sources",
     "off_topic",
@@ -74,6 +78,42 @@ class Delta:
 
 
 @dataclass(frozen=True, slots=True)
+class Limits:
+    """What a caller asks of one answer beyond the question.
+
+    `max_tokens` cuts the answer text at that many tokens (finish reason "length");
+    `cancel`, once set, ends the answer after the text written so far (the model stops);
+    `instructions` are a client's own instructions, appended after the answer rules.
+    """
+
+    max_tokens: int | None = None
+    cancel: threading.Event | None = None
+    instructions: str = ""
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel is not None and self.cancel.is_set()
+
+
+class _Cut(Exception):
+    """The answer reached its token limit or was cancelled: stop writing.
+
+    Carries the last, shortened piece of text, which still has to reach the reader.
+    """
+
+    def __init__(self, delta: Delta | None) -> None:
+        super().__init__("answer cut")
+        self.delta = delta
+
+
+@dataclass(frozen=True, slots=True)
+class _Partial:
+    """The checked-safe start of a sentence the model is still writing."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class Done:
     answer: Answer
 
@@ -91,27 +131,78 @@ def format_sources(citations: Sequence[Citation]) -> str:
 
 @dataclass(slots=True)
 class _Draft:
-    """An answer being written: the text so far and the sources its markers name."""
+    """An answer being written: the text so far and the sources its markers name.
+
+    A sentence the model is still writing may be shown early (`partial`): only its marker-free
+    start, which the checked sentence is known to begin with; `add` then writes the rest.
+    """
 
     answer: Answer
     start: float  # perf_counter() when the question came in
+    count: Callable[[str], int]  # tokens of a text, with the answering model's tokenizer
+    limits: Limits = field(default_factory=Limits)
     cited: list[int] = field(default_factory=list)
+    shown: str = ""  # the unfinished sentence's text written so far, its lead space included
+    lead: str = ""
+
+    def partial(self, text: str) -> Iterator[Delta]:
+        if not text:
+            return
+        if not self.shown:
+            self.lead = " " if self.answer.text else ""
+        full = self.lead + text
+        if full.startswith(self.shown) and len(full) > len(self.shown):
+            delta = self.write(full[len(self.shown) :])
+            self.shown = full
+            yield delta
+
+    def drop_partial(self) -> None:
+        """The unfinished sentence will not be completed (the model abstained)."""
+        self.shown = ""
 
     def add(self, sentence: CheckedSentence) -> Iterator[Delta]:
         self.answer.invalid_markers.extend(sentence.invalid)
+        shown, self.shown = self.shown, ""
         if not sentence.text:
             return
         if not sentence.supported:
             self.answer.unsupported.append(sentence.text)
         self.cited.extend(n for n in sentence.cited if n not in self.cited)
-        yield self.write((" " if self.answer.text else "") + sentence.text)
+        lead = self.lead if shown else (" " if self.answer.text else "")
+        full = lead + sentence.text
+        if not full.startswith(shown):  # streamable() starts are prefixes; stay readable anyway
+            log.warning("a checked sentence does not continue its streamed start")
+            full = f"{shown} {sentence.text}"
+        if len(full) > len(shown):
+            yield self.write(full[len(shown) :])
 
     def write(self, text: str) -> Delta:
+        if self.limits.cancelled:
+            self.answer.finish_reason = "cancelled"
+            raise _Cut(None)
         elapsed = time.perf_counter() - self.start
         self.answer.timings.setdefault("first_sentence", elapsed)
         self.answer.timings.setdefault("first_token", elapsed)  # when no model streamed
+        limit = self.limits.max_tokens
+        if limit is not None and self.count(self.answer.text + text) > limit:
+            text = self._fitting(text, limit)
+            self.answer.text += text
+            self.answer.finish_reason = "length"
+            raise _Cut(Delta(text) if text else None)
         self.answer.text += text
         return Delta(text)
+
+    def _fitting(self, text: str, limit: int) -> str:
+        """The longest start of `text`, cut after a word, that keeps the answer within `limit`."""
+        words = re.findall(r"\s*\S+", text)
+        low, high = 0, len(words)
+        while low < high:  # the most words that fit, by bisection on the token count
+            mid = (low + high + 1) // 2
+            if self.count(self.answer.text + "".join(words[:mid])) <= limit:
+                low = mid
+            else:
+                high = mid - 1
+        return "".join(words[:low])
 
 
 class Answerer:
@@ -146,8 +237,9 @@ class Answerer:
         *,
         k: int | None = None,
         mode: str | None = None,
+        limits: Limits | None = None,
     ) -> Answer:
-        for event in self.stream(question, history, k=k, mode=mode):
+        for event in self.stream(question, history, k=k, mode=mode, limits=limits):
             if isinstance(event, Done):
                 return event.answer
         raise AssertionError("stream ended without an answer")
@@ -159,7 +251,9 @@ class Answerer:
         *,
         k: int | None = None,
         mode: str | None = None,
+        limits: Limits | None = None,
     ) -> Iterator[AnswerEvent]:
+        """Retrieved, then Deltas that join to the answer text, then Done."""
         start = time.perf_counter()
         question = self.validate(question)
         standalone = self.condense(question, history)
@@ -167,13 +261,40 @@ class Answerer:
         hits = self.retriever.search(standalone, k=k, mode=mode)
         timings = {"condense": condensed - start, "retrieve": time.perf_counter() - condensed}
         yield Retrieved(hits)
-        draft = _Draft(Answer(text="", hits=hits, question=standalone, timings=timings), start)
-        if self._off_topic(hits):
-            yield from self._abstain(draft)
-        else:
-            yield from self._generate(draft)
-        draft.answer.timings["total"] = time.perf_counter() - start
-        yield Done(draft.answer)
+        answer = Answer(text="", hits=hits, question=standalone, timings=timings)
+        draft = _Draft(answer, start, self.count_tokens, limits or Limits())
+        sources = self._sources(hits, self.settings.sources)
+        try:
+            if self._off_topic(hits):
+                yield from self._abstain(draft)
+            else:
+                yield from self._generate(draft, sources)
+        except _Cut as cut:
+            if cut.delta is not None:
+                yield cut.delta
+            log.info("answer ended early (%s); the model stopped", answer.finish_reason)
+        self._finish(draft, sources)
+        answer.timings["total"] = time.perf_counter() - start
+        yield Done(answer)
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens with the answering model's tokenizer; cl100k for the extractive backend."""
+        return self.llm.count_tokens(text) if self.llm else cl100k_tokens(text)
+
+    def _finish(self, draft: _Draft, sources: Sequence[Source]) -> None:
+        """Citations of the markers the text really holds (a cut answer may lose some), and
+        token usage counted the same way for every backend."""
+        answer = draft.answer
+        by_n = {s.n: s for s in sources}
+        _, in_text = split_markers(answer.text)
+        answer.citations = [
+            _citation(by_n[n]) for n in sorted(draft.cited) if n in in_text and n in by_n
+        ]
+        answer.timings.setdefault("generate", 0.0)
+        if not answer.usage:  # the extractive answer read the question and the sources
+            read = [answer.question, *(s.passage for s in sources)]
+            answer.usage = {"prompt_tokens": sum(self.count_tokens(t) for t in read)}
+        answer.usage["completion_tokens"] = self.count_tokens(answer.text)
 
     # -- steps -------------------------------------------------------------------------------
 
@@ -235,12 +356,16 @@ class Answerer:
             for i, h in enumerate(hits[:count], start=1)
         ]
 
-    def _generate(self, draft: _Draft) -> Iterator[AnswerEvent]:
+    def _generate(self, draft: _Draft, sources: list[Source]) -> Iterator[AnswerEvent]:
         started = time.perf_counter()
-        sources = self._sources(draft.answer.hits, self.settings.sources)
         sentences = self._sentences(draft, sources)
         try:
             for sentence in sentences:
+                if isinstance(sentence, _Partial):
+                    yield from draft.partial(sentence.text)
+                    continue
+                if sentence.abstains:
+                    draft.drop_partial()
                 if sentence.abstains and not draft.cited:
                     yield from self._model_abstained(draft)
                     break
@@ -257,9 +382,7 @@ class Answerer:
                     yield from draft.add(sentence)
         finally:
             sentences.close()  # stops the model when the answer ended early
-        by_n = {s.n: s for s in sources}
-        draft.answer.citations = [_citation(by_n[n]) for n in sorted(draft.cited)]
-        draft.answer.timings["generate"] = time.perf_counter() - started
+            draft.answer.timings["generate"] = time.perf_counter() - started
 
     def _model_abstained(self, draft: _Draft) -> Iterator[AnswerEvent]:
         """The model says the sources do not answer: the standard abstention, closest papers."""
@@ -269,7 +392,9 @@ class Answerer:
         yield draft.write(("\n" if answer.text else "") + self.prompts.abstain(answer.hits[:3]))
         draft.cited.clear()
 
-    def _sentences(self, draft: _Draft, sources: list[Source]) -> Iterator[CheckedSentence]:
+    def _sentences(
+        self, draft: _Draft, sources: list[Source]
+    ) -> Iterator[CheckedSentence | _Partial]:
         if self.llm is None:
             yield from self._extractive(draft, sources)
             return
@@ -285,7 +410,9 @@ class Answerer:
             return
         yield from self._from_llm(draft, fitted)
 
-    def _from_llm(self, draft: _Draft, sources: list[Source]) -> Iterator[CheckedSentence]:
+    def _from_llm(
+        self, draft: _Draft, sources: list[Source]
+    ) -> Iterator[CheckedSentence | _Partial]:
         """Stream the model's answer sentence by sentence; on overflow, retry with fewer."""
         while True:
             try:
@@ -302,30 +429,45 @@ class Answerer:
                 log.warning("context overflow with %d sources; retrying with fewer", len(sources))
                 sources = sources[:-1]
 
-    def _stream_llm(self, draft: _Draft, sources: list[Source]) -> Iterator[CheckedSentence]:
+    def _stream_llm(
+        self, draft: _Draft, sources: list[Source]
+    ) -> Iterator[CheckedSentence | _Partial]:
+        """Checked sentences, and between them the safe start of the one being written."""
         assert self.llm is not None
         checker = CitationChecker(self.embedder, sources, self.settings.support_threshold)
         buffer = SentenceBuffer()
-        messages = self._messages(draft.answer.question, sources)
-        raw = ""
-        for delta in self.llm.stream(
-            messages,
-            max_tokens=self.llm_settings.max_tokens,
-            temperature=self.llm_settings.temperature,
-        ):
-            draft.answer.timings.setdefault("first_token", time.perf_counter() - draft.start)
-            raw += delta
-            yield from (checker.check(s) for s in buffer.feed(delta))
+        instructions = draft.limits.instructions
+        messages = self._messages(draft.answer.question, sources, instructions)
+        draft.answer.usage = {"prompt_tokens": self.llm.count_message_tokens(messages)}
+        deltas = self.llm.stream(
+            messages, max_tokens=self._max_tokens(draft), temperature=self.llm_settings.temperature
+        )
+        with closing(deltas):  # closing stops the model at once (cancel, token limit)
+            for delta in deltas:
+                if draft.limits.cancelled:
+                    draft.answer.finish_reason = "cancelled"
+                    raise _Cut(None)
+                draft.answer.timings.setdefault("first_token", time.perf_counter() - draft.start)
+                yield from (checker.check(s) for s in buffer.feed(delta))
+                yield _Partial(buffer.streamable())
         yield from (checker.check(s) for s in buffer.flush())
-        draft.answer.usage = {
-            "prompt_tokens": self.llm.count_message_tokens(messages),
-            "completion_tokens": self.llm.count_tokens(raw),
-        }
 
-    def _messages(self, question: str, sources: Sequence[Source]) -> list[Message]:
-        # The long shared system prompt goes first so vLLM's prefix cache reuses it.
+    def _max_tokens(self, draft: _Draft) -> int:
+        limit = draft.limits.max_tokens
+        # A little headroom: the markers the check moves may change the count slightly.
+        cap = self.llm_settings.max_tokens
+        return min(cap, limit + PROMPT_SLACK_TOKENS) if limit else cap
+
+    def _messages(
+        self, question: str, sources: Sequence[Source], instructions: str = ""
+    ) -> list[Message]:
+        # The long shared system prompt goes first so vLLM's prefix cache reuses it; a
+        # client's instructions follow the rules, so they can add to them but not replace them.
+        system = self.prompts.system()
+        if instructions.strip():
+            system += "\n\n" + self.prompts.instructions(instructions)
         return [
-            {"role": "system", "content": self.prompts.system()},
+            {"role": "system", "content": system},
             {"role": "user", "content": self.prompts.answer(sources, question)},
         ]
 
@@ -478,6 +620,8 @@ def _citation(source: Source) -> Citation:
         title=source.hit.title,
         url=source.hit.url,
         passage=source.passage,
+        urls=source.hit.urls,
+        relevance=source.hit.relevance,
     )
 
 
