@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
+from paperchat import __version__
 from paperchat.errors import PaperchatError
 from paperchat.index import Filters
 from paperchat.ingest import IngestReport
 from paperchat.pipeline import Pipeline
-from paperchat.records import Answer, Turn
+from paperchat.records import Answer
 from paperchat.retrieval import MODES
 from paperchat.settings import Settings
 
@@ -187,35 +188,13 @@ def print_streamed(events: Iterable[AnswerEvent]) -> Answer:
 
 @command("chat")
 def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
+    from paperchat.terminal import chat
+
     pipeline = Pipeline(settings)
-    history: list[Turn] = []
     try:
-        answerer = pipeline.answerer(args.backend)
-        print(f"paperchat ({answerer.backend}); empty line or Ctrl-D to quit.")
-        while question := _prompt():
-            try:
-                answer = print_streamed(answerer.stream(question, history, k=args.k))
-            except PaperchatError as e:
-                print(f"Error: {e}", file=sys.stderr)
-                continue
-            answer_text = answer.text + "\n" + _sources_text(answer)
-            history += [Turn("user", question), Turn("assistant", answer_text)]
+        return chat(lambda: pipeline.answerer(args.backend), settings.data_dir, args.k)
     finally:
         pipeline.close()
-    return 0
-
-
-def _sources_text(answer: Answer) -> str:
-    from paperchat.answering import format_sources
-
-    return format_sources(answer.citations)
-
-
-def _prompt() -> str:
-    try:
-        return input("\n> ").strip()
-    except EOFError:
-        return ""
 
 
 # -- serve -----------------------------------------------------------------------------------
@@ -350,6 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="paperchat", description="Chat with a collection of research papers."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    parser.add_argument("--version", action="version", version=f"paperchat {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("ingest", help="parse, chunk, embed and index corpus files")
