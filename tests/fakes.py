@@ -36,7 +36,15 @@ SPEECH = Hit(
 
 
 def citation(n: int, hit: Hit) -> Citation:
-    return Citation(n=n, paper_id=hit.paper_id, title=hit.title, url=hit.url, passage=hit.text)
+    return Citation(
+        n=n,
+        paper_id=hit.paper_id,
+        title=hit.title,
+        url=hit.url,
+        passage=hit.text,
+        urls=hit.urls,
+        relevance=hit.relevance,
+    )
 
 
 @dataclass

@@ -7,13 +7,16 @@ run in milliseconds and pin down the exact wire shapes and error paths.
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from fastapi.testclient import TestClient
 
 from fakes import ELECTRA, FakeAnswerer, FakePipeline
 from paperchat.errors import LLMUnavailableError
+from paperchat.records import Answer, Citation, Hit
 from paperchat.server.api import create_app
+from paperchat.server.cards import answer_html, friendly, hits_html, inert, sources_html
 from paperchat.server.indexing import BackgroundIndexer, IndexStatus
 from paperchat.server.metrics import Metrics
 from paperchat.server.protocol import (
@@ -398,38 +401,77 @@ def test_healthz_is_503_while_indexing(tmp_path):
 # -- the UI handlers ----------------------------------------------------------------------------
 
 
-def test_ui_streams_an_answer_with_its_cited_papers():
+def test_ui_streams_an_answer_with_linked_markers_and_source_cards():
     answerer = FakeAnswerer()
-    ui = ChatUI(ready_service(answerer))
-    outputs = list(ui.respond("What is ELECTRA?", [], [], 5, "hybrid"))
-    _, chat, _, turns, retrieved, status = outputs[-1]
-    assert chat[0] == {"role": "user", "content": "What is ELECTRA?"}
-    assert chat[1]["content"].startswith("ELECTRA detects replaced tokens [1].")
-    sources = chat[2]
-    assert sources["metadata"]["title"] == "Sources: 1 cited paper"
+    ui = ChatUI(ready_service(answerer), "extractive")
+    outputs = list(ui.respond("What is ELECTRA?", [], 5, "hybrid", "extractive"))
+    messages, retrieved, status = outputs[-1]
+    answer, sources = messages
+    answer_id = re.search(r'href="#src-(\w+)-1"', answer["content"]).group(1)
+    assert answer["content"].count('class="cite"') == 2  # both [1] markers link to the card
+    assert f'id="src-{answer_id}-1"' in sources["content"]
     assert ELECTRA.title in sources["content"]
-    assert "replaced token detection" in sources["content"]  # the cited passage
-    assert ELECTRA.url in sources["content"]
-    assert ELECTRA.title in retrieved
-    assert "0.9000" in retrieved
-    assert turns[1]["content"].endswith(f"[1] {ELECTRA.title} ({ELECTRA.url})")
-    assert status.startswith("Answered")
-    # A follow-up passes the conversation on.
-    list(ui.respond("How big is it?", chat, turns, 5, "hybrid"))
-    assert [t.role for t in answerer.calls[1].history] == ["user", "assistant"]
+    assert "replaced token detection" in sources["content"]  # the passage used
+    assert 'href="https://arxiv.org/search/?query=ELECTRA' in sources["content"]
+    assert 'href="https://github.com/google-research/electra"' in sources["content"]
+    assert "0.80" in sources["content"]  # similarity, not the fusion score
+    assert ELECTRA.title in retrieved and "0.9000" not in retrieved
+    assert status.startswith("Answered by extractive")
+    # A follow-up passes the conversation on as plain text, Sources list included.
+    history = [{"role": "user", "content": "What is ELECTRA?"}, answer, sources]
+    list(ui.respond("How big is it?", history, 5, "hybrid", "extractive"))
+    turns = answerer.calls[1].history
+    assert [t.role for t in turns] == ["user", "assistant"]
+    assert turns[1].content.startswith("ELECTRA detects replaced tokens [1].")
+    assert f"[1] {ELECTRA.title}" in turns[1].content
 
 
-def test_ui_shows_a_clear_message_when_the_model_is_unreachable():
-    ui = ChatUI(ready_service(FakeAnswerer(fail_before=DOWN)))
-    *_, last = ui.respond("What is ELECTRA?", [], [], 5, "hybrid")
-    chat = last[1]
-    assert chat[-1]["content"] == f"⚠️ {DOWN}"
-    assert last[3] == []  # a failed exchange is not history
+def test_ui_shows_a_friendly_message_when_the_model_is_unreachable():
+    ui = ChatUI(ready_service(FakeAnswerer(fail_before=DOWN)), "vllm")
+    *_, last = ui.respond("What is ELECTRA?", [], 5, "hybrid", "vllm")
+    assert last[0][-1]["content"] == f"⚠️ {DOWN}"
+
+
+def test_ui_hides_setting_names_from_readers():
+    message = (
+        "The question has 3000 characters; the limit is 2000 "
+        "(PAPERCHAT_ANSWER_MAX_QUESTION_CHARS). Shorten it."
+    )
+    assert friendly(message) == "The question has 3000 characters; the limit is 2000. Shorten it."
+    down = (
+        "Cannot reach the LLM server at http://vllm:8000/v1 (refused): start it, fix "
+        "PAPERCHAT_LLM_URL, or set PAPERCHAT_LLM_BACKEND=local to answer with the local model."
+    )
+    assert friendly(down) == "Cannot reach the LLM server at http://vllm:8000/v1 (refused)."
 
 
 def test_ui_says_when_the_index_is_not_ready():
     status = IndexStatus()
     status.indexing()
     service = ChatService(FakePipeline(), status, Metrics(), "paperchat")  # type: ignore[arg-type]
-    *_, last = ChatUI(service).respond("What is ELECTRA?", [], [], 5, "hybrid")
-    assert "indexing in progress" in last[1][-1]["content"]
+    *_, last = ChatUI(service, "extractive").respond("What is ELECTRA?", [], 5, "hybrid", "")
+    assert "indexing in progress" in last[0][-1]["content"]
+
+
+def test_corpus_text_is_escaped_and_only_web_links_are_links():
+    hostile = Hit(
+        paper_id="x",
+        title="<img src=x onerror=alert(1)> **bold** [click](javascript:alert(1))",
+        score=0.1,
+        text="<script>alert(1)</script>",
+        urls=("javascript:alert(1)", "https://example.org/code"),
+        relevance=0.5,
+    )
+    panel = hits_html([hostile])
+    assert "<img" not in panel and "&lt;img" in panel
+    assert "javascript:" not in panel.split("</a>")[0].split(">")[0]
+    assert inert("a\n\n<b>") == "a<br><br>&lt;b&gt;"  # no blank line ends the HTML block
+    answer = Answer(
+        text="A <b>claim</b> [1].",
+        citations=[Citation(1, "x", hostile.title, passage=hostile.text, urls=hostile.urls)],
+    )
+    card = sources_html(answer, "abc")
+    assert "<script>" not in card and "<img" not in card
+    assert 'href="javascript' not in card
+    assert 'href="https://example.org/code"' in card
+    assert "<b>" not in answer_html(answer.text, "abc", [1])

@@ -76,13 +76,20 @@ def _before_abstain(text: str) -> str:
     if _ABSTAIN in " ".join(lowered):
         return ""
     for start in range(len(words)):
-        tail = lowered[start:]
-        if tail == _ABSTAIN_WORDS[: len(tail)]:
+        if _may_begin_abstain(lowered[start:]):
             if start == 0:
                 return ""
             # Cut at the start of that word in the text, keeping the text as written.
             return text[: _word_start(text, start)].rstrip()
     return text
+
+
+def _may_begin_abstain(tail: list[str]) -> bool:
+    """The words (the last one perhaps unfinished) could be the start of the abstain phrase."""
+    if not tail or len(tail) > len(_ABSTAIN_WORDS):
+        return False
+    *whole, last = tail
+    return whole == _ABSTAIN_WORDS[: len(whole)] and _ABSTAIN_WORDS[len(whole)].startswith(last)
 
 
 def _word_start(text: str, index: int) -> int:
