@@ -273,6 +273,9 @@ class Answerer:
             if cut.delta is not None:
                 yield cut.delta
             log.info("answer ended early (%s); the model stopped", answer.finish_reason)
+        except GeneratorExit:  # the reader closed the stream (Stop, a client that went away)
+            log.info("answer abandoned by its reader after %d characters", len(answer.text))
+            raise
         self._finish(draft, sources)
         answer.timings["total"] = time.perf_counter() - start
         yield Done(answer)
