@@ -418,7 +418,8 @@ def test_ui_streams_an_answer_with_linked_markers_and_source_cards():
     assert ELECTRA.title in retrieved and "0.9000" not in retrieved
     assert status.startswith("Answered by extractive")
     # A follow-up passes the conversation on as plain text, Sources list included.
-    history = [{"role": "user", "content": "What is ELECTRA?"}, answer, sources]
+    as_gradio = [{**m, "content": [{"type": "text", "text": m["content"]}]} for m in messages]
+    history = [{"role": "user", "content": "What is ELECTRA?"}, *as_gradio]
     list(ui.respond("How big is it?", history, 5, "hybrid", "extractive"))
     turns = answerer.calls[1].history
     assert [t.role for t in turns] == ["user", "assistant"]

@@ -164,7 +164,7 @@ def test_phone_width_layout(ui_server, browser):
 def test_stop_ends_the_answer_and_the_generation(slow_server, page):
     open_chat(page, slow_server)
     ask(page, QUESTION)
-    stop = page.locator("#question button.stop-button, #question button[aria-label='Stop']")
+    stop = page.locator("#question [data-testid='stop-button']")
     stop.first.wait_for(timeout=ANSWER_TIMEOUT_MS)
     # Wait for the model's first words, then stop it.
     page.wait_for_function(

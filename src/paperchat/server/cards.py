@@ -18,6 +18,7 @@ PASSAGE_CHARS = 400  # cited passages are abstract windows; a few lines say enou
 BAR_CELLS = 10
 _MARKER = re.compile(r"\[(\d+)\]")
 _TAGS = re.compile(r"<[^>]+>")
+_DECOR = re.compile(r'<span class="(?:bar|passage)"[^>]*>.*?</span>|<br>Links: .*?(?=</div>)')
 _SETTING = re.compile(r"\s*\((?:[^()]*\s)?PAPERCHAT_[A-Z_]+[^()]*\)")
 _SENTENCES = re.compile(r"(?<=[.!?:])\s+")
 
@@ -113,7 +114,9 @@ def _hit_link(hit: Hit) -> str:
 
 def plain(content: str) -> str:
     """A rendered chat message back as the text an API client would send (for follow-ups)."""
-    text = re.sub(r"<br\s*/?>|</div>|</li>", "\n", content)
+    # Bars, passages and code links are for the eye; the API's Sources list has titles only.
+    text = _DECOR.sub("", content)
+    text = re.sub(r"<br\s*/?>|</div>|</li>", "\n", text)
     text = html.unescape(_TAGS.sub("", text))
     return text.strip()
 

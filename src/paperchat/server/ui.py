@@ -168,15 +168,24 @@ def history_turns(history: Sequence[Message]) -> list[Turn]:
     """The chat as the API would receive it: plain text, an assistant's messages joined."""
     turns: list[Turn] = []
     for message in history:
-        role, content = message.get("role"), message.get("content")
-        if role not in ("user", "assistant") or not isinstance(content, str):
+        role, text = message.get("role"), plain(_text_of(message.get("content")))
+        if role not in ("user", "assistant") or not text:
             continue
-        text = plain(content)
         if turns and turns[-1].role == role == "assistant":
             turns[-1] = Turn(role, f"{turns[-1].content}\n\n{text}")
         else:
             turns.append(Turn(role, text))
     return turns
+
+
+def _text_of(content: object) -> str:
+    """A message's text: Gradio passes history content as a list of typed parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = [p.get("text", "") for p in content if isinstance(p, dict)]
+        return "\n".join(p for p in parts if p)
+    return ""
 
 
 def _assistant(content: str) -> Message:
@@ -230,26 +239,25 @@ def _chat_tab(ui: ChatUI, settings: Settings, status: gr.Markdown, default: str)
                 k = gr.Slider(1, MAX_K, value=settings.retrieval.k, step=1, label="Papers (k)")
                 mode = gr.Radio(list(MODES), value=settings.retrieval.mode, label="Search")
             hits = gr.HTML(HITS_PLACEHOLDER, elem_id="hits", render=False)
+            question = gr.Textbox(
+                placeholder="Ask a question about the papers…",
+                show_label=False,
+                elem_id="question",
+                max_length=settings.answer.max_question_chars,  # bounded in the browser too
+                submit_btn=True,
+                stop_btn=True,
+            )
             gr.ChatInterface(
                 ui.respond,
-                chatbot=gr.Chatbot(elem_id="chat", height=560, label="Chat"),
-                textbox=gr.Textbox(
-                    placeholder="Ask a question about the papers…",
-                    show_label=False,
-                    elem_id="question",
-                    max_length=settings.answer.max_question_chars,
-                    stop_btn=True,
-                ),
+                chatbot=gr.Chatbot(elem_id="chat", height=520, label="Chat"),
+                textbox=question,
                 additional_inputs=[k, mode, backend],
                 additional_outputs=[hits, status],
-                examples=[
-                    [q, settings.retrieval.k, settings.retrieval.mode, default] for q in EXAMPLES
-                ],
-                run_examples_on_click=False,
                 save_history=True,
                 concurrency_limit=CONCURRENT_CHATS,
                 api_visibility="private",  # programs use /v1; no second API to support
             )
+            gr.Examples([[q] for q in EXAMPLES], inputs=[question], label="Examples")
         with gr.Column(scale=2, min_width=280, elem_id="hits-column"):
             gr.Markdown("### Retrieved papers")
             hits.render()
