@@ -137,11 +137,11 @@ def test_answer_with_linked_markers_and_source_cards(ui_server, page):
 
 def test_conversation_survives_a_reload(ui_server, page):
     open_chat(page, ui_server)
-    ask(page, QUESTION)
+    ask(page, "Which paper proposes replaced token detection?")
     wait_for_sources(page)
     page.reload(wait_until="load")
     page.locator("#question textarea").wait_for()
-    saved = page.get_by_text(re.compile("replaced token detection")).first
+    saved = page.get_by_text("Which paper proposes replaced").first  # the side panel
     saved.click()
     page.locator("#chat .sources").first.wait_for(timeout=30_000)
     assert ELECTRA in page.locator("#chat").inner_text()
