@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import closing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from paperchat.chunking import count_tokens as cl100k_tokens
 from paperchat.citations import (
@@ -25,6 +24,7 @@ from paperchat.citations import (
     split_sentences,
     with_markers,
 )
+from paperchat.drafting import Cut, Delta, Draft, Limits, Partial
 from paperchat.embedding import Embedder
 from paperchat.errors import BadQuestionError
 from paperchat.llm import ChatLLM, ContextOverflowError, Message
@@ -73,47 +73,6 @@ class Retrieved:
 
 
 @dataclass(frozen=True, slots=True)
-class Delta:
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """What a caller asks of one answer beyond the question.
-
-    `max_tokens` cuts the answer text at that many tokens (finish reason "length");
-    `cancel`, once set, ends the answer after the text written so far (the model stops);
-    `instructions` are a client's own instructions, appended after the answer rules.
-    """
-
-    max_tokens: int | None = None
-    cancel: threading.Event | None = None
-    instructions: str = ""
-
-    @property
-    def cancelled(self) -> bool:
-        return self.cancel is not None and self.cancel.is_set()
-
-
-class _Cut(Exception):
-    """The answer reached its token limit or was cancelled: stop writing.
-
-    Carries the last, shortened piece of text, which still has to reach the reader.
-    """
-
-    def __init__(self, delta: Delta | None) -> None:
-        super().__init__("answer cut")
-        self.delta = delta
-
-
-@dataclass(frozen=True, slots=True)
-class _Partial:
-    """The checked-safe start of a sentence the model is still writing."""
-
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
 class Done:
     answer: Answer
 
@@ -127,82 +86,6 @@ def format_sources(citations: Sequence[Citation]) -> str:
         return ""
     lines = [f"[{c.n}] {c.title}" + (f" ({c.url})" if c.url else "") for c in citations]
     return "Sources:\n" + "\n".join(lines)
-
-
-@dataclass(slots=True)
-class _Draft:
-    """An answer being written: the text so far and the sources its markers name.
-
-    A sentence the model is still writing may be shown early (`partial`): only its marker-free
-    start, which the checked sentence is known to begin with; `add` then writes the rest.
-    """
-
-    answer: Answer
-    start: float  # perf_counter() when the question came in
-    count: Callable[[str], int]  # tokens of a text, with the answering model's tokenizer
-    limits: Limits = field(default_factory=Limits)
-    cited: list[int] = field(default_factory=list)
-    shown: str = ""  # the unfinished sentence's text written so far, its lead space included
-    lead: str = ""
-
-    def partial(self, text: str) -> Iterator[Delta]:
-        if not text:
-            return
-        if not self.shown:
-            self.lead = " " if self.answer.text else ""
-        full = self.lead + text
-        if full.startswith(self.shown) and len(full) > len(self.shown):
-            delta = self.write(full[len(self.shown) :])
-            self.shown = full
-            yield delta
-
-    def drop_partial(self) -> None:
-        """The unfinished sentence will not be completed (the model abstained)."""
-        self.shown = ""
-
-    def add(self, sentence: CheckedSentence) -> Iterator[Delta]:
-        self.answer.invalid_markers.extend(sentence.invalid)
-        shown, self.shown = self.shown, ""
-        if not sentence.text:
-            return
-        if not sentence.supported:
-            self.answer.unsupported.append(sentence.text)
-        self.cited.extend(n for n in sentence.cited if n not in self.cited)
-        lead = self.lead if shown else (" " if self.answer.text else "")
-        full = lead + sentence.text
-        if not full.startswith(shown):  # streamable() starts are prefixes; stay readable anyway
-            log.warning("a checked sentence does not continue its streamed start")
-            full = f"{shown} {sentence.text}"
-        if len(full) > len(shown):
-            yield self.write(full[len(shown) :])
-
-    def write(self, text: str) -> Delta:
-        if self.limits.cancelled:
-            self.answer.finish_reason = "cancelled"
-            raise _Cut(None)
-        elapsed = time.perf_counter() - self.start
-        self.answer.timings.setdefault("first_sentence", elapsed)
-        self.answer.timings.setdefault("first_token", elapsed)  # when no model streamed
-        limit = self.limits.max_tokens
-        if limit is not None and self.count(self.answer.text + text) > limit:
-            text = self._fitting(text, limit)
-            self.answer.text += text
-            self.answer.finish_reason = "length"
-            raise _Cut(Delta(text) if text else None)
-        self.answer.text += text
-        return Delta(text)
-
-    def _fitting(self, text: str, limit: int) -> str:
-        """The longest start of `text`, cut after a word, that keeps the answer within `limit`."""
-        words = re.findall(r"\s*\S+", text)
-        low, high = 0, len(words)
-        while low < high:  # the most words that fit, by bisection on the token count
-            mid = (low + high + 1) // 2
-            if self.count(self.answer.text + "".join(words[:mid])) <= limit:
-                low = mid
-            else:
-                high = mid - 1
-        return "".join(words[:low])
 
 
 class Answerer:
@@ -262,14 +145,14 @@ class Answerer:
         timings = {"condense": condensed - start, "retrieve": time.perf_counter() - condensed}
         yield Retrieved(hits)
         answer = Answer(text="", hits=hits, question=standalone, timings=timings)
-        draft = _Draft(answer, start, self.count_tokens, limits or Limits())
+        draft = Draft(answer, start, self.count_tokens, limits or Limits())
         sources = self._sources(hits, self.settings.sources)
         try:
             if self._off_topic(hits):
                 yield from self._abstain(draft)
             else:
                 yield from self._generate(draft, sources)
-        except _Cut as cut:
+        except Cut as cut:
             if cut.delta is not None:
                 yield cut.delta
             log.info("answer ended early (%s); the model stopped", answer.finish_reason)
@@ -284,7 +167,7 @@ class Answerer:
         """Tokens with the answering model's tokenizer; cl100k for the extractive backend."""
         return self.llm.count_tokens(text) if self.llm else cl100k_tokens(text)
 
-    def _finish(self, draft: _Draft, sources: Sequence[Source]) -> None:
+    def _finish(self, draft: Draft, sources: Sequence[Source]) -> None:
         """Citations of the markers the text really holds (a cut answer may lose some), and
         token usage counted the same way for every backend."""
         answer = draft.answer
@@ -348,7 +231,7 @@ class Answerer:
     def _off_topic(self, hits: Sequence[Hit]) -> bool:
         return off_topic(hits, self.settings)
 
-    def _abstain(self, draft: _Draft) -> Iterator[AnswerEvent]:
+    def _abstain(self, draft: Draft) -> Iterator[AnswerEvent]:
         draft.answer.abstained = True
         draft.answer.timings.setdefault("generate", 0.0)
         yield draft.write(self.prompts.abstain(draft.answer.hits[:3]))
@@ -359,12 +242,12 @@ class Answerer:
             for i, h in enumerate(hits[:count], start=1)
         ]
 
-    def _generate(self, draft: _Draft, sources: list[Source]) -> Iterator[AnswerEvent]:
+    def _generate(self, draft: Draft, sources: list[Source]) -> Iterator[AnswerEvent]:
         started = time.perf_counter()
         sentences = self._sentences(draft, sources)
         try:
             for sentence in sentences:
-                if isinstance(sentence, _Partial):
+                if isinstance(sentence, Partial):
                     yield from draft.partial(sentence.text)
                     continue
                 if sentence.abstains:
@@ -387,7 +270,7 @@ class Answerer:
             sentences.close()  # stops the model when the answer ended early
             draft.answer.timings["generate"] = time.perf_counter() - started
 
-    def _model_abstained(self, draft: _Draft) -> Iterator[AnswerEvent]:
+    def _model_abstained(self, draft: Draft) -> Iterator[AnswerEvent]:
         """The model says the sources do not answer: the standard abstention, closest papers."""
         answer = draft.answer
         answer.abstained = True
@@ -396,8 +279,8 @@ class Answerer:
         draft.cited.clear()
 
     def _sentences(
-        self, draft: _Draft, sources: list[Source]
-    ) -> Iterator[CheckedSentence | _Partial]:
+        self, draft: Draft, sources: list[Source]
+    ) -> Iterator[CheckedSentence | Partial]:
         if self.llm is None:
             yield from self._extractive(draft, sources)
             return
@@ -413,9 +296,7 @@ class Answerer:
             return
         yield from self._from_llm(draft, fitted)
 
-    def _from_llm(
-        self, draft: _Draft, sources: list[Source]
-    ) -> Iterator[CheckedSentence | _Partial]:
+    def _from_llm(self, draft: Draft, sources: list[Source]) -> Iterator[CheckedSentence | Partial]:
         """Stream the model's answer sentence by sentence; on overflow, retry with fewer."""
         while True:
             try:
@@ -433,8 +314,8 @@ class Answerer:
                 sources = sources[:-1]
 
     def _stream_llm(
-        self, draft: _Draft, sources: list[Source]
-    ) -> Iterator[CheckedSentence | _Partial]:
+        self, draft: Draft, sources: list[Source]
+    ) -> Iterator[CheckedSentence | Partial]:
         """Checked sentences, and between them the safe start of the one being written."""
         assert self.llm is not None
         checker = CitationChecker(self.embedder, sources, self.settings.support_threshold)
@@ -449,13 +330,13 @@ class Answerer:
             for delta in deltas:
                 if draft.limits.cancelled:
                     draft.answer.finish_reason = "cancelled"
-                    raise _Cut(None)
+                    raise Cut(None)
                 draft.answer.timings.setdefault("first_token", time.perf_counter() - draft.start)
                 yield from (checker.check(s) for s in buffer.feed(delta))
-                yield _Partial(buffer.streamable())
+                yield Partial(buffer.streamable())
         yield from (checker.check(s) for s in buffer.flush())
 
-    def _max_tokens(self, draft: _Draft) -> int:
+    def _max_tokens(self, draft: Draft) -> int:
         limit = draft.limits.max_tokens
         # A little headroom: the markers the check moves may change the count slightly.
         cap = self.llm_settings.max_tokens
@@ -495,7 +376,7 @@ class Answerer:
             log.info("trimmed the sources to %d to fit the model's context", len(fitted))
         return fitted
 
-    def _extractive(self, draft: _Draft, sources: list[Source]) -> Iterator[CheckedSentence]:
+    def _extractive(self, draft: Draft, sources: list[Source]) -> Iterator[CheckedSentence]:
         """The best-matching abstract sentences, each citing its paper: faithful by design."""
         candidates = _candidates(sources)
         if not candidates:
