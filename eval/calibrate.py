@@ -31,7 +31,7 @@ from pathlib import Path
 from paperchat.answering import Answerer, merge_chunks
 from paperchat.citations import RECITE_MARGIN, CitationChecker, split_markers, split_sentences
 from paperchat.corpus import load_papers
-from paperchat.gold import GoldItem, load_gold, resolve
+from paperchat.evaluation.gold import GoldItem, load_gold, resolve
 from paperchat.pipeline import Pipeline
 from paperchat.prompts import Source
 from paperchat.settings import Settings

@@ -9,23 +9,17 @@ import pytest
 from qdrant_client import QdrantClient
 
 from fakes import FakeJudgeServer
-from paperchat.baseline import LlamaIndexBaseline
 from paperchat.cli import main
 from paperchat.corpus import load_papers
 from paperchat.errors import ConfigError
-from paperchat.eval_report import default_out_dir, write_report
-from paperchat.evaluation import (
-    GOLD_FILE,
-    ItemResult,
-    abstained,
-    evaluate,
-    load_presets,
-    make_config,
-    shown_path,
-)
-from paperchat.gold import GoldItem
-from paperchat.judge import Judge, parse_score
-from paperchat.llm import local_model_folder
+from paperchat.evaluation.baseline import LlamaIndexBaseline
+from paperchat.evaluation.configs import GOLD_FILE, load_presets, make_config
+from paperchat.evaluation.gold import GoldItem
+from paperchat.evaluation.judge import Judge, parse_score
+from paperchat.evaluation.report import default_out_dir, write_report
+from paperchat.evaluation.runner import evaluate, score_item, shown_path
+from paperchat.evaluation.summary import summarise
+from paperchat.llm.gguf import local_model_folder
 from paperchat.records import Hit
 from paperchat.settings import SHIPPED_CORPUS, AnswerSettings, EvalSettings, LLMSettings
 
@@ -52,7 +46,7 @@ def retrieval_report(ingested, tmp_path_factory) -> tuple[dict, str]:
     )
     assert steps == [f"{c}/{TINY * 3}" for c in RETRIEVAL_CONFIGS for _ in range(TINY)]
     folder = tmp_path_factory.mktemp("report")
-    write_report(run, folder, "tiny", command="paperchat eval --limit 10")
+    write_report(summarise(run, "tiny", command="paperchat eval --limit 10"), folder)
     return read_report(folder)
 
 
@@ -80,14 +74,16 @@ def test_retrieval_only_abstention_uses_the_answerers_rule() -> None:
     item = GoldItem("u", "unanswerable", "Which paper detects sarcasm?", answer="")
     rule = AnswerSettings(abstain_threshold=0.2, coverage_threshold=0.5, coverage_relevance=0.6)
 
-    def result(relevance: float, coverage: float) -> ItemResult:
-        hit = Hit("p", "A paper", 0.1, "text", relevance=relevance, coverage=coverage)
-        return ItemResult(item, item.question, [hit], {})
+    def abstained(hits: list[Hit]) -> bool:
+        return score_item(item, hits, None, 10, rule).abstained
 
-    assert abstained(result(0.45, 0.2), rule)  # relevance alone would have answered
-    assert not abstained(result(0.45, 0.9), rule)
-    assert not abstained(result(0.7, 0.2), rule)
-    assert abstained(ItemResult(item, item.question, [], {}), rule)
+    def hit(relevance: float, coverage: float) -> Hit:
+        return Hit("p", "A paper", 0.1, "text", relevance=relevance, coverage=coverage)
+
+    assert abstained([hit(0.45, 0.2)])  # relevance alone would have answered
+    assert not abstained([hit(0.45, 0.9)])
+    assert not abstained([hit(0.7, 0.2)])
+    assert abstained([])
 
 
 def test_report_tables_winners_and_worst_questions(retrieval_report) -> None:
@@ -199,7 +195,7 @@ def test_answer_path_with_extractive_backend(ingested, tmp_path) -> None:
 
 
 def read_report_of(run, folder: Path) -> tuple[dict, str]:
-    write_report(run, folder, "answers")
+    write_report(summarise(run, "answers"), folder)
     return read_report(folder)
 
 

@@ -10,8 +10,9 @@ import pytest
 from paperchat.cli import main
 from paperchat.corpus import load_papers, paper_id_for
 from paperchat.errors import GoldError
-from paperchat.evaluation import GOLD_FILE, retrieval_query, sample
-from paperchat.gold import ITEM_TYPES, check_gold, load_gold, read_gold, resolve
+from paperchat.evaluation.configs import GOLD_FILE
+from paperchat.evaluation.gold import ITEM_TYPES, check_gold, load_gold, read_gold, resolve
+from paperchat.evaluation.runner import retrieval_query, sample
 from paperchat.settings import SHIPPED_CORPUS
 
 ELECTRA = "ELECTRA: Pre-training Text Encoders as Discriminators Rather Than Generators"

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from paperchat.metrics import (
+from paperchat.evaluation.metrics import (
     abstention_stats,
     citation_precision,
     citation_recall,
@@ -135,7 +135,7 @@ def test_mean_skips_undefined_values() -> None:
 
 
 def test_invalid_citations_counts_markers_naming_no_cited_retrieved_paper() -> None:
-    from paperchat.evaluation import invalid_citations
+    from paperchat.evaluation.runner import invalid_citations
     from paperchat.records import Answer, Citation, Hit
 
     hits = [Hit(f"p{i}", f"Paper {i}", 1.0, "text") for i in (1, 2)]

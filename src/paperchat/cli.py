@@ -18,14 +18,12 @@ from paperchat.index import Filters
 from paperchat.ingest import IngestReport
 from paperchat.pipeline import Pipeline
 from paperchat.records import Answer
-from paperchat.retrieval import MODES
-from paperchat.settings import Settings
-
-BACKENDS = ("auto", "vllm", "local", "extractive")
+from paperchat.settings import BACKENDS, RETRIEVAL_MODES, Settings
 
 if TYPE_CHECKING:  # the answering stack is imported by the commands that answer
     from paperchat.answering import AnswerEvent
     from paperchat.doctor import Check
+    from paperchat.evaluation.summary import EvalSummary
 
 log = logging.getLogger("paperchat")
 Command = Callable[[argparse.Namespace, Settings], int]
@@ -46,15 +44,12 @@ def command(name: str) -> Callable[[Command], Command]:
 @command("ingest")
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     paths = [Path(p) for p in args.paths] or settings.corpus.paths
-    pipeline = Pipeline(settings)
-    try:
+    with Pipeline(settings) as pipeline:
         with tqdm(desc="ingest", unit=" papers", disable=args.quiet) as bar:
             report = pipeline.ingestor.run(paths, ingest_progress(bar))
         print_ingest_report(report)
         stats = f"{pipeline.index.count_papers()} papers, {pipeline.index.count_chunks()} chunks"
         print(f"index: {stats} in {pipeline.index.collection}")
-    finally:
-        pipeline.close()
     return 0 if report.ok else 1
 
 
@@ -89,11 +84,8 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     filters = Filters(
         sources=tuple(args.source or ()), date_from=args.date_from, date_to=args.date_to
     )
-    pipeline = Pipeline(settings)
-    try:
+    with Pipeline(settings) as pipeline:
         hits = pipeline.retriever.search(args.question, k=args.k, mode=args.mode, filters=filters)
-    finally:
-        pipeline.close()
     records = [h.to_search_record(i) for i, h in enumerate(hits, start=1)]
     if args.json:
         print(json.dumps(records, ensure_ascii=False, indent=2))
@@ -108,8 +100,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
 
 @command("stats")
 def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
-    pipeline = Pipeline(settings)
-    try:
+    with Pipeline(settings) as pipeline:
         index = pipeline.index
         info = {
             "qdrant": settings.qdrant.url or str(settings.qdrant_path),
@@ -118,8 +109,6 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
             "chunks": index.count_chunks(),
             **settings.index_identity(),
         }
-    finally:
-        pipeline.close()
     if args.json:
         print(json.dumps(info, indent=2))
     else:
@@ -132,11 +121,8 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
     from paperchat.doctor import failed, run_checks
 
-    pipeline = Pipeline(settings)
-    try:
+    with Pipeline(settings) as pipeline:
         checks = run_checks(pipeline)
-    finally:
-        pipeline.close()
     if args.json:
         print(json.dumps([c.to_dict() for c in checks], indent=2))
     else:
@@ -157,16 +143,13 @@ def print_checks(checks: Sequence[Check]) -> None:
 
 @command("ask")
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
-    pipeline = Pipeline(settings)
-    try:
+    with Pipeline(settings) as pipeline:
         answerer = pipeline.answerer(args.backend)
         if args.json:
             answer = answerer.answer(args.question, k=args.k, mode=args.mode)
             print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
             return 0
         print_streamed(answerer.stream(args.question, k=args.k, mode=args.mode))
-    finally:
-        pipeline.close()
     return 0
 
 
@@ -190,11 +173,8 @@ def print_streamed(events: Iterable[AnswerEvent]) -> Answer:
 def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
     from paperchat.terminal import chat
 
-    pipeline = Pipeline(settings)
-    try:
+    with Pipeline(settings) as pipeline:
         return chat(lambda: pipeline.answerer(args.backend), settings.data_dir, args.k)
-    finally:
-        pipeline.close()
 
 
 # -- serve -----------------------------------------------------------------------------------
@@ -224,41 +204,103 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if server.started else 1
 
 
+# -- llm ---------------------------------------------------------------------------------------
+
+
+@command("llm prepare")
+def cmd_llm_prepare(args: argparse.Namespace, settings: Settings) -> int:
+    from paperchat.llm.gguf import prepare_local_model
+
+    logging.getLogger("paperchat").setLevel(logging.INFO)  # the one-off conversion takes a while
+    print(prepare_local_model(settings))
+    return 0
+
+
+@command("llm serve-command")
+def cmd_llm_serve_command(args: argparse.Namespace, settings: Settings) -> int:
+    import shlex
+
+    from paperchat.llm.vllm_server import vllm_command, vllm_env
+
+    options = _vllm_options(args)
+    env = vllm_env(settings, cpu=args.cpu)
+    env = {k: ("<PAPERCHAT_LLM_API_KEY>" if k == "VLLM_API_KEY" else v) for k, v in env.items()}
+    words = [f"{k}={shlex.quote(v)}" for k, v in env.items()]
+    words += map(shlex.quote, vllm_command(settings, args.model, cpu=args.cpu, **options))
+    print(" ".join(words))
+    return 0
+
+
+@command("llm serve")
+def cmd_llm_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from paperchat.llm.vllm_server import run_vllm_server
+
+    run_vllm_server(settings, args.model, cpu=args.cpu, **_vllm_options(args))
+
+
+def _vllm_options(args: argparse.Namespace) -> dict[str, object]:
+    return {"host": args.host, "port": args.port, "max_model_len": args.max_model_len}
+
+
+def add_llm_parsers(sub: argparse._SubParsersAction) -> None:
+    from paperchat.llm.vllm_server import GPU_DEFAULT_MODEL
+
+    llm = sub.add_parser("llm", help="prepare the local model; serve a model with vLLM")
+    actions = llm.add_subparsers(dest="llm_command", required=True)
+    actions.add_parser("prepare", help="convert the local model once; print its folder")
+    for name, text in (
+        ("serve", "serve a model with vLLM as PAPERCHAT_LLM_MODEL (needs paperchat[gpu])"),
+        ("serve-command", "print the vLLM command line `paperchat llm serve` runs"),
+    ):
+        p = actions.add_parser(name, help=text)
+        p.add_argument("--model", default=GPU_DEFAULT_MODEL, help="hub id or model folder")
+        p.add_argument("--cpu", action="store_true", help="vLLM's CPU build (tests, no GPU)")
+        p.add_argument("--host", default="0.0.0.0", help="address to bind")
+        p.add_argument("--port", type=int, default=8000)
+        p.add_argument("--max-model-len", type=int, default=None, help="default: context_tokens")
+
+
 # -- eval / gold-check ----------------------------------------------------------------------
 
 
 @command("eval")
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
-    from paperchat.eval_report import default_out_dir, write_report
-    from paperchat.evaluation import evaluate
-    from paperchat.judge import make_judge
+    from paperchat.evaluation.judge import make_judge
+    from paperchat.evaluation.report import default_out_dir, write_report
+    from paperchat.evaluation.runner import evaluate
+    from paperchat.evaluation.summary import summarise
 
     name = args.name or "-".join(args.config)
     out = Path(args.out) if args.out else default_out_dir(name)
-    pipeline = Pipeline(settings)
-    try:
-        with tqdm(desc="eval", unit="question", disable=args.quiet) as bar:
+    with (
+        Pipeline(settings) as pipeline,
+        tqdm(desc="eval", unit="question", disable=args.quiet) as bar,
+    ):
 
-            def progress(config: str, total: int) -> None:
-                bar.total = total
-                bar.set_postfix(config=config, refresh=False)
-                bar.update()
+        def progress(config: str, total: int) -> None:
+            bar.total = total
+            bar.set_postfix(config=config, refresh=False)
+            bar.update()
 
-            run = evaluate(
-                pipeline, args.gold, args.config, args.limit, make_judge(settings.eval), progress
-            )
-    finally:
-        pipeline.close()
-    metrics = write_report(run, out, name, command=_eval_command(args))
-    for problem in run.gold_problems:
+        run = evaluate(
+            pipeline,
+            args.gold,
+            args.config,
+            args.limit,
+            make_judge(settings.eval, settings.prompts_dir),
+            progress,
+        )
+    summary = summarise(run, name, command=_eval_command(args))
+    write_report(summary, out)
+    for problem in summary.gold_problems:
         print(f"warning: {problem}", file=sys.stderr)
-    print_eval_summary(metrics)
+    print_eval_summary(summary)
     print(f"report: {out / 'report.md'}")
     return 0
 
 
 def _eval_command(args: argparse.Namespace) -> str:
-    from paperchat.evaluation import shown_path
+    from paperchat.evaluation.runner import shown_path
 
     gold = [shown_path(Path(g)) for g in args.gold]
     parts = ["paperchat eval", "--gold", *gold, "--config", *args.config]
@@ -267,25 +309,24 @@ def _eval_command(args: argparse.Namespace) -> str:
     return " ".join(parts)
 
 
-def print_eval_summary(metrics: dict) -> None:
+def print_eval_summary(summary: EvalSummary) -> None:
     print(f"{'config':<24} {'R@1':>6} {'R@5':>6} {'R@10':>6} {'MRR':>6} {'nDCG@10':>8}")
-    for name, config in metrics["configs"].items():
-        r = config["retrieval"]["overall"]
+    for name, config in summary.configs.items():
+        r = config.retrieval
         cells = [r.get(k) for k in ("recall@1", "recall@5", "recall@10", "mrr", "ndcg@10")]
         shown = [f"{v:.3f}" if isinstance(v, float) else "-" for v in cells]
         print(f"{name:<24} {shown[0]:>6} {shown[1]:>6} {shown[2]:>6} {shown[3]:>6} {shown[4]:>8}")
-        if config["answers"]:
-            a = config["answers"]
+        if a := config.answers:
             print(
-                f"{'':<24} must_include {a['must_include_accuracy']:.3f}, citation P "
-                f"{a['citation_precision']:.3f} R {a['citation_recall']:.3f}"
+                f"{'':<24} must_include {a.must_include_accuracy:.3f}, citation P "
+                f"{a.citation_precision:.3f} R {a.citation_recall:.3f}"
             )
 
 
 @command("gold-check")
 def cmd_gold_check(args: argparse.Namespace, settings: Settings) -> int:
     from paperchat.corpus import load_papers
-    from paperchat.gold import check_gold, read_gold
+    from paperchat.evaluation.gold import check_gold, read_gold
 
     papers, _ = load_papers(settings.corpus.paths)
     items, problems = [], []
@@ -302,7 +343,7 @@ def cmd_gold_check(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def add_eval_parsers(sub: argparse._SubParsersAction) -> None:
-    from paperchat.evaluation import GOLD_FILE
+    from paperchat.evaluation.configs import GOLD_FILE
 
     p = sub.add_parser("eval", help="measure retrieval and answers on gold questions")
     p.add_argument("--gold", nargs="+", type=Path, default=[GOLD_FILE], help="gold JSONL files")
@@ -343,7 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("search", help="retrieve the papers that best match a question")
     p.add_argument("question")
     p.add_argument("--k", type=int, default=None, help="papers to return")
-    p.add_argument("--mode", choices=MODES, default=None)
+    p.add_argument("--mode", choices=RETRIEVAL_MODES, default=None)
     p.add_argument("--source", action="append", help="only papers listed in this file name")
     p.add_argument("--date-from", help="only papers dated on/after (YYYY-MM-DD)")
     p.add_argument("--date-to", help="only papers dated on/before (YYYY-MM-DD)")
@@ -353,7 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question")
     p.add_argument("--backend", choices=BACKENDS, default=None)
     p.add_argument("--k", type=int, default=None, help="papers to retrieve")
-    p.add_argument("--mode", choices=MODES, default=None)
+    p.add_argument("--mode", choices=RETRIEVAL_MODES, default=None)
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
 
     p = sub.add_parser("chat", help="interactive chat with follow-up questions")
@@ -366,6 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=BACKENDS, default=None)
 
     add_eval_parsers(sub)
+    add_llm_parsers(sub)
 
     p = sub.add_parser("stats", help="what the index holds")
     p.add_argument("--json", action="store_true")
@@ -383,7 +425,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         settings = Settings()
-        return COMMANDS[args.command](args, settings)
+        name = f"llm {args.llm_command}" if args.command == "llm" else args.command
+        return COMMANDS[name](args, settings)
     except PaperchatError as e:
         print(f"Error: {e}", file=sys.stderr)
         return 2

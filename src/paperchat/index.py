@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 from qdrant_client import QdrantClient, models
@@ -24,7 +24,7 @@ from qdrant_client import QdrantClient, models
 from paperchat.chunking import chunk_id, head_id
 from paperchat.errors import ConfigError, IndexUnavailableError
 from paperchat.records import Chunk, Hit
-from paperchat.settings import QdrantSettings, Settings
+from paperchat.settings import QdrantSettings, RetrievalMode, Settings
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ DENSE = "dense"
 SPARSE = "bm25"
 T = TypeVar("T")
 SparseVec = tuple[list[int], list[float]]
-Mode = Literal["hybrid", "dense", "sparse"]
+Mode = RetrievalMode
 
 
 @dataclass(frozen=True, slots=True)

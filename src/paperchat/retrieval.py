@@ -17,10 +17,9 @@ from paperchat.embedding import Embedder, sparse_query, term_id, words
 from paperchat.errors import BadQuestionError, ConfigError, IndexNotReadyError
 from paperchat.index import Filters, Mode, PaperIndex, QueryVectors
 from paperchat.records import Hit
-from paperchat.settings import RetrievalSettings
+from paperchat.settings import RETRIEVAL_MODES, RetrievalSettings
 
 log = logging.getLogger(__name__)
-MODES: tuple[Mode, ...] = ("hybrid", "dense", "sparse")
 # Words of how a question is asked, or that any abstract uses: they say nothing about whether
 # the collection covers the topic, so coverage ignores them.
 GENERIC_WORDS = (
@@ -78,8 +77,10 @@ class Retriever:
         if not query:
             raise BadQuestionError("The query is empty; type a question about the papers.")
         mode = mode or self.settings.mode
-        if mode not in MODES:
-            raise ConfigError(f"Unknown retrieval mode {mode!r}; allowed: {', '.join(MODES)}.")
+        if mode not in RETRIEVAL_MODES:
+            raise ConfigError(
+                f"Unknown retrieval mode {mode!r}; allowed: {', '.join(RETRIEVAL_MODES)}."
+            )
         chunks = self.index.count_chunks()
         if chunks == 0:
             raise IndexNotReadyError("The index is empty: run `paperchat ingest` first.")

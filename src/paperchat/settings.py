@@ -9,19 +9,35 @@ from __future__ import annotations
 
 import hashlib
 import json
+from importlib.resources import files
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SHIPPED_CORPUS = REPO_ROOT / "data" / "corpus"
-PROMPTS_DIR = REPO_ROOT / "prompts"
+REPO_ROOT = Path(__file__).resolve().parents[2]  # the checkout, when running from one
 
+
+def shipped(package_dir: str, checkout_dir: str) -> Path:
+    """A data folder of the repository's top level that the build maps into the package.
+
+    An installed wheel carries it as package data (see setup.py); a checkout reads the
+    top-level folder itself, so there is never a second copy to keep in sync.
+    """
+    packaged = files("paperchat") / package_dir
+    return Path(str(packaged)) if packaged.is_dir() else REPO_ROOT / checkout_dir
+
+
+SHIPPED_CORPUS = shipped("_corpus", "data/corpus")
+PROMPTS_DIR = shipped("_prompts", "prompts")
+
+# Vocabularies shared by the settings, the CLI, the API and the eval configs: declared once.
 RetrievalMode = Literal["hybrid", "dense", "sparse"]
+RETRIEVAL_MODES: tuple[RetrievalMode, ...] = get_args(RetrievalMode)
 Backend = Literal["auto", "vllm", "local", "extractive"]
-EXTRACTIVE = "extractive"  # the backend that answers without an LLM
+BACKENDS: tuple[Backend, ...] = get_args(Backend)
+AUTO, VLLM, LOCAL, EXTRACTIVE = BACKENDS  # EXTRACTIVE answers without an LLM
 
 
 class _Section(BaseModel):
@@ -200,6 +216,10 @@ class Settings(BaseSettings):
     data_dir: Path = Field(
         default_factory=lambda: Path.home() / ".local" / "share" / "paperchat",
         description="Embedded index, converted models and state live here.",
+    )
+    prompts_dir: Path = Field(
+        default_factory=lambda: PROMPTS_DIR,
+        description="Folder of the prompt files (default: the ones shipped with paperchat).",
     )
     corpus: CorpusSettings = Field(default_factory=CorpusSettings)
     chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import re
 import sys
 import threading
 from collections.abc import Callable, Generator, Iterator
@@ -20,6 +19,7 @@ from typing import TextIO
 
 from paperchat.answering import Answerer, AnswerEvent, Delta, Done, Retrieved, format_sources
 from paperchat.errors import PaperchatError
+from paperchat.prompts import MARKER
 from paperchat.records import Answer, Turn
 
 HISTORY_FILE = "chat_history"
@@ -244,7 +244,7 @@ class ChatSession:
     def _colour_markers(self, text: str) -> str:
         if not self.style.on:
             return text
-        return re.sub(r"\[\d+\]", lambda m: self.style.cite(m.group(0)), text)
+        return MARKER.sub(lambda m: self.style.cite(m.group(0)), text)
 
     # -- history file ------------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from paperchat.server.protocol import (
     ErrorResponse,
     ModelCard,
     ModelList,
+    Rejected,
     SearchRequest,
     SearchResponse,
 )
@@ -92,14 +93,6 @@ def key_error(expected: str | None, authorization: str | None) -> ErrorResponse 
     )
 
 
-class ApiError(Exception):
-    """Raised by dependencies to answer with an error response."""
-
-    def __init__(self, response: ErrorResponse) -> None:
-        super().__init__(response.error.message)
-        self.response = response
-
-
 BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
 
 
@@ -108,7 +101,7 @@ async def require_key(request: Request, _: BearerCredentials) -> None:
     # directly so the validation handler can apply the very same check.
     refused = key_error(request.app.state.api_key, request.headers.get("authorization"))
     if refused:
-        raise ApiError(refused)
+        raise Rejected(refused)
 
 
 # -- routes -------------------------------------------------------------------------------------
@@ -174,7 +167,7 @@ def _count(request: Request, error: ErrorResponse) -> JSONResponse:
 
 
 async def on_api_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ApiError)
+    assert isinstance(exc, Rejected)
     return _count(request, exc.response)
 
 
@@ -268,7 +261,7 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None, *, ui: bool
     app.state.api_key = settings.api.key
     app.include_router(v1)
     app.include_router(ops)
-    app.add_exception_handler(ApiError, on_api_error)
+    app.add_exception_handler(Rejected, on_api_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(Exception, on_unexpected)

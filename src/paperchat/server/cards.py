@@ -12,11 +12,11 @@ import html
 import re
 from collections.abc import Sequence
 
+from paperchat.prompts import MARKER
 from paperchat.records import Answer, Citation, Hit, is_web_url
 
 PASSAGE_CHARS = 400  # cited passages are abstract windows; a few lines say enough
 BAR_CELLS = 10
-_MARKER = re.compile(r"\[(\d+)\]")
 _TAGS = re.compile(r"<[^>]+>")
 _DECOR = re.compile(r'<span class="(?:bar|passage)"[^>]*>.*?</span>|<br>Links: .*?(?=</div>)')
 _SETTING = re.compile(r"\s*\((?:[^()]*\s)?PAPERCHAT_[A-Z_]+[^()]*\)")
@@ -56,7 +56,7 @@ def answer_html(text: str, answer_id: str, cited: Sequence[int]) -> str:
             return match.group(0)
         return f'<a class="cite" href="#{anchor_id(answer_id, n)}" data-n="{n}">[{n}]</a>'
 
-    return f'<div class="answer">{_MARKER.sub(cite, inert(text))}</div>'
+    return f'<div class="answer">{MARKER.sub(cite, inert(text))}</div>'
 
 
 def bar(value: float | None) -> str:

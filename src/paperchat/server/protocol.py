@@ -10,17 +10,18 @@ Errors use OpenAI's envelope: `{"error": {"message", "type", "param", "code"}}`.
 from __future__ import annotations
 
 import json
-import re
 import time
 import uuid
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, RootModel
 
+from paperchat.prompts import MARKER
 from paperchat.records import Answer, Citation, Hit
+from paperchat.settings import RetrievalMode
 
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
-SearchMode = Literal["hybrid", "dense", "sparse"]
+SearchMode = RetrievalMode
 
 
 class _Request(BaseModel):
@@ -120,15 +121,12 @@ class Annotation(BaseModel):
     url_citation: UrlCitation
 
 
-_MARKER = re.compile(r"\[(\d+)\]")
-
-
 def annotations(content: str, answer_text: str, citations: list[Citation]) -> list[Annotation]:
     """One url_citation per `[n]` marker of the answer text (the Sources list after it is not
     annotated): its indices span the marker in `content`, which starts with the answer text."""
     by_n = {c.n: c for c in citations}
     found = []
-    for match in _MARKER.finditer(content, 0, len(answer_text)):
+    for match in MARKER.finditer(content, 0, len(answer_text)):
         cited = by_n.get(int(match.group(1)))
         if cited is not None:
             span = UrlCitation(
@@ -315,3 +313,11 @@ class ErrorResponse(BaseModel):
     @property
     def headers(self) -> dict[str, str]:
         return self._headers
+
+
+class Rejected(Exception):
+    """A request refused with an error response (by the service or an API dependency)."""
+
+    def __init__(self, response: ErrorResponse) -> None:
+        super().__init__(response.error.message)
+        self.response = response

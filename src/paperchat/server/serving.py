@@ -39,6 +39,7 @@ from paperchat.server.protocol import (
     ErrorResponse,
     ModelCard,
     ModelList,
+    Rejected,
     SearchRequest,
     SearchResponse,
     Usage,
@@ -65,14 +66,6 @@ _CODES: dict[type[PaperchatError], str] = {
     IndexNotReadyError: "index_not_ready",
     LLMUnavailableError: "llm_unavailable",
 }
-
-
-class _Reject(Exception):
-    """A request the service refuses; carries the error response to send back."""
-
-    def __init__(self, response: ErrorResponse) -> None:
-        super().__init__(response.error.message)
-        self.response = response
 
 
 def answer_content(answer: Answer) -> str:
@@ -264,9 +257,9 @@ class ChatService:
 
     def _prepare(self, request: ChatCompletionRequest) -> tuple[str, list[Turn], Limits]:
         if request.model is not None and request.model != self.model_id:
-            raise _Reject(model_not_found(request.model, self.model_id))
+            raise Rejected(model_not_found(request.model, self.model_id))
         if request.n not in (None, 1):
-            raise _Reject(bad_request("Only n=1 is supported.", "n", "invalid_value"))
+            raise Rejected(bad_request("Only n=1 is supported.", "n", "invalid_value"))
         question, history = conversation(request.messages)
         limits = Limits(max_tokens=request.token_limit, instructions=instructions(request.messages))
         return question, history, limits
@@ -332,7 +325,7 @@ class ChatService:
     # -- errors ------------------------------------------------------------------------------
 
     def _failure(self, error: Exception, param: str = "messages") -> ErrorResponse:
-        if isinstance(error, _Reject):
+        if isinstance(error, Rejected):
             response = error.response
         elif isinstance(error, PaperchatError):
             log.info("request refused: %s", error)
@@ -347,10 +340,12 @@ class ChatService:
 def conversation(messages: Sequence[ChatMessage]) -> tuple[str, list[Turn]]:
     """The last user message is the question; earlier user/assistant turns are history."""
     if not messages:
-        raise _Reject(bad_request("messages is empty; send at least one user message.", "messages"))
+        raise Rejected(
+            bad_request("messages is empty; send at least one user message.", "messages")
+        )
     last = messages[-1]
     if last.role != "user":
-        raise _Reject(
+        raise Rejected(
             bad_request(
                 f"The last message must be the user's question, not a {last.role!r} message.",
                 "messages",
@@ -358,7 +353,7 @@ def conversation(messages: Sequence[ChatMessage]) -> tuple[str, list[Turn]]:
         )
     for message in messages:
         if isinstance(message.content, list) and any(p.type != "text" for p in message.content):
-            raise _Reject(
+            raise Rejected(
                 bad_request("Only text content can be answered.", "messages", "invalid_value")
             )
     history = [Turn(m.role, m.text()) for m in messages[:-1] if m.role in HISTORY_ROLES]
@@ -369,7 +364,7 @@ def instructions(messages: Sequence[ChatMessage]) -> str:
     """A client's system/developer messages, joined: appended to the answer rules."""
     text = "\n\n".join(m.text().strip() for m in messages if m.role in INSTRUCTION_ROLES)
     if len(text) > MAX_INSTRUCTION_CHARS:
-        raise _Reject(
+        raise Rejected(
             bad_request(
                 f"The system message has {len(text)} characters; the limit is "
                 f"{MAX_INSTRUCTION_CHARS}. It can set tone, length or language; shorten it.",

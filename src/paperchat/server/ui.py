@@ -22,10 +22,9 @@ from fastapi import FastAPI
 from paperchat.answering import Delta, Done, Retrieved
 from paperchat.errors import PaperchatError
 from paperchat.records import Answer, Turn
-from paperchat.retrieval import MODES
 from paperchat.server.cards import answer_html, friendly, hits_html, plain, sources_html
 from paperchat.server.serving import ChatService
-from paperchat.settings import EXTRACTIVE, Settings
+from paperchat.settings import AUTO, BACKENDS, RETRIEVAL_MODES, Settings
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +37,7 @@ EXAMPLES = (
 )
 MAX_K = 20
 CONCURRENT_CHATS = 16  # answers are serialized per model anyway; this bounds waiting threads
-BACKENDS = ("vllm", "local", EXTRACTIVE)
+OFFERED = tuple(b for b in BACKENDS if b != AUTO)  # the UI names a concrete backend
 INTRO = (
     "## paperchat\n"
     "Ask about the research papers in the collection. Every answer cites the papers it used: "
@@ -206,7 +205,7 @@ def _timing(answer: Answer, backend: str) -> str:
 
 def backend_choices(default: str, settings: Settings) -> list[str]:
     """The default backend first; vllm only when a server is configured."""
-    offered = [b for b in BACKENDS if b != "vllm" or settings.llm.url]
+    offered = [b for b in OFFERED if b != "vllm" or settings.llm.url]
     return [default, *(b for b in offered if b != default)]
 
 
@@ -237,7 +236,9 @@ def _chat_tab(ui: ChatUI, settings: Settings, status: gr.Markdown, default: str)
                     elem_id="backend",
                 )
                 k = gr.Slider(1, MAX_K, value=settings.retrieval.k, step=1, label="Papers (k)")
-                mode = gr.Radio(list(MODES), value=settings.retrieval.mode, label="Search")
+                mode = gr.Radio(
+                    list(RETRIEVAL_MODES), value=settings.retrieval.mode, label="Search"
+                )
             hits = gr.HTML(HITS_PLACEHOLDER, elem_id="hits", render=False)
             question = gr.Textbox(
                 placeholder="Ask a question about the papers…",

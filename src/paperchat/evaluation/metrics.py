@@ -11,7 +11,7 @@ import math
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
-from paperchat.gold import contains_phrase
+from paperchat.evaluation.gold import contains_phrase
 
 
 def _dedupe(ranked: Iterable[str]) -> list[str]:
