@@ -139,10 +139,11 @@ def test_conversation_survives_a_reload(ui_server, page):
     open_chat(page, ui_server)
     ask(page, "Which paper proposes replaced token detection?")
     wait_for_sources(page)
+    saved = page.get_by_text("Which paper proposes replaced").first  # the side panel
+    saved.wait_for(timeout=60_000)  # saved once the answer is complete
     page.reload(wait_until="load")
     page.locator("#question textarea").wait_for()
-    saved = page.get_by_text("Which paper proposes replaced").first  # the side panel
-    saved.click()
+    saved.click(timeout=60_000)
     page.locator("#chat .sources").first.wait_for(timeout=30_000)
     assert ELECTRA in page.locator("#chat").inner_text()
 
