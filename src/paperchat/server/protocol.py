@@ -67,12 +67,12 @@ class ChatCompletionRequest(_Request):
     stream_options: StreamOptions | None = None
     temperature: float | None = Field(None, ge=0, le=2)
     max_tokens: int | None = Field(None, ge=1, description="Cut the answer at this many tokens.")
-    max_completion_tokens: int | None = Field(None, ge=1, description="Same as max_tokens.")
     top_p: float | None = Field(None, ge=0, le=1)
     n: int | None = Field(1, ge=1, description="Only 1 is supported.")
     stop: str | list[str] | None = None
     user: str | None = None
     seed: int | None = None
+    max_completion_tokens: int | None = Field(None, ge=1, description="Same as max_tokens.")
     # paperchat extensions (send them with the OpenAI client's `extra_body`).
     k: int | None = Field(None, ge=1, le=100, description="Papers retrieved (paperchat).")
     mode: SearchMode | None = Field(None, description="Retrieval mode (paperchat).")
