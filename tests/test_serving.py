@@ -16,7 +16,7 @@ from fakes import ELECTRA, FakeAnswerer, FakePipeline
 from paperchat.errors import LLMUnavailableError
 from paperchat.records import Answer, Citation, Hit
 from paperchat.server.api import create_app
-from paperchat.server.cards import answer_html, friendly, hits_html, inert, sources_html
+from paperchat.server.cards import answer_html, friendly, hits_html, html_text, sources_html
 from paperchat.server.indexing import BackgroundIndexer, IndexStatus
 from paperchat.server.metrics import Metrics
 from paperchat.server.protocol import (
@@ -25,6 +25,7 @@ from paperchat.server.protocol import (
     ErrorResponse,
     SearchRequest,
 )
+from paperchat.server.render import inert
 from paperchat.server.serving import ChatService, conversation
 from paperchat.server.ui import ChatUI
 from paperchat.settings import ApiSettings, Settings
@@ -430,7 +431,7 @@ def test_ui_streams_an_answer_with_linked_markers_and_source_cards():
 def test_ui_shows_a_friendly_message_when_the_model_is_unreachable():
     ui = ChatUI(ready_service(FakeAnswerer(fail_before=DOWN)), "vllm")
     *_, last = ui.respond("What is ELECTRA?", [], 5, "hybrid", "vllm")
-    assert last[0][-1]["content"] == f"⚠️ {DOWN}"
+    assert last[0][-1]["content"] == f"⚠️ {inert(str(DOWN))}"  # shown as text, not markup
 
 
 def test_ui_hides_setting_names_from_readers():
@@ -466,7 +467,7 @@ def test_corpus_text_is_escaped_and_only_web_links_are_links():
     panel = hits_html([hostile])
     assert "<img" not in panel and "&lt;img" in panel
     assert "javascript:" not in panel.split("</a>")[0].split(">")[0]
-    assert inert("a\n\n<b>") == "a<br><br>&lt;b&gt;"  # no blank line ends the HTML block
+    assert html_text("a\n\n<b>") == "a<br><br>&lt;b&gt;"  # no blank line ends the HTML block
     answer = Answer(
         text="A <b>claim</b> [1].",
         citations=[Citation(1, "x", hostile.title, passage=hostile.text, urls=hostile.urls)],

@@ -69,6 +69,8 @@ def ingest_progress(bar: tqdm) -> Callable[[int, int], None]:
 def print_ingest_report(report: IngestReport) -> None:
     for f in report.files:
         counts = f"{f.papers} papers ({f.new} new, {f.updated} updated, {f.unchanged} unchanged)"
+        if f.duplicates:
+            counts += f", {f.duplicates} duplicate records"
         print(f"{f.path}: {counts}")
         for problem in f.problems:
             print(f"  warning: {problem}", file=sys.stderr)
@@ -193,14 +195,22 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     settings = settings.model_copy(update={"api": api, "llm": llm})
     # Start-up, indexing progress and refused requests are what an operator watches for.
     logging.getLogger("paperchat").setLevel(logging.DEBUG if args.verbose else logging.INFO)
-    config = uvicorn.Config(
-        create_app(settings), host=api.host, port=api.port, access_log=args.verbose
-    )
-    server = uvicorn.Server(config)
-    shown = "127.0.0.1" if api.host in ("0.0.0.0", "::") else api.host
-    base = f"http://{shown}:{api.port}"
-    print(f"paperchat: UI {base}/  API {base}/v1  docs {base}/docs  ({llm.backend} backend)")
-    server.run()
+    pipeline = Pipeline(settings)
+    try:
+        # Open the index before the server starts: an index held by another process, or a
+        # Qdrant server that is down, is then one `Error: ...` line (from main), not a
+        # start-up traceback from inside the web server.
+        pipeline.index.count_chunks()
+        config = uvicorn.Config(
+            create_app(settings, pipeline), host=api.host, port=api.port, access_log=args.verbose
+        )
+        server = uvicorn.Server(config)
+        shown = "127.0.0.1" if api.host in ("0.0.0.0", "::") else api.host
+        base = f"http://{shown}:{api.port}"
+        print(f"paperchat: UI {base}/  API {base}/v1  docs {base}/docs  ({llm.backend} backend)")
+        server.run()
+    finally:
+        pipeline.close()
     return 0 if server.started else 1
 
 

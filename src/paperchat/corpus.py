@@ -90,6 +90,7 @@ def make_paper(
     source: str,
     authors: int | None = None,
     day: str | None = None,
+    line: int | None = None,
 ) -> Paper:
     title, abstract = " ".join(title.split()), " ".join(abstract.split())
     return Paper(
@@ -100,6 +101,7 @@ def make_paper(
         authors=authors,
         date=day,
         urls=find_urls(abstract),
+        line=line,
     )
 
 
@@ -173,7 +175,7 @@ class _ListingParser:
             self.title = (number, line)
             return
         self.title = None
-        self.last = make_paper(title, line, self.source)
+        self.last = make_paper(title, line, self.source, line=title_line)
         yield from ()
 
     def flush(self) -> Iterator[Paper]:
@@ -217,7 +219,7 @@ def _authors(value: object) -> int | None:
     return None
 
 
-def _record_to_paper(record: object, source: str) -> Paper:
+def _record_to_paper(record: object, source: str, line: int | None = None) -> Paper:
     if not isinstance(record, dict):
         raise ValueError("expected a JSON object")
     title, abstract = record.get("title"), record.get("abstract")
@@ -225,7 +227,9 @@ def _record_to_paper(record: object, source: str) -> Paper:
         if not isinstance(value, str) or not value.strip():
             raise ValueError(f'missing or empty "{name}"')
     day = record.get("date") or record.get("update_date") or record.get("published")
-    paper = make_paper(str(title), str(abstract), source, _authors(record.get("authors")))
+    paper = make_paper(
+        str(title), str(abstract), source, _authors(record.get("authors")), line=line
+    )
     extra_url = record.get("url")
     urls = paper.urls
     if isinstance(extra_url, str) and extra_url and extra_url not in urls:
@@ -247,7 +251,7 @@ def parse_jsonl(path: Path, problems: list[Problem]) -> Iterator[Paper]:
             if not raw.strip():
                 continue
             try:
-                yield _record_to_paper(json.loads(raw), path.name)
+                yield _record_to_paper(json.loads(raw), path.name, number)
             except (ValueError, UnicodeDecodeError) as e:
                 problems.append(Problem(path, number, f"skipped record: {e}"))
 
@@ -292,12 +296,53 @@ def merge(first: Paper, again: Paper) -> Paper:
     )
 
 
+# -- which record wins -------------------------------------------------------------------------
+
+# How a complete abstract ends: a sentence mark, maybe inside a closing quote or bracket.
+_FINAL = (".", "!", "?", "\u2026", "\u3002", ")", "]", '"', "'", "\u201d", "\u2019")
+
+
+def looks_cut_off(abstract: str) -> bool:
+    """True when the text stops mid-sentence: a listing saved before the page had loaded,
+    an export cut at a size limit. Abstracts often end with their code link, unpunctuated."""
+    text = abstract.rstrip()
+    if not text or text.endswith(_FINAL):
+        return False
+    return not _URL.search(text.rsplit(maxsplit=1)[-1])
+
+
+def is_cut_off_copy(new: str, old: str) -> bool:
+    """`new` looks like `old` cut short: it stops mid-sentence where `old` ends properly, and
+    it is shorter. Such a record must never replace the complete text."""
+    return looks_cut_off(new) and not looks_cut_off(old) and len(new) < len(old)
+
+
+def supersede(old: Paper, new: Paper) -> Paper:
+    """The same paper met again later (later in a file, or in a later file): the later text
+    wins, unless it is a cut-off copy of the earlier one; sources and links accumulate."""
+    text = old if is_cut_off_copy(new.abstract, old.abstract) else new
+    merged = merge(text, old if text is new else new)
+    return replace(
+        merged, sources=old.sources + tuple(s for s in new.sources if s not in old.sources)
+    )
+
+
+def cap_abstract(paper: Paper, limit: int) -> Paper:
+    """The paper with its abstract cut to `limit` characters at a word boundary."""
+    if len(paper.abstract) <= limit:
+        return paper
+    cut = paper.abstract[:limit]
+    cut = cut.rsplit(" ", 1)[0] if " " in cut else cut
+    return replace(paper, abstract=cut, urls=find_urls(cut))
+
+
 def load_papers(paths: Iterable[Path]) -> tuple[list[Paper], list[Problem]]:
-    """All papers of small corpora, deduplicated by id (the shipped corpus, tests, eval)."""
+    """All papers of small corpora, deduplicated by id the way ingest does it (the shipped
+    corpus, tests, eval)."""
     papers: dict[str, Paper] = {}
     problems: list[Problem] = []
     for path in expand_paths(paths):
         for paper in parse_file(path, problems):
             known = papers.get(paper.paper_id)
-            papers[paper.paper_id] = merge(known, paper) if known else paper
+            papers[paper.paper_id] = supersede(known, paper) if known else paper
     return list(papers.values()), problems

@@ -298,10 +298,24 @@ class PaperIndex:
             for h in heads
         }
 
-    def _retrieve(self, ids: list[str], *, payload: bool = True) -> list[models.Record]:
+    def chunk_texts(self, papers: Mapping[str, StoredPaper]) -> dict[str, list[str]]:
+        """The stored windows of these papers, in order, in one request (ingest compares a
+        paper's new text with the stored one before replacing it)."""
+        ids = {
+            chunk_id(pid, i, stored.content_hash): (pid, i)
+            for pid, stored in papers.items()
+            for i in range(stored.chunks_expected)
+        }
+        windows: dict[str, dict[int, str]] = {pid: {} for pid in papers}
+        for record in self._retrieve(list(ids), payload=["text"]):
+            pid, i = ids[str(record.id)]
+            windows[pid][i] = str((record.payload or {}).get("text", ""))
+        return {pid: [w[i] for i in sorted(w)] for pid, w in windows.items()}
+
+    def _retrieve(self, ids: list[str], *, payload: bool | list[str] = True) -> list[models.Record]:
         if not ids:
             return []
-        fields = ["paper_id", "content_hash", "sources", "n_chunks"] if payload else False
+        fields = ["paper_id", "content_hash", "sources", "n_chunks"] if payload is True else payload
         return self._call(
             lambda: self.client.retrieve(
                 self.collection, ids, with_payload=fields, with_vectors=False

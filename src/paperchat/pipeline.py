@@ -59,7 +59,12 @@ class Pipeline:
 
     @cached_property
     def ingestor(self) -> Ingestor:
-        return Ingestor(self.index, self.chunker, lambda: self.embedder)
+        return Ingestor(
+            self.index,
+            self.chunker,
+            lambda: self.embedder,
+            max_abstract_chars=self.settings.corpus.max_abstract_chars,
+        )
 
     @cached_property
     def retriever(self) -> Retriever:

@@ -43,6 +43,7 @@ class Paper:
     authors: int | None = None
     date: str | None = None  # ISO yyyy-mm-dd when the listing gives a full date
     urls: tuple[str, ...] = ()
+    line: int | None = field(default=None, compare=False)  # where its record starts, for reports
 
     @property
     def url(self) -> str | None:

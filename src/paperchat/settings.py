@@ -49,6 +49,13 @@ class CorpusSettings(_Section):
         default_factory=lambda: [SHIPPED_CORPUS],
         description="Listing .txt / .jsonl files or folders ingested when none are named.",
     )
+    max_abstract_chars: int = Field(
+        20_000,
+        ge=1_000,
+        description="Longer abstracts are cut to this many characters (at a word boundary) "
+        "and reported: real abstracts stay under 5,000; a runaway record would otherwise "
+        "become thousands of chunks.",
+    )
 
 
 class ChunkingSettings(_Section):
@@ -189,6 +196,21 @@ class ApiSettings(_Section):
     port: int = Field(8000, ge=1, le=65535, description="Port `paperchat serve` binds.")
     key: str | None = Field(None, description="Bearer key required on every /v1 route when set.")
     model_id: str = Field("paperchat", description="Model id listed by /v1/models.")
+    max_body_bytes: int = Field(
+        1 << 20,
+        ge=1024,
+        description="Largest request body accepted, counted on the bytes received (also for "
+        "chunked uploads); larger gets 413.",
+    )
+    login_free_attempts: int = Field(
+        5, ge=1, description="Failed UI sign-ins a client may make before it has to wait."
+    )
+    login_backoff: float = Field(
+        1.0,
+        gt=0,
+        description="Seconds a client waits after its first failed sign-in over the free "
+        "attempts; doubles with each further failure, up to 5 minutes.",
+    )
 
 
 class EvalSettings(_Section):

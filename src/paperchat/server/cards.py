@@ -3,7 +3,8 @@
 Every title, passage and link comes from the corpus (or from a model that read it) and is
 untrusted: text is HTML-escaped, and only http(s) links are ever turned into `<a href>`. Each
 message is one HTML block (a `<div>` without blank lines), inside which markdown does not
-apply, so `**`, `[x](y)` or `#` in a title stay plain characters.
+apply, so `**`, `[x](y)` or `#` in a title stay plain characters (`render.inert` is for
+Markdown text: inside these blocks its backslashes would show).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ _SETTING = re.compile(r"\s*\((?:[^()]*\s)?PAPERCHAT_[A-Z_]+[^()]*\)")
 _SENTENCES = re.compile(r"(?<=[.!?:])\s+")
 
 
-def inert(text: str) -> str:
+def html_text(text: str) -> str:
     """Text safe inside a message's HTML block: escaped, line breaks as `<br>`, so no blank
     line can end the block and let markdown apply."""
     lines = html.escape(text, quote=True).splitlines()
@@ -56,7 +57,7 @@ def answer_html(text: str, answer_id: str, cited: Sequence[int]) -> str:
             return match.group(0)
         return f'<a class="cite" href="#{anchor_id(answer_id, n)}" data-n="{n}">[{n}]</a>'
 
-    return f'<div class="answer">{MARKER.sub(cite, inert(text))}</div>'
+    return f'<div class="answer">{MARKER.sub(cite, html_text(text))}</div>'
 
 
 def bar(value: float | None) -> str:
@@ -82,12 +83,12 @@ def _card(c: Citation, answer_id: str) -> str:
     if len(passage) > PASSAGE_CHARS:
         passage = passage[:PASSAGE_CHARS].rsplit(" ", 1)[0] + " …"
     code = [u for u in c.urls if is_web_url(u) and u != c.link]
-    extra = " · ".join(link(u, inert(_short(u)), "code") for u in code[:3])
+    extra = " · ".join(link(u, html_text(_short(u)), "code") for u in code[:3])
     return (
         f'<div class="source" id="{anchor_id(answer_id, c.n)}">'
-        f'<span class="n">[{c.n}]</span> {link(c.link, inert(c.title), "paper")} '
+        f'<span class="n">[{c.n}]</span> {link(c.link, html_text(c.title), "paper")} '
         f"{bar(c.relevance)}<br>"
-        f'<span class="passage">{inert(passage)}</span>'
+        f'<span class="passage">{html_text(passage)}</span>'
         + (f"<br>Links: {extra}" if extra else "")
         + "</div>"
     )
@@ -102,7 +103,7 @@ def hits_html(hits: Sequence[Hit]) -> str:
     if not hits:
         return "<p>No matching papers.</p>"
     rows = [
-        f"<li>{link(_hit_link(h), inert(h.title), 'paper')}<br>{bar(h.relevance)}</li>"
+        f"<li>{link(_hit_link(h), html_text(h.title), 'paper')}<br>{bar(h.relevance)}</li>"
         for h in hits
     ]
     return '<ol class="hits">' + "".join(rows) + "</ol>"

@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, RootModel
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, RootModel
 
 from paperchat.prompts import MARKER
 from paperchat.records import Answer, Citation, Hit
@@ -22,6 +22,26 @@ from paperchat.settings import RetrievalMode
 
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
 SearchMode = RetrievalMode
+
+
+def is_valid_text(text: str) -> bool:
+    """False for str that cannot be UTF-8 (lone surrogates, which JSON's \\ud800 escapes
+    can produce): such text fails wherever it is encoded later, as a 500."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _unicode(text: str) -> str:
+    if not is_valid_text(text):
+        raise ValueError("holds an unpaired UTF-16 surrogate (such as \\ud800); send valid Unicode")
+    return text
+
+
+# Every string a request carries: refused with a 400 naming the field when not valid Unicode.
+Text = Annotated[str, AfterValidator(_unicode)]
 
 
 class _Request(BaseModel):
@@ -36,14 +56,14 @@ class _Request(BaseModel):
 class ContentPart(_Request):
     """One part of a multi-part message; only text parts can be answered."""
 
-    type: str
-    text: str | None = None
+    type: Text
+    text: Text | None = None
 
 
 class ChatMessage(_Request):
     role: Role
-    content: str | list[ContentPart] | None = None
-    name: str | None = None
+    content: Text | list[ContentPart] | None = None
+    name: Text | None = None
 
     def text(self) -> str:
         if isinstance(self.content, list):
@@ -59,7 +79,7 @@ class ChatCompletionRequest(_Request):
     """POST /v1/chat/completions. Sampling fields are accepted for compatibility; the server's
     settings decide how answers are generated."""
 
-    model: str | None = Field(None, description="Model id from GET /v1/models.")
+    model: Text | None = Field(None, description="Model id from GET /v1/models.")
     messages: list[ChatMessage] = Field(
         description="The conversation; the last user message is the question."
     )
@@ -69,8 +89,8 @@ class ChatCompletionRequest(_Request):
     max_tokens: int | None = Field(None, ge=1, description="Cut the answer at this many tokens.")
     top_p: float | None = Field(None, ge=0, le=1)
     n: int | None = Field(1, ge=1, description="Only 1 is supported.")
-    stop: str | list[str] | None = None
-    user: str | None = None
+    stop: Text | list[Text] | None = None
+    user: Text | None = None
     seed: int | None = None
     max_completion_tokens: int | None = Field(None, ge=1, description="Same as max_tokens.")
     # paperchat extensions (send them with the OpenAI client's `extra_body`).
@@ -250,7 +270,7 @@ class SearchRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    query: str = Field(description="What to look for.")
+    query: Text = Field(description="What to look for.")
     k: int | None = Field(None, ge=1, le=100, description="Papers to return.")
     mode: SearchMode | None = Field(None, description="hybrid | dense | sparse.")
 

@@ -45,6 +45,7 @@ from paperchat.server.protocol import (
     Usage,
     annotations,
     completion_id,
+    is_valid_text,
     model_not_found,
     now,
 )
@@ -54,10 +55,16 @@ log = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 10  # sent with every 503: indexing and model start-up take this order
 LLM_PROBE_TTL = 10.0  # seconds a health probe of the LLM server is reused
 DONE_EVENT = "data: [DONE]\n\n"
+MAX_QUERY_CHARS = 2000  # the default of PAPERCHAT_ANSWER_MAX_QUESTION_CHARS
 HISTORY_ROLES = ("user", "assistant")
 # A client's system/developer messages are appended to the answer rules (never replace them).
 INSTRUCTION_ROLES = ("system", "developer")
 MAX_INSTRUCTION_CHARS = 4000  # a style or language request, not a second prompt
+
+NOT_UNICODE = (
+    "The text holds an unpaired UTF-16 surrogate (such as \\ud800), which is not valid "
+    "Unicode; send UTF-8 text."
+)
 
 # OpenAI-style machine-readable codes beside the human message.
 _CODES: dict[type[PaperchatError], str] = {
@@ -120,8 +127,10 @@ class ChatService:
         *,
         answerer: Answerer | None = None,
         backend: str | None = None,
+        max_query_chars: int = MAX_QUERY_CHARS,
     ) -> None:
         self.pipeline = pipeline
+        self.max_query_chars = max_query_chars
         self.status = status
         self.metrics = metrics
         self.model_id = model_id
@@ -164,6 +173,7 @@ class ChatService:
         backend: str | None = None,
     ) -> Generator[AnswerEvent, None, None]:
         """Answer events for one question; raises PaperchatError with a user-facing message."""
+        check_text(question, history)
         self._check_ready()
         answerer = self.answerer_for(backend)
         for event in answerer.stream(question, history, k=k, mode=mode, limits=limits):
@@ -218,6 +228,7 @@ class ChatService:
         """
         try:
             question, history, limits = self._prepare(request)
+            check_text(question, history)
             self._check_ready()
             self.answerer.validate(question)
             self._check_llm()
@@ -268,11 +279,23 @@ class ChatService:
 
     def search(self, request: SearchRequest) -> SearchResponse | ErrorResponse:
         try:
+            self._check_query(request.query)
             self._check_ready()
             hits = self.pipeline.retriever.search(request.query, k=request.k, mode=request.mode)
         except Exception as e:
             return self._failure(e, param="query")
         return SearchResponse.of(hits)
+
+    def _check_query(self, query: str) -> None:
+        # Before any work: embedding and BM25 over a megabyte query took half a minute and
+        # gigabytes of memory.
+        if not is_valid_text(query):
+            raise BadQuestionError(NOT_UNICODE)
+        if len(query) > self.max_query_chars:
+            raise BadQuestionError(
+                f"The query has {len(query)} characters; the limit is {self.max_query_chars} "
+                "(PAPERCHAT_ANSWER_MAX_QUESTION_CHARS). Shorten it."
+            )
 
     def models(self) -> ModelList:
         return ModelList(data=[ModelCard(id=self.model_id)])
@@ -283,20 +306,27 @@ class ChatService:
         return ModelCard(id=self.model_id)
 
     def health(self) -> tuple[dict[str, object], int]:
-        """Index state and LLM reachability; 200 only when questions can be answered."""
+        """Index state and LLM reachability; 200 only when questions can be answered, else
+        503 with `down` naming the parts that are not working (index, llm)."""
         snap = self.status.snapshot()
         index = snap.to_dict()
-        healthy = snap.phase == "ready"
-        if healthy:
+        down: list[str] = []
+        if snap.phase != "ready":
+            down.append("index")
+        else:
             try:  # the live count: a remote Qdrant may have gone away since start-up
                 chunks = self.pipeline.index.count_chunks()
                 index["chunks"] = chunks
                 self.metrics.indexed_chunks.set(chunks)
             except PaperchatError as e:
-                healthy, index["error"] = False, str(e)
-        status = "ok" if healthy else "unavailable" if snap.phase == "ready" else snap.phase
-        body = {"status": status, "index": index, "llm": self.llm_health()}
-        return body, 200 if healthy else 503
+                down.append("index")
+                index["error"] = str(e)
+        llm = self.llm_health()
+        if llm.get("reachable") is False:  # every chat would get 503 llm_unavailable
+            down.append("llm")
+        body = {"status": _health_status(snap.phase, down), "down": down, "index": index}
+        body["llm"] = llm
+        return body, 503 if down else 200
 
     def llm_health(self) -> dict[str, object]:
         if self._answerer is None:
@@ -337,6 +367,14 @@ class ChatService:
         return response
 
 
+def _health_status(phase: str, down: list[str]) -> str:
+    if not down:
+        return "ok"
+    if phase != "ready":
+        return phase  # starting, indexing, failed
+    return "unavailable" if "index" in down else "degraded"  # degraded: search still works
+
+
 def conversation(messages: Sequence[ChatMessage]) -> tuple[str, list[Turn]]:
     """The last user message is the question; earlier user/assistant turns are history."""
     if not messages:
@@ -358,6 +396,11 @@ def conversation(messages: Sequence[ChatMessage]) -> tuple[str, list[Turn]]:
             )
     history = [Turn(m.role, m.text()) for m in messages[:-1] if m.role in HISTORY_ROLES]
     return last.text(), history
+
+
+def check_text(question: str, history: Sequence[Turn]) -> None:
+    if not all(is_valid_text(t) for t in (question, *(turn.content for turn in history))):
+        raise BadQuestionError(NOT_UNICODE)
 
 
 def instructions(messages: Sequence[ChatMessage]) -> str:

@@ -9,7 +9,6 @@ the answer's generator, which stops the model. Other panels (tabs) mount through
 from __future__ import annotations
 
 import logging
-import secrets
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import closing
@@ -22,7 +21,9 @@ from fastapi import FastAPI
 from paperchat.answering import Delta, Done, Retrieved
 from paperchat.errors import PaperchatError
 from paperchat.records import Answer, Turn
+from paperchat.server.access import same_secret
 from paperchat.server.cards import answer_html, friendly, hits_html, plain, sources_html
+from paperchat.server.render import inert
 from paperchat.server.serving import ChatService
 from paperchat.settings import AUTO, BACKENDS, RETRIEVAL_MODES, Settings
 
@@ -126,7 +127,7 @@ class ChatUI:
             with closing(events):  # Stop closes this generator: the model stops with it
                 yield from self._render(events, ex, backend)
         except PaperchatError as e:
-            yield [_assistant(f"⚠️ {friendly(str(e))}")], ex.hits, "No answer."
+            yield [_assistant(f"⚠️ {inert(friendly(str(e)))}")], ex.hits, "No answer."
         except Exception:  # the page must show a message, never a stack trace
             log.exception("chat UI request failed")
             yield [_assistant("⚠️ The server failed to answer; try again.")], ex.hits, ""
@@ -269,7 +270,7 @@ def mount_ui(
 ) -> None:
     """Serve the UI at /; with an API key set, the UI asks for it too (any user name)."""
     key = settings.api.key
-    auth = (lambda _user, password: secrets.compare_digest(password, key)) if key else None
+    auth = (lambda _user, password: same_secret(password, key)) if key else None
     gr.mount_gradio_app(
         app,
         build_ui(service, settings, panels),
