@@ -141,6 +141,9 @@ class FakeRetriever:
             raise BadQuestionError("The query is empty; type a question about the papers.")
         return self.hits[: k or len(self.hits)]
 
+    def whole_papers(self, query: str, hits: list[Hit]) -> list[Hit]:
+        return hits
+
 
 class FakeIngestor:
     """Reports progress batch by batch; `gate` holds it until the test lets it go on."""

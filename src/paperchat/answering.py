@@ -21,12 +21,12 @@ from paperchat.citations import (
     CitationChecker,
     SentenceBuffer,
     split_markers,
-    split_sentences,
-    with_markers,
 )
+from paperchat.conversation import ConversationReader, Reading, format_sources
 from paperchat.drafting import Cut, Delta, Draft, Limits, Partial
 from paperchat.embedding import Embedder
 from paperchat.errors import BadQuestionError
+from paperchat.extractive import ExtractiveAnswer
 from paperchat.llm import ChatLLM, ContextOverflowError, Message
 from paperchat.prompts import PromptSet, Source
 from paperchat.records import Answer, Citation, Hit, Turn
@@ -47,23 +47,10 @@ __all__ = [
     "off_topic",
 ]
 
-EXTRACTIVE_SENTENCES = 3
-MIN_SENTENCE_WORDS = 5  # shorter pieces of an abstract are headings or cut-offs
 MIN_PASSAGE_WORDS = 20  # a source is never shortened below this to fit a small context
 PROMPT_SLACK_TOKENS = 16  # our count and the server's may differ by a few template tokens
 CONDENSE_MAX_TOKENS = 64
 MIN_OVERLAP_CHARS = 20  # consecutive chunks share a window overlap at least this long
-# Words that make a follow-up depend on the conversation ("how big is it?"). "that" and
-# "this" count only before a noun they point back with: "a model that detects" is standalone.
-_DEPENDENT = re.compile(
-    r"\b(it|its|they|them|their|he|she|his|her)\b"
-    r"|\b(this|that|these|those|the|such)\s+(paper|papers|method|model|approach|work|authors"
-    r"|dataset|technique|system|framework|study|one|results?|benchmark|architecture)\b"
-    r"|\b(this|that|these|those)\s*[?.!]?$",
-    re.IGNORECASE,
-)
-_SOURCE_LINE = re.compile(r"^\[\d+\]\s*(.+?)(?:\s+\(https?://\S+\))?\s*$", re.MULTILINE)
-_QUOTED = re.compile(r"\"([^\"]{8,200})\"")
 _REWRITE_LABEL = re.compile(r"^(standalone|rewritten)?\s*question\s*:\s*", re.IGNORECASE)
 
 
@@ -78,14 +65,6 @@ class Done:
 
 
 AnswerEvent = Retrieved | Delta | Done
-
-
-def format_sources(citations: Sequence[Citation]) -> str:
-    """The short "Sources" list appended to answers for plain-text clients."""
-    if not citations:
-        return ""
-    lines = [f"[{c.n}] {c.title}" + (f" ({c.url})" if c.url else "") for c in citations]
-    return "Sources:\n" + "\n".join(lines)
 
 
 class Answerer:
@@ -106,6 +85,7 @@ class Answerer:
         self.llm = llm
         self.settings = settings
         self.llm_settings = llm_settings
+        self.reader = ConversationReader(retriever, settings)
 
     @property
     def backend(self) -> str:
@@ -139,19 +119,17 @@ class Answerer:
         """Retrieved, then Deltas that join to the answer text, then Done."""
         start = time.perf_counter()
         question = self.validate(question)
-        standalone = self.condense(question, history)
-        condensed = time.perf_counter()
-        hits = self.retriever.search(standalone, k=k, mode=mode)
-        timings = {"condense": condensed - start, "retrieve": time.perf_counter() - condensed}
+        reading = self.read(question, history, k=k, mode=mode)
+        hits = reading.hits
+        timings = {"retrieve": time.perf_counter() - start}
         yield Retrieved(hits)
-        answer = Answer(text="", hits=hits, question=standalone, timings=timings)
-        draft = Draft(answer, start, self.count_tokens, limits or Limits())
-        sources = self._sources(hits, self.settings.sources)
+        answer = Answer(text="", hits=hits, question=reading.question, timings=timings)
+        draft = Draft(answer, start, self.count_tokens, limits or Limits(), reading=reading)
         try:
             if self._off_topic(hits):
                 yield from self._abstain(draft)
             else:
-                yield from self._generate(draft, sources)
+                yield from self._generate(draft)
         except Cut as cut:
             if cut.delta is not None:
                 yield cut.delta
@@ -159,7 +137,7 @@ class Answerer:
         except GeneratorExit:  # the reader closed the stream (Stop, a client that went away)
             log.info("answer abandoned by its reader after %d characters", len(answer.text))
             raise
-        self._finish(draft, sources)
+        self._finish(draft)
         answer.timings["total"] = time.perf_counter() - start
         yield Done(answer)
 
@@ -167,18 +145,18 @@ class Answerer:
         """Tokens with the answering model's tokenizer; cl100k for the extractive backend."""
         return self.llm.count_tokens(text) if self.llm else cl100k_tokens(text)
 
-    def _finish(self, draft: Draft, sources: Sequence[Source]) -> None:
+    def _finish(self, draft: Draft) -> None:
         """Citations of the markers the text really holds (a cut answer may lose some), and
         token usage counted the same way for every backend."""
         answer = draft.answer
-        by_n = {s.n: s for s in sources}
+        by_n = {s.n: s for s in draft.sources}
         _, in_text = split_markers(answer.text)
         answer.citations = [
             _citation(by_n[n]) for n in sorted(draft.cited) if n in in_text and n in by_n
         ]
         answer.timings.setdefault("generate", 0.0)
         if not answer.usage:  # the extractive answer read the question and the sources
-            read = [answer.question, *(s.passage for s in sources)]
+            read = [answer.question, *(s.passage for s in draft.sources)]
             answer.usage = {"prompt_tokens": sum(self.count_tokens(t) for t in read)}
         answer.usage["completion_tokens"] = self.count_tokens(answer.text)
 
@@ -196,17 +174,21 @@ class Answerer:
             )
         return question
 
-    def condense(self, question: str, history: Sequence[Turn]) -> str:
-        """A standalone question for retrieval, using the conversation when it is needed."""
-        turns = [t for t in history if t.role in ("user", "assistant")]
-        turns = turns[-self.settings.history_turns :] if self.settings.history_turns else []
-        if not turns or not _DEPENDENT.search(question):
-            return question
-        if self._condense_by_llm():
-            rewritten = self._condense_with_llm(question, turns)
-            if rewritten:
-                return rewritten
-        return _condense_heuristic(question, turns)
+    def read(
+        self,
+        question: str,
+        history: Sequence[Turn] = (),
+        *,
+        k: int | None = None,
+        mode: str | None = None,
+    ) -> Reading:
+        """What the question is about in its conversation, with the papers retrieved for it.
+
+        Decided from retrieval evidence (paperchat.conversation); a capable model's rewrite
+        of a follow-up is only taken when retrieval for it agrees.
+        """
+        rewrite = self._condense_with_llm if self._condense_by_llm() else None
+        return self.reader.read(question, history, k=k, mode=mode, rewrite=rewrite)
 
     def _condense_by_llm(self) -> bool:
         mode = self.settings.condense
@@ -216,6 +198,7 @@ class Answerer:
 
     def _condense_with_llm(self, question: str, turns: Sequence[Turn]) -> str | None:
         assert self.llm is not None
+        turns = turns[-self.settings.history_turns :] if self.settings.history_turns else []
         history = "\n".join(f"{t.role}: {t.content[:600]}" for t in turns)
         prompt = self.prompts.condense(history, question)
         text = self.llm.generate(
@@ -242,8 +225,13 @@ class Answerer:
             for i, h in enumerate(hits[:count], start=1)
         ]
 
-    def _generate(self, draft: Draft, sources: list[Source]) -> Iterator[AnswerEvent]:
+    def _generate(self, draft: Draft) -> Iterator[AnswerEvent]:
         started = time.perf_counter()
+        hits = draft.answer.hits[: self.settings.sources]
+        if self.llm is None:  # quoted sentences may come from anywhere in an abstract
+            hits = self.retriever.whole_papers(draft.answer.question, hits)
+        sources = self._sources(hits, self.settings.sources)
+        draft.sources = sources
         sentences = self._sentences(draft, sources)
         try:
             for sentence in sentences:
@@ -377,29 +365,13 @@ class Answerer:
         return fitted
 
     def _extractive(self, draft: Draft, sources: list[Source]) -> Iterator[CheckedSentence]:
-        """The best-matching abstract sentences, each citing its paper: faithful by design."""
-        candidates = _candidates(sources)
-        if not candidates:
-            return
-        # The title rides along: a sentence rarely names its own paper ("we propose ...").
-        vectors = self.embedder.embed([f"{src.hit.title}. {sent}" for src, sent in candidates])
-        scores = vectors @ self.embedder.embed_query(draft.answer.question)
-        ranked = sorted(range(len(candidates)), key=lambda i: -float(scores[i]))
-        # Retrieval's top paper (hybrid ranking) always speaks first: one sentence that happens
-        # to share words with the question must not push the best paper out of the answer.
-        top = min(candidates[i][0].n for i in ranked)
-        first = next(i for i in ranked if candidates[i][0].n == top)
-        picked = [first, *[i for i in ranked if i != first][: EXTRACTIVE_SENTENCES - 1]]
-        chosen = sorted(picked, key=lambda i: (candidates[i][0].n, i))
-        introduced: set[int] = set()
-        for i in chosen:
-            source, claim = candidates[i]
-            if source.n in introduced:
-                text = with_markers(claim, [source.n])
-            else:
-                introduced.add(source.n)
-                text = f'According to "{source.hit.title}" [{source.n}], {_lower_first(claim)}'
-            yield CheckedSentence(text=text, cited=[source.n])
+        """The sentences that answer the question, each citing its paper: faithful by design."""
+        # Scored for the user's own words (a follow-up's, not its rewrite), plus the terms the
+        # conversation lends a comparison that names no aspect.
+        reading = draft.reading
+        assert reading is not None  # every draft of a question carries its reading
+        composer = ExtractiveAnswer(self.embedder)
+        yield from composer.compose(reading.turn, sources, reading.context_terms)
 
 
 def off_topic(hits: Sequence[Hit], settings: AnswerSettings) -> bool:
@@ -412,9 +384,12 @@ def off_topic(hits: Sequence[Hit], settings: AnswerSettings) -> bool:
     similarity; so low coverage abstains only while the similarity is below
     `coverage_relevance`. A similarity below `abstain_threshold` abstains on its own.
     Both signals are the best over the hits: one paper that covers the question is enough.
+    A question that names a paper of the collection is covered by it.
     """
     if not hits:
         return True
+    if any(h.named for h in hits):
+        return False  # the question names a paper of the collection: that paper covers it
     best = max((h.relevance for h in hits if h.relevance is not None), default=None)
     if best is None:
         return False
@@ -425,31 +400,6 @@ def off_topic(hits: Sequence[Hit], settings: AnswerSettings) -> bool:
         cover is not None
         and cover < settings.coverage_threshold
         and best < settings.coverage_relevance
-    )
-
-
-def _candidates(sources: Sequence[Source]) -> list[tuple[Source, str]]:
-    """Each distinct whole sentence of the passages, without markers, with its source."""
-    seen: set[str] = set()
-    found: list[tuple[Source, str]] = []
-    for source in sources:
-        windows = source.passage.split(" ... ")  # merge_chunks' joint between windows
-        for sentence in (s for window in windows for s in split_sentences(window)):
-            claim, _ = split_markers(sentence)
-            key = " ".join(claim.lower().split())
-            if _whole_sentence(claim) and key not in seen:
-                seen.add(key)
-                found.append((source, claim))
-    return found
-
-
-def _whole_sentence(text: str) -> bool:
-    """False for the cut-off ends of a token window ("we thus propose a ...")."""
-    words = text.split()
-    return (
-        len(words) >= MIN_SENTENCE_WORDS
-        and (text[0].isupper() or text[0].isdigit() or text[0] in "\"'(")
-        and text.rstrip("\"')")[-1:] in ".!?"
     )
 
 
@@ -489,14 +439,6 @@ def _join_overlapping(first: str, second: str) -> str | None:
     return None
 
 
-def _lower_first(sentence: str) -> str:
-    # Keep acronyms ("BERT ...") as written; only a plain capitalised word is lowered.
-    first = sentence.split(" ", 1)[0]
-    if first[:1].isupper() and first[1:].islower():
-        return sentence[:1].lower() + sentence[1:]
-    return sentence
-
-
 def _citation(source: Source) -> Citation:
     return Citation(
         n=source.n,
@@ -507,13 +449,3 @@ def _citation(source: Source) -> Citation:
         urls=source.hit.urls,
         relevance=source.hit.relevance,
     )
-
-
-def _condense_heuristic(question: str, turns: Sequence[Turn]) -> str:
-    """Append what the conversation was about: the last question and the paper it cited."""
-    last_user = next((t.content for t in reversed(turns) if t.role == "user"), "")
-    last_answer = next((t.content for t in reversed(turns) if t.role == "assistant"), "")
-    cited = _SOURCE_LINE.search(last_answer)
-    quoted = _QUOTED.search(last_answer)
-    topic = cited.group(1) if cited else quoted.group(1) if quoted else last_answer[:200]
-    return " ".join(f"{question} {last_user} {topic}".split())

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from tqdm import tqdm
 
 from paperchat import __version__
-from paperchat.errors import PaperchatError
+from paperchat.errors import ConfigError, PaperchatError
 from paperchat.index import Filters
 from paperchat.ingest import IngestReport
 from paperchat.pipeline import Pipeline
@@ -106,6 +106,7 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
         index = pipeline.index
         info = {
             "qdrant": settings.qdrant.url or str(settings.qdrant_path),
+            "engine": index.engine_version(),
             "collection": index.collection,
             "papers": index.count_papers(),
             "chunks": index.count_chunks(),
@@ -116,6 +117,40 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     else:
         for key, value in info.items():
             print(f"{key:>14}: {value}")
+    return 0
+
+
+@command("index")
+def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
+    """`index push`: copy the embedded index to a Qdrant server (docs/deploying.md)."""
+    from paperchat.index.push import push_index, state_path
+    from paperchat.index.server import ServerIndex, open_client
+
+    if settings.qdrant.url:
+        raise ConfigError(
+            "`paperchat index push` copies the embedded index; unset PAPERCHAT_QDRANT_URL "
+            "(the target is given with --to)."
+        )
+    qdrant = settings.qdrant.model_copy(update={"url": args.to, "api_key": args.api_key})
+    target_settings = settings.model_copy(update={"qdrant": qdrant})
+    pipeline = Pipeline(settings)
+    target = ServerIndex(open_client(target_settings), target_settings)
+    state = state_path(settings.data_dir, pipeline.index.collection, args.to)
+    try:
+        with tqdm(desc="push", unit=" chunks", disable=args.quiet) as bar:
+
+            def progress(done: int, total: int) -> None:
+                bar.total = total
+                bar.n = done
+                bar.refresh()
+
+            report = push_index(pipeline.index, target, state, args.batch, progress)
+    finally:
+        target.close()
+        pipeline.close()
+    resumed = f" (resumed after {report.resumed_at})" if report.resumed_at else ""
+    print(f"pushed {report.total} chunks of {target.collection} to {args.to}{resumed}")
+    print(f"serve from it: PAPERCHAT_QDRANT_URL={args.to} paperchat serve")
     return 0
 
 
@@ -195,8 +230,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     settings = settings.model_copy(update={"api": api, "llm": llm})
     # Start-up, indexing progress and refused requests are what an operator watches for.
     logging.getLogger("paperchat").setLevel(logging.DEBUG if args.verbose else logging.INFO)
-    pipeline = Pipeline(settings)
-    try:
+    with Pipeline(settings) as pipeline:
         # Open the index before the server starts: an index held by another process, or a
         # Qdrant server that is down, is then one `Error: ...` line (from main), not a
         # start-up traceback from inside the web server.
@@ -209,8 +243,6 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         base = f"http://{shown}:{api.port}"
         print(f"paperchat: UI {base}/  API {base}/v1  docs {base}/docs  ({llm.backend} backend)")
         server.run()
-    finally:
-        pipeline.close()
     return 0 if server.started else 1
 
 
@@ -275,11 +307,13 @@ def add_llm_parsers(sub: argparse._SubParsersAction) -> None:
 
 @command("eval")
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from paperchat.evaluation.gate import failures, parse_floors
     from paperchat.evaluation.judge import make_judge
     from paperchat.evaluation.report import default_out_dir, write_report
     from paperchat.evaluation.runner import evaluate
     from paperchat.evaluation.summary import summarise
 
+    floors = parse_floors(args.fail_under) if args.fail_under else {}
     name = args.name or "-".join(args.config)
     out = Path(args.out) if args.out else default_out_dir(name)
     with (
@@ -299,14 +333,59 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
             args.limit,
             make_judge(settings.eval, settings.prompts_dir),
             progress,
+            split=args.split,
         )
     summary = summarise(run, name, command=_eval_command(args))
-    write_report(summary, out)
+    write_report(summary, out, worst=args.worst)
+    _eval_conversations(args, settings, out)
     for problem in summary.gold_problems:
         print(f"warning: {problem}", file=sys.stderr)
     print_eval_summary(summary)
     print(f"report: {out / 'report.md'}")
+    below = failures(summary, floors)
+    for line in below:
+        print(f"FAIL {line}", file=sys.stderr)
+    if below:
+        print(
+            f"Error: {len(below)} metric(s) below --fail-under {args.fail_under}", file=sys.stderr
+        )
+    return 1 if below else 0
+
+
+@command("eval compare")
+def cmd_eval_compare(args: argparse.Namespace, settings: Settings) -> int:
+    from paperchat.evaluation.compare import compare_runs, render_comparison
+
+    deltas = compare_runs(args.run_a, args.run_b)
+    markdown = render_comparison(args.run_a, args.run_b, deltas)
+    out = args.out or args.run_b / f"compare-{args.run_a.name}.md"
+    out.write_text(markdown, encoding="utf-8")
+    print(markdown)
+    print(f"written to {out}")
     return 0
+
+
+def _eval_conversations(args: argparse.Namespace, settings: Settings, out: Path) -> None:
+    """Answer configs also replay the gold conversations; the section joins the report."""
+    from paperchat.evaluation.conversations import evaluate_conversations, write
+
+    if args.no_conversations or not any("+" in c for c in args.config):
+        return
+    with (
+        Pipeline(settings) as pipeline,
+        tqdm(desc="conversations", unit="turn", disable=args.quiet) as bar,
+    ):
+        runs = evaluate_conversations(
+            pipeline, args.conversations, args.config, args.split, bar.update
+        )
+    for run in runs:
+        summary = write(run, out)
+        for kind, s in summary["by_kind"].items():
+            print(
+                f"{run.config:<24} {kind:<34} first cited {s['first_cited_right']:.2f}, "
+                f"must_include {s['must_include']:.2f}, declined {s['declined']:.2f}, "
+                f"leaks {s['leaks']}"
+            )
 
 
 def _eval_command(args: argparse.Namespace) -> str:
@@ -314,6 +393,7 @@ def _eval_command(args: argparse.Namespace) -> str:
 
     gold = [shown_path(Path(g)) for g in args.gold]
     parts = ["paperchat eval", "--gold", *gold, "--config", *args.config]
+    parts += ["--split", args.split]
     if args.limit:
         parts += ["--limit", str(args.limit)]
     return " ".join(parts)
@@ -327,9 +407,11 @@ def print_eval_summary(summary: EvalSummary) -> None:
         shown = [f"{v:.3f}" if isinstance(v, float) else "-" for v in cells]
         print(f"{name:<24} {shown[0]:>6} {shown[1]:>6} {shown[2]:>6} {shown[3]:>6} {shown[4]:>8}")
         if a := config.answers:
+            answers = [a.get(k) for k in ("must_include_accuracy", "citation_precision")]
+            must, precision = (f"{v:.3f}" if v is not None else "-" for v in answers)
             print(
-                f"{'':<24} must_include {a.must_include_accuracy:.3f}, citation P "
-                f"{a.citation_precision:.3f} R {a.citation_recall:.3f}"
+                f"{'':<24} must_include {must}, citation P {precision} "
+                f"R {a.get('citation_recall') or 0.0:.3f}"
             )
 
 
@@ -354,6 +436,7 @@ def cmd_gold_check(args: argparse.Namespace, settings: Settings) -> int:
 
 def add_eval_parsers(sub: argparse._SubParsersAction) -> None:
     from paperchat.evaluation.configs import GOLD_FILE
+    from paperchat.evaluation.conversations import CONVERSATIONS_FILE
 
     p = sub.add_parser("eval", help="measure retrieval and answers on gold questions")
     p.add_argument("--gold", nargs="+", type=Path, default=[GOLD_FILE], help="gold JSONL files")
@@ -364,9 +447,34 @@ def add_eval_parsers(sub: argparse._SubParsersAction) -> None:
         help="presets of eval/configs/presets.toml, optionally +extractive/+local/+vllm",
     )
     p.add_argument("--limit", type=int, default=None, help="at most N items, spread over types")
+    p.add_argument(
+        "--split",
+        choices=["test", "fit", "all"],
+        default="test",
+        help="part of the gold files: test (held out from calibration, default), fit, or all",
+    )
+    p.add_argument(
+        "--conversations",
+        type=Path,
+        default=CONVERSATIONS_FILE,
+        help="gold conversations replayed by answer configs (default %(default)s)",
+    )
+    p.add_argument("--no-conversations", action="store_true", help="skip the conversation replay")
     p.add_argument("--out", default=None, help="report folder (default eval/reports/DATE-NAME)")
     p.add_argument("--name", default=None, help="report name (default: the config names)")
+    p.add_argument("--worst", type=int, default=10, help="worst questions in the report")
+    p.add_argument(
+        "--fail-under",
+        default=None,
+        metavar="METRIC=FLOOR,...",
+        help="exit 1 when a metric is below its floor, e.g. R@5=0.95,citation_precision=0.9",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    actions = p.add_subparsers(dest="eval_command", metavar="{compare}")
+    c = actions.add_parser("compare", help="deltas between two run folders, with intervals")
+    c.add_argument("run_a", type=Path, help="run folder A (the baseline)")
+    c.add_argument("run_b", type=Path, help="run folder B")
+    c.add_argument("--out", type=Path, default=None, help="markdown file (default: in RUN_B)")
 
     p = sub.add_parser("gold-check", help="check gold question files against the corpus")
     p.add_argument("files", nargs="*", type=Path, default=[GOLD_FILE], help="gold JSONL files")
@@ -422,6 +530,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("stats", help="what the index holds")
     p.add_argument("--json", action="store_true")
 
+    p = sub.add_parser("index", help="manage the index: push it to a Qdrant server")
+    index_sub = p.add_subparsers(dest="index_command", required=True)
+    p = index_sub.add_parser("push", help="copy the embedded index to a Qdrant server")
+    p.add_argument("--to", required=True, help="Qdrant server or cluster URL")
+    p.add_argument("--api-key", default=None, help="the server's API key")
+    p.add_argument("--batch", type=int, default=256, help="points per request")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
     p = sub.add_parser("doctor", help="check Qdrant, index, embedder, LLM and prompts")
     p.add_argument("--json", action="store_true", help="print the checks as JSON")
     return parser
@@ -435,7 +551,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         settings = Settings()
-        name = f"llm {args.llm_command}" if args.command == "llm" else args.command
+        name = " ".join(
+            w
+            for w in (
+                args.command,
+                getattr(args, "llm_command", None),
+                getattr(args, "eval_command", None),
+            )
+            if w
+        )
         return COMMANDS[name](args, settings)
     except PaperchatError as e:
         print(f"Error: {e}", file=sys.stderr)

@@ -13,9 +13,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from paperchat.citations import CheckedSentence
 from paperchat.records import Answer
+
+if TYPE_CHECKING:  # annotations only: drafting sits below conversation and prompts
+    from paperchat.conversation import Reading
+    from paperchat.prompts import Source
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +78,8 @@ class Draft:
     start: float  # perf_counter() when the question came in
     count: Callable[[str], int]  # tokens of a text, with the answering model's tokenizer
     limits: Limits = field(default_factory=Limits)
+    reading: Reading | None = None  # what the turn is about (paperchat.conversation)
+    sources: list[Source] = field(default_factory=list)  # numbered as the markers name them
     cited: list[int] = field(default_factory=list)
     shown: str = ""  # the unfinished sentence's text written so far, its lead space included
     lead: str = ""

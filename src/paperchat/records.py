@@ -85,6 +85,7 @@ class Hit:
     urls: tuple[str, ...] = ()
     relevance: float | None = None  # cosine of the question and the best chunk (abstention)
     coverage: float | None = None  # share of the question's distinctive terms it holds
+    named: bool = False  # the question calls this paper by one of its names
 
     @property
     def url(self) -> str | None:

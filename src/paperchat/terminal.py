@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from paperchat.answering import Answerer, AnswerEvent, Delta, Done, Retrieved, format_sources
+from paperchat.answering import Answerer, AnswerEvent, Delta, Done, Retrieved
+from paperchat.conversation import assistant_content
 from paperchat.errors import PaperchatError
 from paperchat.prompts import MARKER
 from paperchat.records import Answer, Turn
@@ -215,8 +216,8 @@ class ChatSession:
             sys.stderr.write(self.style.error(f"Error: {e}") + "\n")
             return
         self.last = answer
-        content = answer.text + "\n\n" + format_sources(answer.citations)
-        self.turns += [Turn("user", question), Turn("assistant", content.strip())]
+        # Fed back exactly as an API client would send it: text, markers, Sources.
+        self.turns += [Turn("user", question), Turn("assistant", assistant_content(answer))]
 
     def _show(self, events: Generator[AnswerEvent, None, None]) -> Answer:
         self.spinner.start("Searching the papers…")

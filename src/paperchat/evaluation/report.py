@@ -1,8 +1,9 @@
-"""An EvalSummary -> a report folder: metrics.json, report.md and PNG charts. Renders only.
+"""An EvalSummary -> a report folder: metrics.json, per_item.jsonl, report.md and PNG charts.
 
-The folder is eval/reports/<YYYY-MM-DD>-<name>/ unless another is given. Tables bold the best
-value of each column; "who wins" names the best config per metric and per question type; the
-worst questions of the primary config show what was retrieved instead.
+Renders only. The folder is eval/reports/<YYYY-MM-DD>-<name>/ unless another is given. Every
+value shows its bootstrap 95% interval; a value is bold only when it is significantly better
+(paired bootstrap) than every other config's on the same items. The worst questions of the
+primary config show the gold answer, the missed must_include terms and what was retrieved.
 """
 
 from __future__ import annotations
@@ -16,14 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from paperchat.evaluation.configs import REPORTS_DIR
+from paperchat.evaluation.runner import ItemResult
+from paperchat.evaluation.stats import CONFIDENCE, RESAMPLES, SEED, Estimate
 from paperchat.evaluation.summary import (
     ANSWER_METRICS,
     RETRIEVAL_METRICS,
-    AnswerStats,
     ConfigSummary,
     EvalSummary,
-    best,
-    question_types,
+    MetricSet,
+    significant_best,
+    type_ids,
 )
 
 log = logging.getLogger(__name__)
@@ -45,7 +48,8 @@ LABELS = {
     "ndcg@5": "nDCG@5",
     "ndcg@10": "nDCG@10",
 }
-WORST = 10
+WORST = 10  # worst questions shown unless --worst says otherwise
+PER_ITEM_FILE = "per_item.jsonl"
 
 Values = Mapping[str, Any]  # a stats object with .get(metric)
 
@@ -67,45 +71,59 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return [*lines, ""]
 
 
+def _cell(estimate: Estimate | None, bold: bool) -> str:
+    if estimate is None:
+        return "-"
+    value = f"**{estimate.value:.3f}**" if bold else f"{estimate.value:.3f}"
+    if estimate.n < 2:
+        return value
+    return f"{value} [{estimate.low:.2f}, {estimate.high:.2f}]"
+
+
 def _metric_table(
-    values: Mapping[str, Any], columns: Sequence[tuple[str, str]], first: str = "config"
+    sets: Mapping[str, MetricSet],
+    columns: Sequence[tuple[str, str]],
+    winners: Mapping[str, Sequence[str]],
+    first: str = "config",
 ) -> list[str]:
-    """Rows are configs (or types), columns metrics; the best of each column in bold."""
-    bold = {key: set(best({r: v.get(key) for r, v in values.items()})) for key, _ in columns}
+    """Rows are configs (or types), columns metrics with intervals; significant winners bold."""
     rows = []
-    for name, stats in values.items():
-        cells = [
-            f"**{_fmt(stats.get(key))}**" if name in bold[key] else _fmt(stats.get(key))
-            for key, _ in columns
-        ]
-        rows.append([name, _fmt(stats.n), *cells])
+    for name, stats in sets.items():
+        cells = [_cell(stats.interval(key), name in winners.get(key, ())) for key, _ in columns]
+        rows.append([name, str(stats.n), *cells])
     return _table([first, "n", *(label for _, label in columns)], rows)
 
 
-def _retrieval_section(configs: Mapping[str, ConfigSummary]) -> list[str]:
+def _retrieval_section(summary: EvalSummary) -> list[str]:
     columns = [(c, LABELS[c]) for c in RETRIEVAL_METRICS]
     lines = [
         "## Retrieval (answerable items)",
         "",
-        "Recall@k counts the gold papers in the top k out of min(k, gold papers), so 1.0 is "
-        "reachable at every k for multi-paper items too. Unanswerable items are left out.",
+        "Standard definitions (as BEIR, ranx, pytrec_eval): Recall@k = gold papers in the top k "
+        "over all gold papers of the item; MRR; nDCG with binary relevance. metrics.json also "
+        "holds `capped_recall@k` (over min(k, gold papers)). Unanswerable items are left out.",
         "",
     ]
-    lines += _metric_table({n: c.retrieval for n, c in configs.items()}, columns)
+    sets = {n: c.retrieval for n, c in summary.configs.items()}
+    lines += _metric_table(sets, columns, summary.winners["retrieval"])
     return lines
 
 
-def _by_type_section(configs: Mapping[str, ConfigSummary]) -> list[str]:
+def _by_type_section(summary: EvalSummary) -> list[str]:
+    configs = summary.configs
+    values = {n: c.item_values for n, c in configs.items()}
+    types = list(dict.fromkeys(t for c in configs.values() for t in c.retrieval_by_type))
     lines = ["## Retrieval by question type", ""]
     for metric, label in (("recall@1", "Recall@1"), ("mrr", "MRR")):
         lines += [f"{label}:", ""]
         rows = []
-        for t in question_types(configs):
+        for t in types:
+            top = set(significant_best(values, metric, type_ids(summary.records, t)))
             per_config = {n: c.retrieval_by_type.get(t) for n, c in configs.items()}
-            values = {n: s.get(metric) if s else None for n, s in per_config.items()}
-            top = set(best(values))
             n = next((s.n for s in per_config.values() if s), 0)
-            cells = [f"**{_fmt(v)}**" if c in top else _fmt(v) for c, v in values.items()]
+            cells = [
+                _cell(s.interval(metric) if s else None, c in top) for c, s in per_config.items()
+            ]
             rows.append([t, str(n), *cells])
         lines += _table(["type", "n", *configs], rows)
     return lines
@@ -113,14 +131,15 @@ def _by_type_section(configs: Mapping[str, ConfigSummary]) -> list[str]:
 
 def _abstention_section(summary: EvalSummary) -> list[str]:
     thresholds = summary.thresholds
+    won = summary.winners["abstention"]
     rows = [
         [
             name,
             c.decided_by,
             f"{c.abstention.abstained_right}/{c.abstention.unanswerable}",
-            _fmt(c.abstention.right_rate),
+            _cell(c.abstention_rates.interval("right_rate"), name in won["right_rate"]),
             f"{c.abstention.declined_wrongly}/{c.abstention.answerable}",
-            _fmt(c.abstention.wrong_rate),
+            _cell(c.abstention_rates.interval("wrong_rate"), name in won["wrong_rate"]),
         ]
         for name, c in summary.configs.items()
     ]
@@ -138,21 +157,25 @@ def _abstention_section(summary: EvalSummary) -> list[str]:
     ]
 
 
-def _answer_section(configs: Mapping[str, ConfigSummary]) -> list[str]:
-    answered: dict[str, AnswerStats] = {n: c.answers for n, c in configs.items() if c.answers}
+def _answer_section(summary: EvalSummary) -> list[str]:
+    configs = summary.configs
+    answered = {n: c for n, c in configs.items() if c.answers and c.counts}
     if not answered:
         return []
     lines = ["## Answers (answerable items)", ""]
-    lines += _metric_table(answered, [(m, ANSWER_LABELS[m]) for m in ANSWER_METRICS])
+    sets = {n: c.answers for n, c in answered.items() if c.answers}
+    columns = [(m, ANSWER_LABELS[m]) for m in ANSWER_METRICS]
+    lines += _metric_table(sets, columns, summary.winners["answers"])
     counts = [
         [
             n,
-            str(a.answered),
-            str(a.invalid_citations),
-            str(a.dropped_markers),
-            str(a.unsupported_sentences),
+            str(k.answered),
+            str(k.invalid_citations),
+            str(k.dropped_markers),
+            str(k.unsupported_sentences),
         ]
-        for n, a in answered.items()
+        for n, c in answered.items()
+        if (k := c.counts)
     ]
     header = ["config", "answered", "invalid citations", "model markers dropped", "unsupported"]
     lines += _table(header, counts)
@@ -164,10 +187,16 @@ def _answer_section(configs: Mapping[str, ConfigSummary]) -> list[str]:
     ]
     for name, c in configs.items():
         if c.answers_by_type:
-            lines += [f"must_include accuracy by type, {name}:", ""]
+            lines += [f"Answers by type, {name}:", ""]
             lines += _metric_table(
                 {t: a for t, a in c.answers_by_type.items() if a},
-                [("must_include_accuracy", "must_include acc."), ("citation_recall", "citation R")],
+                [
+                    ("must_include_accuracy", "must_include acc."),
+                    ("citation_precision", "citation P"),
+                    ("citation_recall", "citation R"),
+                    ("wrong_rate", "declined"),
+                ],
+                {},
                 first="type",
             )
     return lines
@@ -187,46 +216,53 @@ def _latency_section(configs: Mapping[str, ConfigSummary]) -> list[str]:
 
 
 def _winners_section(won: Mapping[str, Any]) -> list[str]:
-    lines = ["## Who wins", ""]
-    for group, label in (
-        ("retrieval", "retrieval"),
-        ("mrr_by_type", "MRR by type"),
-        ("answers", "answers"),
-        ("abstention", "abstention"),
-    ):
+    lines = ["## Who wins (significant differences only)", ""]
+    for group in ("retrieval", "answers", "abstention"):
         for metric, names in won[group].items():
             if names:
-                lines.append(f"- {label}, {metric}: {', '.join(names)}")
-    return [*lines, ""] if len(lines) > 2 else []
+                lines.append(f"- {group}, {metric}: {', '.join(names)}")
+    if len(lines) == 2:
+        lines.append("- no config is significantly better than all others on any metric")
+    return [*lines, ""]
 
 
-def _worst_section(summary: EvalSummary, config: str, count: int = WORST) -> list[str]:
+def _worst_section(summary: EvalSummary, config: str, count: int) -> list[str]:
     worst = summary.worst(config, count)
-    lines = [f"## The {count} worst questions ({config})", ""]
+    answerable = sum(1 for r in summary.records if r.config == config and r.result.item.answerable)
+    lines = [
+        f"## Worst questions ({config}): {len(worst)} shown of the imperfect ones "
+        f"({answerable} answerable items)",
+        "",
+    ]
     if not worst:
         lines += ["None: every gold paper was ranked at the top (and every answer matched).", ""]
     for record in worst:
-        r = record.result
-        gold = set(r.item.gold_paper_ids)
-        rank = next((i for i, p in enumerate(r.ranked, start=1) if p in gold), None)
-        found = f"first gold paper at rank {rank}" if rank else "no gold paper retrieved"
-        if len(gold) > 1:
-            found += f", {len(gold & set(r.ranked))}/{len(gold)} gold papers retrieved"
-        lines += [f"### {r.item.id} ({r.item.type}): {found}", "", f"Q: {r.item.question}", ""]
-        if r.query != r.item.question:
-            lines += [f"Searched: {r.query}", ""]
-        lines += [f"Gold: {'; '.join(r.item.gold_titles)}", "", "Retrieved:", ""]
-        lines += [
-            f"{i}. {'✓ ' if h.paper_id in gold else ''}{h.title}"
-            for i, h in enumerate(r.hits[:5], start=1)
-        ]
-        if r.answer is not None:
-            lines += ["", f"Answer: {' '.join(r.answer.text.split())[:400]}"]
-        lines.append("")
+        lines += _worst_item(record.result)
     return lines
 
 
-def render_markdown(summary: EvalSummary, charts: Sequence[str]) -> str:
+def _worst_item(r: ItemResult) -> list[str]:
+    gold = set(r.item.gold_paper_ids)
+    rank = next((i for i, p in enumerate(r.ranked, start=1) if p in gold), None)
+    found = f"first gold paper at rank {rank}" if rank else "no gold paper retrieved"
+    if len(gold) > 1:
+        found += f", {len(gold & set(r.ranked))}/{len(gold)} gold papers retrieved"
+    lines = [f"### {r.item.id} ({r.item.type}): {found}", "", f"Q: {r.item.question}", ""]
+    if r.query != r.item.question:
+        lines += [f"Searched: {r.query}", ""]
+    lines += [f"Gold answer: {r.item.answer}", ""]
+    lines += [f"Gold papers: {'; '.join(r.item.gold_titles)}", "", "Retrieved:", ""]
+    lines += [
+        f"{i}. {'✓ ' if h.paper_id in gold else ''}{h.title}"
+        for i, h in enumerate(r.hits[:5], start=1)
+    ]
+    if r.answer is not None:
+        missed = ", ".join(r.scores.missed_terms) or "none"
+        lines += ["", f"Answer: {' '.join(r.answer.text.split())}", "", f"Missed terms: {missed}"]
+    return [*lines, ""]
+
+
+def render_markdown(summary: EvalSummary, charts: Sequence[str], worst: int = WORST) -> str:
     configs = summary.configs
     items = summary.items
     types = ", ".join(f"{t} {n}" for t, n in items.by_type.items())
@@ -235,9 +271,11 @@ def render_markdown(summary: EvalSummary, charts: Sequence[str]) -> str:
         "",
         f"- run: {summary.created}, {summary.seconds} s",
         f"- command: `{summary.command or '-'}`",
-        f"- gold: {', '.join(summary.gold_files)}: {items.total} items "
+        f"- gold: {', '.join(summary.gold_files)}, split `{summary.split}`: {items.total} items "
         f"({items.answerable} answerable; {types})",
         f"- index: {', '.join(f'{k}={v}' for k, v in summary.index.items())}",
+        f"- intervals: {CONFIDENCE:.0%} percentile bootstrap over items, {RESAMPLES} resamples, "
+        f"seed {SEED}; bold = significantly better than every other config (paired bootstrap)",
         "",
         "| config | retriever | backend | description |",
         "|---|---|---|---|",
@@ -247,12 +285,12 @@ def render_markdown(summary: EvalSummary, charts: Sequence[str]) -> str:
         ),
         "",
     ]
-    lines += _retrieval_section(configs) + _by_type_section(configs)
+    lines += _retrieval_section(summary) + _by_type_section(summary)
     lines += _abstention_section(summary)
-    lines += _answer_section(configs) + _latency_section(configs)
+    lines += _answer_section(summary) + _latency_section(configs)
     lines += _winners_section(summary.winners)
     lines += [f"![{Path(c).stem}]({c})" for c in charts] + [""]
-    lines += _worst_section(summary, summary.primary_config())
+    lines += _worst_section(summary, summary.primary_config(), worst)
     return "\n".join(lines) + "\n"
 
 
@@ -272,7 +310,7 @@ def plot_recall_curves(configs: Mapping[str, ConfigSummary], path: Path) -> None
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name, c in configs.items():
-        curve = c.retrieval.curve
+        curve = c.curve
         ax.plot(range(1, len(curve) + 1), curve, marker="o", label=name)
     ax.set(xlabel="k (papers)", ylabel="Recall@k", title="Recall@k, answerable items")
     ax.grid(alpha=0.3)
@@ -323,14 +361,17 @@ def default_out_dir(name: str, day: date | None = None) -> Path:
     return REPORTS_DIR / f"{(day or date.today()).isoformat()}-{slug(name)}"
 
 
-def write_report(summary: EvalSummary, out_dir: Path) -> None:
-    """Write metrics.json, the charts and report.md into out_dir."""
+def write_report(summary: EvalSummary, out_dir: Path, worst: int = WORST) -> None:
+    """Write metrics.json, per_item.jsonl, the charts and report.md into out_dir."""
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "metrics.json").write_text(
         json.dumps(summary.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )
+    rows = (json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in summary.records)
+    (out_dir / PER_ITEM_FILE).write_text("".join(rows), encoding="utf-8")
     charts = ["recall_at_k.png", "by_type.png"]
     plot_recall_curves(summary.configs, out_dir / charts[0])
     plot_by_type(summary.configs, out_dir / charts[1])
-    (out_dir / "report.md").write_text(render_markdown(summary, charts), encoding="utf-8")
+    report = render_markdown(summary, charts, worst)
+    (out_dir / "report.md").write_text(report, encoding="utf-8")
     log.info("wrote the report to %s", out_dir)

@@ -23,9 +23,18 @@ from paperchat.answering import Answerer, off_topic
 from paperchat.corpus import load_papers
 from paperchat.evaluation.baseline import LlamaIndexBaseline
 from paperchat.evaluation.configs import SEED, EvalConfig, load_presets, make_config
-from paperchat.evaluation.gold import FOLLOW_UP, GoldItem, check_gold, load_gold, resolve
+from paperchat.evaluation.gold import (
+    FOLLOW_UP,
+    TEST,
+    GoldItem,
+    check_gold,
+    load_gold,
+    resolve,
+    select_split,
+)
 from paperchat.evaluation.judge import Judge
 from paperchat.evaluation.metrics import (
+    capped_recall_at_k,
     citation_precision,
     citation_recall,
     contains_phrase,
@@ -42,6 +51,7 @@ from paperchat.settings import AnswerSettings
 log = logging.getLogger(__name__)
 
 RETRIEVAL_DEPTH = 10  # papers ranked per question by retrieval-only configs
+REPORT_KS = (1, 3, 5, 10)
 NDCG_KS = (5, 10)
 
 Search = Callable[[str, int], list[Hit]]
@@ -92,7 +102,8 @@ class ItemScores:
 
     abstained: bool  # the answerer's decision, or the same rule on a retrieval config's hits
     reciprocal_rank: float | None = None  # None: no gold papers (unanswerable)
-    recall_curve: tuple[float, ...] = ()  # recall@1..depth (min(k, gold) denominator)
+    recall_curve: tuple[float, ...] = ()  # standard recall@1..depth
+    capped_curve: tuple[float, ...] = ()  # recall@1..depth over min(k, gold papers)
     ndcg: dict[int, float] = field(default_factory=dict)
     must_include: float | None = None  # share of the must_include terms in the answer
     missed_terms: tuple[str, ...] = ()
@@ -125,6 +136,7 @@ def score_item(
         ranking = {
             "reciprocal_rank": reciprocal_rank(ranked, gold),
             "recall_curve": tuple(recall_at_k(ranked, gold, k) for k in range(1, depth + 1)),
+            "capped_curve": tuple(capped_recall_at_k(ranked, gold, k) for k in range(1, depth + 1)),
             "ndcg": {k: ndcg_at_k(ranked, gold, k) for k in NDCG_KS if k <= depth},
         }
     if answer is None:
@@ -174,6 +186,33 @@ class ItemResult:
         return max((h.relevance for h in self.hits if h.relevance is not None), default=None)
 
 
+def item_values(result: ItemResult) -> dict[str, float]:
+    """The item's value of every reported metric that applies to it; a config's metric is
+    the mean of these over its items (and its interval a bootstrap over them)."""
+    s = result.scores
+    values: dict[str, float] = {}
+    if result.faithfulness is not None:
+        values["faithfulness"] = result.faithfulness
+    if not result.item.answerable:
+        return {**values, "right_rate": float(s.abstained)}
+    values["wrong_rate"] = float(s.abstained)
+    values["mrr"] = s.reciprocal_rank or 0.0
+    depth = len(s.recall_curve)
+    values.update({f"recall@{k}": s.recall_curve[k - 1] for k in REPORT_KS if k <= depth})
+    values.update({f"capped_recall@{k}": s.capped_curve[k - 1] for k in REPORT_KS if k <= depth})
+    values.update({f"ndcg@{k}": v for k, v in s.ndcg.items()})
+    if result.answer is None or s.must_include is None:
+        return values
+    values["must_include_accuracy"] = float(s.must_include == 1.0)
+    values["must_include_share"] = s.must_include
+    values["citation_recall"] = s.citation_recall or 0.0
+    if not s.abstained:
+        values["cited_share"] = float(bool(s.cited))
+        if s.citation_precision is not None:
+            values["citation_precision"] = s.citation_precision
+    return values
+
+
 @dataclass(slots=True)
 class EvalRun:
     """Everything a summary needs."""
@@ -188,6 +227,7 @@ class EvalRun:
     started: float = field(default_factory=time.time)
     seconds: float = 0.0
     gold_problems: list[str] = field(default_factory=list)  # what `gold-check` would report
+    split: str = TEST  # the part of the gold files measured (gold.select_split)
 
 
 # -- running ---------------------------------------------------------------------------------
@@ -301,8 +341,13 @@ def evaluate(
     judge: Judge | None = None,
     progress: Progress | None = None,
     presets: dict[str, EvalConfig] | None = None,
+    split: str = TEST,
 ) -> EvalRun:
-    """Gold files x named configs over the pipeline's corpus and index."""
+    """Gold files x named configs over the pipeline's corpus and index.
+
+    `split` picks the part of the gold files measured: `test` (held out from calibration,
+    the default), `fit` (what thresholds are calibrated on) or `all`.
+    """
     presets = presets if presets is not None else load_presets()
     configs = [make_config(name, presets) for name in config_names]
     papers, _ = load_papers(pipeline.settings.corpus.paths)
@@ -310,8 +355,9 @@ def evaluate(
     problems = check_gold(items, papers)
     for problem in problems:
         log.warning("gold: %s", problem)
-    items = sample(resolve(items, papers), limit)
+    items = sample(select_split(resolve(items, papers), split), limit)
     evaluator = Evaluator(pipeline, papers, judge, progress)
     run = evaluator.run(items, configs, [shown_path(f) for f in gold_files])
     run.gold_problems = problems
+    run.split = split
     return run

@@ -1,7 +1,9 @@
 """An EvalRun -> a typed EvalSummary: aggregates of the per-item scores the runner computed.
 
-Nothing here scores an item or calls back into the runner: the report renders a summary, the
-CLI prints one, and metrics.json is its `to_dict()`.
+Every metric is the mean of per-item values (`runner.item_values`) with a bootstrap 95%
+interval (`stats`); "who wins" only names a config that beats every other one by a
+significant paired difference. Nothing here scores an item or calls back into the runner:
+the report renders a summary, the CLI prints one, and metrics.json is its `to_dict()`.
 """
 
 from __future__ import annotations
@@ -12,11 +14,22 @@ from datetime import datetime
 from typing import Any
 
 from paperchat.evaluation.configs import EvalConfig
-from paperchat.evaluation.metrics import AbstentionStats, abstention_stats, latency_summary, mean
-from paperchat.evaluation.runner import EvalRun, ItemResult
+from paperchat.evaluation.metrics import AbstentionStats, abstention_stats, latency_summary
+from paperchat.evaluation.runner import REPORT_KS, EvalRun, ItemResult, item_values
+from paperchat.evaluation.stats import (
+    CONFIDENCE,
+    RESAMPLES,
+    SEED,
+    Difference,
+    Estimate,
+    bootstrap,
+    paired_difference,
+)
 
-REPORT_KS = (1, 3, 5, 10)
-RETRIEVAL_METRICS = ("recall@1", "recall@3", "recall@5", "recall@10", "mrr", "ndcg@5", "ndcg@10")
+RETRIEVAL_METRICS = tuple(
+    [f"recall@{k}" for k in REPORT_KS] + ["mrr", "ndcg@5", "ndcg@10"]
+)  # standard definitions
+CAPPED_METRICS = tuple(f"capped_recall@{k}" for k in REPORT_KS)
 ANSWER_METRICS = (
     "must_include_accuracy",
     "must_include_share",
@@ -31,81 +44,60 @@ LOWER_IS_BETTER = frozenset(
 )
 THRESHOLDS = ("abstain_threshold", "coverage_threshold", "coverage_relevance")
 
+ItemValues = dict[str, dict[str, float]]  # item id -> metric -> value
 
-# -- per config ------------------------------------------------------------------------------
+
+# -- sets of metrics -------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
-class RetrievalStats:
-    """Ranking quality over the answerable items of a config (or of one question type)."""
+class MetricSet:
+    """Means with intervals over some items of one config (all of them, or one type)."""
 
     n: int
-    values: dict[str, float] = field(default_factory=dict)  # recall@k, mrr, ndcg@k
-    curve: tuple[float, ...] = ()  # recall@1..depth
+    estimates: dict[str, Estimate] = field(default_factory=dict)
 
     def get(self, metric: str) -> float | None:
-        return self.values.get(metric)
+        estimate = self.estimates.get(metric)
+        return estimate.value if estimate else None
+
+    def interval(self, metric: str) -> Estimate | None:
+        return self.estimates.get(metric)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"n": self.n, **self.values, "curve": list(self.curve)} if self.n else {"n": 0}
+        return {
+            "n": self.n,
+            **{m: e.value for m, e in self.estimates.items()},
+            "intervals": {m: [e.low, e.high] for m, e in self.estimates.items()},
+        }
 
 
-def retrieval_stats(results: Sequence[ItemResult], depth: int) -> RetrievalStats:
-    scored = [r.scores for r in results if r.item.answerable]
-    if not scored:
-        return RetrievalStats(0)
-    curve = tuple(mean(s.recall_at(k) for s in scored) for k in range(1, depth + 1))
-    values = {f"recall@{k}": curve[k - 1] for k in REPORT_KS if k <= depth}
-    values["mrr"] = mean(s.reciprocal_rank for s in scored)
-    values.update({f"ndcg@{k}": mean(s.ndcg[k] for s in scored) for k in (5, 10) if k <= depth})
-    return RetrievalStats(len(scored), values, curve)
+def metric_set(values: Sequence[dict[str, float]], metrics: Sequence[str], n: int) -> MetricSet:
+    estimates = {}
+    for metric in metrics:
+        estimate = bootstrap([v[metric] for v in values if metric in v])
+        if estimate is not None:
+            estimates[metric] = estimate
+    return MetricSet(n, estimates)
 
 
 @dataclass(frozen=True, slots=True)
-class AnswerStats:
-    """Answer quality over the answerable items; counts of citation problems over all."""
-
-    n: int
+class AnswerCounts:
     answered: int
-    must_include_accuracy: float
-    must_include_share: float
-    citation_precision: float
-    citation_recall: float
-    cited_share: float
     invalid_citations: int
     dropped_markers: int
     unsupported_sentences: int
-    faithfulness: float | None
     judged: int
 
-    def get(self, metric: str) -> float | None:
-        value = getattr(self, metric, None)
-        return float(value) if isinstance(value, int | float) else None
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def answer_stats(results: Sequence[ItemResult]) -> AnswerStats | None:
-    if not any(r.answer for r in results):
-        return None
-    answered_all = [r for r in results if r.answer]
-    answerable = [r.scores for r in answered_all if r.item.answerable]
-    answered = [s for s in answerable if not s.abstained]
-    judged = [r.faithfulness for r in results if r.faithfulness is not None]
-    return AnswerStats(
-        n=len(answerable),
-        answered=len(answered),
-        must_include_accuracy=mean(float(s.must_include == 1.0) for s in answerable),
-        must_include_share=mean(s.must_include for s in answerable),
-        citation_precision=mean(s.citation_precision for s in answered),
-        citation_recall=mean(s.citation_recall for s in answerable),
-        cited_share=mean(float(bool(s.cited)) for s in answered),
-        invalid_citations=sum(r.scores.invalid_citations for r in answered_all),
-        dropped_markers=sum(r.scores.dropped_markers for r in answered_all),
-        unsupported_sentences=sum(r.scores.unsupported_sentences for r in answered_all),
-        faithfulness=mean(judged) if judged else None,
-        judged=len(judged),
+def answer_counts(results: Sequence[ItemResult]) -> AnswerCounts:
+    with_answer = [r for r in results if r.answer]
+    return AnswerCounts(
+        answered=sum(1 for r in with_answer if r.item.answerable and not r.scores.abstained),
+        invalid_citations=sum(r.scores.invalid_citations for r in with_answer),
+        dropped_markers=sum(r.scores.dropped_markers for r in with_answer),
+        unsupported_sentences=sum(r.scores.unsupported_sentences for r in with_answer),
+        judged=sum(1 for r in results if r.faithfulness is not None),
     )
 
 
@@ -122,25 +114,42 @@ def latency_stats(results: Sequence[ItemResult]) -> dict[str, Any]:
     return stats
 
 
+# -- per config ------------------------------------------------------------------------------
+
+
 @dataclass(frozen=True, slots=True)
 class ConfigSummary:
     """Everything measured for one config."""
 
     config: EvalConfig
     depth: int
-    retrieval: RetrievalStats
-    retrieval_by_type: dict[str, RetrievalStats]
+    retrieval: MetricSet
+    retrieval_by_type: dict[str, MetricSet]
+    curve: tuple[float, ...]  # standard recall@1..depth
     abstention: AbstentionStats
-    answers: AnswerStats | None
-    answers_by_type: dict[str, AnswerStats | None] | None
+    abstention_rates: MetricSet
+    answers: MetricSet | None
+    answers_by_type: dict[str, MetricSet] | None
+    counts: AnswerCounts | None
     latency: dict[str, Any]
+    item_values: ItemValues  # for paired comparisons between configs
 
     @property
     def decided_by(self) -> str:
         return "answerer" if self.config.backend else "relevance and coverage"
 
+    def get(self, metric: str) -> float | None:
+        """A metric's point estimate, from whichever set reports it."""
+        for group in (self.retrieval, self.abstention_rates, self.answers):
+            if group is not None and metric in group.estimates:
+                return group.get(metric)
+        return None
+
     def to_dict(self) -> dict[str, Any]:
         c = self.config
+        answers = None
+        if self.answers is not None and self.counts is not None:
+            answers = {**self.answers.to_dict(), **asdict(self.counts)}
         by_type = self.answers_by_type
         return {
             "description": c.description,
@@ -149,12 +158,16 @@ class ConfigSummary:
             "overrides": c.overrides,
             "depth": self.depth,
             "retrieval": {
-                "overall": self.retrieval.to_dict(),
+                "overall": {**self.retrieval.to_dict(), "curve": list(self.curve)},
                 "by_type": {t: s.to_dict() for t, s in self.retrieval_by_type.items()},
             },
-            "abstention": {"decided_by": self.decided_by, **self.abstention.to_dict()},
-            "answers": self.answers.to_dict() if self.answers else None,
-            "answers_by_type": {t: a.to_dict() if a else None for t, a in by_type.items()}
+            "abstention": {
+                "decided_by": self.decided_by,
+                **self.abstention.to_dict(),
+                "intervals": self.abstention_rates.to_dict()["intervals"],
+            },
+            "answers": answers,
+            "answers_by_type": {t: a.to_dict() for t, a in by_type.items()}
             if by_type is not None
             else None,
             "latency": self.latency,
@@ -162,19 +175,39 @@ class ConfigSummary:
 
 
 def config_summary(config: EvalConfig, results: Sequence[ItemResult], depth: int) -> ConfigSummary:
-    types = list(dict.fromkeys(r.item.type for r in results if r.item.answerable))
-    of_type = {t: [r for r in results if r.item.type == t] for t in types}
+    values = {r.item.id: item_values(r) for r in results}
+    answerable = [r for r in results if r.item.answerable]
+    types = list(dict.fromkeys(r.item.type for r in answerable))
+    of_type = {t: [values[r.item.id] for r in answerable if r.item.type == t] for t in types}
+    scored = [values[r.item.id] for r in answerable]
+    retrieval_metrics = (*RETRIEVAL_METRICS, *CAPPED_METRICS)
+    answered = any(r.answer for r in results)
+    answer_n = sum(1 for r in answerable if r.answer)
+    curve = (
+        tuple(
+            sum(r.scores.recall_curve[k] for r in answerable) / len(answerable)
+            for k in range(depth)
+        )
+        if answerable
+        else ()
+    )
     return ConfigSummary(
         config=config,
         depth=depth,
-        retrieval=retrieval_stats(results, depth),
-        retrieval_by_type={t: retrieval_stats(rs, depth) for t, rs in of_type.items()},
+        retrieval=metric_set(scored, retrieval_metrics, len(scored)),
+        retrieval_by_type={t: metric_set(v, retrieval_metrics, len(v)) for t, v in of_type.items()},
+        curve=curve,
         abstention=abstention_stats((r.item.answerable, r.scores.abstained) for r in results),
-        answers=answer_stats(results),
-        answers_by_type={t: answer_stats(rs) for t, rs in of_type.items()}
+        abstention_rates=metric_set(list(values.values()), ABSTENTION_METRICS, len(results)),
+        answers=metric_set(list(values.values()), ANSWER_METRICS, answer_n) if answered else None,
+        answers_by_type={
+            t: metric_set(v, (*ANSWER_METRICS, "wrong_rate"), len(v)) for t, v in of_type.items()
+        }
         if config.backend
         else None,
+        counts=answer_counts(results) if answered else None,
         latency=latency_stats(results),
+        item_values=values,
     )
 
 
@@ -188,27 +221,33 @@ class ItemRecord:
     config: str
     result: ItemResult
 
-    def question_row(self) -> dict[str, Any]:
-        """The row of metrics.json's `questions`: enough to see what went wrong."""
+    def to_dict(self) -> dict[str, Any]:
+        """A line of per_item.jsonl (and of metrics.json's `questions`)."""
         r, s = self.result, self.result.scores
-        gold = r.item.gold_paper_ids
+        item = r.item
         row: dict[str, Any] = {
             "config": self.config,
-            "id": r.item.id,
-            "type": r.item.type,
+            "id": item.id,
+            "type": item.type,
+            "question": item.question,
             "query": r.query,
-            "gold": list(gold),
+            "gold_answer": item.answer,
+            "gold": list(item.gold_paper_ids),
+            "gold_titles": list(item.gold_titles),
+            "must_include": list(item.must_include),
             "retrieved": r.ranked,
-            "reciprocal_rank": s.reciprocal_rank,
-            "recall@5": s.recall_at(5) if gold else None,
+            "retrieved_titles": [h.title for h in r.hits],
             "relevance": r.relevance,
             "abstained": s.abstained,
+            "scores": item_values(r),
             "seconds": r.seconds,
         }
         if r.answer is not None:
             row["answer"] = r.answer.text
-            row["cited"] = list(s.cited)
-            row["must_include"] = s.must_include
+            row["citations"] = [
+                {"n": c.n, "paper_id": c.paper_id, "title": c.title} for c in r.answer.citations
+            ]
+            row["missed_terms"] = list(s.missed_terms)
             row["faithfulness"] = r.faithfulness
         return row
 
@@ -239,6 +278,7 @@ class EvalSummary:
     command: str
     seconds: float
     gold_files: list[str]
+    split: str
     items: ItemCounts
     index: dict[str, object]
     thresholds: dict[str, float]
@@ -270,12 +310,13 @@ class EvalSummary:
             "command": self.command,
             "seconds": self.seconds,
             "gold_files": self.gold_files,
+            "split": self.split,
             "items": asdict(self.items),
             "index": self.index,
             "abstention_thresholds": self.thresholds,
+            "bootstrap": {"resamples": RESAMPLES, "seed": SEED, "confidence": CONFIDENCE},
             "configs": {n: c.to_dict() for n, c in self.configs.items()},
             "winners": self.winners,
-            "questions": [r.question_row() for r in self.records],
         }
 
 
@@ -290,6 +331,7 @@ def summarise(run: EvalRun, name: str, command: str = "") -> EvalSummary:
         command=command,
         seconds=round(run.seconds, 1),
         gold_files=run.gold_files,
+        split=run.split,
         items=ItemCounts(len(run.items), answerable, by_type),
         index=run.identity,
         thresholds={t: getattr(run.abstention, t) for t in THRESHOLDS},
@@ -304,40 +346,52 @@ def summarise(run: EvalRun, name: str, command: str = "") -> EvalSummary:
 # -- who wins --------------------------------------------------------------------------------
 
 
-def best(values: Mapping[str, float | None], lower: bool = False) -> list[str]:
-    """The configs tied for the best defined value; none when fewer than two compete."""
-    defined = {name: v for name, v in values.items() if v is not None}
-    if len(defined) < 2:
+def paired(
+    a: ItemValues, b: ItemValues, metric: str, ids: Sequence[str] | None = None
+) -> Difference | None:
+    """b - a on the items both scored for `metric` (optionally only `ids`)."""
+    common = [i for i in (ids if ids is not None else a) if metric in a.get(i, {})]
+    common = [i for i in common if metric in b.get(i, {})]
+    return paired_difference([a[i][metric] for i in common], [b[i][metric] for i in common])
+
+
+def significant_best(
+    values: Mapping[str, ItemValues], metric: str, ids: Sequence[str] | None = None
+) -> list[str]:
+    """The config whose mean is best and significantly better than every other's; else none."""
+    lower = metric in LOWER_IS_BETTER
+    means = {}
+    for name, items in values.items():
+        scored = [v[metric] for i, v in items.items() if metric in v and (ids is None or i in ids)]
+        if scored:
+            means[name] = sum(scored) / len(scored)
+    if len(means) < 2:
         return []
-    top = min(defined.values()) if lower else max(defined.values())
-    return [name for name, v in defined.items() if abs(v - top) < 1e-9]
+    top = (min if lower else max)(means, key=means.__getitem__)
+    for other in means:
+        if other == top:
+            continue
+        diff = paired(values[other], values[top], metric, ids)
+        if diff is None or not diff.significant or (diff.delta < 0) != lower:
+            return []
+    return [top]
 
 
 def question_types(configs: Mapping[str, ConfigSummary]) -> list[str]:
     return list(dict.fromkeys(t for c in configs.values() for t in c.retrieval_by_type))
 
 
-def _by_type(c: ConfigSummary, t: str, metric: str) -> float | None:
-    stats = c.retrieval_by_type.get(t)
-    return stats.get(metric) if stats else None
+def type_ids(summary_records: Sequence[ItemRecord], item_type: str) -> list[str]:
+    return list(
+        dict.fromkeys(r.result.item.id for r in summary_records if r.result.item.type == item_type)
+    )
 
 
 def winners(configs: Mapping[str, ConfigSummary]) -> dict[str, Any]:
-    answered = {n: c.answers for n, c in configs.items() if c.answers}
+    values = {n: c.item_values for n, c in configs.items()}
+    answered = {n: c.item_values for n, c in configs.items() if c.answers}
     return {
-        "retrieval": {
-            m: best({n: c.retrieval.get(m) for n, c in configs.items()}) for m in RETRIEVAL_METRICS
-        },
-        "mrr_by_type": {
-            t: best({n: _by_type(c, t, "mrr") for n, c in configs.items()})
-            for t in question_types(configs)
-        },
-        "answers": {m: best({n: a.get(m) for n, a in answered.items()}) for m in ANSWER_METRICS},
-        "abstention": {
-            m: best(
-                {n: getattr(c.abstention, m) for n, c in configs.items()},
-                lower=m in LOWER_IS_BETTER,
-            )
-            for m in ABSTENTION_METRICS
-        },
+        "retrieval": {m: significant_best(values, m) for m in RETRIEVAL_METRICS},
+        "answers": {m: significant_best(answered, m) for m in ANSWER_METRICS},
+        "abstention": {m: significant_best(values, m) for m in ABSTENTION_METRICS},
     }

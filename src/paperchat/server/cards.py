@@ -13,6 +13,7 @@ import html
 import re
 from collections.abc import Sequence
 
+from paperchat.conversation import SOURCES_HEADER
 from paperchat.prompts import MARKER
 from paperchat.records import Answer, Citation, Hit, is_web_url
 
@@ -118,8 +119,9 @@ def plain(content: str) -> str:
     # Bars, passages and code links are for the eye; the API's Sources list has titles only.
     text = _DECOR.sub("", content)
     text = re.sub(r"<br\s*/?>|</div>|</li>", "\n", text)
-    text = html.unescape(_TAGS.sub("", text))
-    return text.strip()
+    text = html.unescape(_TAGS.sub("", text)).strip()
+    # The API's Sources block starts with SOURCES_HEADER; conversation.py reads it there.
+    return re.sub(r"^Sources\n", f"{SOURCES_HEADER}\n", text)
 
 
 def friendly(message: str) -> str:

@@ -13,7 +13,8 @@ import time
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from typing import Literal
 
-from paperchat.answering import Answerer, AnswerEvent, Delta, Done, Limits, format_sources
+from paperchat.answering import Answerer, AnswerEvent, Delta, Done, Limits
+from paperchat.conversation import format_sources
 from paperchat.errors import (
     BadQuestionError,
     ConfigError,
