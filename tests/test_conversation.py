@@ -28,7 +28,7 @@ from paperchat.records import Answer, Citation, Turn
 from paperchat.server.indexing import IndexStatus
 from paperchat.server.metrics import Metrics
 from paperchat.server.serving import ChatService
-from paperchat.server.ui import ChatUI
+from paperchat.server.ui import ChatUI, history_turns
 from paperchat.settings import SHIPPED_CORPUS, Settings
 
 ELECTRA = "ELECTRA: Pre-training Text Encoders as Discriminators Rather Than Generators"
@@ -232,35 +232,42 @@ def service(ingested: Pipeline) -> ChatService:
     return ChatService(ingested, status, Metrics(), "paperchat", backend="extractive")
 
 
-def ui_turn(ui: ChatUI, question: str, state: tuple[list, list]) -> tuple[list, list]:
-    *_, last = ui.respond(question, state[0], state[1], 5, "hybrid")
-    return last[2], last[3]
+def ui_turn(ui: ChatUI, question: str, history: list[dict]) -> list[dict]:
+    """One turn as Gradio's ChatInterface runs it: the history grows by the question and
+    the assistant messages of the last yield."""
+    *_, last = ui.respond(question, history, 5, "hybrid", "extractive")
+    return [*history, {"role": "user", "content": question}, *last[0]]
 
 
 def test_the_ui_keeps_the_thread(service):
-    ui = ChatUI(service)
-    state = ui_turn(ui, "What is EvolveDirector?", ([], []))
-    state = ui_turn(ui, "what's the final model called?", state)
-    _, turns = state
-    answer = turns[-1]["content"]
+    ui = ChatUI(service, "extractive")
+    history = ui_turn(ui, "What is EvolveDirector?", [])
+    history = ui_turn(ui, "what's the final model called?", history)
+    answer = history_turns(history)[-1].content
     assert "Edgen" in answer
     assert f"[1] {EVOLVE}" in answer  # the first cited source is the conversation's paper
-    state = ui_turn(ui, "How does DeBERTaV3 compare with ELECTRA?", state)
-    assert DEBERTA in state[1][-1]["content"] and EVOLVE not in state[1][-1]["content"]
+    history = ui_turn(ui, "How does DeBERTaV3 compare with ELECTRA?", history)
+    answer = history_turns(history)[-1].content
+    assert DEBERTA in answer and EVOLVE not in answer
 
 
 def test_paperchat_chat_keeps_the_thread(index_copy: Settings, monkeypatch, capsys):
     monkeypatch.setenv("PAPERCHAT_DATA_DIR", str(index_copy.data_dir))
-    questions: Iterator[str] = iter(
-        ["What is EvolveDirector?", "what's the final model called?", ""]
-    )
-    monkeypatch.setattr("builtins.input", lambda _prompt="": next(questions))
+    questions: Iterator[str] = iter(["What is EvolveDirector?", "what's the final model called?"])
+
+    def typed(_prompt: str = "") -> str:
+        try:
+            return next(questions)
+        except StopIteration:
+            raise EOFError from None  # Ctrl-D ends the chat
+
+    monkeypatch.setattr("builtins.input", typed)
     assert main(["chat", "--backend", "extractive"]) == 0
-    out = capsys.readouterr().out
-    second = out.split("Edgen", 1)
-    assert len(second) == 2  # the follow-up's answer names the final model
-    follow_up = out[out.rindex("Sources:") :]
-    assert follow_up.splitlines()[1].startswith(f"[1] {EVOLVE}")
+    answers = capsys.readouterr().out.split("/sources shows the passages and links.")
+    follow_up = answers[1]
+    assert "Edgen" in follow_up  # the follow-up's answer names the final model
+    cited = [line for line in follow_up.splitlines() if line.startswith("[1] ")]
+    assert cited and cited[0] == f"[1] {EVOLVE}"
 
 
 def test_the_replayed_summary_counts_leaks(answerer):
