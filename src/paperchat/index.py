@@ -11,9 +11,11 @@ import logging
 import math
 import sqlite3
 import ssl
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -23,7 +25,7 @@ from qdrant_client import QdrantClient, models
 
 from paperchat.chunking import chunk_id, head_id
 from paperchat.errors import ConfigError, IndexUnavailableError
-from paperchat.records import Chunk, Hit
+from paperchat.records import NO_META, Chunk, Hit, PaperMeta
 from paperchat.settings import QdrantSettings, Settings
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,18 @@ SPARSE = "bm25"
 T = TypeVar("T")
 SparseVec = tuple[list[int], list[float]]
 Mode = Literal["hybrid", "dense", "sparse"]
+# Payload fields with an index on a Qdrant server (filters and lookups use them).
+PAYLOAD_INDEXES = {
+    "paper_id": models.PayloadSchemaType.KEYWORD,
+    "sources": models.PayloadSchemaType.KEYWORD,
+    "date": models.PayloadSchemaType.DATETIME,
+    "position": models.PayloadSchemaType.INTEGER,
+    "year": models.PayloadSchemaType.INTEGER,
+    "categories": models.PayloadSchemaType.KEYWORD,
+    "author_keys": models.PayloadSchemaType.KEYWORD,
+}
+# The paper-level fields every chunk carries; a later source can fill them in (update_paper).
+META_FIELDS = ("authors", "year", "venue", "doi", "arxiv_id", "categories", "record_url")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +57,8 @@ class StoredPaper:
     sources: tuple[str, ...]
     chunks_present: int
     chunks_expected: int
+    meta: PaperMeta = NO_META
+    date: str | None = None
 
     @property
     def complete(self) -> bool:
@@ -57,9 +73,15 @@ class Filters:
     date_from: str | None = None  # ISO date, inclusive
     date_to: str | None = None
     paper_ids: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()  # any of them (arXiv categories, BibTeX keywords)
+    authors: tuple[str, ...] = ()  # any of them: a full name or a last name, any case
 
     def to_qdrant(self) -> models.Filter | None:
         must: list[models.Condition] = []
+        if self.categories:
+            must.append(_any("categories", self.categories))
+        if self.authors:
+            must.append(_any("author_keys", [author_key(a) for a in self.authors]))
         if self.sources:
             must.append(
                 models.FieldCondition(key="sources", match=models.MatchAny(any=list(self.sources)))
@@ -71,12 +93,41 @@ class Filters:
                 )
             )
         if self.date_from or self.date_to:
-            must.append(
-                models.FieldCondition(
-                    key="date", range=models.DatetimeRange(gte=self.date_from, lte=self.date_to)
-                )
-            )
+            must.append(self._dates())
         return models.Filter(must=must) if must else None
+
+    def _dates(self) -> models.Filter:
+        """Papers dated inside the range, and papers known only by a year inside its years."""
+        years = models.Range(
+            gte=int(self.date_from[:4]) if self.date_from else None,
+            lte=int(self.date_to[:4]) if self.date_to else None,
+        )
+        dated = models.DatetimeRange(gte=self.date_from, lte=self.date_to)
+        return models.Filter(
+            should=[
+                models.FieldCondition(key="date", range=dated),
+                models.Filter(
+                    must=[
+                        models.IsNullCondition(is_null=models.PayloadField(key="date")),
+                        models.FieldCondition(key="year", range=years),
+                    ]
+                ),
+            ]
+        )
+
+
+def _any(key: str, values: Sequence[str]) -> models.FieldCondition:
+    return models.FieldCondition(key=key, match=models.MatchAny(any=list(values)))
+
+
+def author_key(name: str) -> str:
+    return " ".join(name.split()).casefold()
+
+
+def author_keys(names: Sequence[str]) -> list[str]:
+    """What an author filter matches: each full name and each last name, case-folded."""
+    keys = [author_key(n) for n in names] + [author_key(n).rsplit(" ", 1)[-1] for n in names]
+    return list(dict.fromkeys(k for k in keys if k))
 
 
 @dataclass(slots=True)
@@ -142,6 +193,8 @@ class PaperIndex:
         self.q = settings.qdrant
         self.where = settings.qdrant.url or str(settings.qdrant_path)
         self._dim: int | None = None  # stored vector size, once known
+        # Embedded Qdrant is not thread-safe; an upload ingests while questions are answered.
+        self._lock: AbstractContextManager = nullcontext() if self.q.url else threading.RLock()
         self._df: tuple[int, dict[int, int]] = (0, {})  # (chunks counted, term id -> chunks)
 
     # -- resilience --------------------------------------------------------------------------
@@ -152,7 +205,8 @@ class PaperIndex:
         tries = self.q.retries + 1
         for attempt in range(1, tries + 1):
             try:
-                return fn()
+                with self._lock:
+                    return fn()
             except IndexUnavailableError:
                 raise
             except Exception as e:  # qdrant-client raises many transport types
@@ -225,12 +279,7 @@ class PaperIndex:
             self._index_payload()
 
     def _index_payload(self) -> None:
-        for name, schema in (
-            ("paper_id", models.PayloadSchemaType.KEYWORD),
-            ("sources", models.PayloadSchemaType.KEYWORD),
-            ("date", models.PayloadSchemaType.DATETIME),
-            ("position", models.PayloadSchemaType.INTEGER),
-        ):
+        for name, schema in PAYLOAD_INDEXES.items():
             self._call(
                 lambda n=name, s=schema: self.client.create_payload_index(self.collection, n, s)
             )
@@ -294,6 +343,8 @@ class PaperIndex:
                 sources=tuple(h.get("sources") or ()),
                 chunks_present=1 + found[h["paper_id"]],
                 chunks_expected=h["n_chunks"],
+                meta=_meta(h),
+                date=h.get("date"),
             )
             for h in heads
         }
@@ -301,7 +352,8 @@ class PaperIndex:
     def _retrieve(self, ids: list[str], *, payload: bool = True) -> list[models.Record]:
         if not ids:
             return []
-        fields = ["paper_id", "content_hash", "sources", "n_chunks"] if payload else False
+        fields = ["paper_id", "content_hash", "sources", "n_chunks", "date", *META_FIELDS]
+        fields = fields if payload else False
         return self._call(
             lambda: self.client.retrieve(
                 self.collection, ids, with_payload=fields, with_vectors=False
@@ -354,12 +406,28 @@ class PaperIndex:
         self._call(lambda: self.client.delete(self.collection, selector, wait=True))
 
     def set_sources(self, paper_id: str, sources: Sequence[str]) -> None:
+        self.update_paper(paper_id, {"sources": list(sources)})
+
+    def update_paper(self, paper_id: str, payload: dict[str, object]) -> None:
+        """Set paper-level fields (sources, metadata) on every chunk of a paper."""
         flt = Filters(paper_ids=(paper_id,)).to_qdrant()
-        self._call(
-            lambda: self.client.set_payload(
-                self.collection, {"sources": list(sources)}, points=flt, wait=True
+        self._call(lambda: self.client.set_payload(self.collection, payload, points=flt, wait=True))
+
+    def heads(
+        self, limit: int, offset: Any = None, filters: Filters | None = None
+    ) -> tuple[list[dict[str, Any]], Any]:
+        """One payload per paper (its first chunk), a page at a time: (payloads, next offset)."""
+        if not self.exists():
+            return [], None
+        first = models.FieldCondition(key="position", match=models.MatchValue(value=0))
+        flt = filters.to_qdrant() if filters else None
+        flt = models.Filter(must=[first, *([flt] if flt else [])])
+        points, after = self._call(
+            lambda: self.client.scroll(
+                self.collection, flt, limit=limit, offset=offset, with_payload=True
             )
         )
+        return [p.payload or {} for p in points], after
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -482,7 +550,34 @@ def _payload(chunk: Chunk, n_chunks: int) -> dict[str, object]:
         "sources": list(chunk.sources),
         "date": chunk.date,
         "urls": list(chunk.urls),
+        **meta_payload(chunk.meta),
     }
+
+
+def meta_payload(meta: PaperMeta) -> dict[str, object]:
+    """A paper's metadata as payload fields (lists for the keyword-indexed ones)."""
+    return {
+        "authors": list(meta.authors),
+        "author_keys": author_keys(meta.authors),
+        "year": meta.year,
+        "venue": meta.venue,
+        "doi": meta.doi,
+        "arxiv_id": meta.arxiv_id,
+        "categories": list(meta.categories),
+        "record_url": meta.url,
+    }
+
+
+def _meta(payload: Mapping[str, Any]) -> PaperMeta:
+    return PaperMeta(
+        authors=tuple(payload.get("authors") or ()),
+        year=payload.get("year"),
+        venue=payload.get("venue"),
+        doi=payload.get("doi"),
+        arxiv_id=payload.get("arxiv_id"),
+        categories=tuple(payload.get("categories") or ()),
+        url=payload.get("record_url"),
+    )
 
 
 def _hit(group: models.PointGroup) -> Hit:
@@ -496,6 +591,7 @@ def _hit(group: models.PointGroup) -> Hit:
         sources=tuple(best.get("sources") or ()),
         date=best.get("date"),
         urls=tuple(best.get("urls") or ()),
+        meta=_meta(best),
     )
 
 

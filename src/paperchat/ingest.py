@@ -2,24 +2,35 @@
 
 Streams each file in batches so memory stays bounded on large JSONL. A paper whose content
 hash is already stored (all its chunks present) is skipped; an edited paper replaces its old
-chunks; a paper listed again in another file only gains that source. Re-running after an
-interruption therefore redoes only what was not finished, and never duplicates points.
+chunks; a paper listed again in another file only gains that source and the metadata it
+adds. Records naming an arXiv id or DOI already seen join that paper (`identity.py`), so a
+listing, a `.bib` and the arXiv snapshot make one paper. Re-running after an interruption
+therefore redoes only what was not finished, and never duplicates points.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from itertools import islice
 from pathlib import Path
 
 from paperchat.chunking import Chunker
-from paperchat.corpus import Problem, content_hash, expand_paths, merge, parse_file
+from paperchat.corpus import (
+    Problem,
+    content_hash,
+    detect_format,
+    expand_paths,
+    merge,
+    parse_file,
+)
 from paperchat.embedding import Embedder, sparse_document
 from paperchat.errors import CorpusError
-from paperchat.index import PaperIndex
+from paperchat.identity import Identities
+from paperchat.index import PaperIndex, StoredPaper, meta_payload
 from paperchat.records import Paper
 
 log = logging.getLogger(__name__)
@@ -31,6 +42,7 @@ class FileReport:
     """What one file contributed."""
 
     path: str
+    format: str = ""  # one of corpus.FORMATS
     papers: int = 0
     new: int = 0
     updated: int = 0
@@ -48,6 +60,14 @@ class IngestReport:
     @property
     def papers(self) -> int:
         return sum(f.papers for f in self.files)
+
+    def per_format(self) -> dict[str, int]:
+        """Papers read per file format."""
+        counts: Counter[str] = Counter()
+        for f in self.files:
+            if f.format:
+                counts[f.format] += f.papers
+        return dict(counts)
 
     @property
     def ok(self) -> bool:
@@ -68,10 +88,15 @@ class Ingestor:
     """Owns the write path into the index."""
 
     def __init__(
-        self, index: PaperIndex, chunker: Chunker, embedder: Callable[[], Embedder]
+        self,
+        index: PaperIndex,
+        chunker: Chunker,
+        embedder: Callable[[], Embedder],
+        identities: Identities | None = None,
     ) -> None:
         self.index = index
         self.chunker = chunker
+        self.identities = identities or Identities()
         # Loaded on first write only: a re-run over unchanged files never pays for the model.
         self._embedder_factory = embedder
         self._ready = False
@@ -104,7 +129,9 @@ class Ingestor:
         file_report = FileReport(path=str(path))
         problems: list[Problem] = []
         try:
-            for batch in _batches(parse_file(path, problems), BATCH_PAPERS):
+            file_report.format = detect_format(path)
+            papers = map(self.identities.resolve, parse_file(path, problems))
+            for batch in _batches(papers, BATCH_PAPERS):
                 chunks = self._ingest_batch(_dedupe(batch), file_report)
                 report.chunks += chunks
                 if progress:
@@ -125,22 +152,32 @@ class Ingestor:
             known = stored.get(paper.paper_id)
             if known and known.complete and known.content_hash == paper_hash(paper):
                 file_report.unchanged += 1
-                self._add_sources(paper, known.sources)
+                self._extend(paper, known)
                 continue
             if known:
                 file_report.updated += 1
                 replacing.append(paper.paper_id)
                 sources = known.sources + tuple(s for s in paper.sources if s not in known.sources)
-                paper = replace(paper, sources=sources)
+                meta = known.meta.merged(paper.meta)
+                paper = replace(paper, sources=sources, meta=meta, date=paper.date or known.date)
             else:
                 file_report.new += 1
             todo.append(paper)
         return self._write(todo, replacing)
 
-    def _add_sources(self, paper: Paper, stored_sources: tuple[str, ...]) -> None:
-        missing = [s for s in paper.sources if s not in stored_sources]
+    def _extend(self, paper: Paper, known: StoredPaper) -> None:
+        """A stored paper seen again: add the new source and whatever metadata it adds."""
+        payload: dict[str, object] = {}
+        missing = [s for s in paper.sources if s not in known.sources]
         if missing:
-            self.index.set_sources(paper.paper_id, [*stored_sources, *missing])
+            payload["sources"] = [*known.sources, *missing]
+        meta = known.meta.merged(paper.meta)
+        if meta != known.meta:
+            payload.update(meta_payload(meta))
+        if paper.date and not known.date:
+            payload["date"] = paper.date
+        if payload:
+            self.index.update_paper(paper.paper_id, payload)
 
     def _write(self, papers: list[Paper], replacing: list[str]) -> int:
         if not papers:

@@ -15,6 +15,7 @@ from qdrant_client import QdrantClient
 
 from paperchat.chunking import Chunker
 from paperchat.embedding import Embedder, make_embedder
+from paperchat.identity import Identities
 from paperchat.index import PaperIndex, open_client
 from paperchat.ingest import Ingestor
 from paperchat.prompts import PromptSet
@@ -60,7 +61,13 @@ class Pipeline:
 
     @cached_property
     def ingestor(self) -> Ingestor:
-        return Ingestor(self.index, self.chunker, lambda: self.embedder)
+        return Ingestor(self.index, self.chunker, lambda: self.embedder, self.identities)
+
+    @cached_property
+    def identities(self) -> Identities:
+        """arXiv id / DOI -> paper id, one table per collection, beside the data."""
+        name = f"{self.settings.collection_name}.sqlite"
+        return Identities(self.settings.data_dir / "identities" / name)
 
     @cached_property
     def retriever(self) -> Retriever:
@@ -132,3 +139,5 @@ class Pipeline:
     def close(self) -> None:
         if "client" in self.__dict__ and self._owns_client:
             self.client.close()
+        if "identities" in self.__dict__:
+            self.identities.close()

@@ -225,7 +225,7 @@ class Settings(BaseSettings):
             "embedder": self.embedding.model,
             "chunk_size": self.chunking.size,
             "chunk_overlap": self.chunking.overlap,
-            "schema": 2,  # bump when chunking or payload layout changes
+            "schema": 3,  # bump when chunking or payload layout changes
         }
 
     @property
