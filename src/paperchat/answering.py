@@ -24,6 +24,7 @@ from paperchat.citations import (
 )
 from paperchat.embedding import Embedder
 from paperchat.errors import BadQuestionError
+from paperchat.index import Filters
 from paperchat.llm import ChatLLM, ContextOverflowError, Message
 from paperchat.prompts import PromptSet, Source
 from paperchat.records import Answer, Citation, Hit, Turn
@@ -146,8 +147,9 @@ class Answerer:
         *,
         k: int | None = None,
         mode: str | None = None,
+        filters: Filters | None = None,
     ) -> Answer:
-        for event in self.stream(question, history, k=k, mode=mode):
+        for event in self.stream(question, history, k=k, mode=mode, filters=filters):
             if isinstance(event, Done):
                 return event.answer
         raise AssertionError("stream ended without an answer")
@@ -159,12 +161,13 @@ class Answerer:
         *,
         k: int | None = None,
         mode: str | None = None,
+        filters: Filters | None = None,
     ) -> Iterator[AnswerEvent]:
         start = time.perf_counter()
         question = self.validate(question)
         standalone = self.condense(question, history)
         condensed = time.perf_counter()
-        hits = self.retriever.search(standalone, k=k, mode=mode)
+        hits = self.retriever.search(standalone, k=k, mode=mode, filters=filters)
         timings = {"condense": condensed - start, "retrieve": time.perf_counter() - condensed}
         yield Retrieved(hits)
         draft = _Draft(Answer(text="", hits=hits, question=standalone, timings=timings), start)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import sqlite3
 import ssl
 import threading
@@ -17,6 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -76,6 +78,25 @@ class Filters:
     categories: tuple[str, ...] = ()  # any of them (arXiv categories, BibTeX keywords)
     authors: tuple[str, ...] = ()  # any of them: a full name or a last name, any case
 
+    @classmethod
+    def of(
+        cls,
+        *,
+        since: str | None = None,
+        until: str | None = None,
+        categories: Sequence[str] = (),
+        authors: Sequence[str] = (),
+        sources: Sequence[str] = (),
+    ) -> Filters:
+        """Filters from user input: `since`/`until` as YYYY, YYYY-MM or YYYY-MM-DD."""
+        return cls(
+            sources=_clean(sources),
+            date_from=_day(since, "since", first=True),
+            date_to=_day(until, "until", first=False),
+            categories=_clean(categories),
+            authors=_clean(authors),
+        )
+
     def to_qdrant(self) -> models.Filter | None:
         must: list[models.Condition] = []
         if self.categories:
@@ -114,6 +135,29 @@ class Filters:
                 ),
             ]
         )
+
+
+def _clean(values: Sequence[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(v.strip() for v in values if v and v.strip()))
+
+
+def _day(value: str | None, name: str, *, first: bool) -> str | None:
+    """A year or month widened to its first or last day; a full date checked."""
+    if not value or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        if re.fullmatch(r"\d{4}", text):
+            return f"{text}-01-01" if first else f"{text}-12-31"
+        if re.fullmatch(r"\d{4}-\d{2}", text):
+            start = date.fromisoformat(f"{text}-01")
+            end = (start.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+            return (start if first else end).isoformat()
+        return date.fromisoformat(text).isoformat()
+    except ValueError as e:
+        raise ConfigError(
+            f"{name}={value!r} is not a date; give YYYY, YYYY-MM or YYYY-MM-DD."
+        ) from e
 
 
 def _any(key: str, values: Sequence[str]) -> models.FieldCondition:
@@ -343,7 +387,7 @@ class PaperIndex:
                 sources=tuple(h.get("sources") or ()),
                 chunks_present=1 + found[h["paper_id"]],
                 chunks_expected=h["n_chunks"],
-                meta=_meta(h),
+                meta=payload_meta(h),
                 date=h.get("date"),
             )
             for h in heads
@@ -568,7 +612,7 @@ def meta_payload(meta: PaperMeta) -> dict[str, object]:
     }
 
 
-def _meta(payload: Mapping[str, Any]) -> PaperMeta:
+def payload_meta(payload: Mapping[str, Any]) -> PaperMeta:
     return PaperMeta(
         authors=tuple(payload.get("authors") or ()),
         year=payload.get("year"),
@@ -591,7 +635,7 @@ def _hit(group: models.PointGroup) -> Hit:
         sources=tuple(best.get("sources") or ()),
         date=best.get("date"),
         urls=tuple(best.get("urls") or ()),
-        meta=_meta(best),
+        meta=payload_meta(best),
     )
 
 

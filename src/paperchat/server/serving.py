@@ -21,6 +21,7 @@ from paperchat.errors import (
     LLMUnavailableError,
     PaperchatError,
 )
+from paperchat.index import Filters
 from paperchat.llm import OpenAICompatibleLLM
 from paperchat.pipeline import Pipeline
 from paperchat.records import Answer, Turn
@@ -43,6 +44,7 @@ from paperchat.server.protocol import (
     SearchResponse,
     Usage,
     completion_id,
+    filters_of,
     now,
 )
 
@@ -149,10 +151,11 @@ class ChatService:
         *,
         k: int | None = None,
         mode: str | None = None,
+        filters: Filters | None = None,
     ) -> Iterator[AnswerEvent]:
         """Answer events for one question; raises PaperchatError with a user-facing message."""
         self._check_ready()
-        for event in self.answerer.stream(question, history, k=k, mode=mode):
+        for event in self.answerer.stream(question, history, k=k, mode=mode, filters=filters):
             if isinstance(event, Done):
                 self.metrics.observe_answer(event.answer)
             yield event
@@ -178,7 +181,7 @@ class ChatService:
     ) -> ChatCompletionResponse | ErrorResponse:
         try:
             question, history = self._prepare(request)
-            answer = _final(self.converse(question, history, k=request.k, mode=request.mode))
+            answer = _final(self.converse(question, history, **_options(request)))
         except Exception as e:  # every failure becomes an error response, never a raise
             return self._failure(e)
         return ChatCompletionResponse(
@@ -196,7 +199,7 @@ class ChatService:
         a client then gets a proper HTTP status (400, 503) rather than a 200 with an error."""
         try:
             question, history = self._prepare(request)
-            events = self.converse(question, history, k=request.k, mode=request.mode)
+            events = self.converse(question, history, **_options(request))
             head = _until_text(events)
         except Exception as e:
             return self._failure(e)
@@ -242,7 +245,9 @@ class ChatService:
     def search(self, request: SearchRequest) -> SearchResponse | ErrorResponse:
         try:
             self._check_ready()
-            hits = self.pipeline.retriever.search(request.query, k=request.k, mode=request.mode)
+            hits = self.pipeline.retriever.search(
+                request.query, k=request.k, mode=request.mode, filters=filters_of(request.filters)
+            )
         except Exception as e:
             return self._failure(e, param="query")
         return SearchResponse.of(hits)
@@ -303,6 +308,10 @@ class ChatService:
             response = internal_error()
         self.metrics.count_error(response.error.type, response.error.code)
         return response
+
+
+def _options(request: ChatCompletionRequest) -> dict:
+    return {"k": request.k, "mode": request.mode, "filters": filters_of(request.filters)}
 
 
 def conversation(messages: Sequence[ChatMessage]) -> tuple[str, list[Turn]]:
