@@ -14,6 +14,7 @@ from pathlib import Path
 
 from paperchat.answering import AnswerEvent, Delta, Done, Retrieved
 from paperchat.errors import BadQuestionError, PaperchatError
+from paperchat.index import Filters
 from paperchat.ingest import FileReport, IngestReport
 from paperchat.records import Answer, Citation, Hit, Turn
 
@@ -45,6 +46,7 @@ class Call:
     history: list[Turn]
     k: int | None
     mode: str | None
+    filters: Filters | None = None
 
 
 @dataclass
@@ -72,8 +74,9 @@ class FakeAnswerer:
         *,
         k: int | None = None,
         mode: str | None = None,
+        filters: Filters | None = None,
     ) -> Iterator[AnswerEvent]:
-        self.calls.append(Call(question, list(history), k, mode))
+        self.calls.append(Call(question, list(history), k, mode, filters))
         if not question.strip():
             raise BadQuestionError("The question is empty; ask something about the papers.")
         if self.fail_before:

@@ -384,3 +384,36 @@ def test_ui_says_when_the_index_is_not_ready():
     service = ChatService(FakePipeline(), status, Metrics(), "paperchat")  # type: ignore[arg-type]
     *_, last = ChatUI(service).respond("What is ELECTRA?", [], [], 5, "hybrid")
     assert "indexing in progress" in last[1][-1]["content"]
+
+
+# -- filters ------------------------------------------------------------------------------------
+
+
+def test_chat_request_filters_reach_retrieval():
+    answerer = FakeAnswerer()
+    service = ready_service(answerer)
+    filters = {"since": "2020", "until": "2021-06", "categories": ["cs.CL"], "authors": ["Clark"]}
+    result = service.create_chat_completion(request(filters=filters))
+    assert isinstance(result, ChatCompletionResponse)
+    sent = answerer.calls[-1].filters
+    assert (sent.date_from, sent.date_to) == ("2020-01-01", "2021-06-30")
+    assert (sent.categories, sent.authors) == (("cs.CL",), ("Clark",))
+
+
+def test_bad_filters_are_400_naming_the_field():
+    bad_day = ready_service().create_chat_completion(request(filters={"since": "2020-13-01"}))
+    assert isinstance(bad_day, ErrorResponse) and bad_day.status_code == 400
+    assert "since='2020-13-01' is not a date" in bad_day.error.message
+    with pytest.raises(ValueError, match="since"):
+        request(filters={"since": "last week"})
+    with pytest.raises(ValueError, match="Extra inputs"):
+        SearchRequest.model_validate({"query": "x", "filters": {"venue": "ACL"}})
+
+
+def test_ui_filters_and_upload_notice_reach_the_answer():
+    answerer = FakeAnswerer()
+    ui = ChatUI(ready_service(answerer), notice=lambda: "refs.bib is still being added.")
+    *_, last = ui.respond("What is ELECTRA?", [], [], 5, "hybrid", "2019", "", "cs.CL", ["a.bib"])
+    assert answerer.calls[-1].filters.sources == ("a.bib",)
+    assert answerer.calls[-1].filters.categories == ("cs.CL",)
+    assert last[-1].endswith("refs.bib is still being added.")

@@ -6,14 +6,14 @@ Reads one payload per paper (its first chunk) from the index; nothing here write
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from paperchat.index import Filters, PaperIndex, payload_meta
 from paperchat.records import PaperMeta
 
-PAGE = 1024
+MAX_VALUES = 10_000  # distinct sources / years counted
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,15 +53,6 @@ def browse(index: PaperIndex, filters: Filters | None = None, limit: int = 50) -
     return [PaperInfo.of(p) for p in payloads]
 
 
-def all_papers(index: PaperIndex, filters: Filters | None = None) -> Iterator[PaperInfo]:
-    offset: Any = None
-    while True:
-        payloads, offset = index.heads(PAGE, offset, filters)
-        yield from map(PaperInfo.of, payloads)
-        if offset is None:
-            return
-
-
 @dataclass(slots=True)
 class CollectionStats:
     papers: int = 0
@@ -77,9 +68,14 @@ class CollectionStats:
 
 
 def collection_stats(index: PaperIndex) -> CollectionStats:
-    stats = CollectionStats()
-    for paper in all_papers(index):
-        stats.papers += 1
-        stats.per_source.update(paper.sources)
-        stats.per_year[str(paper.year) if paper.year else "unknown"] += 1
-    return stats
+    """Counted by the index (facets over first chunks), in one pass at any size."""
+    papers = index.count_papers()
+    per_year = Counter({str(year): n for year, n in index.facet("year", MAX_VALUES).items()})
+    if undated := papers - sum(per_year.values()):
+        per_year["unknown"] = undated
+    return CollectionStats(papers, Counter(index.facet("sources", MAX_VALUES)), per_year)
+
+
+def sources(index: PaperIndex) -> list[str]:
+    """The file names papers were ingested from, for the UI's source filter."""
+    return sorted(index.facet("sources", MAX_VALUES))

@@ -457,6 +457,18 @@ class PaperIndex:
         flt = Filters(paper_ids=(paper_id,)).to_qdrant()
         self._call(lambda: self.client.set_payload(self.collection, payload, points=flt, wait=True))
 
+    def facet(self, key: str, limit: int = 1000) -> dict[Any, int]:
+        """Papers per value of a payload field (counted on first chunks), most first."""
+        if not self.exists():
+            return {}
+        first = models.FieldCondition(key="position", match=models.MatchValue(value=0))
+        result = self._call(
+            lambda: self.client.facet(
+                self.collection, key, facet_filter=models.Filter(must=[first]), limit=limit
+            )
+        )
+        return {h.value: h.count for h in result.hits}
+
     def heads(
         self, limit: int, offset: Any = None, filters: Filters | None = None
     ) -> tuple[list[dict[str, Any]], Any]:
@@ -594,16 +606,17 @@ def _payload(chunk: Chunk, n_chunks: int) -> dict[str, object]:
         "sources": list(chunk.sources),
         "date": chunk.date,
         "urls": list(chunk.urls),
-        **meta_payload(chunk.meta),
+        **meta_payload(chunk.meta, chunk.date),
     }
 
 
-def meta_payload(meta: PaperMeta) -> dict[str, object]:
-    """A paper's metadata as payload fields (lists for the keyword-indexed ones)."""
+def meta_payload(meta: PaperMeta, day: str | None) -> dict[str, object]:
+    """A paper's metadata as payload fields (lists for the keyword-indexed ones); `year` is
+    also set from the date, so papers count per year whatever their source gives."""
     return {
         "authors": list(meta.authors),
         "author_keys": author_keys(meta.authors),
-        "year": meta.year,
+        "year": meta.year or (int(day[:4]) if day else None),
         "venue": meta.venue,
         "doi": meta.doi,
         "arxiv_id": meta.arxiv_id,

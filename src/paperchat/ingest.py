@@ -172,10 +172,9 @@ class Ingestor:
         if missing:
             payload["sources"] = [*known.sources, *missing]
         meta = known.meta.merged(paper.meta)
-        if meta != known.meta:
-            payload.update(meta_payload(meta))
-        if paper.date and not known.date:
-            payload["date"] = paper.date
+        day = known.date or paper.date
+        if meta != known.meta or day != known.date:
+            payload.update(meta_payload(meta, day), date=day)
         if payload:
             self.index.update_paper(paper.paper_id, payload)
 

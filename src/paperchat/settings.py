@@ -173,6 +173,12 @@ class ApiSettings(_Section):
     port: int = Field(8000, ge=1, le=65535, description="Port `paperchat serve` binds.")
     key: str | None = Field(None, description="Bearer key required on every /v1 route when set.")
     model_id: str = Field("paperchat", description="Model id listed by /v1/models.")
+    upload_max_bytes: int = Field(
+        50_000_000,
+        ge=1,
+        description="Largest paper file (.bib, .json(l), .txt) the UI accepts for upload; "
+        "larger libraries go through `paperchat ingest`.",
+    )
 
 
 class EvalSettings(_Section):

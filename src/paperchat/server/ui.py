@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import gradio as gr
@@ -19,6 +19,14 @@ from paperchat.errors import PaperchatError
 from paperchat.records import Answer, Hit, Turn
 from paperchat.retrieval import MODES
 from paperchat.server.serving import ChatService, answer_content
+from paperchat.server.ui_library import (
+    LibraryUI,
+    link_html,
+    make_filters,
+    render_filters,
+    render_library,
+)
+from paperchat.server.uploads import UploadJobs
 from paperchat.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -62,8 +70,11 @@ class _Exchange:
 class ChatUI:
     """The UI's event handlers: plain Python over ChatService, testable without a browser."""
 
-    def __init__(self, service: ChatService) -> None:
+    def __init__(
+        self, service: ChatService, notice: Callable[[], str | None] | None = None
+    ) -> None:
         self.service = service
+        self.notice = notice or (lambda: None)  # e.g. "an upload is still being indexed"
 
     def respond(
         self,
@@ -72,6 +83,10 @@ class ChatUI:
         turns: list[dict[str, str]],
         k: float,
         mode: str,
+        since: str = "",
+        until: str = "",
+        categories: str = "",
+        source_files: list[str] | None = None,
     ) -> Iterator[Outputs]:
         """Stream one answer into the chat; yields (textbox, chatbot, messages, turns,
         retrieved panel, status line) after each event."""
@@ -83,7 +98,9 @@ class ChatUI:
         yield self._outputs(ex, "Searching the papers…")
         history = [Turn(t["role"], t["content"]) for t in turns]
         try:
-            for event in self.service.converse(question, history, k=int(k), mode=mode):
+            filters = make_filters(since, until, categories, source_files)
+            events = self.service.converse(question, history, k=int(k), mode=mode, filters=filters)
+            for event in events:
                 if isinstance(event, Retrieved):
                     ex.retrieved = render_hits(event.hits)
                     yield self._outputs(ex, "Writing the answer…")
@@ -111,7 +128,8 @@ class ChatUI:
             {"role": "user", "content": ex.question},
             {"role": "assistant", "content": answer_content(answer)},
         ]
-        return self._outputs(ex, _timing(answer))
+        notice = self.notice()
+        return self._outputs(ex, _timing(answer) + (f" {notice}" if notice else ""))
 
     def _fail(self, ex: _Exchange, message: str) -> Outputs:
         ex.messages[-1] = _assistant(f"⚠️ {message}")
@@ -137,9 +155,11 @@ def render_citations(answer: Answer) -> Message:
     for c in answer.citations:
         passage = c.passage if len(c.passage) <= PASSAGE_CHARS else c.passage[:PASSAGE_CHARS] + "…"
         block = f"**[{c.n}] {c.title}**\n\n> {passage}"
-        urls = links.get(c.paper_id) or ((c.url,) if c.url else ())
+        urls = tuple(dict.fromkeys(u for u in (c.url, *links.get(c.paper_id, ())) if u))
         if urls:
             block += "\n\nLinks: " + ", ".join(f"<{u}>" for u in urls)
+        else:
+            block += "\n\nLinks: " + link_html(c.title, None)
         parts.append(block)
     count = len(answer.citations)
     title = f"Sources: {count} cited paper{'s' if count != 1 else ''}"
@@ -166,8 +186,8 @@ def _timing(answer: Answer) -> str:
     )
 
 
-def build_ui(service: ChatService, settings: Settings) -> gr.Blocks:
-    ui = ChatUI(service)
+def build_ui(service: ChatService, settings: Settings, jobs: UploadJobs) -> gr.Blocks:
+    ui = ChatUI(service, jobs.notice)
     with gr.Blocks(title="paperchat", analytics_enabled=False) as blocks:
         gr.Markdown(INTRO)
         messages = gr.State([])  # what the chat shows, including the sources under answers
@@ -190,11 +210,13 @@ def build_ui(service: ChatService, settings: Settings) -> gr.Blocks:
                 with gr.Accordion("Retrieval settings", open=False):
                     k = gr.Slider(1, MAX_K, value=settings.retrieval.k, step=1, label="Papers (k)")
                     mode = gr.Radio(list(MODES), value=settings.retrieval.mode, label="Mode")
+                filters = render_filters()
                 gr.Markdown("### Retrieved papers")
                 retrieved = gr.Markdown(
                     "Papers found for the question appear here.", elem_id="hits"
                 )
-        inputs = [question, messages, turns, k, mode]
+        render_library(LibraryUI(service, jobs), filters)
+        inputs = [question, messages, turns, k, mode, *filters.inputs]
         outputs = [question, chatbot, messages, turns, retrieved, status]
         for trigger in (question.submit, ask.click):
             # Private: programs use /v1; the UI's own endpoint is no second API to support.
@@ -214,14 +236,17 @@ def build_ui(service: ChatService, settings: Settings) -> gr.Blocks:
 def mount_ui(app: FastAPI, service: ChatService, settings: Settings) -> None:
     """Serve the UI at /; with an API key set, the UI asks for it too (any user name)."""
     key = settings.api.key
+    uploads = settings.data_dir / "uploads"
+    jobs = UploadJobs(service.pipeline, service.status, uploads, settings.api.upload_max_bytes)
     auth = (lambda _user, password: secrets.compare_digest(password, key)) if key else None
     gr.mount_gradio_app(
         app,
-        build_ui(service, settings),
+        build_ui(service, settings, jobs),
         path="/",
         auth=auth,
         auth_message="Sign in with any user name and the server's API key." if key else None,
         run_history=False,  # conversations are not kept in the browser
         footer_links=["settings"],
         css=CSS,
+        max_file_size=settings.api.upload_max_bytes,
     )

@@ -1,0 +1,210 @@
+"""The UI's library: upload a paper file, browse or search the collection, and the filters
+(date range, category, source file) that the chat and the collection view apply.
+
+Everything shown from the corpus is escaped: titles, authors and venues come from files anyone
+can upload. Links are shown only when they are http(s).
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote_plus
+
+import gradio as gr
+
+from paperchat.collection import PaperInfo, browse, sources
+from paperchat.corpus import SUFFIXES
+from paperchat.errors import PaperchatError
+from paperchat.index import Filters
+from paperchat.records import Hit
+from paperchat.server.serving import ChatService
+from paperchat.server.uploads import MAX_PROBLEMS_SHOWN, UploadJobs, UploadState
+
+log = logging.getLogger(__name__)
+
+BROWSE_LIMIT = 50
+POLL_SECONDS = 1.0
+TITLE_SEARCH = "https://scholar.google.com/scholar?q="
+UPLOAD_HELP = (
+    "Add papers: a BibTeX export (`.bib`, with abstracts), arXiv metadata (`.json` / `.jsonl`) "
+    "or a saved listing (`.txt`). They are indexed in the background; questions are answered "
+    "meanwhile from the papers already indexed."
+)
+
+
+def make_filters(
+    since: str | None = None,
+    until: str | None = None,
+    categories: str | None = None,
+    source_files: Sequence[str] | None = None,
+) -> Filters:
+    """The UI's filter controls as retrieval filters; ConfigError for a bad date."""
+    return Filters.of(
+        since=since,
+        until=until,
+        categories=[c for c in (categories or "").replace(";", ",").split(",")],
+        sources=list(source_files or ()),
+    )
+
+
+# -- rendering ----------------------------------------------------------------------------------
+
+
+def safe_url(url: str | None) -> str | None:
+    return url if url and url.casefold().startswith(("https://", "http://")) else None
+
+
+def link_html(title: str, url: str | None) -> str:
+    """The title linked to the paper, or to a title search when no link is known."""
+    href = safe_url(url) or TITLE_SEARCH + quote_plus(title)
+    note = "" if safe_url(url) else ' <small title="no link known">(title search)</small>'
+    anchor = f'<a href="{html.escape(href)}" target="_blank" rel="noopener noreferrer">'
+    return f"{anchor}{html.escape(title)}</a>{note}"
+
+
+def paper_row(p: PaperInfo) -> str:
+    authors = ", ".join(p.meta.authors[:4]) + (" et al." if len(p.meta.authors) > 4 else "")
+    cells = (
+        link_html(p.title, p.url),
+        html.escape(authors),
+        html.escape(p.date or (str(p.year) if p.year else "")),
+        html.escape(p.meta.venue or ""),
+        html.escape(", ".join(p.meta.categories[:6])),
+        html.escape(", ".join(p.sources)),
+    )
+    return "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+
+
+def render_papers(papers: Sequence[PaperInfo], shown_of: str) -> str:
+    if not papers:
+        return "<p>No papers match.</p>"
+    head = "".join(
+        f"<th>{h}</th>" for h in ("Paper", "Authors", "Date", "Venue", "Categories", "Sources")
+    )
+    rows = "\n".join(paper_row(p) for p in papers)
+    return (
+        f"<p>{html.escape(shown_of)}</p>"
+        f'<table id="library-table"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
+    )
+
+
+def render_upload(state: UploadState) -> str:
+    """The upload's progress or outcome as HTML, every file-derived string escaped."""
+    name = html.escape(state.name)
+    if state.phase == "idle":
+        return ""
+    if state.phase == "ingesting":
+        return f"<p>⏳ Adding <b>{name}</b>: {state.papers} papers, {state.chunks} chunks…</p>"
+    head = f"✅ <b>{name}</b>: {html.escape(state.summary)}."
+    if state.phase == "failed":
+        head = f"⚠️ <b>{name}</b>: {html.escape(state.error or 'failed')}."
+    items = [f"<li>{html.escape(p)}</li>" for p in state.problems[:MAX_PROBLEMS_SHOWN]]
+    if len(state.problems) > MAX_PROBLEMS_SHOWN:
+        items.append(f"<li>… and {len(state.problems) - MAX_PROBLEMS_SHOWN} more</li>")
+    problems = ""
+    if items:
+        problems = f"<p>{len(state.problems)} problem(s), skipped:</p><ul>{''.join(items)}</ul>"
+    return f'<div id="upload-report"><p>{head}</p>{problems}</div>'
+
+
+def _hit_info(hit: Hit) -> PaperInfo:
+    return PaperInfo(hit.paper_id, hit.title, hit.sources, hit.date, hit.urls, hit.meta)
+
+
+# -- event handlers -------------------------------------------------------------------------------
+
+
+class LibraryUI:
+    """Upload, progress and collection view handlers: plain Python, testable without a browser."""
+
+    def __init__(self, service: ChatService, jobs: UploadJobs) -> None:
+        self.service = service
+        self.jobs = jobs
+
+    def upload(self, file: str | None) -> str:
+        if not file:
+            return "<p>Choose a file first.</p>"
+        try:
+            self.jobs.submit(Path(file), Path(file).name)
+        except PaperchatError as e:
+            return f"<p>⚠️ {html.escape(str(e))}</p>"
+        except OSError:
+            log.exception("saving an upload failed")
+            return "<p>⚠️ The server could not save the file; the details are in its log.</p>"
+        return render_upload(self.jobs.state())
+
+    def progress(self) -> str:
+        return render_upload(self.jobs.state())
+
+    def sources(self) -> dict:
+        try:
+            return gr.update(choices=sources(self.service.pipeline.index))
+        except PaperchatError:
+            return gr.update()
+
+    def find(
+        self, query: str, since: str, until: str, categories: str, source_files: list[str]
+    ) -> str:
+        """Papers matching the filters; with a query, the best matches first."""
+        try:
+            filters = make_filters(since, until, categories, source_files)
+            query = (query or "").strip()
+            if query:
+                hits = self.service.pipeline.retriever.search(query, BROWSE_LIMIT, None, filters)
+                return render_papers([_hit_info(h) for h in hits], f"{len(hits)} best matches")
+            papers = browse(self.service.pipeline.index, filters, BROWSE_LIMIT)
+            total = self.service.pipeline.index.count_papers()
+            return render_papers(papers, f"{len(papers)} shown of {total} papers")
+        except PaperchatError as e:
+            return f"<p>⚠️ {html.escape(str(e))}</p>"
+
+
+@dataclass(slots=True)
+class FilterControls:
+    since: gr.Textbox
+    until: gr.Textbox
+    categories: gr.Textbox
+    sources: gr.Dropdown
+
+    @property
+    def inputs(self) -> list[gr.components.Component]:
+        return [self.since, self.until, self.categories, self.sources]
+
+
+def render_filters() -> FilterControls:
+    """Filter controls for the chat and the collection view (place inside a Blocks)."""
+    with gr.Accordion("Filters", open=False, elem_id="filters"):
+        with gr.Row():
+            since = gr.Textbox(label="Since", placeholder="YYYY[-MM[-DD]]", elem_id="since")
+            until = gr.Textbox(label="Until", placeholder="YYYY[-MM[-DD]]", elem_id="until")
+        categories = gr.Textbox(label="Categories", placeholder="cs.CL, cs.LG", elem_id="category")
+        files = gr.Dropdown(
+            [], multiselect=True, allow_custom_value=True, label="Source files", elem_id="source"
+        )
+    return FilterControls(since, until, categories, files)
+
+
+def render_library(library: LibraryUI, filters: FilterControls) -> None:
+    """The upload box and the collection view (place inside a Blocks)."""
+    with gr.Accordion("Library: add papers, browse the collection", open=False, elem_id="library"):
+        gr.Markdown(UPLOAD_HELP)
+        with gr.Row():
+            upload = gr.File(
+                label="Paper file", file_types=list(SUFFIXES), type="filepath", elem_id="upload"
+            )
+            status = gr.HTML("", elem_id="upload-status")
+        with gr.Row():
+            query = gr.Textbox(
+                placeholder="Search the collection (empty: browse)", show_label=False, scale=5
+            )
+            find = gr.Button("Show papers", scale=1, elem_id="library-find")
+        table = gr.HTML("", elem_id="library-papers")
+    upload.upload(library.upload, [upload], [status], api_visibility="private")
+    gr.Timer(POLL_SECONDS).tick(library.progress, None, [status], api_visibility="private")
+    filters.sources.focus(library.sources, None, [filters.sources], api_visibility="private")
+    for trigger in (find.click, query.submit):
+        trigger(library.find, [query, *filters.inputs], [table], api_visibility="private")
