@@ -95,7 +95,7 @@ def test_cli_ingest_counts_formats_and_stats_and_filters(tmp_path: Path, capsys)
     assert main(["ingest", "-q", *map(str, FILES)]) == 0
     out = capsys.readouterr().out
     assert "formats: 3 arxiv, 4 bibtex, 1 listing" in out
-    assert "library.bib [bibtex]: 4 papers" in out
+    assert "library.bib: 4 papers (" in out and "unchanged) [bibtex]" in out
     assert main(["stats"]) == 0
     out = capsys.readouterr().out
     assert "papers per source:" in out and "papers per year:" in out

@@ -97,3 +97,25 @@ def test_example_questions_fill_the_box(ui_server, page):
     # The box is filled by a round trip to the server: wait for it rather than read at once.
     box = page.locator("#question textarea")
     expect(box).to_have_value(re.compile("speech-text pre-training"), timeout=30_000)
+
+
+def test_uploaded_bib_is_indexed_then_cited_with_its_arxiv_link(ui_server, page):
+    from playwright.sync_api import expect
+
+    bib = Path(__file__).parent / "data" / "formats" / "library.bib"
+    page.goto(ui_server.url, wait_until="load")
+    page.get_by_text("Library: add papers").click()
+    page.locator("#upload input[type=file]").set_input_files(str(bib))
+    report = page.locator("#upload-report")
+    # ELECTRA is in the shipped corpus too: one of the four is an update, not a new paper.
+    expect(report).to_contain_text("library.bib: 4 papers (", timeout=ANSWER_TIMEOUT_MS)
+    assert "library.bib:37" in report.inner_text()  # the entry without an abstract
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "ui-upload.png"), full_page=True)
+
+    ask(page, "Which network architecture is based solely on attention mechanisms?")
+    link = page.locator('#chat a[href="https://arxiv.org/abs/1706.03762"]')
+    link.first.wait_for(timeout=ANSWER_TIMEOUT_MS)
+    chat = page.locator("#chat").inner_text()
+    assert "Attention Is All You Need" in chat.split("Sources: ")[1]
+    page.screenshot(path=str(ARTIFACTS / "ui-upload-cited.png"), full_page=True)

@@ -73,12 +73,13 @@ def ingest_progress(bar: tqdm) -> Callable[[int, int], None]:
 def print_ingest_report(report: IngestReport) -> None:
     for f in report.files:
         counts = f"{f.papers} papers ({f.new} new, {f.updated} updated, {f.unchanged} unchanged)"
-        print(f"{f.path} [{f.format or '?'}]: {counts}")
+        print(f"{f.path}: {counts}" + (f" [{f.format}]" if f.format else ""))
         for problem in f.problems:
             print(f"  warning: {problem}", file=sys.stderr)
         if f.error:
             print(f"  error: {f.error}", file=sys.stderr)
-    formats = ", ".join(f"{n} {kind}" for kind, n in sorted(report.per_format().items()))
+    per_format = sorted(report.per_format().items())
+    formats = ", ".join(f"{n} {kind}" for kind, n in per_format if n)
     print(f"formats: {formats or 'none'}")
     print(
         f"total: {report.papers} papers, {report.chunks} chunks embedded in {report.seconds:.1f}s"

@@ -31,7 +31,8 @@ class _Section(BaseModel):
 class CorpusSettings(_Section):
     paths: list[Path] = Field(
         default_factory=lambda: [SHIPPED_CORPUS],
-        description="Listing .txt / .jsonl files or folders ingested when none are named.",
+        description="Listing .txt, JSONL, arXiv snapshot .json(l) and BibTeX .bib files or "
+        "folders ingested when none are named.",
     )
 
 
