@@ -47,8 +47,8 @@ def test_upload_ingests_in_the_background_and_reports_problems(library, tmp_path
     assert state.phase == "done", state
     assert state.summary.startswith("4 papers (4 new, 0 updated, 0 already indexed) from bibtex")
     assert [p.split(": ", 1)[0] for p in state.problems] == [
-        "My_Library_2024.bib:44",
         "My_Library_2024.bib:37",
+        "My_Library_2024.bib:44",
     ]  # named by the file, not the server's folder
     assert status.snapshot().papers == 4  # health reports the new count
     table = ui.find("", "2017", "2018", "", [])

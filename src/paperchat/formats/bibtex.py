@@ -67,15 +67,17 @@ def parse_bibtex(path: Path, problems: list[Problem]) -> Iterator[Paper]:
         except Exception as e:  # the parser raises on states it cannot recover from
             problems.append(Problem(path, first_line, f"BibTeX entries skipped: {e}"))
             continue
-        for block in library.failed_blocks:
+        blocks = sorted([*library.entries, *library.failed_blocks], key=lambda b: b.start_line)
+        for block in blocks:  # in file order, so problems are reported in line order
             line = first_line + block.start_line
-            problems.append(Problem(path, line, f"malformed BibTeX entry skipped: {_why(block)}"))
-        for entry in library.entries:
-            line = first_line + entry.start_line
+            if not isinstance(block, Entry):
+                why = f"malformed BibTeX entry skipped: {_why(block)}"
+                problems.append(Problem(path, line, why))
+                continue
             try:
-                yield entry_paper(entry, path.name)
+                yield entry_paper(block, path.name)
             except ValueError as e:
-                problems.append(Problem(path, line, f"entry {entry.key!r} skipped: {e}"))
+                problems.append(Problem(path, line, f"entry {block.key!r} skipped: {e}"))
 
 
 def _why(block: object) -> str:
