@@ -64,6 +64,11 @@ def write_snapshot(path: Path, n: int) -> Path:
     return path
 
 
+def log(row: dict[str, object]) -> None:
+    """Each stage's numbers as they come (a long run can be read before it ends)."""
+    print(json.dumps({**row, "peak_mb_now": round(peak_mb(), 1)}), file=sys.stderr, flush=True)
+
+
 class Interrupted(Exception):
     pass
 
@@ -81,6 +86,7 @@ def run_size(n: int, stop_at: float, work: Path) -> dict[str, object]:
     row |= {"parsed": parsed, "parse_s": round(time.perf_counter() - started, 1)}
     row["parse_peak_mb"] = round(peak_mb(), 1)
     row["parse_growth_mb"] = round(peak_mb() - start_mb, 1)
+    log(row)
 
     pipeline = Pipeline(Settings(data_dir=work / "data", embedding={"model": "hash"}))
     done = 0
@@ -96,6 +102,7 @@ def run_size(n: int, stop_at: float, work: Path) -> dict[str, object]:
         pipeline.ingestor.run([source], stop)
     row |= {"first_run_papers": pipeline.index.count_papers()}
     row["first_run_s"] = round(time.perf_counter() - started, 1)
+    log(row)
     started = time.perf_counter()
     report = pipeline.ingestor.run([source])
     seconds = time.perf_counter() - started
@@ -133,9 +140,9 @@ def main() -> None:
     rows = []
     for n in args.sizes:
         command = [sys.executable, __file__, "--one", str(n), "--stop-at", str(args.stop_at)]
-        out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+        out = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True).stdout
         rows.append(json.loads(out.strip().splitlines()[-1]))
-        print(f"done: {n} records", file=sys.stderr)
+        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     print_table(rows)
 
 
