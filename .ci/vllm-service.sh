@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CPU vLLM service the tests talk to: SmolLM2-135M served as "smollm2" on
 # http://127.0.0.1:${VLLM_PORT:-8011}/v1 (the flags are those of
-# paperchat.llm_server.vllm_command(settings, folder, cpu=True)).
+# paperchat.llm.vllm_server.vllm_command(settings, folder, cpu=True)).
 #
 #   bash .ci/vllm-service.sh start   # install vLLM (once), start it, wait until it answers
 #   bash .ci/vllm-service.sh stop
@@ -68,7 +68,7 @@ pip_steps() {
 
 model_folder() {
   # The project converts the shipped GGUF to a bf16 folder once and prints its path.
-  HF_HUB_OFFLINE=1 "$PROJECT_PY" -m paperchat.llm --prepare | tail -n 1
+  HF_HUB_OFFLINE=1 "$PROJECT_PY" -m paperchat.cli llm prepare | tail -n 1
 }
 
 running_pid() {
@@ -111,7 +111,7 @@ start() {
   install_vllm
   local folder
   folder="$(model_folder)"
-  [[ -f "$folder/config.json" ]] || { say "no model folder from paperchat.llm --prepare"; exit 1; }
+  [[ -f "$folder/config.json" ]] || { say "no model folder from paperchat llm prepare"; exit 1; }
   say "serving $folder as smollm2"
   local extra=()
   read -r -a extra <<<"${VLLM_EXTRA_ARGS:-}"  # more vLLM flags, e.g. "--max-num-seqs 4"

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
-import statistics
 import sys
 import time
 from dataclasses import dataclass, field
@@ -26,14 +24,15 @@ from pathlib import Path
 
 from paperchat.answering import Answerer
 from paperchat.corpus import load_papers
-from paperchat.evaluation import sample
-from paperchat.gold import GoldItem, contains_phrase, load_gold, resolve
+from paperchat.evaluation.gold import GoldItem, contains_phrase, load_gold, resolve
+from paperchat.evaluation.metrics import percentile
+from paperchat.evaluation.runner import invalid_citations, sample
 from paperchat.pipeline import Pipeline
+from paperchat.prompts import marked_numbers
 from paperchat.records import Answer
 from paperchat.settings import Settings
 
 GOLD = Path(__file__).resolve().parents[1] / "eval" / "gold" / "papers.jsonl"
-MARKER = re.compile(r"\[(\d+)\]")
 URL_VARIABLES = ("PAPERCHAT_TEST_VLLM_URL", "PAPERCHAT_LLM_URL")
 
 
@@ -51,11 +50,9 @@ class Run:
 
 
 def citations_valid(answer: Answer) -> bool:
-    """Markers and citations agree, and every citation is the retrieved paper behind its n."""
-    by_n = {n: h.paper_id for n, h in enumerate(answer.hits, start=1)}
-    marked = {int(n) for n in MARKER.findall(answer.text)}
-    cited = {c.n for c in answer.citations}
-    return marked == cited and all(by_n.get(c.n) == c.paper_id for c in answer.citations)
+    """Markers and citations agree, and every marker names the retrieved paper behind its n."""
+    marked = set(marked_numbers(answer.text))
+    return marked == {c.n for c in answer.citations} and invalid_citations(answer) == 0
 
 
 def must_include_ok(item: GoldItem, answer: Answer) -> bool:
@@ -68,12 +65,8 @@ def tokens_per_second(run: Run) -> float | None:
     return tokens / seconds if tokens and seconds else None
 
 
-def percentile(values: list[float], q: int) -> float | None:
-    if not values:
-        return None
-    if len(values) == 1:
-        return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+def p(values: list[float], q: int) -> float | None:
+    return percentile(values, q) if values else None
 
 
 def summary(run: Run) -> dict[str, str]:
@@ -85,10 +78,10 @@ def summary(run: Run) -> dict[str, str]:
     return {
         "backend": run.backend,
         "n": str(len(run.answers)),
-        "TTFT p50": _s(percentile(run.timing("first_token"), 50)),
-        "1st sentence p50": _s(percentile(run.timing("first_sentence"), 50)),
-        "total p50": _s(percentile(total, 50)),
-        "total p95": _s(percentile(total, 95)),
+        "TTFT p50": _s(p(run.timing("first_token"), 50)),
+        "1st sentence p50": _s(p(run.timing("first_sentence"), 50)),
+        "total p50": _s(p(total, 50)),
+        "total p95": _s(p(total, 95)),
         "tok/s": _f(tokens_per_second(run), "{:.1f}"),
         "must_include": _share(sum(must_include_ok(i, a) for i, a in answerable), answerable),
         "cit. valid": _share(sum(citations_valid(a) for _, a in run.answers), run.answers),

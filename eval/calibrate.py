@@ -2,6 +2,11 @@
 
     python eval/calibrate.py [--gold eval/gold/papers.jsonl] [--max-wrong 0.03]
 
+Fits on the gold file's `fit` split only (see eval/gold/README.md): `paperchat eval` reports
+the held-out `test` split, so the reported numbers are not the ones the thresholds were fitted
+to. A question that names a paper of the collection is answered whatever the thresholds (see
+answering.off_topic), so it is left out of the fit.
+
 Abstention (see answering.off_topic): abstain_threshold on the best retrieved paper's dense
 relevance, coverage_threshold on the largest share of the question's distinctive terms a
 retrieved paper holds, and coverage_relevance, the relevance above which low coverage is
@@ -31,7 +36,7 @@ from pathlib import Path
 from paperchat.answering import Answerer, merge_chunks
 from paperchat.citations import RECITE_MARGIN, CitationChecker, split_markers, split_sentences
 from paperchat.corpus import load_papers
-from paperchat.gold import GoldItem, load_gold, resolve
+from paperchat.evaluation.gold import FIT, GoldItem, load_gold, resolve, select_split
 from paperchat.pipeline import Pipeline
 from paperchat.prompts import Source
 from paperchat.settings import Settings
@@ -50,6 +55,7 @@ class Samples:
     support_other: list[float] = field(default_factory=list)  # sentence vs other passages
     gold_lead: list[float] = field(default_factory=list)  # gold score - best other score
     skipped: int = 0  # answerable items whose gold paper was not retrieved
+    named: int = 0  # questions naming a paper: answered whatever the thresholds
 
 
 def collect(pipeline: Pipeline, items: Sequence[GoldItem]) -> Samples:
@@ -58,11 +64,14 @@ def collect(pipeline: Pipeline, items: Sequence[GoldItem]) -> Samples:
     for item in items:
         query = answerer.condense(answerer.validate(item.question), item.history)
         hits = pipeline.retriever.search(query)
+        if item.answerable:
+            add_support(samples, answerer, item, hits)
+        if any(h.named for h in hits):
+            samples.named += 1
+            continue
         best = max((h.relevance for h in hits if h.relevance is not None), default=0.0)
         cover = max((h.coverage for h in hits if h.coverage is not None), default=1.0)
         (samples.answerable if item.answerable else samples.unanswerable).append((best, cover))
-        if item.answerable:
-            add_support(samples, answerer, item, hits)
     return samples
 
 
@@ -138,6 +147,7 @@ def _mark(t: float, picked: float, current: float) -> str:
 
 def report(samples: Samples, settings: Settings, max_wrong: float) -> None:
     current = settings.answer
+    print(f"fit split; {samples.named} questions name a paper (answered, not fitted)")
     for name, i in (("relevance", 0), ("coverage", 1)):
         for kind, values in (
             ("answerable", samples.answerable),
@@ -179,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     pipeline = Pipeline(settings)
     try:
         papers, _ = load_papers(settings.corpus.paths)
-        items = resolve(load_gold([args.gold]), papers)
+        items = select_split(resolve(load_gold([args.gold]), papers), FIT)
         samples = collect(pipeline, items)
     finally:
         pipeline.close()

@@ -124,11 +124,20 @@ class FakeRetriever:
         self.hits = hits
         self.calls: list[tuple[str, int | None, str | None]] = []
 
-    def search(self, query: str, k: int | None = None, mode: str | None = None) -> list[Hit]:
+    def search(
+        self,
+        query: str,
+        k: int | None = None,
+        mode: str | None = None,
+        filters: Filters | None = None,
+    ) -> list[Hit]:
         self.calls.append((query, k, mode))
         if not query.strip():
             raise BadQuestionError("The query is empty; type a question about the papers.")
         return self.hits[: k or len(self.hits)]
+
+    def whole_papers(self, query: str, hits: list[Hit]) -> list[Hit]:
+        return hits
 
 
 class FakeIngestor:

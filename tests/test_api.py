@@ -59,7 +59,7 @@ def llm_down_server(ingested_dir: Path, tmp_path_factory) -> Iterator[LiveServer
         "PAPERCHAT_LLM_URL": f"http://127.0.0.1:{free_port()}/v1",
         "PAPERCHAT_LLM_RETRIES": "0",
     }
-    live = start_server(data_dir, backend="vllm", env=env)
+    live = start_server(data_dir, backend="vllm", env=env, ready=False)  # 503: LLM down
     yield live
     live.stop()
 
@@ -218,9 +218,11 @@ def test_llm_down_is_503_and_search_still_works(llm_down_server):
     r = httpx.post(f"{llm_down_server.api}/search", json={"query": QUESTION, "k": 2})
     assert r.status_code == 200
     assert r.json()[0]["title"] == ELECTRA
-    health = httpx.get(f"{llm_down_server.url}/healthz").json()
-    assert health["status"] == "ok"
-    assert health["llm"]["reachable"] is False
+    health = httpx.get(f"{llm_down_server.url}/healthz")
+    assert health.status_code == 503
+    assert health.json()["status"] == "degraded"
+    assert health.json()["down"] == ["llm"]
+    assert health.json()["llm"]["reachable"] is False
 
 
 def test_index_not_ready_is_503_until_indexed(tmp_path):

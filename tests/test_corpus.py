@@ -7,13 +7,19 @@ from pathlib import Path
 
 import pytest
 
+from paperchat.chunking import Chunker, join_windows
 from paperchat.corpus import (
     CHROME_LINES,
+    cap_abstract,
     find_urls,
+    is_cut_off_copy,
     load_papers,
+    looks_cut_off,
+    make_paper,
     normalize_title,
     paper_id_for,
     parse_file,
+    supersede,
 )
 from paperchat.errors import CorpusError
 from paperchat.settings import SHIPPED_CORPUS
@@ -140,3 +146,53 @@ def test_listing_title_without_abstract_is_reported_with_line(tmp_path: Path) ->
     assert [p.title for p in papers] == ["Real title"]
     assert problems[0].line == 3 and "Lonely title" in problems[0].message
     assert problems[1].line == 9 and "Dangling title" in problems[1].message
+
+
+# -- which record wins --------------------------------------------------------------------------
+
+COMPLETE = "We train a small model on many tokens. It beats larger models on every benchmark."
+
+
+def test_records_remember_their_line(tmp_path: Path) -> None:
+    path = tmp_path / "two.txt"
+    abstract = f"{COMPLETE} {COMPLETE}"  # listings need 100 characters for an abstract
+    path.write_text(f"First title\n\n{abstract}\n\nSecond title\n\n{abstract}\n")
+    assert [p.line for p in parse(path)[0]] == [1, 5]
+
+
+def test_cut_off_text_is_told_apart_from_a_complete_one() -> None:
+    assert not looks_cut_off(COMPLETE)
+    assert not looks_cut_off("Code is available at https://github.com/x/y")  # a final link
+    assert not looks_cut_off('He said "stop."')
+    assert looks_cut_off(COMPLETE[:50])  # mid-word
+    assert looks_cut_off("We train a small model on many tokens and")
+    assert is_cut_off_copy(COMPLETE[:60], COMPLETE)
+    assert not is_cut_off_copy(COMPLETE[:60], COMPLETE[:70])  # both cut off: newer wins
+    assert not is_cut_off_copy(COMPLETE + " More", COMPLETE)  # longer is no cut-off copy
+
+
+def test_later_record_supersedes_unless_it_is_a_cut_off_copy() -> None:
+    old = make_paper("Title", COMPLETE, "a.txt", day="2024-01-01", line=3)
+    edited = make_paper("Title", "A rewritten abstract that ends well.", "b.txt", line=9)
+    newer = supersede(old, edited)
+    assert newer.abstract == edited.abstract and newer.line == 9
+    assert newer.sources == ("a.txt", "b.txt") and newer.date == "2024-01-01"
+    cut = make_paper("Title", COMPLETE[:60], "c.txt", line=12)
+    kept = supersede(old, cut)
+    assert kept.abstract == COMPLETE and kept.line == 3
+    assert kept.sources == ("a.txt", "c.txt")
+
+
+def test_long_abstract_is_capped_at_a_word_boundary() -> None:
+    paper = make_paper("Title", "word " * 10_000 + "https://x.org/tail", "a.jsonl")
+    capped = cap_abstract(paper, 1000)
+    assert len(capped.abstract) <= 1000 and capped.abstract.endswith("word")
+    assert capped.urls == ()  # links of the dropped part go with it
+    assert cap_abstract(capped, 1000) is capped
+
+
+def test_stored_windows_join_back_into_the_abstract() -> None:
+    papers, _ = load_papers([SHIPPED_CORPUS])
+    chunker = Chunker(128, 32)
+    for paper in papers:
+        assert join_windows([c.text for c in chunker.split(paper)]) == paper.abstract

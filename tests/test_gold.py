@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,8 +11,19 @@ import pytest
 from paperchat.cli import main
 from paperchat.corpus import load_papers, paper_id_for
 from paperchat.errors import GoldError
-from paperchat.evaluation import GOLD_FILE, retrieval_query, sample
-from paperchat.gold import ITEM_TYPES, check_gold, load_gold, read_gold, resolve
+from paperchat.evaluation.configs import GOLD_FILE
+from paperchat.evaluation.gold import (
+    FIT,
+    ITEM_TYPES,
+    TEST,
+    check_gold,
+    load_gold,
+    read_gold,
+    resolve,
+    select_split,
+    split_rule,
+)
+from paperchat.evaluation.runner import retrieval_query, sample
 from paperchat.settings import SHIPPED_CORPUS
 
 ELECTRA = "ELECTRA: Pre-training Text Encoders as Discriminators Rather Than Generators"
@@ -56,9 +68,30 @@ def problems_of(tmp_path: Path, papers, *records: dict | str) -> list[str]:
 
 
 def test_shipped_gold_passes_the_checker(shipped, papers) -> None:
-    assert len(shipped) == 200
+    assert len(shipped) == 272
     assert check_gold(shipped, papers) == []
     assert {i.type for i in shipped} == set(ITEM_TYPES)
+
+
+def test_shipped_items_follow_the_split_rule(shipped) -> None:
+    # Thresholds are fitted on "fit" and reported on "test": each item is in one, by the rule.
+    assert {i.id: i.split for i in shipped} == split_rule(shipped)
+    for kind in ITEM_TYPES:
+        fit = [i for i in shipped if i.type == kind and i.split == FIT]
+        test = [i for i in shipped if i.type == kind and i.split == TEST]
+        assert abs(len(fit) - len(test)) <= 1, kind
+
+
+def test_select_split_keeps_unsplit_items_in_both(shipped) -> None:
+    unsplit = replace(shipped[0], split="")
+    items = [unsplit, *shipped[1:]]
+    test = select_split(items, TEST)
+    fit = select_split(items, FIT)
+    assert unsplit in test and unsplit in fit
+    assert len(select_split(items, "all")) == len(items)
+    assert {i.split for i in test} == {TEST, ""}
+    with pytest.raises(GoldError, match="allowed: fit, test, all"):
+        select_split(items, "train")
 
 
 def test_shipped_titles_resolve_to_corpus_ids(shipped, papers) -> None:
@@ -192,7 +225,7 @@ def test_follow_ups_are_searched_with_the_last_user_turn(shipped) -> None:
 
 def test_gold_check_command(tmp_path, capsys) -> None:
     assert main(["gold-check", str(GOLD_FILE)]) == 0
-    assert "200 items, 0 problems" in capsys.readouterr().out
+    assert "272 items, 0 problems" in capsys.readouterr().out
     bad = write(tmp_path, item(), item(gold_titles=["Nope"]))
     assert main(["gold-check", str(bad)]) == 1
     out = capsys.readouterr().out

@@ -191,3 +191,104 @@ def test_dimension_mismatch_is_explained(tmp_path: Path) -> None:
             pipeline.index.ensure(np.zeros(7).size)
     finally:
         pipeline.close()
+
+
+# -- untrusted corpus files: nothing lost silently ---------------------------------------------
+
+COMPLETE = " ".join(ABSTRACT.format(topic=f"stage {i}") for i in range(3))
+
+
+def write_listing(path: Path, papers: list[tuple[str, str]]) -> Path:
+    path.write_text("Daily Papers\n\n" + "".join(f"{t}\n\n{a}\n\n" for t, a in papers))
+    return path
+
+
+def stored_text(pipeline: Pipeline, title: str) -> str:
+    from paperchat.chunking import join_windows
+
+    pid = paper_id_for(title)
+    return join_windows(pipeline.index.chunk_texts(pipeline.index.stored([pid]))[pid])
+
+
+def test_cut_off_listing_never_replaces_a_complete_abstract(tmp_path: Path) -> None:
+    pipeline = Pipeline(Settings(data_dir=tmp_path / "d"))
+    try:
+        pipeline.ingestor.run([write_jsonl(tmp_path / "full.jsonl", {"Kept paper": COMPLETE})])
+        cut = COMPLETE[: len(COMPLETE) // 2 + 3]  # mid-word, no final punctuation
+        listing = write_listing(
+            tmp_path / "cut.txt", [("Other paper", COMPLETE), ("Kept paper", cut)]
+        )
+        report = pipeline.ingestor.run([listing]).files[0]
+        assert (report.new, report.updated, report.unchanged) == (1, 0, 1)
+        assert stored_text(pipeline, "Kept paper") == COMPLETE
+        assert pipeline.index.stored([paper_id_for("Kept paper")])  # sources still tracked
+        (problem,) = report.problems
+        assert problem.startswith(f"{listing}:7: ")
+        assert "looks cut off" in problem
+        # A complete edit still replaces the text, as before.
+        edited = COMPLETE.replace("twelve", "thirteen")
+        pipeline.ingestor.run([write_jsonl(tmp_path / "full.jsonl", {"Kept paper": edited})])
+        assert stored_text(pipeline, "Kept paper") == edited
+    finally:
+        pipeline.close()
+
+
+@pytest.mark.parametrize("gap", [0, 5])  # copies in one batch, or several batches apart
+def test_duplicates_in_one_file_last_wins_wherever_they_fall(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, gap: int
+) -> None:
+    monkeypatch.setattr("paperchat.ingest.BATCH_PAPERS", 2)
+    first, last = COMPLETE, COMPLETE.replace("twelve", "fifty")
+    others = [json.dumps({"title": f"Filler {i}", "abstract": ABSTRACT}) for i in range(gap)]
+    lines = [json.dumps({"title": "Twice", "abstract": first}), *others]
+    lines.append(json.dumps({"title": "Twice", "abstract": last}))
+    path = tmp_path / "dups.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    pipeline = Pipeline(Settings(data_dir=tmp_path / "d"))
+    try:
+        report = pipeline.ingestor.run([path]).files[0]
+        assert stored_text(pipeline, "Twice") == last
+        assert (report.papers, report.duplicates) == (1 + gap, 1)
+        assert report.problems == [
+            f"{path}:{gap + 2}: 'Twice' is also listed at line 1; this later record is kept"
+        ]
+        assert pipeline.index.count_papers() == 1 + gap
+    finally:
+        pipeline.close()
+
+
+def test_a_cut_off_copy_later_in_the_same_file_keeps_the_complete_one(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "x.jsonl", {})
+    path.write_text(
+        json.dumps({"title": "Twice", "abstract": COMPLETE})
+        + "\n"
+        + json.dumps({"title": "Twice", "abstract": COMPLETE[:200]})
+        + "\n"
+    )
+    pipeline = Pipeline(Settings(data_dir=tmp_path / "d"))
+    try:
+        report = pipeline.ingestor.run([path]).files[0]
+        assert stored_text(pipeline, "Twice") == COMPLETE
+        assert report.problems[0].startswith(f"{path}:2: ")
+        assert "looks cut off" in report.problems[0]
+    finally:
+        pipeline.close()
+
+
+def test_runaway_abstract_is_capped_and_reported(tmp_path: Path) -> None:
+    from paperchat.settings import CorpusSettings
+
+    huge = "word " * 200_000  # 1 MB: thousands of chunks if taken whole
+    path = write_jsonl(tmp_path / "huge.jsonl", {"Runaway": huge, "Normal": COMPLETE})
+    settings = Settings(data_dir=tmp_path / "d", corpus=CorpusSettings(max_abstract_chars=2000))
+    pipeline = Pipeline(settings)
+    try:
+        report = pipeline.ingestor.run([path]).files[0]
+        assert report.papers == 2
+        assert len(stored_text(pipeline, "Runaway")) <= 2000
+        assert pipeline.index.count_chunks() < 20
+        (problem,) = report.problems
+        assert problem.startswith(f"{path}:1: ") and "999999 characters" in problem
+        assert "PAPERCHAT_CORPUS_MAX_ABSTRACT_CHARS" in problem
+    finally:
+        pipeline.close()

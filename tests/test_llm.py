@@ -13,21 +13,18 @@ import threading
 
 import pytest
 
-from paperchat import llm as llm_module
 from paperchat.errors import ConfigError, LLMUnavailableError
-from paperchat.llm import (
+from paperchat.llm import ChatLLM, ContextOverflowError, OpenAICompatibleLLM
+from paperchat.llm import gguf as gguf_module
+from paperchat.llm.choice import CPU_DEFAULT_BACKEND, cached_probe, choose_backend, make_llm
+from paperchat.llm.gguf import (
     CONVERSION_MARKER,
     DEFAULT_LOCAL_DIRNAME,
-    ChatLLM,
-    ContextOverflowError,
-    LocalLLM,
-    OpenAICompatibleLLM,
     convert_gguf_to_hf,
-    default_local_model,
     local_model_folder,
-    make_llm,
     prepare_local_model,
 )
+from paperchat.llm.local import LocalLLM
 from paperchat.settings import LLMSettings, Settings
 
 QUESTION = [
@@ -138,9 +135,9 @@ def test_unreachable_endpoint_names_the_url_and_setting():
         assert "PAPERCHAT_LLM_URL" in str(info.value)
 
 
-def test_vllm_backend_without_url_is_a_config_error(tmp_path):
+def test_vllm_backend_without_url_is_a_config_error():
     with pytest.raises(ConfigError, match="PAPERCHAT_LLM_URL"):
-        make_llm(Settings(data_dir=tmp_path, llm=LLMSettings(backend="vllm")))
+        choose_backend(LLMSettings(backend="vllm"))
 
 
 @pytest.mark.vllm
@@ -155,7 +152,9 @@ def test_unknown_model_names_the_model_setting(vllm_llm, vllm_config):
 @pytest.mark.vllm
 def test_auto_backend_uses_a_reachable_server(vllm_llm, vllm_config, tmp_path):
     auto = vllm_config.model_copy(update={"backend": "auto"})
-    llm = make_llm(Settings(data_dir=tmp_path, llm=auto))
+    choice = choose_backend(auto)
+    assert choice.backend == "vllm" and choice.endpoint is not None
+    llm = make_llm(choice, Settings(data_dir=tmp_path, llm=auto))
     assert isinstance(llm, OpenAICompatibleLLM)
     assert llm.context_tokens == vllm_llm.context_tokens  # adopted from /v1/models
 
@@ -163,15 +162,40 @@ def test_auto_backend_uses_a_reachable_server(vllm_llm, vllm_config, tmp_path):
 # --- Factory -------------------------------------------------------------------------------
 
 
-def test_auto_backend_falls_back_to_local_when_the_server_is_down(tmp_path):
-    config = LLMSettings(backend="auto", url=_refused_url(), probe_timeout=1)
-    assert isinstance(make_llm(Settings(data_dir=tmp_path, llm=config)), LocalLLM)
+def test_auto_backend_falls_back_to_the_cpu_default_when_the_server_is_down():
+    url = _refused_url()
+    choice = choose_backend(LLMSettings(backend="auto", url=url, probe_timeout=1))
+    assert choice.backend == CPU_DEFAULT_BACKEND == "extractive"
+    assert url in choice.problem
 
 
-def test_auto_backend_without_url_is_local_and_extractive_has_no_llm(tmp_path):
-    assert isinstance(make_llm(Settings(data_dir=tmp_path, llm=LLMSettings())), LocalLLM)
-    extractive = Settings(data_dir=tmp_path, llm=LLMSettings(backend="extractive"))
-    assert make_llm(extractive) is None
+def test_explicit_vllm_backend_is_kept_while_its_server_is_down(tmp_path):
+    config = LLMSettings(backend="vllm", url=_refused_url(), probe_timeout=1)
+    choice = choose_backend(config)
+    assert choice.backend == "vllm" and choice.endpoint is None and choice.problem
+    assert isinstance(make_llm(choice, Settings(data_dir=tmp_path, llm=config)), ChatLLM)
+
+
+def test_server_is_probed_once_per_probe_cache(monkeypatch):
+    calls = []
+
+    def probe(self):
+        calls.append(self.url)
+        raise LLMUnavailableError("down")
+
+    monkeypatch.setattr(OpenAICompatibleLLM, "probe", probe)
+    config = LLMSettings(url="http://127.0.0.1:9/v1")
+    shared = cached_probe(config)
+    assert choose_backend(config, "auto", shared).backend == "extractive"
+    assert choose_backend(config, "vllm", shared).backend == "vllm"
+    assert len(calls) == 1
+
+
+def test_auto_without_url_is_the_cpu_default_and_extractive_has_no_llm(tmp_path):
+    settings = Settings(data_dir=tmp_path)
+    assert choose_backend(settings.llm).backend == CPU_DEFAULT_BACKEND
+    assert make_llm(choose_backend(settings.llm, "extractive"), settings) is None
+    assert isinstance(make_llm(choose_backend(settings.llm, "local"), settings), LocalLLM)
 
 
 # --- Local model -----------------------------------------------------------------------------
@@ -218,11 +242,10 @@ def test_converted_folder_is_reused(models_dir, tmp_path, monkeypatch):
     def no_conversion(*args):
         raise AssertionError("converted again")
 
-    monkeypatch.setattr(llm_module, "convert_gguf_to_hf", no_conversion)
+    monkeypatch.setattr(gguf_module, "convert_gguf_to_hf", no_conversion)
     settings = Settings(data_dir=tmp_path / "data")
     settings.data_dir.mkdir()
     settings.models_dir.symlink_to(models_dir, target_is_directory=True)
-    assert default_local_model(settings) == settings.models_dir / DEFAULT_LOCAL_DIRNAME
     assert prepare_local_model(settings) == settings.models_dir / DEFAULT_LOCAL_DIRNAME
     assert (folder / CONVERSION_MARKER).stat().st_mtime_ns == stamp
 
@@ -235,7 +258,7 @@ def test_failed_conversion_leaves_no_folder(tmp_path, monkeypatch):
         (folder / "config.json").write_text("{}")
         raise RuntimeError("killed")
 
-    monkeypatch.setattr(llm_module, "_write_bf16_folder", half_written)
+    monkeypatch.setattr(gguf_module, "_write_bf16_folder", half_written)
     out = tmp_path / "models" / "model-bf16"
     with pytest.raises(RuntimeError):
         convert_gguf_to_hf(gguf, out)
@@ -245,7 +268,7 @@ def test_failed_conversion_leaves_no_folder(tmp_path, monkeypatch):
 def test_local_model_setting_accepts_gguf_files_and_folders(tmp_path, monkeypatch):
     gguf = tmp_path / "My-Model.Q8_0.gguf"
     gguf.write_bytes(b"GGUF")
-    monkeypatch.setattr(llm_module, "convert_gguf_to_hf", lambda source, out: out)
+    monkeypatch.setattr(gguf_module, "convert_gguf_to_hf", lambda source, out: out)
     models = tmp_path / "models"
     converted = local_model_folder(LLMSettings(local_model=gguf), models)
     assert converted == models / "my-model-q8-0-bf16"

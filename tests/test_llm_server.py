@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from paperchat.errors import MissingDependencyError
-from paperchat.llm_server import (
+from paperchat.llm.vllm_server import (
     GPU_DEFAULT_MODEL,
     run_vllm_server,
     vllm_command,

@@ -6,8 +6,9 @@ import math
 
 import pytest
 
-from paperchat.metrics import (
+from paperchat.evaluation.metrics import (
     abstention_stats,
+    capped_recall_at_k,
     citation_precision,
     citation_recall,
     latency_summary,
@@ -39,13 +40,44 @@ RANKED = ["a", "x", "b", "y", "c"]
         (set(), 5, 0.0),
     ],
 )
-def test_recall_at_k(gold, k, expected) -> None:
-    assert recall_at_k(RANKED, gold, k) == pytest.approx(expected)
+def test_capped_recall_at_k(gold, k, expected) -> None:
+    assert capped_recall_at_k(RANKED, gold, k) == pytest.approx(expected)
 
 
-def test_recall_counts_a_paper_retrieved_twice_once() -> None:
-    assert recall_at_k(["a", "a"], {"a", "b"}, 2) == 0.5
-    assert recall_at_k(["a", "a", "b"], {"a", "b"}, 2) == 1.0  # b moves up to rank 2
+def test_capped_recall_counts_a_paper_retrieved_twice_once() -> None:
+    assert capped_recall_at_k(["a", "a"], {"a", "b"}, 2) == 0.5
+    assert capped_recall_at_k(["a", "a", "b"], {"a", "b"}, 2) == 1.0  # b moves up to rank 2
+
+
+def test_standard_recall_divides_by_all_gold_papers() -> None:
+    # Hand-computed: gold {a, b, c}; top 1 holds a (1/3), top 3 holds a and b (2/3).
+    assert recall_at_k(RANKED, {"a", "b", "c"}, 1) == pytest.approx(1 / 3)
+    assert recall_at_k(RANKED, {"a", "b", "c"}, 3) == pytest.approx(2 / 3)
+    assert recall_at_k(RANKED, {"a", "b", "c"}, 5) == 1.0
+    assert recall_at_k(RANKED, {"a", "b"}, 1) == 0.5  # capped recall says 1.0 here
+    assert recall_at_k(["a", "a", "b"], {"a", "b"}, 2) == 1.0  # a duplicate counts once
+
+
+def test_recall_mrr_and_ndcg_match_ranx() -> None:
+    ranx = pytest.importorskip("ranx")
+    golds = {"q1": {"a", "b", "c"}, "q2": {"x"}, "q3": {"b", "z"}, "q4": {"q"}}
+    runs = {
+        "q1": ["a", "x", "b", "y", "c"],
+        "q2": ["a", "b", "x"],
+        "q3": ["z", "a", "y", "b"],
+        "q4": ["a", "b"],
+    }
+    qrels = ranx.Qrels({q: dict.fromkeys(g, 1) for q, g in golds.items()})
+    run = ranx.Run({q: {p: 1.0 / (i + 1) for i, p in enumerate(r)} for q, r in runs.items()})
+    names = ["recall@1", "recall@3", "recall@5", "mrr", "ndcg@5", "ndcg@10"]
+    expected = ranx.evaluate(qrels, run, names)
+    ours = {
+        **{f"recall@{k}": [recall_at_k(runs[q], golds[q], k) for q in runs] for k in (1, 3, 5)},
+        "mrr": [reciprocal_rank(runs[q], golds[q]) for q in runs],
+        **{f"ndcg@{k}": [ndcg_at_k(runs[q], golds[q], k) for q in runs] for k in (5, 10)},
+    }
+    for name in names:
+        assert sum(ours[name]) / len(runs) == pytest.approx(expected[name]), name
 
 
 def test_reciprocal_rank_and_mrr() -> None:
@@ -135,7 +167,7 @@ def test_mean_skips_undefined_values() -> None:
 
 
 def test_invalid_citations_counts_markers_naming_no_cited_retrieved_paper() -> None:
-    from paperchat.evaluation import invalid_citations
+    from paperchat.evaluation.runner import invalid_citations
     from paperchat.records import Answer, Citation, Hit
 
     hits = [Hit(f"p{i}", f"Paper {i}", 1.0, "text") for i in (1, 2)]

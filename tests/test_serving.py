@@ -22,6 +22,7 @@ from paperchat.server.protocol import (
     ErrorResponse,
     SearchRequest,
 )
+from paperchat.server.render import inert
 from paperchat.server.serving import ChatService, conversation
 from paperchat.server.ui import ChatUI
 from paperchat.settings import ApiSettings, Settings
@@ -354,14 +355,15 @@ def test_ui_streams_an_answer_with_its_cited_papers():
     ui = ChatUI(ready_service(answerer))
     outputs = list(ui.respond("What is ELECTRA?", [], [], 5, "hybrid"))
     _, chat, _, turns, retrieved, status = outputs[-1]
-    assert chat[0] == {"role": "user", "content": "What is ELECTRA?"}
-    assert chat[1]["content"].startswith("ELECTRA detects replaced tokens [1].")
+    # Everything shown is inert Markdown (see test_render.py): the text, escaped.
+    assert chat[0] == {"role": "user", "content": inert("What is ELECTRA?")}
+    assert chat[1]["content"].startswith(inert("ELECTRA detects replaced tokens [1]."))
     sources = chat[2]
     assert sources["metadata"]["title"] == "Sources: 1 cited paper"
-    assert ELECTRA.title in sources["content"]
+    assert inert(ELECTRA.title) in sources["content"]
     assert "replaced token detection" in sources["content"]  # the cited passage
     assert ELECTRA.url in sources["content"]
-    assert ELECTRA.title in retrieved
+    assert inert(ELECTRA.title) in retrieved
     assert "0.9000" in retrieved
     assert turns[1]["content"].endswith(f"[1] {ELECTRA.title} ({ELECTRA.url})")
     assert status.startswith("Answered")
@@ -374,7 +376,7 @@ def test_ui_shows_a_clear_message_when_the_model_is_unreachable():
     ui = ChatUI(ready_service(FakeAnswerer(fail_before=DOWN)))
     *_, last = ui.respond("What is ELECTRA?", [], [], 5, "hybrid")
     chat = last[1]
-    assert chat[-1]["content"] == f"⚠️ {DOWN}"
+    assert chat[-1]["content"] == f"⚠️ {inert(str(DOWN))}"
     assert last[3] == []  # a failed exchange is not history
 
 
@@ -383,7 +385,7 @@ def test_ui_says_when_the_index_is_not_ready():
     status.indexing()
     service = ChatService(FakePipeline(), status, Metrics(), "paperchat")  # type: ignore[arg-type]
     *_, last = ChatUI(service).respond("What is ELECTRA?", [], [], 5, "hybrid")
-    assert "indexing in progress" in last[1][-1]["content"]
+    assert inert("indexing in progress") in last[1][-1]["content"]
 
 
 # -- filters ------------------------------------------------------------------------------------

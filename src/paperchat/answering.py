@@ -18,12 +18,10 @@ from paperchat.citations import (
     CheckedSentence,
     CitationChecker,
     SentenceBuffer,
-    split_markers,
-    split_sentences,
-    with_markers,
 )
 from paperchat.embedding import Embedder
 from paperchat.errors import BadQuestionError
+from paperchat.extractive import ExtractiveAnswer
 from paperchat.index import Filters
 from paperchat.llm import ChatLLM, ContextOverflowError, Message
 from paperchat.prompts import PromptSet, Source
@@ -44,8 +42,6 @@ __all__ = [
     "off_topic",
 ]
 
-EXTRACTIVE_SENTENCES = 3
-MIN_SENTENCE_WORDS = 5  # shorter pieces of an abstract are headings or cut-offs
 MIN_PASSAGE_WORDS = 20  # a source is never shortened below this to fit a small context
 PROMPT_SLACK_TOKENS = 16  # our count and the server's may differ by a few template tokens
 CONDENSE_MAX_TOKENS = 64
@@ -240,7 +236,10 @@ class Answerer:
 
     def _generate(self, draft: _Draft) -> Iterator[AnswerEvent]:
         started = time.perf_counter()
-        sources = self._sources(draft.answer.hits, self.settings.sources)
+        hits = draft.answer.hits[: self.settings.sources]
+        if self.llm is None:  # quoted sentences may come from anywhere in an abstract
+            hits = self.retriever.whole_papers(draft.answer.question, hits)
+        sources = self._sources(hits, self.settings.sources)
         sentences = self._sentences(draft, sources)
         try:
             for sentence in sentences:
@@ -354,29 +353,8 @@ class Answerer:
         return fitted
 
     def _extractive(self, draft: _Draft, sources: list[Source]) -> Iterator[CheckedSentence]:
-        """The best-matching abstract sentences, each citing its paper: faithful by design."""
-        candidates = _candidates(sources)
-        if not candidates:
-            return
-        # The title rides along: a sentence rarely names its own paper ("we propose ...").
-        vectors = self.embedder.embed([f"{src.hit.title}. {sent}" for src, sent in candidates])
-        scores = vectors @ self.embedder.embed_query(draft.answer.question)
-        ranked = sorted(range(len(candidates)), key=lambda i: -float(scores[i]))
-        # Retrieval's top paper (hybrid ranking) always speaks first: one sentence that happens
-        # to share words with the question must not push the best paper out of the answer.
-        top = min(candidates[i][0].n for i in ranked)
-        first = next(i for i in ranked if candidates[i][0].n == top)
-        picked = [first, *[i for i in ranked if i != first][: EXTRACTIVE_SENTENCES - 1]]
-        chosen = sorted(picked, key=lambda i: (candidates[i][0].n, i))
-        introduced: set[int] = set()
-        for i in chosen:
-            source, claim = candidates[i]
-            if source.n in introduced:
-                text = with_markers(claim, [source.n])
-            else:
-                introduced.add(source.n)
-                text = f'According to "{source.hit.title}" [{source.n}], {_lower_first(claim)}'
-            yield CheckedSentence(text=text, cited=[source.n])
+        """The sentences that answer the question, each citing its paper: faithful by design."""
+        yield from ExtractiveAnswer(self.embedder).compose(draft.answer.question, sources)
 
 
 def off_topic(hits: Sequence[Hit], settings: AnswerSettings) -> bool:
@@ -389,9 +367,12 @@ def off_topic(hits: Sequence[Hit], settings: AnswerSettings) -> bool:
     similarity; so low coverage abstains only while the similarity is below
     `coverage_relevance`. A similarity below `abstain_threshold` abstains on its own.
     Both signals are the best over the hits: one paper that covers the question is enough.
+    A question that names a paper of the collection is covered by it.
     """
     if not hits:
         return True
+    if any(h.named for h in hits):
+        return False  # the question names a paper of the collection: that paper covers it
     best = max((h.relevance for h in hits if h.relevance is not None), default=None)
     if best is None:
         return False
@@ -402,31 +383,6 @@ def off_topic(hits: Sequence[Hit], settings: AnswerSettings) -> bool:
         cover is not None
         and cover < settings.coverage_threshold
         and best < settings.coverage_relevance
-    )
-
-
-def _candidates(sources: Sequence[Source]) -> list[tuple[Source, str]]:
-    """Each distinct whole sentence of the passages, without markers, with its source."""
-    seen: set[str] = set()
-    found: list[tuple[Source, str]] = []
-    for source in sources:
-        windows = source.passage.split(" ... ")  # merge_chunks' joint between windows
-        for sentence in (s for window in windows for s in split_sentences(window)):
-            claim, _ = split_markers(sentence)
-            key = " ".join(claim.lower().split())
-            if _whole_sentence(claim) and key not in seen:
-                seen.add(key)
-                found.append((source, claim))
-    return found
-
-
-def _whole_sentence(text: str) -> bool:
-    """False for the cut-off ends of a token window ("we thus propose a ...")."""
-    words = text.split()
-    return (
-        len(words) >= MIN_SENTENCE_WORDS
-        and (text[0].isupper() or text[0].isdigit() or text[0] in "\"'(")
-        and text.rstrip("\"')")[-1:] in ".!?"
     )
 
 
@@ -464,14 +420,6 @@ def _join_overlapping(first: str, second: str) -> str | None:
         if first.endswith(second[:size]):
             return first + second[size:]
     return None
-
-
-def _lower_first(sentence: str) -> str:
-    # Keep acronyms ("BERT ...") as written; only a plain capitalised word is lowered.
-    first = sentence.split(" ", 1)[0]
-    if first[:1].isupper() and first[1:].islower():
-        return sentence[:1].lower() + sentence[1:]
-    return sentence
 
 
 def _citation(source: Source) -> Citation:

@@ -7,7 +7,7 @@ Windows are sized so that title + window stays under the embedder's input limit
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -96,3 +96,18 @@ class Chunker:
     def split_all(self, papers: Iterable[Paper]) -> Iterator[Chunk]:
         for paper in papers:
             yield from self.split(paper)
+
+
+def join_windows(windows: Sequence[str]) -> str:
+    """The text again from its overlapping windows: each window's words that repeat the end
+    of the text so far are dropped (windows overlap on whole words)."""
+    text = ""
+    for window in windows:
+        words = window.split(" ")
+        for shared in range(len(words), 0, -1):
+            head = " ".join(words[:shared])
+            if text == head or text.endswith(" " + head):
+                window = " ".join(words[shared:])
+                break
+        text = f"{text} {window}" if text and window else text or window
+    return text

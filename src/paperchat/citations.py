@@ -24,6 +24,12 @@ _MARKERS = re.compile(rf"\s*{_OPEN}({_NUMBERS}){_CLOSE}")
 # A sentence ends at . ! ? (plus any markers right after it) followed by space and an
 # upper-case letter, digit, quote or list bullet; "tokens. [1] Next" keeps [1] with "tokens".
 _SENTENCE_END = re.compile(rf"[.!?](?:\s*{_OPEN}{_NUMBERS}{_CLOSE})*\s+(?=[\"'(A-Z0-9*-])")
+# Abbreviations whose period ends no sentence, and single capital initials ("J. Smith").
+_ABBREVIATION = re.compile(
+    r"(?<![\w.])(?:(?i:e\.g|i\.e|et al|vs|cf|approx|resp|incl|fig|figs|eq|eqs|sec|tab)|[A-Z])\.$"
+)
+# An unclosed parenthesis holds a sentence open for at most this many characters.
+MAX_PARENTHESISED_CHARS = 600
 MIN_CLAIM_WORDS = 4  # shorter fragments ("In short:") need no source
 MAX_RANGE = 20  # "[1-3]" is a range; "[2019-2023]" is not one to expand
 # When every cited source supports a sentence this much less than an uncited one, the
@@ -72,13 +78,28 @@ def split_sentences(text: str) -> list[str]:
 
 
 def _cut(text: str) -> list[str]:
-    """Cut after each sentence end; the last piece may be an unfinished sentence."""
+    """Cut after each sentence end; the last piece may be an unfinished sentence.
+
+    A period after an abbreviation ("e.g.", "et al.", "vs.") or an initial, and any end
+    inside parentheses ("(e.g. 12.5Hz)"), is no sentence end. Decimals and version numbers
+    ("2.5", "v1.5") never match: an end needs a space after it.
+    """
     parts, start = [], 0
     for match in _SENTENCE_END.finditer(text):
+        if not _ends_sentence(text[start : match.start() + 1]):
+            continue
         parts.append(text[start : match.end()])
         start = match.end()
     parts.append(text[start:])
     return parts
+
+
+def _ends_sentence(piece: str) -> bool:
+    """Whether the piece, ending at a . ! or ?, is a whole sentence."""
+    if piece.endswith(".") and _ABBREVIATION.search(piece):
+        return False
+    depth = piece.count("(") - piece.count(")") + piece.count("[") - piece.count("]")
+    return depth <= 0 or len(piece) > MAX_PARENTHESISED_CHARS
 
 
 class SentenceBuffer:

@@ -17,14 +17,12 @@ from paperchat.index import Filters
 from paperchat.ingest import IngestReport
 from paperchat.pipeline import Pipeline
 from paperchat.records import Answer, Turn
-from paperchat.retrieval import MODES
-from paperchat.settings import Settings
-
-BACKENDS = ("auto", "vllm", "local", "extractive")
+from paperchat.settings import BACKENDS, RETRIEVAL_MODES, Settings
 
 if TYPE_CHECKING:  # the answering stack is imported by the commands that answer
     from paperchat.answering import AnswerEvent
     from paperchat.doctor import Check
+    from paperchat.evaluation.summary import EvalSummary
 
 log = logging.getLogger("paperchat")
 Command = Callable[[argparse.Namespace, Settings], int]
@@ -45,15 +43,12 @@ def command(name: str) -> Callable[[Command], Command]:
 @command("ingest")
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     paths = [Path(p) for p in args.paths] or settings.corpus.paths
-    pipeline = Pipeline(settings)
-    try:
+    with Pipeline(settings) as pipeline:
         with tqdm(desc="ingest", unit=" papers", disable=args.quiet) as bar:
             report = pipeline.ingestor.run(paths, ingest_progress(bar))
         print_ingest_report(report)
         stats = f"{pipeline.index.count_papers()} papers, {pipeline.index.count_chunks()} chunks"
         print(f"index: {stats} in {pipeline.index.collection}")
-    finally:
-        pipeline.close()
     return 0 if report.ok else 1
 
 
@@ -73,6 +68,8 @@ def ingest_progress(bar: tqdm) -> Callable[[int, int], None]:
 def print_ingest_report(report: IngestReport) -> None:
     for f in report.files:
         counts = f"{f.papers} papers ({f.new} new, {f.updated} updated, {f.unchanged} unchanged)"
+        if f.duplicates:
+            counts += f", {f.duplicates} duplicate records"
         print(f"{f.path}: {counts}" + (f" [{f.format}]" if f.format else ""))
         for problem in f.problems:
             print(f"  warning: {problem}", file=sys.stderr)
@@ -107,11 +104,8 @@ def add_filter_options(p: argparse.ArgumentParser) -> None:
 @command("search")
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     filters = filters_of(args)
-    pipeline = Pipeline(settings)
-    try:
+    with Pipeline(settings) as pipeline:
         hits = pipeline.retriever.search(args.question, k=args.k, mode=args.mode, filters=filters)
-    finally:
-        pipeline.close()
     records = [h.to_search_record(i) for i, h in enumerate(hits, start=1)]
     if args.json:
         print(json.dumps(records, ensure_ascii=False, indent=2))
@@ -128,8 +122,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     from paperchat.collection import collection_stats
 
-    pipeline = Pipeline(settings)
-    try:
+    with Pipeline(settings) as pipeline:
         index = pipeline.index
         info = {
             "qdrant": settings.qdrant.url or str(settings.qdrant_path),
@@ -139,8 +132,6 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
             **settings.index_identity(),
         }
         counts = collection_stats(index).to_dict()
-    finally:
-        pipeline.close()
     if args.json:
         print(json.dumps({**info, **counts}, indent=2))
         return 0
@@ -157,11 +148,8 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
     from paperchat.doctor import failed, run_checks
 
-    pipeline = Pipeline(settings)
-    try:
+    with Pipeline(settings) as pipeline:
         checks = run_checks(pipeline)
-    finally:
-        pipeline.close()
     if args.json:
         print(json.dumps([c.to_dict() for c in checks], indent=2))
     else:
@@ -182,8 +170,7 @@ def print_checks(checks: Sequence[Check]) -> None:
 
 @command("ask")
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
-    pipeline = Pipeline(settings)
-    try:
+    with Pipeline(settings) as pipeline:
         answerer = pipeline.answerer(args.backend)
         options = {"k": args.k, "mode": args.mode, "filters": filters_of(args)}
         if args.json:
@@ -191,8 +178,6 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
             print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
             return 0
         print_streamed(answerer.stream(args.question, **options))
-    finally:
-        pipeline.close()
     return 0
 
 
@@ -214,9 +199,8 @@ def print_streamed(events: Iterable[AnswerEvent]) -> Answer:
 
 @command("chat")
 def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
-    pipeline = Pipeline(settings)
     history: list[Turn] = []
-    try:
+    with Pipeline(settings) as pipeline:
         answerer = pipeline.answerer(args.backend)
         print(f"paperchat ({answerer.backend}); empty line or Ctrl-D to quit.")
         while question := _prompt():
@@ -227,8 +211,6 @@ def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
                 continue
             answer_text = answer.text + "\n" + _sources_text(answer)
             history += [Turn("user", question), Turn("assistant", answer_text)]
-    finally:
-        pipeline.close()
     return 0
 
 
@@ -261,15 +243,76 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     settings = settings.model_copy(update={"api": api, "llm": llm})
     # Start-up, indexing progress and refused requests are what an operator watches for.
     logging.getLogger("paperchat").setLevel(logging.DEBUG if args.verbose else logging.INFO)
-    config = uvicorn.Config(
-        create_app(settings), host=api.host, port=api.port, access_log=args.verbose
-    )
-    server = uvicorn.Server(config)
-    shown = "127.0.0.1" if api.host in ("0.0.0.0", "::") else api.host
-    base = f"http://{shown}:{api.port}"
-    print(f"paperchat: UI {base}/  API {base}/v1  docs {base}/docs  ({llm.backend} backend)")
-    server.run()
+    with Pipeline(settings) as pipeline:
+        # Open the index before the server starts: an index held by another process, or a
+        # Qdrant server that is down, is then one `Error: ...` line (from main), not a
+        # start-up traceback from inside the web server.
+        pipeline.index.count_chunks()
+        config = uvicorn.Config(
+            create_app(settings, pipeline), host=api.host, port=api.port, access_log=args.verbose
+        )
+        server = uvicorn.Server(config)
+        shown = "127.0.0.1" if api.host in ("0.0.0.0", "::") else api.host
+        base = f"http://{shown}:{api.port}"
+        print(f"paperchat: UI {base}/  API {base}/v1  docs {base}/docs  ({llm.backend} backend)")
+        server.run()
     return 0 if server.started else 1
+
+
+# -- llm ---------------------------------------------------------------------------------------
+
+
+@command("llm prepare")
+def cmd_llm_prepare(args: argparse.Namespace, settings: Settings) -> int:
+    from paperchat.llm.gguf import prepare_local_model
+
+    logging.getLogger("paperchat").setLevel(logging.INFO)  # the one-off conversion takes a while
+    print(prepare_local_model(settings))
+    return 0
+
+
+@command("llm serve-command")
+def cmd_llm_serve_command(args: argparse.Namespace, settings: Settings) -> int:
+    import shlex
+
+    from paperchat.llm.vllm_server import vllm_command, vllm_env
+
+    options = _vllm_options(args)
+    env = vllm_env(settings, cpu=args.cpu)
+    env = {k: ("<PAPERCHAT_LLM_API_KEY>" if k == "VLLM_API_KEY" else v) for k, v in env.items()}
+    words = [f"{k}={shlex.quote(v)}" for k, v in env.items()]
+    words += map(shlex.quote, vllm_command(settings, args.model, cpu=args.cpu, **options))
+    print(" ".join(words))
+    return 0
+
+
+@command("llm serve")
+def cmd_llm_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from paperchat.llm.vllm_server import run_vllm_server
+
+    run_vllm_server(settings, args.model, cpu=args.cpu, **_vllm_options(args))
+
+
+def _vllm_options(args: argparse.Namespace) -> dict[str, object]:
+    return {"host": args.host, "port": args.port, "max_model_len": args.max_model_len}
+
+
+def add_llm_parsers(sub: argparse._SubParsersAction) -> None:
+    from paperchat.llm.vllm_server import GPU_DEFAULT_MODEL
+
+    llm = sub.add_parser("llm", help="prepare the local model; serve a model with vLLM")
+    actions = llm.add_subparsers(dest="llm_command", required=True)
+    actions.add_parser("prepare", help="convert the local model once; print its folder")
+    for name, text in (
+        ("serve", "serve a model with vLLM as PAPERCHAT_LLM_MODEL (needs paperchat[gpu])"),
+        ("serve-command", "print the vLLM command line `paperchat llm serve` runs"),
+    ):
+        p = actions.add_parser(name, help=text)
+        p.add_argument("--model", default=GPU_DEFAULT_MODEL, help="hub id or model folder")
+        p.add_argument("--cpu", action="store_true", help="vLLM's CPU build (tests, no GPU)")
+        p.add_argument("--host", default="0.0.0.0", help="address to bind")
+        p.add_argument("--port", type=int, default=8000)
+        p.add_argument("--max-model-len", type=int, default=None, help="default: context_tokens")
 
 
 # -- eval / gold-check ----------------------------------------------------------------------
@@ -277,63 +320,94 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 @command("eval")
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
-    from paperchat.eval_report import default_out_dir, write_report
-    from paperchat.evaluation import evaluate
-    from paperchat.judge import make_judge
+    from paperchat.evaluation.gate import failures, parse_floors
+    from paperchat.evaluation.judge import make_judge
+    from paperchat.evaluation.report import default_out_dir, write_report
+    from paperchat.evaluation.runner import evaluate
+    from paperchat.evaluation.summary import summarise
 
+    floors = parse_floors(args.fail_under) if args.fail_under else {}
     name = args.name or "-".join(args.config)
     out = Path(args.out) if args.out else default_out_dir(name)
-    pipeline = Pipeline(settings)
-    try:
-        with tqdm(desc="eval", unit="question", disable=args.quiet) as bar:
+    with (
+        Pipeline(settings) as pipeline,
+        tqdm(desc="eval", unit="question", disable=args.quiet) as bar,
+    ):
 
-            def progress(config: str, total: int) -> None:
-                bar.total = total
-                bar.set_postfix(config=config, refresh=False)
-                bar.update()
+        def progress(config: str, total: int) -> None:
+            bar.total = total
+            bar.set_postfix(config=config, refresh=False)
+            bar.update()
 
-            run = evaluate(
-                pipeline, args.gold, args.config, args.limit, make_judge(settings.eval), progress
-            )
-    finally:
-        pipeline.close()
-    metrics = write_report(run, out, name, command=_eval_command(args))
-    for problem in run.gold_problems:
+        run = evaluate(
+            pipeline,
+            args.gold,
+            args.config,
+            args.limit,
+            make_judge(settings.eval, settings.prompts_dir),
+            progress,
+            split=args.split,
+        )
+    summary = summarise(run, name, command=_eval_command(args))
+    write_report(summary, out, worst=args.worst)
+    for problem in summary.gold_problems:
         print(f"warning: {problem}", file=sys.stderr)
-    print_eval_summary(metrics)
+    print_eval_summary(summary)
     print(f"report: {out / 'report.md'}")
+    below = failures(summary, floors)
+    for line in below:
+        print(f"FAIL {line}", file=sys.stderr)
+    if below:
+        print(
+            f"Error: {len(below)} metric(s) below --fail-under {args.fail_under}", file=sys.stderr
+        )
+    return 1 if below else 0
+
+
+@command("eval compare")
+def cmd_eval_compare(args: argparse.Namespace, settings: Settings) -> int:
+    from paperchat.evaluation.compare import compare_runs, render_comparison
+
+    deltas = compare_runs(args.run_a, args.run_b)
+    markdown = render_comparison(args.run_a, args.run_b, deltas)
+    out = args.out or args.run_b / f"compare-{args.run_a.name}.md"
+    out.write_text(markdown, encoding="utf-8")
+    print(markdown)
+    print(f"written to {out}")
     return 0
 
 
 def _eval_command(args: argparse.Namespace) -> str:
-    from paperchat.evaluation import shown_path
+    from paperchat.evaluation.runner import shown_path
 
     gold = [shown_path(Path(g)) for g in args.gold]
     parts = ["paperchat eval", "--gold", *gold, "--config", *args.config]
+    parts += ["--split", args.split]
     if args.limit:
         parts += ["--limit", str(args.limit)]
     return " ".join(parts)
 
 
-def print_eval_summary(metrics: dict) -> None:
+def print_eval_summary(summary: EvalSummary) -> None:
     print(f"{'config':<24} {'R@1':>6} {'R@5':>6} {'R@10':>6} {'MRR':>6} {'nDCG@10':>8}")
-    for name, config in metrics["configs"].items():
-        r = config["retrieval"]["overall"]
+    for name, config in summary.configs.items():
+        r = config.retrieval
         cells = [r.get(k) for k in ("recall@1", "recall@5", "recall@10", "mrr", "ndcg@10")]
         shown = [f"{v:.3f}" if isinstance(v, float) else "-" for v in cells]
         print(f"{name:<24} {shown[0]:>6} {shown[1]:>6} {shown[2]:>6} {shown[3]:>6} {shown[4]:>8}")
-        if config["answers"]:
-            a = config["answers"]
+        if a := config.answers:
+            answers = [a.get(k) for k in ("must_include_accuracy", "citation_precision")]
+            must, precision = (f"{v:.3f}" if v is not None else "-" for v in answers)
             print(
-                f"{'':<24} must_include {a['must_include_accuracy']:.3f}, citation P "
-                f"{a['citation_precision']:.3f} R {a['citation_recall']:.3f}"
+                f"{'':<24} must_include {must}, citation P {precision} "
+                f"R {a.get('citation_recall') or 0.0:.3f}"
             )
 
 
 @command("gold-check")
 def cmd_gold_check(args: argparse.Namespace, settings: Settings) -> int:
     from paperchat.corpus import load_papers
-    from paperchat.gold import check_gold, read_gold
+    from paperchat.evaluation.gold import check_gold, read_gold
 
     papers, _ = load_papers(settings.corpus.paths)
     items, problems = [], []
@@ -350,7 +424,7 @@ def cmd_gold_check(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def add_eval_parsers(sub: argparse._SubParsersAction) -> None:
-    from paperchat.evaluation import GOLD_FILE
+    from paperchat.evaluation.configs import GOLD_FILE
 
     p = sub.add_parser("eval", help="measure retrieval and answers on gold questions")
     p.add_argument("--gold", nargs="+", type=Path, default=[GOLD_FILE], help="gold JSONL files")
@@ -361,9 +435,27 @@ def add_eval_parsers(sub: argparse._SubParsersAction) -> None:
         help="presets of eval/configs/presets.toml, optionally +extractive/+local/+vllm",
     )
     p.add_argument("--limit", type=int, default=None, help="at most N items, spread over types")
+    p.add_argument(
+        "--split",
+        choices=["test", "fit", "all"],
+        default="test",
+        help="part of the gold files: test (held out from calibration, default), fit, or all",
+    )
     p.add_argument("--out", default=None, help="report folder (default eval/reports/DATE-NAME)")
     p.add_argument("--name", default=None, help="report name (default: the config names)")
+    p.add_argument("--worst", type=int, default=10, help="worst questions in the report")
+    p.add_argument(
+        "--fail-under",
+        default=None,
+        metavar="METRIC=FLOOR,...",
+        help="exit 1 when a metric is below its floor, e.g. R@5=0.95,citation_precision=0.9",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    actions = p.add_subparsers(dest="eval_command", metavar="{compare}")
+    c = actions.add_parser("compare", help="deltas between two run folders, with intervals")
+    c.add_argument("run_a", type=Path, help="run folder A (the baseline)")
+    c.add_argument("run_b", type=Path, help="run folder B")
+    c.add_argument("--out", type=Path, default=None, help="markdown file (default: in RUN_B)")
 
     p = sub.add_parser("gold-check", help="check gold question files against the corpus")
     p.add_argument("files", nargs="*", type=Path, default=[GOLD_FILE], help="gold JSONL files")
@@ -391,7 +483,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("search", help="retrieve the papers that best match a question")
     p.add_argument("question")
     p.add_argument("--k", type=int, default=None, help="papers to return")
-    p.add_argument("--mode", choices=MODES, default=None)
+    p.add_argument("--mode", choices=RETRIEVAL_MODES, default=None)
     add_filter_options(p)
     p.add_argument("--json", action="store_true", help="print JSON records")
 
@@ -399,7 +491,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question")
     p.add_argument("--backend", choices=BACKENDS, default=None)
     p.add_argument("--k", type=int, default=None, help="papers to retrieve")
-    p.add_argument("--mode", choices=MODES, default=None)
+    p.add_argument("--mode", choices=RETRIEVAL_MODES, default=None)
     add_filter_options(p)
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
 
@@ -413,6 +505,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=BACKENDS, default=None)
 
     add_eval_parsers(sub)
+    add_llm_parsers(sub)
 
     p = sub.add_parser("stats", help="what the index holds")
     p.add_argument("--json", action="store_true")
@@ -430,7 +523,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         settings = Settings()
-        return COMMANDS[args.command](args, settings)
+        name = " ".join(
+            w
+            for w in (
+                args.command,
+                getattr(args, "llm_command", None),
+                getattr(args, "eval_command", None),
+            )
+            if w
+        )
+        return COMMANDS[name](args, settings)
     except PaperchatError as e:
         print(f"Error: {e}", file=sys.stderr)
         return 2

@@ -95,6 +95,7 @@ def make_paper(
     source: str,
     authors: int | None = None,
     day: str | None = None,
+    line: int | None = None,
 ) -> Paper:
     title, abstract = " ".join(title.split()), " ".join(abstract.split())
     return Paper(
@@ -105,6 +106,7 @@ def make_paper(
         authors=authors,
         date=day,
         urls=find_urls(abstract),
+        line=line,
     )
 
 
@@ -178,7 +180,7 @@ class _ListingParser:
             self.title = (number, line)
             return
         self.title = None
-        self.last = make_paper(title, line, self.source)
+        self.last = make_paper(title, line, self.source, line=title_line)
         yield from ()
 
     def flush(self) -> Iterator[Paper]:
@@ -222,19 +224,21 @@ def _authors(value: object) -> int | None:
     return None
 
 
-def _record_to_paper(record: object, source: str) -> Paper:
+def _record_to_paper(record: object, source: str, line: int | None = None) -> Paper:
     from paperchat.formats.arxiv import arxiv_paper, is_arxiv_record
 
     if not isinstance(record, dict):
         raise ValueError("expected a JSON object")
     if is_arxiv_record(record):
-        return arxiv_paper(record, source)
+        return replace(arxiv_paper(record, source), line=line)
     title, abstract = record.get("title"), record.get("abstract")
     for name, value in (("title", title), ("abstract", abstract)):
         if not isinstance(value, str) or not value.strip():
             raise ValueError(f'missing or empty "{name}"')
     day = record.get("date") or record.get("update_date") or record.get("published")
-    paper = make_paper(str(title), str(abstract), source, _authors(record.get("authors")))
+    paper = make_paper(
+        str(title), str(abstract), source, _authors(record.get("authors")), line=line
+    )
     extra_url = record.get("url")
     urls = paper.urls
     if isinstance(extra_url, str) and extra_url and extra_url not in urls:
@@ -265,7 +269,7 @@ def parse_jsonl(path: Path, problems: list[Problem]) -> Iterator[Paper]:
             if not raw.strip():
                 continue
             try:
-                yield _record_to_paper(json.loads(raw), path.name)
+                yield _record_to_paper(json.loads(raw), path.name, number)
             except (ValueError, UnicodeDecodeError) as e:
                 problems.append(Problem(path, number, f"skipped record: {e}"))
 
@@ -279,7 +283,7 @@ def _json_array(path: Path, handle: BinaryIO, problems: list[Problem]) -> Iterat
         raise CorpusError(f"{path}: not valid JSON ({e}); give one record a line (JSONL).") from e
     for number, record in enumerate(records, start=1):
         try:
-            yield _record_to_paper(record, path.name)
+            yield _record_to_paper(record, path.name, number)
         except ValueError as e:
             problems.append(Problem(path, number, f"skipped record {number} of the array: {e}"))
 
@@ -358,8 +362,49 @@ def merge(first: Paper, again: Paper) -> Paper:
     )
 
 
+# -- which record wins -------------------------------------------------------------------------
+
+# How a complete abstract ends: a sentence mark, maybe inside a closing quote or bracket.
+_FINAL = (".", "!", "?", "\u2026", "\u3002", ")", "]", '"', "'", "\u201d", "\u2019")
+
+
+def looks_cut_off(abstract: str) -> bool:
+    """True when the text stops mid-sentence: a listing saved before the page had loaded,
+    an export cut at a size limit. Abstracts often end with their code link, unpunctuated."""
+    text = abstract.rstrip()
+    if not text or text.endswith(_FINAL):
+        return False
+    return not _URL.search(text.rsplit(maxsplit=1)[-1])
+
+
+def is_cut_off_copy(new: str, old: str) -> bool:
+    """`new` looks like `old` cut short: it stops mid-sentence where `old` ends properly, and
+    it is shorter. Such a record must never replace the complete text."""
+    return looks_cut_off(new) and not looks_cut_off(old) and len(new) < len(old)
+
+
+def supersede(old: Paper, new: Paper) -> Paper:
+    """The same paper met again later (later in a file, or in a later file): the later text
+    wins, unless it is a cut-off copy of the earlier one; sources and links accumulate."""
+    text = old if is_cut_off_copy(new.abstract, old.abstract) else new
+    merged = merge(text, old if text is new else new)
+    return replace(
+        merged, sources=old.sources + tuple(s for s in new.sources if s not in old.sources)
+    )
+
+
+def cap_abstract(paper: Paper, limit: int) -> Paper:
+    """The paper with its abstract cut to `limit` characters at a word boundary."""
+    if len(paper.abstract) <= limit:
+        return paper
+    cut = paper.abstract[:limit]
+    cut = cut.rsplit(" ", 1)[0] if " " in cut else cut
+    return replace(paper, abstract=cut, urls=find_urls(cut))
+
+
 def load_papers(paths: Iterable[Path]) -> tuple[list[Paper], list[Problem]]:
-    """All papers of small corpora, deduplicated by id (the shipped corpus, tests, eval)."""
+    """All papers of small corpora, deduplicated by id the way ingest does it (the shipped
+    corpus, tests, eval)."""
     from paperchat.identity import Identities
 
     papers: dict[str, Paper] = {}
@@ -369,5 +414,5 @@ def load_papers(paths: Iterable[Path]) -> tuple[list[Paper], list[Problem]]:
         for found in parse_file(path, problems):
             paper = identities.resolve(found)
             known = papers.get(paper.paper_id)
-            papers[paper.paper_id] = merge(known, paper) if known else paper
+            papers[paper.paper_id] = supersede(known, paper) if known else paper
     return list(papers.values()), problems

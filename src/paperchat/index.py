@@ -20,29 +20,32 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 from qdrant_client import QdrantClient, models
 
 from paperchat.chunking import chunk_id, head_id
 from paperchat.errors import ConfigError, IndexUnavailableError
+from paperchat.names import paper_names
 from paperchat.records import NO_META, Chunk, Hit, PaperMeta
-from paperchat.settings import QdrantSettings, Settings
+from paperchat.settings import QdrantSettings, RetrievalMode, Settings
 
 log = logging.getLogger(__name__)
 
 DENSE = "dense"
 SPARSE = "bm25"
+NAMES = "names"  # payload: the paper's normalised short names (paperchat.names)
 T = TypeVar("T")
 SparseVec = tuple[list[int], list[float]]
-Mode = Literal["hybrid", "dense", "sparse"]
+Mode = RetrievalMode
 # Payload fields with an index on a Qdrant server (filters and lookups use them).
 PAYLOAD_INDEXES = {
     "paper_id": models.PayloadSchemaType.KEYWORD,
     "sources": models.PayloadSchemaType.KEYWORD,
     "date": models.PayloadSchemaType.DATETIME,
     "position": models.PayloadSchemaType.INTEGER,
+    NAMES: models.PayloadSchemaType.KEYWORD,
     "year": models.PayloadSchemaType.INTEGER,
     "categories": models.PayloadSchemaType.KEYWORD,
     "author_keys": models.PayloadSchemaType.KEYWORD,
@@ -393,11 +396,25 @@ class PaperIndex:
             for h in heads
         }
 
-    def _retrieve(self, ids: list[str], *, payload: bool = True) -> list[models.Record]:
+    def chunk_texts(self, papers: Mapping[str, StoredPaper]) -> dict[str, list[str]]:
+        """The stored windows of these papers, in order, in one request (ingest compares a
+        paper's new text with the stored one before replacing it)."""
+        ids = {
+            chunk_id(pid, i, stored.content_hash): (pid, i)
+            for pid, stored in papers.items()
+            for i in range(stored.chunks_expected)
+        }
+        windows: dict[str, dict[int, str]] = {pid: {} for pid in papers}
+        for record in self._retrieve(list(ids), payload=["text"]):
+            pid, i = ids[str(record.id)]
+            windows[pid][i] = str((record.payload or {}).get("text", ""))
+        return {pid: [w[i] for i in sorted(w)] for pid, w in windows.items()}
+
+    def _retrieve(self, ids: list[str], *, payload: bool | list[str] = True) -> list[models.Record]:
         if not ids:
             return []
-        fields = ["paper_id", "content_hash", "sources", "n_chunks", "date", *META_FIELDS]
-        fields = fields if payload else False
+        head = ["paper_id", "content_hash", "sources", "n_chunks", "date", *META_FIELDS]
+        fields = head if payload is True else payload
         return self._call(
             lambda: self.client.retrieve(
                 self.collection, ids, with_payload=fields, with_vectors=False
@@ -530,6 +547,23 @@ class PaperIndex:
         self._df = (chunks, dict(found))
         return self._df[1]
 
+    def paper_ids_by_names(self, names: Collection[str], limit: int = 10) -> list[str]:
+        """Papers one of whose normalised names is among `names` (at most `limit`)."""
+        if not names or not self.exists():
+            return []
+        flt = models.Filter(
+            must=[
+                models.FieldCondition(key=NAMES, match=models.MatchAny(any=list(names))),
+                models.FieldCondition(key="position", match=models.MatchValue(value=0)),
+            ]
+        )
+        points, _ = self._call(
+            lambda: self.client.scroll(
+                self.collection, flt, limit=limit, with_payload=["paper_id"], with_vectors=False
+            )
+        )
+        return list(dict.fromkeys(str((p.payload or {})["paper_id"]) for p in points))
+
     def query(
         self, vectors: QueryVectors, mode: Mode, k: int, group_size: int, filters: Filters | None
     ) -> list[Hit]:
@@ -606,6 +640,7 @@ def _payload(chunk: Chunk, n_chunks: int) -> dict[str, object]:
         "sources": list(chunk.sources),
         "date": chunk.date,
         "urls": list(chunk.urls),
+        NAMES: paper_names(chunk.title),
         **meta_payload(chunk.meta, chunk.date),
     }
 

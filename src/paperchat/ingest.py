@@ -6,6 +6,11 @@ chunks; a paper listed again in another file only gains that source and the meta
 adds. Records naming an arXiv id or DOI already seen join that paper (`identity.py`), so a
 listing, a `.bib` and the arXiv snapshot make one paper. Re-running after an interruption
 therefore redoes only what was not finished, and never duplicates points.
+
+Corpus files are untrusted, so what is stored is guarded: a record that looks cut off never
+replaces the complete text of the same paper, a paper listed twice in one file is resolved the
+same way wherever the copies fall (the later one wins), abstracts are capped in length; each
+of these is reported with file and line.
 """
 
 from __future__ import annotations
@@ -18,14 +23,17 @@ from dataclasses import dataclass, field, replace
 from itertools import islice
 from pathlib import Path
 
-from paperchat.chunking import Chunker
+from paperchat.chunking import Chunker, join_windows
 from paperchat.corpus import (
     Problem,
+    cap_abstract,
     content_hash,
     detect_format,
     expand_paths,
-    merge,
+    is_cut_off_copy,
+    looks_cut_off,
     parse_file,
+    supersede,
 )
 from paperchat.embedding import Embedder, sparse_document
 from paperchat.errors import CorpusError
@@ -35,6 +43,7 @@ from paperchat.records import Paper
 
 log = logging.getLogger(__name__)
 BATCH_PAPERS = 128
+MAX_ABSTRACT_CHARS = 20_000  # the default of PAPERCHAT_CORPUS_MAX_ABSTRACT_CHARS
 
 
 @dataclass(slots=True)
@@ -47,6 +56,7 @@ class FileReport:
     new: int = 0
     updated: int = 0
     unchanged: int = 0
+    duplicates: int = 0  # records of a paper the file lists again
     problems: list[str] = field(default_factory=list)
     error: str | None = None
 
@@ -93,10 +103,12 @@ class Ingestor:
         chunker: Chunker,
         embedder: Callable[[], Embedder],
         identities: Identities | None = None,
+        max_abstract_chars: int = MAX_ABSTRACT_CHARS,
     ) -> None:
         self.index = index
         self.chunker = chunker
         self.identities = identities or Identities()
+        self.max_abstract_chars = max_abstract_chars
         # Loaded on first write only: a re-run over unchanged files never pays for the model.
         self._embedder_factory = embedder
         self._ready = False
@@ -126,44 +138,86 @@ class Ingestor:
     def _ingest_file(
         self, path: Path, report: IngestReport, progress: Progress | None
     ) -> FileReport:
-        file_report = FileReport(path=str(path))
-        problems: list[Problem] = []
+        file = _FileState(path, FileReport(path=str(path)))
         try:
-            file_report.format = detect_format(path)
-            papers = map(self.identities.resolve, parse_file(path, problems))
-            for batch in _batches(papers, BATCH_PAPERS):
-                chunks = self._ingest_batch(_dedupe(batch), file_report)
+            file.report.format = detect_format(path)
+            papers = map(self.identities.resolve, parse_file(path, file.problems))
+            records = (self._capped(p, file) for p in papers)
+            for batch in _batches(records, BATCH_PAPERS):
+                chunks = self._ingest_batch(file.dedupe(batch), file)
                 report.chunks += chunks
                 if progress:
                     progress(len(batch), chunks)
         except CorpusError as e:
-            file_report.error = str(e)
-        file_report.problems = [str(p) for p in problems]
-        if not file_report.papers and not file_report.error:
-            file_report.error = f"{path}: no papers found (expected title + abstract blocks)."
-        return file_report
+            file.report.error = str(e)
+        file.report.problems = [str(p) for p in sorted(file.problems, key=lambda p: p.line)]
+        if not file.report.papers and not file.report.error:
+            file.report.error = f"{path}: no papers found (expected title + abstract blocks)."
+        return file.report
 
-    def _ingest_batch(self, papers: list[Paper], file_report: FileReport) -> int:
+    def _capped(self, paper: Paper, file: _FileState) -> Paper:
+        limit = self.max_abstract_chars
+        if len(paper.abstract) <= limit:
+            return paper
+        file.problem(
+            paper,
+            f"abstract of {paper.title[:80]!r} has {len(paper.abstract)} characters; kept the "
+            f"first {limit} (PAPERCHAT_CORPUS_MAX_ABSTRACT_CHARS)",
+        )
+        return cap_abstract(paper, limit)
+
+    def _ingest_batch(self, papers: list[Paper], file: _FileState) -> int:
+        counts = file.report
         stored = self.index.stored([p.paper_id for p in papers])
+        cut_off = self._cut_off_copies(papers, stored)
         todo: list[Paper] = []
         replacing: list[str] = []  # stored in some version: older versions must go
         for paper in papers:
-            file_report.papers += 1
+            repeat = file.repeats.pop(paper.paper_id, None)  # listed in an earlier batch
+            counted = repeat is None
+            counts.papers += counted
             known = stored.get(paper.paper_id)
+            if paper.paper_id in cut_off:
+                file.problem(paper, _cut_off_message(paper, repeat))
+                counts.unchanged += counted
+                assert known is not None
+                self._extend(paper, known)
+                continue
+            if repeat is not None:
+                file.problem(paper, _repeat_message(paper, repeat))
             if known and known.complete and known.content_hash == paper_hash(paper):
-                file_report.unchanged += 1
+                counts.unchanged += counted
                 self._extend(paper, known)
                 continue
             if known:
-                file_report.updated += 1
+                counts.updated += counted
                 replacing.append(paper.paper_id)
                 sources = known.sources + tuple(s for s in paper.sources if s not in known.sources)
                 meta = known.meta.merged(paper.meta)
                 paper = replace(paper, sources=sources, meta=meta, date=paper.date or known.date)
             else:
-                file_report.new += 1
+                counts.new += counted
             todo.append(paper)
         return self._write(todo, replacing)
+
+    def _cut_off_copies(self, papers: list[Paper], stored: dict[str, StoredPaper]) -> set[str]:
+        """Papers whose new text is a cut-off copy of the complete text stored."""
+        suspects = {
+            p.paper_id: p
+            for p in papers
+            if looks_cut_off(p.abstract)
+            and (known := stored.get(p.paper_id)) is not None
+            and known.complete
+            and known.content_hash != paper_hash(p)
+        }
+        if not suspects:
+            return set()
+        windows = self.index.chunk_texts({pid: stored[pid] for pid in suspects})
+        return {
+            pid
+            for pid, paper in suspects.items()
+            if is_cut_off_copy(paper.abstract, join_windows(windows.get(pid, [])))
+        }
 
     def _extend(self, paper: Paper, known: StoredPaper) -> None:
         """A stored paper seen again: add the new source and whatever metadata it adds."""
@@ -195,10 +249,52 @@ def paper_hash(paper: Paper) -> str:
     return content_hash(paper.title, paper.abstract)
 
 
-def _dedupe(batch: list[Paper]) -> list[Paper]:
-    seen: dict[str, Paper] = {}
-    for paper in batch:
-        seen[paper.paper_id] = (
-            merge(seen[paper.paper_id], paper) if paper.paper_id in seen else paper
-        )
-    return list(seen.values())
+@dataclass(slots=True)
+class _FileState:
+    """One file's report and problems, and where each of its papers was last listed."""
+
+    path: Path
+    report: FileReport
+    problems: list[Problem] = field(default_factory=list)
+    lines: dict[str, int] = field(default_factory=dict)  # paper id -> line of its last record
+    repeats: dict[str, int] = field(default_factory=dict)  # ids whose earlier copy is stored
+
+    def problem(self, paper: Paper, message: str) -> None:
+        self.problems.append(Problem(self.path, paper.line or 0, message))
+
+    def dedupe(self, batch: list[Paper]) -> list[Paper]:
+        """One record per paper: a copy later in the file supersedes an earlier one, whether
+        both fall in this batch (resolved here) or the earlier was already stored (resolved
+        against the index, like a paper from an earlier file)."""
+        kept: dict[str, Paper] = {}
+        for paper in batch:
+            pid = paper.paper_id
+            earlier = self.lines.get(pid)
+            self.lines[pid] = paper.line or 0
+            if earlier is None:
+                kept[pid] = paper
+                continue
+            self.report.duplicates += 1
+            if pid not in kept:
+                kept[pid] = paper
+                self.repeats[pid] = earlier
+            elif is_cut_off_copy(paper.abstract, kept[pid].abstract):
+                self.problem(paper, _cut_off_message(paper, earlier))
+                kept[pid] = supersede(kept[pid], paper)
+            else:
+                self.problem(paper, _repeat_message(paper, earlier))
+                kept[pid] = supersede(kept[pid], paper)
+        return list(kept.values())
+
+
+def _repeat_message(paper: Paper, earlier: int) -> str:
+    return f"{paper.title[:80]!r} is also listed at line {earlier}; this later record is kept"
+
+
+def _cut_off_message(paper: Paper, earlier: int | None) -> str:
+    where = f"the record at line {earlier}" if earlier else "the stored version"
+    return (
+        f"the abstract of {paper.title[:80]!r} looks cut off (it stops mid-sentence and is "
+        f"shorter than {where}); kept the complete abstract. If the shorter text is right, end "
+        "it with its final punctuation."
+    )

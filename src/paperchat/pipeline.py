@@ -20,15 +20,12 @@ from paperchat.index import PaperIndex, open_client
 from paperchat.ingest import Ingestor
 from paperchat.prompts import PromptSet
 from paperchat.retrieval import Retriever
-from paperchat.settings import EXTRACTIVE, PROMPTS_DIR, Settings
-
-# Without a reachable vLLM server, `auto` answers with this backend: the one that scored
-# higher on the gold set (see README, "Choosing a backend").
-CPU_DEFAULT_BACKEND = EXTRACTIVE
+from paperchat.settings import Settings
 
 if TYPE_CHECKING:  # answering pulls in the LLM clients: imported when first needed
     from paperchat.answering import Answerer
     from paperchat.llm import ChatLLM
+    from paperchat.llm.choice import BackendChoice, Probe
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +37,8 @@ class Pipeline:
         self.settings = settings
         self._lock = threading.RLock()
         self._llms: dict[str, ChatLLM | None] = {}
+        self._choices: dict[str, BackendChoice] = {}
+        self._probe: Probe | None = None
         self._owns_client = True
 
     @cached_property
@@ -61,7 +60,13 @@ class Pipeline:
 
     @cached_property
     def ingestor(self) -> Ingestor:
-        return Ingestor(self.index, self.chunker, lambda: self.embedder, self.identities)
+        return Ingestor(
+            self.index,
+            self.chunker,
+            lambda: self.embedder,
+            self.identities,
+            max_abstract_chars=self.settings.corpus.max_abstract_chars,
+        )
 
     @cached_property
     def identities(self) -> Identities:
@@ -75,45 +80,40 @@ class Pipeline:
 
     @cached_property
     def prompts(self) -> PromptSet:
-        return PromptSet(PROMPTS_DIR)
+        return PromptSet(self.settings.prompts_dir)
 
-    def resolve_backend(self, backend: str | None = None) -> str:
-        """auto -> vllm when PAPERCHAT_LLM_URL answers, else the CPU default."""
-        backend = backend or self.settings.llm.backend
-        if backend != "auto":
-            return backend
-        if self.settings.llm.url:
-            from paperchat.llm import OpenAICompatibleLLM
+    def backend_choice(self, backend: str | None = None) -> BackendChoice:
+        """Which backend answers for `backend` (default: the setting); decided once each."""
+        from paperchat.llm.choice import cached_probe, choose_backend
 
-            try:
-                OpenAICompatibleLLM(self.settings.llm).probe()
-                return "vllm"
-            except Exception as e:  # any failure means: not usable now
-                log.warning(
-                    "LLM endpoint not usable (%s); answering with %s", e, CPU_DEFAULT_BACKEND
-                )
-        return CPU_DEFAULT_BACKEND
-
-    def llm(self, backend: str) -> ChatLLM | None:
-        """One chat model per backend per process (models are expensive to load)."""
+        requested = backend or self.settings.llm.backend
         with self._lock:
-            if backend not in self._llms:
-                from paperchat.llm import make_llm
+            if requested not in self._choices:
+                if self._probe is None:
+                    self._probe = cached_probe(self.settings.llm)
+                choice = choose_backend(self.settings.llm, requested, self._probe)
+                self._choices[requested] = choice
+            return self._choices[requested]
 
-                llm_settings = self.settings.llm.model_copy(update={"backend": backend})
-                settings = self.settings.model_copy(update={"llm": llm_settings})
-                self._llms[backend] = make_llm(settings)
-            return self._llms[backend]
+    def llm(self, backend: str | None = None) -> ChatLLM | None:
+        """The chat model of the chosen backend, one per backend per process (models are
+        expensive to load); None for the extractive backend."""
+        from paperchat.llm.choice import make_llm
+
+        choice = self.backend_choice(backend)
+        with self._lock:
+            if choice.backend not in self._llms:
+                self._llms[choice.backend] = make_llm(choice, self.settings)
+            return self._llms[choice.backend]
 
     def answerer(self, backend: str | None = None) -> Answerer:
         from paperchat.answering import Answerer
 
-        resolved = self.resolve_backend(backend)
         return Answerer(
             retriever=self.retriever,
             embedder=self.embedder,
             prompts=self.prompts,
-            llm=None if resolved == EXTRACTIVE else self.llm(resolved),
+            llm=self.llm(backend),
             settings=self.settings.answer,
             llm_settings=self.settings.llm,
         )
@@ -133,7 +133,7 @@ class Pipeline:
         if settings.embedding == self.settings.embedding:
             other.__dict__["embedder"] = self.embedder
         if settings.llm == self.settings.llm:
-            other._llms = self._llms
+            other._llms, other._choices, other._probe = self._llms, self._choices, self._probe
         return other
 
     def close(self) -> None:
@@ -141,3 +141,9 @@ class Pipeline:
             self.client.close()
         if "identities" in self.__dict__:
             self.identities.close()
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -121,3 +121,12 @@ def _flat(text: str) -> str:
 
 def marker(n: int) -> str:
     return CITATION_FORMAT.format(n=n)
+
+
+# One marker `[n]` as CITATION_FORMAT writes it (the citation checker also reads "[1, 2]").
+MARKER = re.compile(re.escape(CITATION_FORMAT).replace(re.escape("{n}"), r"(\d+)"))
+
+
+def marked_numbers(text: str) -> list[int]:
+    """The n of every single-number marker in `text`, in order."""
+    return [int(n) for n in MARKER.findall(text)]

@@ -59,6 +59,7 @@ class Paper:
     date: str | None = None  # ISO yyyy-mm-dd when the listing gives a full date
     urls: tuple[str, ...] = ()  # the record's URL and the links found in the abstract
     meta: PaperMeta = NO_META
+    line: int | None = field(default=None, compare=False)  # where its record starts, for reports
 
     @property
     def url(self) -> str | None:
@@ -101,6 +102,7 @@ class Hit:
     urls: tuple[str, ...] = ()
     relevance: float | None = None  # cosine of the question and the best chunk (abstention)
     coverage: float | None = None  # share of the question's distinctive terms it holds
+    named: bool = False  # the question calls this paper by one of its names
     meta: PaperMeta = NO_META
 
     @property

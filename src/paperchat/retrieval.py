@@ -3,6 +3,11 @@
 Each hit also carries two scale-free signals the answerer abstains on: `relevance` (dense
 cosine of its best chunk) and `coverage` (how much of the question's distinctive vocabulary
 its title and best chunks contain).
+
+A question that calls a paper by its name ("What is ELECTRA's pre-training task?") gets that
+paper first, marked `named`: the name is matched exactly against the names stored with each
+paper (paperchat.names), so "ELECTRA" never picks "DeBERTaV3: ... ELECTRA-Style ...". Named
+papers come first in their fused order; the other hits follow in theirs.
 """
 
 from __future__ import annotations
@@ -16,17 +21,21 @@ from functools import lru_cache
 from paperchat.embedding import Embedder, sparse_query, term_id, words
 from paperchat.errors import BadQuestionError, ConfigError, IndexNotReadyError
 from paperchat.index import Filters, Mode, PaperIndex, QueryVectors
+from paperchat.names import paper_names, question_names
 from paperchat.records import Hit
-from paperchat.settings import RetrievalSettings
+from paperchat.settings import RETRIEVAL_MODES, RetrievalSettings
 
 log = logging.getLogger(__name__)
-MODES: tuple[Mode, ...] = ("hybrid", "dense", "sparse")
 # Words of how a question is asked, or that any abstract uses: they say nothing about whether
 # the collection covers the topic, so coverage ignores them.
 GENERIC_WORDS = (
     "paper papers study studies work research article propose proposes present introduce "
     "describe show find argue approach method methods use uses using model models new based"
 )
+NAME_LOOKUP_LIMIT = 10  # papers fetched per name lookup
+# A name that this many papers carry ("LLMs" in several titles) names none of them.
+AMBIGUOUS_NAME_PAPERS = 3
+WHOLE_PAPER_CHUNKS = 12  # chunks fetched per paper for its whole abstract (most have 2-4)
 
 
 @lru_cache(maxsize=1)
@@ -78,8 +87,10 @@ class Retriever:
         if not query:
             raise BadQuestionError("The query is empty; type a question about the papers.")
         mode = mode or self.settings.mode
-        if mode not in MODES:
-            raise ConfigError(f"Unknown retrieval mode {mode!r}; allowed: {', '.join(MODES)}.")
+        if mode not in RETRIEVAL_MODES:
+            raise ConfigError(
+                f"Unknown retrieval mode {mode!r}; allowed: {', '.join(RETRIEVAL_MODES)}."
+            )
         chunks = self.index.count_chunks()
         if chunks == 0:
             raise IndexNotReadyError("The index is empty: run `paperchat ingest` first.")
@@ -93,8 +104,64 @@ class Retriever:
             fusion=self.settings.fusion,
         )
         hits = self.index.query(vectors, mode, k, self.settings.chunks_per_paper, filters)
+        hits = self._names_first(query, hits, vectors, mode, k, filters)
         hits = self._with_relevance(query, hits, vectors, mode, filters)
         return self._with_coverage(query, hits, chunks)
+
+    def whole_papers(self, query: str, hits: list[Hit]) -> list[Hit]:
+        """The hits with all their papers' chunks (best first): the whole abstracts.
+
+        Retrieval keeps a paper's best chunks only; an answer quoting the paper may need a
+        sentence from another part of its abstract.
+        """
+        if not hits:
+            return hits
+        vectors = QueryVectors(dense=self.embedder.embed_query(query))
+        only = Filters(paper_ids=tuple(h.paper_id for h in hits))
+        found = self.index.query(vectors, "dense", len(hits), WHOLE_PAPER_CHUNKS, only)
+        chunks = {h.paper_id: h.chunks for h in found}
+        return [replace(h, chunks=chunks.get(h.paper_id) or h.chunks) for h in hits]
+
+    def _names_first(
+        self,
+        query: str,
+        hits: list[Hit],
+        vectors: QueryVectors,
+        mode: Mode,
+        k: int,
+        filters: Filters | None,
+    ) -> list[Hit]:
+        """The papers the question names first (marked), then the rest, k in all."""
+        named = self.named_papers(query, vectors, mode, filters)
+        if not named:
+            return hits
+        rank = {h.paper_id: i for i, h in enumerate(hits)}
+        named.sort(key=lambda h: rank.get(h.paper_id, len(rank)))
+        ids = {h.paper_id for h in named}
+        first = [replace(h, named=True) for h in named[:k]]
+        return [*first, *(h for h in hits if h.paper_id not in ids)][:k]
+
+    def named_papers(
+        self, query: str, vectors: QueryVectors, mode: Mode, filters: Filters | None
+    ) -> list[Hit]:
+        """Hits for the papers the question calls by name, in fused order."""
+        candidates = question_names(query)
+        ids = self.index.paper_ids_by_names(candidates, limit=NAME_LOOKUP_LIMIT)
+        if not ids:
+            return []
+        only = replace(filters or Filters(), paper_ids=tuple(ids))
+        found = self.index.query(vectors, mode, len(ids), self.settings.chunks_per_paper, only)
+        asked = set(candidates)
+        matched = {h.paper_id: asked.intersection(paper_names(h.title)) for h in found}
+        carriers: dict[str, int] = {}
+        for names in matched.values():
+            for name in names:
+                carriers[name] = carriers.get(name, 0) + 1
+        return [
+            h
+            for h in found
+            if any(carriers[n] < AMBIGUOUS_NAME_PAPERS for n in matched[h.paper_id])
+        ]
 
     def _with_coverage(self, query: str, hits: list[Hit], chunks: int) -> list[Hit]:
         """Attach each paper's coverage of the question's distinctive terms."""

@@ -9,19 +9,35 @@ from __future__ import annotations
 
 import hashlib
 import json
+from importlib.resources import files
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SHIPPED_CORPUS = REPO_ROOT / "data" / "corpus"
-PROMPTS_DIR = REPO_ROOT / "prompts"
+REPO_ROOT = Path(__file__).resolve().parents[2]  # the checkout, when running from one
 
+
+def shipped(package_dir: str, checkout_dir: str) -> Path:
+    """A data folder of the repository's top level that the build maps into the package.
+
+    An installed wheel carries it as package data (see setup.py); a checkout reads the
+    top-level folder itself, so there is never a second copy to keep in sync.
+    """
+    packaged = files("paperchat") / package_dir
+    return Path(str(packaged)) if packaged.is_dir() else REPO_ROOT / checkout_dir
+
+
+SHIPPED_CORPUS = shipped("_corpus", "data/corpus")
+PROMPTS_DIR = shipped("_prompts", "prompts")
+
+# Vocabularies shared by the settings, the CLI, the API and the eval configs: declared once.
 RetrievalMode = Literal["hybrid", "dense", "sparse"]
+RETRIEVAL_MODES: tuple[RetrievalMode, ...] = get_args(RetrievalMode)
 Backend = Literal["auto", "vllm", "local", "extractive"]
-EXTRACTIVE = "extractive"  # the backend that answers without an LLM
+BACKENDS: tuple[Backend, ...] = get_args(Backend)
+AUTO, VLLM, LOCAL, EXTRACTIVE = BACKENDS  # EXTRACTIVE answers without an LLM
 
 
 class _Section(BaseModel):
@@ -33,6 +49,13 @@ class CorpusSettings(_Section):
         default_factory=lambda: [SHIPPED_CORPUS],
         description="Listing .txt, JSONL, arXiv snapshot .json(l) and BibTeX .bib files or "
         "folders ingested when none are named.",
+    )
+    max_abstract_chars: int = Field(
+        20_000,
+        ge=1_000,
+        description="Longer abstracts are cut to this many characters (at a word boundary) "
+        "and reported: real abstracts stay under 5,000; a runaway record would otherwise "
+        "become thousands of chunks.",
     )
 
 
@@ -180,6 +203,21 @@ class ApiSettings(_Section):
         description="Largest paper file (.bib, .json(l), .txt) the UI accepts for upload; "
         "larger libraries go through `paperchat ingest`.",
     )
+    max_body_bytes: int = Field(
+        1 << 20,
+        ge=1024,
+        description="Largest request body accepted, counted on the bytes received (also for "
+        "chunked uploads); larger gets 413.",
+    )
+    login_free_attempts: int = Field(
+        5, ge=1, description="Failed UI sign-ins a client may make before it has to wait."
+    )
+    login_backoff: float = Field(
+        1.0,
+        gt=0,
+        description="Seconds a client waits after its first failed sign-in over the free "
+        "attempts; doubles with each further failure, up to 5 minutes.",
+    )
 
 
 class EvalSettings(_Section):
@@ -207,6 +245,10 @@ class Settings(BaseSettings):
     data_dir: Path = Field(
         default_factory=lambda: Path.home() / ".local" / "share" / "paperchat",
         description="Embedded index, converted models and state live here.",
+    )
+    prompts_dir: Path = Field(
+        default_factory=lambda: PROMPTS_DIR,
+        description="Folder of the prompt files (default: the ones shipped with paperchat).",
     )
     corpus: CorpusSettings = Field(default_factory=CorpusSettings)
     chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)

@@ -75,7 +75,7 @@ def parse_bibtex(path: Path, problems: list[Problem]) -> Iterator[Paper]:
                 problems.append(Problem(path, line, why))
                 continue
             try:
-                yield entry_paper(block, path.name)
+                yield entry_paper(block, path.name, line)
             except ValueError as e:
                 problems.append(Problem(path, line, f"entry {block.key!r} skipped: {e}"))
 
@@ -133,7 +133,7 @@ def _categories(entry: Entry) -> tuple[str, ...]:
     return tuple(dict.fromkeys(c for c in (primary, *keywords) if c))
 
 
-def entry_paper(entry: Entry, source: str) -> Paper:
+def entry_paper(entry: Entry, source: str, line: int | None = None) -> Paper:
     """One entry; raises ValueError naming what is missing."""
     title, abstract = _field(entry, "title"), _field(entry, "abstract")
     if not title:
@@ -153,7 +153,7 @@ def entry_paper(entry: Entry, source: str) -> Paper:
         categories=_categories(entry),
         url=url if url and url.casefold().startswith(("https://", "http://")) else None,
     )
-    paper = make_paper(title, abstract, source, len(names) or None, day)
+    paper = make_paper(title, abstract, source, len(names) or None, day, line=line)
     urls = (meta.url, *paper.urls) if meta.url and meta.url not in paper.urls else paper.urls
     return replace(paper, meta=meta, urls=urls)
 

@@ -7,7 +7,6 @@ decides. Blocking pipeline work runs in worker threads so requests are served co
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -21,13 +20,21 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from paperchat import __version__
 from paperchat.pipeline import Pipeline
+from paperchat.server.access import (
+    BodyLimitMiddleware,
+    LoginThrottle,
+    LoginThrottleMiddleware,
+    raw_header,
+    same_secret,
+)
 from paperchat.server.indexing import BackgroundIndexer, IndexStatus
-from paperchat.server.metrics import ASGIApp, Metrics, MetricsMiddleware, Receive, Scope, Send
+from paperchat.server.metrics import Metrics, MetricsMiddleware
 from paperchat.server.protocol import (
     ChatCompletionRequest,
     ChatCompletionResponse,
     ErrorResponse,
     ModelList,
+    Rejected,
     SearchRequest,
     SearchResponse,
 )
@@ -37,10 +44,10 @@ from paperchat.settings import Settings
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/v1"
-MAX_BODY_BYTES = 1 << 20  # a question is at most a few KB; a conversation well under this
+HTTP_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse}
-    for code in (400, 401, 404, 413, 500, 503)  # OpenAI's envelope for every failure
+    for code in (400, 401, 404, 405, 413, 500, 503)  # OpenAI's envelope for every failure
 }
 DESCRIPTION = """Ask questions about a collection of research-paper abstracts; every answer
 cites the papers it used.
@@ -77,7 +84,7 @@ def key_error(expected: str | None, authorization: str | None) -> ErrorResponse 
     if not expected:
         return None
     scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() == "bearer" and secrets.compare_digest(token.strip(), expected):
+    if scheme.lower() == "bearer" and same_secret(raw_header(token.strip()), expected):
         return None
     return ErrorResponse.make(
         "Missing or invalid API key: send the header `Authorization: Bearer <key>` with the "
@@ -88,14 +95,6 @@ def key_error(expected: str | None, authorization: str | None) -> ErrorResponse 
     )
 
 
-class ApiError(Exception):
-    """Raised by dependencies to answer with an error response."""
-
-    def __init__(self, response: ErrorResponse) -> None:
-        super().__init__(response.error.message)
-        self.response = response
-
-
 BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
 
 
@@ -104,7 +103,7 @@ async def require_key(request: Request, _: BearerCredentials) -> None:
     # directly so the validation handler can apply the very same check.
     refused = key_error(request.app.state.api_key, request.headers.get("authorization"))
     if refused:
-        raise ApiError(refused)
+        raise Rejected(refused)
 
 
 # -- routes -------------------------------------------------------------------------------------
@@ -144,10 +143,50 @@ async def search(body: SearchRequest, request: Request) -> Response:
     return to_response(await run_in_threadpool(service_of(request).search, body))
 
 
-@ops.get("/healthz", summary="Index state and LLM reachability; 503 until the index is ready")
+@ops.get(
+    "/healthz",
+    summary="Readiness: index state and LLM reachability; 503 with `down` naming what is not "
+    "working (index, llm)",
+)
 async def healthz(request: Request) -> JSONResponse:
     body, status = await run_in_threadpool(service_of(request).health)
     return JSONResponse(body, status_code=status)
+
+
+@ops.get("/livez", summary="Liveness: 200 while the process serves requests; checks nothing")
+async def livez() -> dict[str, str]:
+    return {"status": "alive"}
+
+
+# Last under /v1: paths no route serves, and known paths asked with the wrong method, get
+# OpenAI's envelope (the UI mounted at / would otherwise answer with its own 404).
+fallback = APIRouter(prefix=API_PREFIX, dependencies=[Depends(require_key)])
+
+
+@fallback.api_route("/{path:path}", methods=HTTP_METHODS, include_in_schema=False)
+async def no_such_route(request: Request) -> JSONResponse:
+    allowed = sorted(allowed_methods(request))
+    if allowed:
+        error = ErrorResponse.make(
+            f"{request.method} is not allowed on {request.url.path}; use {', '.join(allowed)}.",
+            status_code=405,
+            code="method_not_allowed",
+            headers={"Allow": ", ".join(allowed)},
+        )
+    else:
+        error = ErrorResponse.make(
+            f"There is no route {request.url.path}; see /docs for the API's routes.",
+            status_code=404,
+            code="unknown_url",
+        )
+    return _count(request, error)
+
+
+def allowed_methods(request: Request) -> set[str]:
+    """The methods the API serves on this path (none: the path is unknown). The OpenAPI
+    document lists every route (the catch-all is left out of it); it is built once."""
+    operations = request.app.openapi()["paths"].get(request.url.path, {})
+    return {method.upper() for method in operations}
 
 
 @ops.get("/metrics", summary="Prometheus metrics", response_class=Response)
@@ -165,7 +204,7 @@ def _count(request: Request, error: ErrorResponse) -> JSONResponse:
 
 
 async def on_api_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ApiError)
+    assert isinstance(exc, Rejected)
     return _count(request, exc.response)
 
 
@@ -178,15 +217,24 @@ async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _validation_response(exc: RequestValidationError) -> ErrorResponse:
-    first = exc.errors()[0] if exc.errors() else {}
-    loc = [str(p) for p in first.get("loc", ()) if p != "body"]
-    if first.get("type") == "json_invalid":
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
         return ErrorResponse.make(
             "The request body is not valid JSON.", status_code=400, code="invalid_json"
         )
+    # A value of a union type (a message's content: text or parts) fails once per member;
+    # the deepest error is the one about what the client meant to send.
+    first = max(errors, key=lambda e: len(e.get("loc", ())), default={})
+    loc = [str(p) for p in first.get("loc", ()) if p != "body" and not _is_type_tag(p)]
     param = ".".join(loc) or None
-    message = f"{param}: {first.get('msg', 'invalid')}" if param else str(first.get("msg"))
+    msg = str(first.get("msg", "invalid")).removeprefix("Value error, ")
+    message = f"{param}: {msg}" if param else msg
     return ErrorResponse.make(message, status_code=400, param=loc[0] if loc else None)
+
+
+def _is_type_tag(part: object) -> bool:
+    """Pydantic's names for union members in an error location, e.g. `list[ContentPart]`."""
+    return isinstance(part, str) and any(c in part for c in "[(")
 
 
 async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -202,30 +250,6 @@ async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     return _count(request, internal_error())
 
 
-# -- body size limit ----------------------------------------------------------------------------
-
-
-class BodyLimitMiddleware:
-    """413 for oversized /v1 bodies before they are read (FastAPI would buffer them whole)."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(API_PREFIX):
-            length = dict(scope["headers"]).get(b"content-length", b"0")
-            if length.isdigit() and int(length) > self.max_bytes:
-                error = ErrorResponse.make(
-                    f"The request body has {int(length)} bytes; the limit is {self.max_bytes}.",
-                    status_code=413,
-                    code="request_too_large",
-                )
-                await error_json(error)(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
-
-
 # -- the app ------------------------------------------------------------------------------------
 
 
@@ -236,7 +260,13 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None, *, ui: bool
     pipeline = pipeline or Pipeline(settings)
     status = IndexStatus()
     metrics = Metrics()
-    service = ChatService(pipeline, status, metrics, settings.api.model_id)
+    service = ChatService(
+        pipeline,
+        status,
+        metrics,
+        settings.api.model_id,
+        max_query_chars=settings.answer.max_question_chars,
+    )
     indexer = BackgroundIndexer(pipeline, settings.corpus.paths, status)
 
     @asynccontextmanager
@@ -259,14 +289,18 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None, *, ui: bool
     app.state.api_key = settings.api.key
     app.include_router(v1)
     app.include_router(ops)
-    app.add_exception_handler(ApiError, on_api_error)
+    app.include_router(fallback)
+    app.add_exception_handler(Rejected, on_api_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(Exception, on_unexpected)
     # Every documented route plus the docs themselves; the rest is the UI.
     documented = (app.openapi_url, app.docs_url, app.redoc_url)
     api_paths = frozenset([*app.openapi()["paths"], *(p for p in documented if p)])
-    app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api.max_body_bytes)
+    if ui and settings.api.key:
+        throttle = LoginThrottle(settings.api.login_free_attempts, settings.api.login_backoff)
+        app.add_middleware(LoginThrottleMiddleware, throttle=throttle)
     app.add_middleware(MetricsMiddleware, metrics=metrics, api_paths=api_paths)
     if ui:
         from paperchat.server.ui import mount_ui  # gradio is slow to import; only when used

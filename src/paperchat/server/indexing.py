@@ -134,6 +134,9 @@ class BackgroundIndexer:
             log.exception("ingestion failed")
             self.status.failed(f"{type(e).__name__}: {e}")
             return
+        for file in report.files:  # bad records were skipped, kept or capped: say which
+            for problem in file.problems:
+                log.warning("corpus: %s", problem)
         if not report.ok:
             errors = "; ".join(f.error for f in report.files if f.error) or "no papers found"
             self.status.failed(errors)

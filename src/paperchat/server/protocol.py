@@ -10,15 +10,36 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, RootModel
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, RootModel
 
 from paperchat.index import Filters
 from paperchat.records import Answer, Citation, Hit
+from paperchat.settings import RetrievalMode
 
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
-SearchMode = Literal["hybrid", "dense", "sparse"]
+SearchMode = RetrievalMode
+
+
+def is_valid_text(text: str) -> bool:
+    """False for str that cannot be UTF-8 (lone surrogates, which JSON's \\ud800 escapes
+    can produce): such text fails wherever it is encoded later, as a 500."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _unicode(text: str) -> str:
+    if not is_valid_text(text):
+        raise ValueError("holds an unpaired UTF-16 surrogate (such as \\ud800); send valid Unicode")
+    return text
+
+
+# Every string a request carries: refused with a 400 naming the field when not valid Unicode.
+Text = Annotated[str, AfterValidator(_unicode)]
 
 
 class _Request(BaseModel):
@@ -79,14 +100,14 @@ def filters_of(filters: SearchFilters | None) -> Filters | None:
 class ContentPart(_Request):
     """One part of a multi-part message; only text parts can be answered."""
 
-    type: str
-    text: str | None = None
+    type: Text
+    text: Text | None = None
 
 
 class ChatMessage(_Request):
     role: Role
-    content: str | list[ContentPart] | None = None
-    name: str | None = None
+    content: Text | list[ContentPart] | None = None
+    name: Text | None = None
 
     def text(self) -> str:
         if isinstance(self.content, list):
@@ -102,7 +123,7 @@ class ChatCompletionRequest(_Request):
     """POST /v1/chat/completions. Sampling fields are accepted for compatibility; the server's
     settings decide how answers are generated."""
 
-    model: str | None = Field(None, description="Model id from GET /v1/models.")
+    model: Text | None = Field(None, description="Model id from GET /v1/models.")
     messages: list[ChatMessage] = Field(
         description="The conversation; the last user message is the question."
     )
@@ -112,8 +133,8 @@ class ChatCompletionRequest(_Request):
     max_tokens: int | None = Field(None, ge=1)
     top_p: float | None = Field(None, ge=0, le=1)
     n: int | None = Field(1, ge=1, description="Only 1 is supported.")
-    stop: str | list[str] | None = None
-    user: str | None = None
+    stop: Text | list[Text] | None = None
+    user: Text | None = None
     seed: int | None = None
     # paperchat extensions (send them with the OpenAI client's `extra_body`).
     k: int | None = Field(None, ge=1, le=100, description="Papers retrieved (paperchat).")
@@ -244,7 +265,7 @@ class SearchRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    query: str = Field(description="What to look for.")
+    query: Text = Field(description="What to look for.")
     k: int | None = Field(None, ge=1, le=100, description="Papers to return.")
     mode: SearchMode | None = Field(None, description="hybrid | dense | sparse.")
     filters: SearchFilters | None = Field(None, description="Only papers that match these.")
@@ -308,3 +329,11 @@ class ErrorResponse(BaseModel):
     @property
     def headers(self) -> dict[str, str]:
         return self._headers
+
+
+class Rejected(Exception):
+    """A request refused with an error response (by the service or an API dependency)."""
+
+    def __init__(self, response: ErrorResponse) -> None:
+        super().__init__(response.error.message)
+        self.response = response

@@ -40,11 +40,13 @@ from paperchat.server.protocol import (
     ErrorResponse,
     ModelCard,
     ModelList,
+    Rejected,
     SearchRequest,
     SearchResponse,
     Usage,
     completion_id,
     filters_of,
+    is_valid_text,
     now,
 )
 
@@ -53,7 +55,13 @@ log = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 10  # sent with every 503: indexing and model start-up take this order
 LLM_PROBE_TTL = 10.0  # seconds a health probe of the LLM server is reused
 DONE_EVENT = "data: [DONE]\n\n"
+MAX_QUERY_CHARS = 2000  # the default of PAPERCHAT_ANSWER_MAX_QUESTION_CHARS
 HISTORY_ROLES = ("user", "assistant")  # the server's own prompt replaces any system message
+
+NOT_UNICODE = (
+    "The text holds an unpaired UTF-16 surrogate (such as \\ud800), which is not valid "
+    "Unicode; send UTF-8 text."
+)
 
 # OpenAI-style machine-readable codes beside the human message.
 _CODES: dict[type[PaperchatError], str] = {
@@ -62,14 +70,6 @@ _CODES: dict[type[PaperchatError], str] = {
     IndexNotReadyError: "index_not_ready",
     LLMUnavailableError: "llm_unavailable",
 }
-
-
-class _Reject(Exception):
-    """A request the service refuses; carries the error response to send back."""
-
-    def __init__(self, response: ErrorResponse) -> None:
-        super().__init__(response.error.message)
-        self.response = response
 
 
 def answer_content(answer: Answer) -> str:
@@ -117,8 +117,10 @@ class ChatService:
         *,
         answerer: Answerer | None = None,
         backend: str | None = None,
+        max_query_chars: int = MAX_QUERY_CHARS,
     ) -> None:
         self.pipeline = pipeline
+        self.max_query_chars = max_query_chars
         self.status = status
         self.metrics = metrics
         self.model_id = model_id
@@ -154,6 +156,8 @@ class ChatService:
         filters: Filters | None = None,
     ) -> Iterator[AnswerEvent]:
         """Answer events for one question; raises PaperchatError with a user-facing message."""
+        if not all(is_valid_text(t) for t in (question, *(turn.content for turn in history))):
+            raise BadQuestionError(NOT_UNICODE)
         self._check_ready()
         for event in self.answerer.stream(question, history, k=k, mode=mode, filters=filters):
             if isinstance(event, Done):
@@ -227,7 +231,7 @@ class ChatService:
 
     def _prepare(self, request: ChatCompletionRequest) -> tuple[str, list[Turn]]:
         if request.model is not None and request.model != self.model_id:
-            raise _Reject(
+            raise Rejected(
                 ErrorResponse.make(
                     f"The model {request.model!r} does not exist; this server serves "
                     f"{self.model_id!r} (see GET /v1/models).",
@@ -237,13 +241,14 @@ class ChatService:
                 )
             )
         if request.n not in (None, 1):
-            raise _Reject(bad_request("Only n=1 is supported.", "n", "invalid_value"))
+            raise Rejected(bad_request("Only n=1 is supported.", "n", "invalid_value"))
         return conversation(request.messages)
 
     # -- /v1/search, /v1/models, /healthz ----------------------------------------------------
 
     def search(self, request: SearchRequest) -> SearchResponse | ErrorResponse:
         try:
+            self._check_query(request.query)
             self._check_ready()
             hits = self.pipeline.retriever.search(
                 request.query, k=request.k, mode=request.mode, filters=filters_of(request.filters)
@@ -252,24 +257,42 @@ class ChatService:
             return self._failure(e, param="query")
         return SearchResponse.of(hits)
 
+    def _check_query(self, query: str) -> None:
+        # Before any work: embedding and BM25 over a megabyte query took half a minute and
+        # gigabytes of memory.
+        if not is_valid_text(query):
+            raise BadQuestionError(NOT_UNICODE)
+        if len(query) > self.max_query_chars:
+            raise BadQuestionError(
+                f"The query has {len(query)} characters; the limit is {self.max_query_chars} "
+                "(PAPERCHAT_ANSWER_MAX_QUESTION_CHARS). Shorten it."
+            )
+
     def models(self) -> ModelList:
         return ModelList(data=[ModelCard(id=self.model_id)])
 
     def health(self) -> tuple[dict[str, object], int]:
-        """Index state and LLM reachability; 200 only when questions can be answered."""
+        """Index state and LLM reachability; 200 only when questions can be answered, else
+        503 with `down` naming the parts that are not working (index, llm)."""
         snap = self.status.snapshot()
         index = snap.to_dict()
-        healthy = snap.phase == "ready"
-        if healthy:
+        down: list[str] = []
+        if snap.phase != "ready":
+            down.append("index")
+        else:
             try:  # the live count: a remote Qdrant may have gone away since start-up
                 chunks = self.pipeline.index.count_chunks()
                 index["chunks"] = chunks
                 self.metrics.indexed_chunks.set(chunks)
             except PaperchatError as e:
-                healthy, index["error"] = False, str(e)
-        status = "ok" if healthy else "unavailable" if snap.phase == "ready" else snap.phase
-        body = {"status": status, "index": index, "llm": self.llm_health()}
-        return body, 200 if healthy else 503
+                down.append("index")
+                index["error"] = str(e)
+        llm = self.llm_health()
+        if llm.get("reachable") is False:  # every chat would get 503 llm_unavailable
+            down.append("llm")
+        body = {"status": _health_status(snap.phase, down), "down": down, "index": index}
+        body["llm"] = llm
+        return body, 503 if down else 200
 
     def llm_health(self) -> dict[str, object]:
         if self._answerer is None:
@@ -298,7 +321,7 @@ class ChatService:
     # -- errors ------------------------------------------------------------------------------
 
     def _failure(self, error: Exception, param: str = "messages") -> ErrorResponse:
-        if isinstance(error, _Reject):
+        if isinstance(error, Rejected):
             response = error.response
         elif isinstance(error, PaperchatError):
             log.info("request refused: %s", error)
@@ -314,13 +337,23 @@ def _options(request: ChatCompletionRequest) -> dict:
     return {"k": request.k, "mode": request.mode, "filters": filters_of(request.filters)}
 
 
+def _health_status(phase: str, down: list[str]) -> str:
+    if not down:
+        return "ok"
+    if phase != "ready":
+        return phase  # starting, indexing, failed
+    return "unavailable" if "index" in down else "degraded"  # degraded: search still works
+
+
 def conversation(messages: Sequence[ChatMessage]) -> tuple[str, list[Turn]]:
     """The last user message is the question; earlier user/assistant turns are history."""
     if not messages:
-        raise _Reject(bad_request("messages is empty; send at least one user message.", "messages"))
+        raise Rejected(
+            bad_request("messages is empty; send at least one user message.", "messages")
+        )
     last = messages[-1]
     if last.role != "user":
-        raise _Reject(
+        raise Rejected(
             bad_request(
                 f"The last message must be the user's question, not a {last.role!r} message.",
                 "messages",
@@ -328,7 +361,7 @@ def conversation(messages: Sequence[ChatMessage]) -> tuple[str, list[Turn]]:
         )
     for message in messages:
         if isinstance(message.content, list) and any(p.type != "text" for p in message.content):
-            raise _Reject(
+            raise Rejected(
                 bad_request("Only text content can be answered.", "messages", "invalid_value")
             )
     history = [Turn(m.role, m.text()) for m in messages[:-1] if m.role in HISTORY_ROLES]

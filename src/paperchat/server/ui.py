@@ -7,7 +7,6 @@ checked text, the final answer with its citations) and keeps the conversation fo
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -17,7 +16,8 @@ from fastapi import FastAPI
 from paperchat.answering import Delta, Done, Retrieved
 from paperchat.errors import PaperchatError
 from paperchat.records import Answer, Hit, Turn
-from paperchat.retrieval import MODES
+from paperchat.server.access import same_secret
+from paperchat.server.render import inert, link
 from paperchat.server.serving import ChatService, answer_content
 from paperchat.server.ui_library import (
     LibraryUI,
@@ -27,7 +27,7 @@ from paperchat.server.ui_library import (
     render_library,
 )
 from paperchat.server.uploads import UploadJobs
-from paperchat.settings import Settings
+from paperchat.settings import RETRIEVAL_MODES, Settings
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ class ChatUI:
                     yield self._outputs(ex, "Writing the answer…")
                 elif isinstance(event, Delta):
                     ex.text.append(event.text)
-                    ex.messages[-1] = _assistant("".join(ex.text))
+                    ex.messages[-1] = _assistant(inert("".join(ex.text)))
                     yield self._outputs(ex, "Writing the answer…")
                 elif isinstance(event, Done):
                     yield self._finish(ex, event.answer)
@@ -120,7 +120,7 @@ class ChatUI:
         return "", ex.messages, ex.messages, ex.turns, ex.retrieved, status
 
     def _finish(self, ex: _Exchange, answer: Answer) -> Outputs:
-        ex.messages[-1] = _assistant(answer.text)
+        ex.messages[-1] = _assistant(inert(answer.text))
         if answer.citations:
             ex.messages.append(render_citations(answer))
         # The history holds what an API client would send back: text plus the Sources list.
@@ -132,7 +132,7 @@ class ChatUI:
         return self._outputs(ex, _timing(answer) + (f" {notice}" if notice else ""))
 
     def _fail(self, ex: _Exchange, message: str) -> Outputs:
-        ex.messages[-1] = _assistant(f"⚠️ {message}")
+        ex.messages[-1] = _assistant(f"⚠️ {inert(message)}")
         return self._outputs(ex, "No answer.")
 
     @staticmethod
@@ -141,7 +141,7 @@ class ChatUI:
 
 
 def _user(text: str) -> Message:
-    return {"role": "user", "content": text}
+    return {"role": "user", "content": inert(text)}
 
 
 def _assistant(text: str) -> Message:
@@ -149,15 +149,16 @@ def _assistant(text: str) -> Message:
 
 
 def render_citations(answer: Answer) -> Message:
-    """The cited papers under an answer: title, the passage cited, the abstract's links."""
+    """The cited papers under an answer: title, the passage cited, the abstract's links.
+    Titles and passages are corpus text: shown inert, never as markup."""
     links = {h.paper_id: h.urls for h in answer.hits}
     parts = []
     for c in answer.citations:
         passage = c.passage if len(c.passage) <= PASSAGE_CHARS else c.passage[:PASSAGE_CHARS] + "…"
-        block = f"**[{c.n}] {c.title}**\n\n> {passage}"
+        block = f"**\\[{c.n}\\] {inert(c.title)}**\n\n> {inert(passage)}"
         urls = tuple(dict.fromkeys(u for u in (c.url, *links.get(c.paper_id, ())) if u))
         if urls:
-            block += "\n\nLinks: " + ", ".join(f"<{u}>" for u in urls)
+            block += "\n\nLinks: " + ", ".join(link(u) for u in urls)
         else:
             block += "\n\nLinks: " + link_html(c.title, None)
         parts.append(block)
@@ -171,8 +172,7 @@ def render_hits(hits: Sequence[Hit]) -> str:
         return "No matching papers."
     rows = ["| # | Score | Paper |", "|---|---|---|"]
     for rank, hit in enumerate(hits, start=1):
-        title = hit.title.replace("|", "\\|")
-        rows.append(f"| {rank} | {hit.score:.4f} | {title} |")
+        rows.append(f"| {rank} | {hit.score:.4f} | {inert(hit.title)} |")
     return "\n".join(rows)
 
 
@@ -209,7 +209,9 @@ def build_ui(service: ChatService, settings: Settings, jobs: UploadJobs) -> gr.B
             with gr.Column(scale=2):
                 with gr.Accordion("Retrieval settings", open=False):
                     k = gr.Slider(1, MAX_K, value=settings.retrieval.k, step=1, label="Papers (k)")
-                    mode = gr.Radio(list(MODES), value=settings.retrieval.mode, label="Mode")
+                    mode = gr.Radio(
+                        list(RETRIEVAL_MODES), value=settings.retrieval.mode, label="Mode"
+                    )
                 filters = render_filters()
                 gr.Markdown("### Retrieved papers")
                 retrieved = gr.Markdown(
@@ -238,7 +240,7 @@ def mount_ui(app: FastAPI, service: ChatService, settings: Settings) -> None:
     key = settings.api.key
     uploads = settings.data_dir / "uploads"
     jobs = UploadJobs(service.pipeline, service.status, uploads, settings.api.upload_max_bytes)
-    auth = (lambda _user, password: secrets.compare_digest(password, key)) if key else None
+    auth = (lambda _user, password: same_secret(password, key)) if key else None
     gr.mount_gradio_app(
         app,
         build_ui(service, settings, jobs),

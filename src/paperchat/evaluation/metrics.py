@@ -1,8 +1,9 @@
 """Evaluation metrics as pure functions over paper ids, answer texts and timings.
 
 Relevance is binary: a retrieved paper is relevant when it is one of the item's gold papers.
-Items may have several gold papers (comparisons, lists), so recall and nDCG are normalised by
-what a perfect ranking could reach at that depth.
+Items may have several gold papers (comparisons, lists). Recall@k and nDCG@k follow their
+standard definitions (as in BEIR, ranx and pytrec_eval; tests check them against ranx);
+`capped_recall_at_k` is the variant that divides by what the top k could hold.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import math
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
-from paperchat.gold import contains_phrase
+from paperchat.evaluation.gold import contains_phrase
 
 
 def _dedupe(ranked: Iterable[str]) -> list[str]:
@@ -20,6 +21,13 @@ def _dedupe(ranked: Iterable[str]) -> list[str]:
 
 
 def recall_at_k(ranked: Sequence[str], gold: Collection[str], k: int) -> float:
+    """Standard recall@k: the gold papers in the top k over all gold papers."""
+    if not gold or k < 1:
+        return 0.0
+    return len(set(_dedupe(ranked)[:k]) & set(gold)) / len(set(gold))
+
+
+def capped_recall_at_k(ranked: Sequence[str], gold: Collection[str], k: int) -> float:
     """Share of the gold papers in the top k, out of the most the top k could hold.
 
     The denominator is min(k, |gold|): with two gold papers a perfect ranking scores 1.0 at

@@ -1,9 +1,13 @@
 """Gold question files -> typed `GoldItem`s, resolved to corpus paper ids and checked.
 
 A gold file is JSONL, one question a line (schema in eval/gold/README.md): `id`, `type`,
-`question`, `answer`, `gold_titles`, `must_include`, optional `gold_paper_ids` and, on follow-up
-items, `history`. Gold papers are named by title and matched to the corpus with
+`question`, `answer`, `gold_titles`, `must_include`, optional `gold_paper_ids`, `split` and, on
+follow-up items, `history`. Gold papers are named by title and matched to the corpus with
 `normalize_title`, so case, accents and punctuation do not matter.
+
+`split` holds thresholds apart from the numbers reported: `fit` items are what thresholds are
+calibrated on, `test` items what evaluation reports. The rule (`split_rule`): within each type,
+in id order, items alternate fit, test, fit, ... An item without `split` belongs to both.
 """
 
 from __future__ import annotations
@@ -20,7 +24,20 @@ from paperchat.records import Paper, Turn
 
 UNANSWERABLE = "unanswerable"
 FOLLOW_UP = "follow-up"
-ITEM_TYPES = ("factoid", "which-paper", "multi-paper", "paraphrase", UNANSWERABLE, FOLLOW_UP)
+PAPER_NAME = "paper-name"
+ITEM_TYPES = (
+    "factoid",
+    "which-paper",
+    "multi-paper",
+    "paraphrase",
+    UNANSWERABLE,
+    FOLLOW_UP,
+    PAPER_NAME,
+    "keywords",
+    "comparison",
+)
+FIT, TEST, ALL = "fit", "test", "all"
+SPLITS = (FIT, TEST)
 ROLES = ("user", "assistant")
 REQUIRED_TEXT = ("id", "type", "question", "answer")
 STRING_LISTS = ("gold_titles", "must_include", "gold_paper_ids")
@@ -38,6 +55,7 @@ class GoldItem:
     must_include: tuple[str, ...] = ()
     gold_paper_ids: tuple[str, ...] = ()  # from the file, or resolved from the titles
     history: tuple[Turn, ...] = ()
+    split: str = ""  # "fit" | "test"; "" = both
     path: str = ""
     line: int = 0
 
@@ -89,7 +107,10 @@ def parse_item(record: object, path: str, line: int) -> GoldItem:
         raise ValueError("expected a JSON object")
     fields = {key: _text(record, key) for key in REQUIRED_TEXT}
     lists = {key: _strings(record, key) for key in STRING_LISTS}
-    return GoldItem(**fields, **lists, history=_history(record), path=path, line=line)
+    split = record.get("split", "")
+    if split not in ("", *SPLITS):
+        raise ValueError(f'"split" must be one of {", ".join(SPLITS)} (or left out)')
+    return GoldItem(**fields, **lists, history=_history(record), split=split, path=path, line=line)
 
 
 def read_gold(path: Path) -> tuple[list[GoldItem], list[str]]:
@@ -138,6 +159,23 @@ def load_gold(paths: Iterable[Path]) -> list[GoldItem]:
             "lists every problem)."
         )
     return items
+
+
+def split_rule(items: Sequence[GoldItem]) -> dict[str, str]:
+    """The split each item belongs in: per type, in id order, alternately fit and test."""
+    by_type: dict[str, list[str]] = {}
+    for item in items:
+        by_type.setdefault(item.type, []).append(item.id)
+    return {
+        item_id: SPLITS[i % 2] for ids in by_type.values() for i, item_id in enumerate(sorted(ids))
+    }
+
+
+def select_split(items: Sequence[GoldItem], split: str) -> list[GoldItem]:
+    """The items of one split (`all`: every item); an item without a split is in both."""
+    if split not in (*SPLITS, ALL):
+        raise GoldError(f"Unknown gold split {split!r}; allowed: {FIT}, {TEST}, {ALL}.")
+    return [i for i in items if split == ALL or not i.split or i.split == split]
 
 
 # -- resolving titles ------------------------------------------------------------------------

@@ -12,12 +12,11 @@ import logging
 import re
 from pathlib import Path
 
-import openai
-
-from paperchat.errors import ConfigError
+from paperchat.errors import ConfigError, LLMUnavailableError
+from paperchat.llm.openai_compat import OpenAICompatibleLLM
 from paperchat.prompts import placeholders
 from paperchat.records import Answer
-from paperchat.settings import PROMPTS_DIR, EvalSettings
+from paperchat.settings import PROMPTS_DIR, EvalSettings, LLMSettings
 
 log = logging.getLogger(__name__)
 PROMPT_FILE = "judge.md"
@@ -55,16 +54,20 @@ def parse_score(reply: str) -> float | None:
 class Judge:
     """Asks an OpenAI-compatible model to grade faithfulness at temperature 0."""
 
-    def __init__(self, config: EvalSettings) -> None:
+    def __init__(self, config: EvalSettings, prompts_dir: Path = PROMPTS_DIR) -> None:
         if not config.judge_url:
             raise ConfigError("No judge configured: set PAPERCHAT_EVAL_JUDGE_URL.")
         self.config = config
-        self.template = load_prompt()
-        self.client = openai.OpenAI(
-            base_url=config.judge_url,
-            api_key=config.judge_key or "unused",
-            timeout=config.judge_timeout,
-            max_retries=1,
+        self.template = load_prompt(prompts_dir)
+        self.llm = OpenAICompatibleLLM(
+            LLMSettings(
+                url=config.judge_url,
+                model=config.judge_model,
+                api_key=config.judge_key,
+                timeout=config.judge_timeout,
+                retries=1,
+                seed=0,
+            )
         )
 
     def score(self, question: str, answer: Answer) -> float | None:
@@ -73,22 +76,17 @@ class Judge:
         prompt = self.template.format(
             sources=sources or "(none)", question=question, answer=answer.text
         )
+        messages = [{"role": "user", "content": prompt}]
         try:
-            reply = self.client.chat.completions.create(
-                model=self.config.judge_model,
-                messages=[{"role": "user", "content": prompt}],
-                temperature=0.0,
-                seed=0,
-                max_tokens=128,
-            )
-        except openai.OpenAIError as e:
+            reply = self.llm.generate(messages, max_tokens=128, temperature=0.0).text
+        except LLMUnavailableError as e:
             log.warning("judge at %s failed: %s", self.config.judge_url, e)
             return None
-        score = parse_score(reply.choices[0].message.content or "")
+        score = parse_score(reply)
         if score is None:
-            log.warning("judge reply had no score: %r", reply.choices[0].message.content)
+            log.warning("judge reply had no score: %r", reply)
         return score
 
 
-def make_judge(config: EvalSettings) -> Judge | None:
-    return Judge(config) if config.judge_url else None
+def make_judge(config: EvalSettings, prompts_dir: Path = PROMPTS_DIR) -> Judge | None:
+    return Judge(config, prompts_dir) if config.judge_url else None

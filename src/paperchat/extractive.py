@@ -1,0 +1,268 @@
+"""The extractive answer: the abstract sentences that answer the question, each cited.
+
+No model writes anything, so every sentence is faithful by construction; what matters is
+which sentences and which papers. Sentences are scored by how well they answer the question
+(dense similarity from the already loaded embedder, plus the share of the question's
+distinctive terms they contain), not by their position. A paper is cited only when it answers:
+the top paper, or a paper the question names, plus any other paper whose best sentence
+answers nearly as well, with a wider margin for questions about several papers ("compare",
+"which papers", "A and B"). Several papers each get their own best sentences. A "which
+paper" question leads with the paper's title. Abstracts speak as "we"; quoted here they speak
+of "the authors" ("we propose" -> "the authors propose", "our" -> "their").
+
+`ExtractiveAnswer.compose` takes the question and optional extra context terms (for
+example from a conversation), so callers other than the answerer can reuse it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from paperchat.citations import CheckedSentence, split_markers, split_sentences, with_markers
+from paperchat.embedding import Embedder, words
+from paperchat.prompts import Source
+from paperchat.retrieval import distinctive_terms
+
+MIN_SENTENCE_WORDS = 5  # shorter pieces of an abstract are headings or cut-offs
+SENTENCES_ONE_PAPER = 3  # sentences quoted when one paper answers
+SENTENCES_PER_PAPER = 2  # ... per paper when several do
+MAX_PAPERS = 3  # papers quoted, unless the question names more
+OVERLAP_WEIGHT = 0.5  # score = cosine + OVERLAP_WEIGHT * share of the question's terms
+QUANTITY_BONUS = 0.1  # a sentence with a number, for a question asking for a quantity
+PROPOSAL_BONUS = 0.05  # a sentence saying what the paper proposes: what most questions ask
+POINTING_BACK_PENALTY = 0.1  # "While they ...", "It ...": needs the sentence before it
+MIN_LINK_WORDS = 12  # a shorter sentence with a link is a "code is at ..." note, no answer
+# Another paper joins the answer when its best sentence scores within this much of the lead
+# paper's best: narrow for a question about one thing, wide for one about several papers.
+SECOND_PAPER_MARGIN = 0.05
+MULTI_PAPER_MARGIN = 0.12
+# Within a paper, further sentences must score within this much of its best one.
+SENTENCE_MARGIN = 0.25
+
+_MULTI = re.compile(
+    r"\b(papers|works|studies|approaches|methods|models|compare[sd]?|comparison|compared"
+    r"|differ|differs|difference|differences|both|versus|vs\.?|each|respectively|between"
+    r"|contrast|common|similar)\b",
+    re.IGNORECASE,
+)
+_WHICH_PAPER = re.compile(
+    r"^\s*(?:which|what|name\s+the|find\s+the)\s+(?:\w+\s+){0,2}?"
+    r"(?:paper|work|study|article|publication)s?\b",
+    re.IGNORECASE,
+)
+_QUANTITY = re.compile(
+    r"\b(how\s+(?:many|much|fast|large|big|long|often|quickly)|what\s+(?:score|accuracy|number"
+    r"|percentage|size|rate)|by\s+how)\b",
+    re.IGNORECASE,
+)
+_NUMBER = re.compile(r"\d")
+_PROPOSAL = re.compile(
+    r"\b(?:we|this paper|this work)\s+(?:\w+\s+)?(?:propose|introduce|present|develop|design)",
+    re.IGNORECASE,
+)
+_POINTS_BACK = re.compile(
+    r"^(?:(?:while|although|but|and|yet|so)\s+)?(?:they|it|its|their|these|those|such"
+    r"|this(?!\s+(?:paper|work|study|article)))\b",
+    re.IGNORECASE,
+)
+_LINK = re.compile(r"https?://|github\.com", re.IGNORECASE)
+# Discourse openers that only make sense after the abstract's previous sentence.
+_OPENER = re.compile(
+    r"^(?:however|moreover|furthermore|additionally|in addition|specifically|in particular"
+    r"|consequently|therefore|thus|then|finally|besides|notably|to this end|as an alternative"
+    r"|as a result|to (?:address|tackle|overcome|solve) (?:this|these|the|such)(?: \w+){1,2}"
+    r"|in this (?:paper|work|study|article)),\s+",
+    re.IGNORECASE,
+)
+_FIRST_PERSON = (
+    (re.compile(r"\bWe\b"), "The authors"),
+    (re.compile(r"\bwe\b"), "the authors"),
+    (re.compile(r"\bOur\b"), "Their"),
+    (re.compile(r"\bour\b"), "their"),
+    (re.compile(r"\bours\b"), "theirs"),
+    (re.compile(r"\bourselves\b"), "themselves"),
+    (re.compile(r"\bus\b"), "them"),
+)
+
+
+def third_person(sentence: str) -> str:
+    """An abstract's sentence as a reader reports it: "we" -> "the authors", "our" -> "their"."""
+    for pattern, replacement in _FIRST_PERSON:
+        sentence = pattern.sub(replacement, sentence)
+    return sentence
+
+
+def asks_for_several(question: str) -> bool:
+    """The question is about more than one paper (a comparison, a list, "A and B")."""
+    return bool(_MULTI.search(question))
+
+
+def asks_which_paper(question: str) -> bool:
+    return bool(_WHICH_PAPER.search(question))
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One whole sentence of a source's passage, where it stands, and how well it answers."""
+
+    source: Source
+    text: str
+    position: int
+    score: float = 0.0
+
+
+class ExtractiveAnswer:
+    """Chooses and words the sentences of an extractive answer."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.embedder = embedder
+
+    def compose(
+        self, question: str, sources: Sequence[Source], context_terms: Sequence[str] = ()
+    ) -> list[CheckedSentence]:
+        """The answer's sentences, in order, each citing its source."""
+        scored = self.score(question, candidates(sources), context_terms)
+        if not scored:
+            return []
+        papers = choose_papers(question, scored)
+        per_paper = SENTENCES_ONE_PAPER if len(papers) == 1 else SENTENCES_PER_PAPER
+        chosen = {
+            n: pick_sentences([c for c in scored if c.source.n == n], per_paper) for n in papers
+        }
+        return list(write(question, papers, chosen))
+
+    def score(
+        self, question: str, found: Sequence[Candidate], context_terms: Sequence[str] = ()
+    ) -> list[Candidate]:
+        """Each candidate with its score: dense similarity plus term overlap (+ numbers)."""
+        if not found:
+            return []
+        query = " ".join([question, *context_terms])
+        vectors = self.embedder.embed([c.text for c in found])
+        cosines = vectors @ self.embedder.embed_query(query)
+        terms = set(distinctive_terms(query))
+        wants_number = bool(_QUANTITY.search(question))
+        return [
+            Candidate(c.source, c.text, c.position, _score(c, float(cos), terms, wants_number))
+            for c, cos in zip(found, np.atleast_1d(cosines), strict=True)
+        ]
+
+
+def _score(candidate: Candidate, cosine: float, terms: set[str], wants_number: bool) -> float:
+    """Cosine, plus the share of the question's terms in the sentence, plus small bonuses.
+
+    Terms of the paper's title do not count: they say which paper, not what answers.
+    """
+    text = candidate.text
+    asked = terms.difference(words(candidate.source.hit.title)) or terms
+    overlap = len(asked.intersection(words(text))) / len(asked) if asked else 0.0
+    bonus = QUANTITY_BONUS if wants_number and _NUMBER.search(text) else 0.0
+    bonus += PROPOSAL_BONUS if _PROPOSAL.search(text) else 0.0
+    bonus -= POINTING_BACK_PENALTY if _POINTS_BACK.search(text) else 0.0
+    return cosine + OVERLAP_WEIGHT * overlap + bonus
+
+
+def candidates(sources: Sequence[Source]) -> list[Candidate]:
+    """Each distinct whole sentence of the passages, without markers, with its source."""
+    seen: set[str] = set()
+    found: list[Candidate] = []
+    for source in sources:
+        windows = source.passage.split(" ... ")  # merge_chunks' joint between windows
+        for sentence in (s for window in windows for s in split_sentences(window)):
+            claim, _ = split_markers(sentence)
+            key = " ".join(claim.lower().split())
+            if whole_sentence(claim) and key not in seen and not _link_note(claim):
+                seen.add(key)
+                found.append(Candidate(source, claim, len(found)))
+    return found
+
+
+def whole_sentence(text: str) -> bool:
+    """False for the cut-off ends of a token window ("we thus propose a ...")."""
+    words_ = text.split()
+    return (
+        len(words_) >= MIN_SENTENCE_WORDS
+        and (text[0].isupper() or text[0].isdigit() or text[0] in "\"'(")
+        and text.rstrip("\"')")[-1:] in ".!?"
+    )
+
+
+def _link_note(text: str) -> bool:
+    return bool(_LINK.search(text)) and len(text.split()) < MIN_LINK_WORDS
+
+
+def choose_papers(question: str, scored: Sequence[Candidate]) -> list[int]:
+    """The source numbers that answer the question, the lead paper first.
+
+    Papers the question names lead; otherwise retrieval's top paper does (its hybrid rank
+    weighs the whole abstract, one sentence does not). Others join only on evidence: a best
+    sentence scoring within the margin of the lead's.
+    """
+    best: dict[int, float] = {}
+    for c in scored:
+        best[c.source.n] = max(best.get(c.source.n, -1.0), c.score)
+    named = sorted({c.source.n for c in scored if c.source.hit.named})
+    lead = named or [min(best)]
+    several = asks_for_several(question)
+    if len(named) > 1 and not several:
+        return named[:MAX_PAPERS]
+    margin = MULTI_PAPER_MARGIN if several else SECOND_PAPER_MARGIN
+    bar = max(best[n] for n in lead) - margin
+    # In retrieval's order: its ranking weighs whole abstracts, a sentence score one sentence.
+    others = sorted(n for n in best if n not in lead and best[n] >= bar)
+    if named and not several:
+        others = []  # the question is about the paper it names
+    return [*lead, *others][: max(len(lead), MAX_PAPERS)]
+
+
+def pick_sentences(scored: Sequence[Candidate], count: int) -> list[Candidate]:
+    """A paper's best sentences (those near its best), in the abstract's order."""
+    ranked = sorted(scored, key=lambda c: -c.score)[:count]
+    if not ranked:
+        return []
+    kept = [c for c in ranked if c.score >= ranked[0].score - SENTENCE_MARGIN]
+    return sorted(kept, key=lambda c: c.position)
+
+
+def write(
+    question: str, papers: Sequence[int], chosen: dict[int, list[Candidate]]
+) -> list[CheckedSentence]:
+    """The cited sentences: a title lead for "which paper", then each paper's sentences."""
+    sentences: list[CheckedSentence] = []
+    if asks_which_paper(question):
+        titles = [chosen[n][0].source.hit.title for n in papers if chosen[n]]
+        marked = [f'"{t}" [{n}]' for t, n in zip(titles, papers, strict=False)]
+        lead = "The papers are " if len(marked) > 1 else "The paper is "
+        sentences.append(CheckedSentence(text=lead + _join(marked) + ".", cited=list(papers)))
+    for n in papers:
+        for i, c in enumerate(chosen[n]):
+            claim = _upper_first(third_person(_OPENER.sub("", c.text)))
+            if i == 0:
+                title = c.source.hit.title
+                text = f'According to "{title}" [{n}], {_lower_first(claim, title)}'
+            else:
+                text = with_markers(claim, [n])
+            sentences.append(CheckedSentence(text=text, cited=[n]))
+    return sentences
+
+
+def _join(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _upper_first(sentence: str) -> str:
+    return sentence[:1].upper() + sentence[1:]
+
+
+def _lower_first(sentence: str, title: str = "") -> str:
+    # Keep acronyms ("BERT ...") and the paper's own words ("Ovis ...") as written; only a
+    # plain capitalised word is lowered.
+    first = sentence.split(" ", 1)[0]
+    own = first.strip(",;:") in re.findall(r"[\w-]+", title)
+    if first[:1].isupper() and first[1:].islower() and not own:
+        return sentence[:1].lower() + sentence[1:]
+    return sentence

@@ -1,0 +1,94 @@
+"""Paper names: the short names users call papers by, and the names a question mentions.
+
+A paper's names come from its title: the part before a colon ("ELECTRA", "Align before
+Fuse") with the name-like words and parenthesised acronyms in it ("Tiny Time Mixers (TTMs)"),
+or the leading name-like word of a title without a colon ("LegalTurk Optimized BERT ...").
+Words deeper in a title are not names: "DeBERTaV3: Improving DeBERTa using ELECTRA-Style
+Pre-Training" is named "DeBERTaV3", so a question about ELECTRA matches ELECTRA's paper only.
+
+Names are stored normalised (lower case, single spaces), and a question is matched by the
+same normalisation of its words and word runs. A single plain word counts as a name in a
+question only when written with a capital or a digit ("STAR", "Valley"), so "what kind of"
+never names the paper KIND.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+MAX_NAME_WORDS = 6  # longer title prefixes are sentences: nobody types them as a name
+MIN_NAME_CHARS = 2
+_PREFIX_END = re.compile(r"\s*(?::|\s--?\s|\s[\u2013\u2014]\s)\s*")
+_PARENTHESISED = re.compile(r"\(([^()\s]{2,20})\)")
+_TOKEN = re.compile(r"[^\s,;:!?()\[\]{}\"\u201c\u201d]+")
+_EDGE = "'\u2019.\"`*"
+_POSSESSIVE = re.compile(r"['\u2019]s?$")
+
+
+def normalise(name: str) -> str:
+    """Lower case, accents folded, unicode dashes as '-', single spaces."""
+    text = unicodedata.normalize("NFKC", name).replace("\u2013", "-").replace("\u2014", "-")
+    return " ".join(text.casefold().split()).strip(_EDGE + " ")
+
+
+def name_like(word: str) -> bool:
+    """A word that reads as a name: a capital after its first letter, or a digit.
+
+    "ELECTRA", "DeBERTaV3", "mT5", "Inverse-LLaVA" are; "Improving", "Zero-shot", "15M" are not.
+    """
+    letters = sum(ch.isalpha() for ch in word)
+    if letters < MIN_NAME_CHARS:
+        return False
+    # Per hyphenated part, so title case ("Coarse-to-Fine", "End-to-End") is no name.
+    inner_capital = any(ch.isupper() for part in word.split("-") for ch in part[1:])
+    return inner_capital or any(ch.isdigit() for ch in word)
+
+
+def paper_names(title: str) -> list[str]:
+    """The normalised names of a paper, most specific first; [] when the title has none."""
+    found: list[str] = []
+    parts = _PREFIX_END.split(title.strip(), maxsplit=1)
+    if len(parts) == 2 and parts[0]:
+        prefix = parts[0]
+        if len(prefix.split()) <= MAX_NAME_WORDS:
+            found.append(prefix)
+        found.extend(w for w in _words(prefix) if name_like(w) and len(prefix.split()) > 1)
+        found.extend(_PARENTHESISED.findall(prefix))
+    else:
+        first = next(iter(_words(title)), "")
+        if name_like(first):
+            found.append(first)
+    without_parens = [re.sub(r"\s*\([^()]*\)", "", n) for n in found]
+    names = [normalise(n) for n in [*found, *without_parens]]
+    names += [n.replace("-", " ") for n in names if "-" in n]
+    return [n for n in dict.fromkeys(names) if len(n) >= MIN_NAME_CHARS]
+
+
+def question_names(question: str, max_words: int = MAX_NAME_WORDS) -> list[str]:
+    """Every normalised word run of the question that could be a paper's name."""
+    words = [_bare(w) for w in _TOKEN.findall(question)]
+    words = [w for w in words if w]
+    found: list[str] = []
+    for i, word in enumerate(words):
+        if _single_word_name(word):
+            found.append(normalise(word))
+        for n in range(2, max_words + 1):
+            if i + n <= len(words):
+                found.append(normalise(" ".join(words[i : i + n])))
+    found += [n.replace("-", " ") for n in found if "-" in n]
+    return list(dict.fromkeys(n for n in found if len(n) >= MIN_NAME_CHARS))
+
+
+def _words(text: str) -> list[str]:
+    return [w for w in (_bare(t) for t in _TOKEN.findall(text)) if w]
+
+
+def _bare(token: str) -> str:
+    """A word without surrounding quotes/periods and without a possessive "'s"."""
+    return _POSSESSIVE.sub("", token.strip(_EDGE)).strip(_EDGE)
+
+
+def _single_word_name(word: str) -> bool:
+    # A lower-case plain word is an ordinary word in a question, whatever a title calls itself.
+    return name_like(word) or any(ch.isupper() or ch.isdigit() for ch in word)

@@ -1,0 +1,117 @@
+"""Extractive answers: sentence splitting, third person, paper choice (unit tier)."""
+
+from __future__ import annotations
+
+import pytest
+
+from paperchat.citations import split_sentences
+from paperchat.extractive import (
+    Candidate,
+    asks_for_several,
+    asks_which_paper,
+    choose_papers,
+    third_person,
+    write,
+)
+from paperchat.prompts import Source
+from paperchat.records import Hit
+
+
+@pytest.mark.parametrize(
+    ("text", "sentences"),
+    [
+        (
+            "The codec runs at a low frame rate (e.g. 12.5Hz). It keeps quality.",
+            ["The codec runs at a low frame rate (e.g. 12.5Hz).", "It keeps quality."],
+        ),
+        (
+            "Smith et al. show gains, i.e. 3.5 points. Next.",
+            ["Smith et al. show gains, i.e. 3.5 points.", "Next."],
+        ),
+        ("BERT vs. GPT in Fig. 3 is close. Done.", ["BERT vs. GPT in Fig. 3 is close.", "Done."]),
+        (
+            "Qwen2.5 and v1.5 models score 91.37% on GLUE. Then more.",
+            ["Qwen2.5 and v1.5 models score 91.37% on GLUE.", "Then more."],
+        ),
+        (
+            "It has two parts (A. one. B. two) in total. Fine.",
+            ["It has two parts (A. one. B. two) in total.", "Fine."],
+        ),
+        ("Tokens are replaced [1]. Next one.", ["Tokens are replaced [1].", "Next one."]),
+    ],
+)
+def test_splitter_keeps_abbreviations_numbers_and_parentheses(
+    text: str, sentences: list[str]
+) -> None:
+    assert split_sentences(text) == sentences
+
+
+@pytest.mark.parametrize(
+    ("sentence", "rewritten"),
+    [
+        (
+            "We propose a new pre-training task.",
+            "The authors propose a new pre-training task.",
+        ),
+        (
+            "Our analysis shows that we can beat BERT with our model.",
+            "Their analysis shows that the authors can beat BERT with their model.",
+        ),
+        ("This lets us train faster than ours.", "This lets them train faster than theirs."),
+        ("The US dataset is weird.", "The US dataset is weird."),
+    ],
+)
+def test_third_person_rewrite(sentence: str, rewritten: str) -> None:
+    assert third_person(sentence) == rewritten
+
+
+def test_question_forms() -> None:
+    assert asks_which_paper("Which paper trains a discriminator?")
+    assert asks_which_paper("What recent work proposes replaced token detection?")
+    assert not asks_which_paper("What is ELECTRA's pre-training task?")
+    assert asks_for_several("Compare ELECTRA and BART.")
+    assert asks_for_several("Which papers study speech?")
+    assert not asks_for_several("What problem does SpeechT5 address?")
+
+
+def _source(n: int, title: str, *, named: bool = False) -> Source:
+    hit = Hit(paper_id=f"p{n}", title=title, score=1.0 / n, text="", named=named)
+    return Source(n=n, hit=hit, passage="")
+
+
+def _scored(rows: list[tuple[Source, float]]) -> list[Candidate]:
+    return [
+        Candidate(src, f"Sentence {i} of {src.n}.", i, score) for i, (src, score) in enumerate(rows)
+    ]
+
+
+def test_second_paper_is_cited_only_when_it_answers_nearly_as_well() -> None:
+    one, two = _source(1, "A"), _source(2, "B")
+    close = _scored([(one, 0.80), (two, 0.78)])
+    far = _scored([(one, 0.80), (two, 0.60)])
+    assert choose_papers("What does A do?", close) == [1, 2]
+    assert choose_papers("What does A do?", far) == [1]
+
+
+def test_comparison_questions_take_each_paper_that_answers() -> None:
+    one, two, three = _source(1, "A"), _source(2, "B"), _source(3, "C")
+    scored = _scored([(one, 0.80), (two, 0.72), (three, 0.30)])
+    assert choose_papers("Compare the two approaches.", scored) == [1, 2]
+
+
+def test_a_named_paper_leads_and_stands_alone_for_a_question_about_it() -> None:
+    top, named = _source(1, "Top"), _source(2, "ELECTRA", named=True)
+    scored = _scored([(top, 0.9), (named, 0.5)])
+    assert choose_papers("What is ELECTRA's task?", scored) == [2]
+
+
+def test_which_paper_answers_lead_with_the_title() -> None:
+    src = _source(1, "ELECTRA: Pre-training Text Encoders")
+    chosen = {1: [Candidate(src, "We propose replaced token detection.", 0, 1.0)]}
+    sentences = write("Which paper proposes replaced token detection?", [1], chosen)
+    assert sentences[0].text == 'The paper is "ELECTRA: Pre-training Text Encoders" [1].'
+    assert sentences[1].text == (
+        'According to "ELECTRA: Pre-training Text Encoders" [1], the authors propose '
+        "replaced token detection."
+    )
+    assert all(s.cited == [1] for s in sentences)

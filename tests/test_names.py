@@ -1,0 +1,69 @@
+"""Paper names from titles, and the names a question mentions (unit tier, no index)."""
+
+from __future__ import annotations
+
+import pytest
+
+from paperchat.names import name_like, normalise, paper_names, question_names
+
+DEBERTA = (
+    "DeBERTaV3: Improving DeBERTa using ELECTRA-Style Pre-Training with Gradient-Disentangled "
+    "Embedding Sharing"
+)
+ELECTRA = "ELECTRA: Pre-training Text Encoders as Discriminators Rather Than Generators"
+
+
+@pytest.mark.parametrize(
+    ("title", "names"),
+    [
+        (ELECTRA, ["electra"]),
+        (DEBERTA, ["debertav3"]),  # ELECTRA-Style deeper in the title is not its name
+        ("Inverse-LLaVA: Eliminating Alignment Pre-training", ["inverse-llava", "inverse llava"]),
+        ("Align before Fuse: Vision and Language Representation Learning", ["align before fuse"]),
+        ("Medical mT5: An Open-Source Multilingual LLM", ["medical mt5", "mt5"]),
+        (
+            "Tiny Time Mixers (TTMs): Fast Pre-trained Models",
+            ["tiny time mixers (ttms)", "ttms", "tiny time mixers"],
+        ),
+        ("MDETR -- Modulated Detection for End-to-End Multi-Modal Understanding", ["mdetr"]),
+        ("LegalTurk Optimized BERT for Multi-Label Text Classification", ["legalturk"]),
+        ("End-to-End Semi-Supervised Object Detection with Soft Teacher", []),
+        ("Scaling Speech-Text Pre-training with Synthetic Interleaved Data", []),
+    ],
+)
+def test_names_come_from_the_title_prefix_and_leading_name(title: str, names: list[str]) -> None:
+    assert paper_names(title) == names
+
+
+def test_a_name_inside_another_title_is_not_that_papers_name() -> None:
+    asked = question_names("What is ELECTRA's pre-training task?")
+    assert "electra" in asked
+    assert not set(asked) & set(paper_names(DEBERTA))
+    assert set(asked) & set(paper_names(ELECTRA))
+
+
+def test_plain_lower_case_words_never_name_a_paper() -> None:
+    # A paper called KIND or POINTS must not be named by "what kind of points".
+    asked = question_names("what kind of points does the model use")
+    assert "kind" not in asked and "points" not in asked
+    assert "kind" in question_names("What does KIND do?")
+
+
+def test_multi_word_names_match_case_and_hyphen_insensitively() -> None:
+    asked = question_names("How does align before fuse work? And Inverse LLaVA?")
+    assert "align before fuse" in asked
+    assert "inverse llava" in asked
+    assert "inverse-llava" in question_names("What is Inverse-LLaVA?")
+
+
+def test_normalise_folds_case_dashes_and_possessives() -> None:
+    assert normalise("  PixArt\u2013\u03a3 ") == "pixart-\u03c3"
+    assert question_names("GENIUS's objective?")[0] == "genius"
+
+
+@pytest.mark.parametrize(
+    ("word", "expected"),
+    [("ELECTRA", True), ("DeBERTaV3", True), ("Coarse-to-Fine", False), ("15M", False)],
+)
+def test_name_like_words(word: str, expected: bool) -> None:
+    assert name_like(word) is expected
