@@ -14,6 +14,7 @@ is read from /proc).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -25,6 +26,7 @@ import httpx
 from bench_api import start_server  # the script's folder is on sys.path
 
 MB = 1 << 20
+KEY = "bench-key"  # the server is started with it; every request but one sends it
 JSON = {"content-type": "application/json"}
 
 
@@ -81,13 +83,15 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="paperchat-hostile-"))
     print(f"starting paperchat serve (extractive) on {data_dir} ...", flush=True)
+    os.environ["PAPERCHAT_API_KEY"] = KEY  # the started server's environment
     process, base = start_server(data_dir, "extractive")
     try:
         rss, peak = memory_mb(process.pid)
         print(f"server {base}: {rss:.0f} MB resident, {peak:.0f} MB peak at start")
         print("| request | status | seconds | RSS after (MB) | peak (MB) |")
         print("|---|---|---|---|---|")
-        with httpx.Client(base_url=base, timeout=120) as client:
+        auth = {"Authorization": f"Bearer {KEY}"}
+        with httpx.Client(base_url=base, timeout=120, headers=auth) as client:
             for name, send in REQUESTS:
                 start = time.perf_counter()
                 try:

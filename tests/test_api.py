@@ -427,3 +427,37 @@ def test_parallel_answers_keep_their_own_citations(server, client):
         assert t.gold in titles(citations)
         # Word for word what the question got alone: nothing leaked in from a neighbour.
         assert (content, citations) == (t.content, t.citations)
+
+
+def test_a_conversation_keeps_its_thread_through_the_openai_client(client):
+    """The system's own answers sent back as the client got them: a comparison cites both
+    papers, a new question leaves them, and a follow-up stays on the new paper."""
+    messages: list[dict[str, str]] = []
+
+    def turn(question: str, stream: bool = False) -> tuple[str, list[str]]:
+        messages.append({"role": "user", "content": question})
+        if stream:
+            chunks = list(
+                client.chat.completions.create(model="paperchat", messages=messages, stream=True)
+            )
+            content = "".join(c.choices[0].delta.content or "" for c in chunks)
+            cited = titles(chunks[-1].model_extra["citations"])
+        else:
+            reply = client.chat.completions.create(model="paperchat", messages=messages)
+            content, cited = (
+                reply.choices[0].message.content,
+                titles(reply.model_extra["citations"]),
+            )
+        messages.append({"role": "assistant", "content": content})
+        return content, cited
+
+    _, cited = turn("What is ELECTRA's pre-training task?")
+    assert cited[0] == ELECTRA
+    _, cited = turn("How does DeBERTaV3 compare with it?", stream=True)
+    assert ELECTRA in cited and any(t.startswith("DeBERTaV3") for t in cited)
+    _, cited = turn("Which work quantizes 175B-parameter GPT models to 3 or 4 bits per weight?")
+    assert cited[0].startswith("GPTQ")
+    assert ELECTRA not in cited
+    content, cited = turn("how long does the quantization take?")
+    assert cited[0].startswith("GPTQ")
+    assert "four GPU hours" in content

@@ -63,3 +63,18 @@ def test_windows_respect_size_and_ids_are_stable(corpus_chunks) -> None:
 def test_overlap_must_be_smaller_than_size() -> None:
     with pytest.raises(ValueError, match="overlap"):
         Chunker(64, 64)
+
+
+@pytest.mark.parametrize(("size", "overlap"), [(128, 32), (64, 16), (40, 20)])
+def test_windows_are_those_of_llama_index_token_text_splitter(size: int, overlap: int) -> None:
+    from llama_index.core.node_parser import TokenTextSplitter
+
+    from paperchat.chunking import token_windows, tokenizer
+
+    papers, _ = load_papers([SHIPPED_CORPUS])
+    texts = [p.abstract for p in papers] + ["", "one", "x" * 900, "a\nb " * 90, "word " * 300]
+    splitter = TokenTextSplitter(
+        chunk_size=size, chunk_overlap=overlap, separator=" ", tokenizer=tokenizer()
+    )
+    for text in texts:
+        assert token_windows(text, size, overlap) == splitter.split_text(text)

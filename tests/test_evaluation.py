@@ -69,7 +69,7 @@ def test_retrieval_metrics_cover_answerable_items_only(retrieval_report) -> None
         assert config["latency"]["retrieve"]["p95"] >= config["latency"]["retrieve"]["p50"] > 0
     assert metrics["configs"]["hybrid"]["retrieval"]["overall"]["recall@10"] >= 0.8
     assert overall["intervals"]["mrr"][0] <= overall["mrr"] <= overall["intervals"]["mrr"][1]
-    assert metrics["bootstrap"]["resamples"] > 0 and metrics["split"] == "all"
+    assert metrics["bootstrap"]["resamples"] > 0 and metrics["split"] == "test"
 
 
 def test_retrieval_only_abstention_uses_the_answerers_rule() -> None:
@@ -105,7 +105,7 @@ def test_report_tables_winners_and_worst_questions(retrieval_report) -> None:
     assert "![recall_at_k](recall_at_k.png)" in report
     assert set(metrics["winners"]["retrieval"]["mrr"]) <= set(RETRIEVAL_CONFIGS)
     assert "Retrieved:" in report and "Gold answer: " in report
-    assert "- split: all" in report and "percentile bootstrap" in report
+    assert "split `test`" in report and "percentile bootstrap" in report
     assert re.search(r"\| hybrid \| \d+ \| \**\d\.\d{3}\** \[\d\.\d{2}, \d\.\d{2}\]", report)
 
 

@@ -32,6 +32,7 @@ BACKOFF = 30  # seconds after the 6th failed sign-in: the test's requests all fa
 AUTH = {"Authorization": f"Bearer {KEY}"}
 QUESTION = "What does the Zorblax quantum tokenizer split?"
 BANNER = "SESSION EXPIRED - re-enter your API key"
+LATEX = "$$\\rule{3000px}{3000px}$$"  # KaTeX would draw a black box over the page
 SENTENCE = "The method reaches state-of-the-art accuracy on four benchmarks."
 COMPLETE = (
     "We introduce a curriculum for pre-training language models on scientific text. "
@@ -100,11 +101,14 @@ def hostile_paper(probe: Probe) -> dict[str, str]:
         '<div style="position:fixed;top:0;left:0;width:100vw;height:100vh;z-index:99999;'
         f'background:#fff;font-size:40px">{BANNER}</div>'
     )
-    title = f'{cover} <img src="{probe.url}/title.png"> ![]({probe.url}/probe) Zorblax tokenizer'
+    title = (
+        f'{cover} <img src="{probe.url}/title.png"> ![]({probe.url}/probe) {LATEX} '
+        "Zorblax tokenizer"
+    )
     abstract = (
         "The Zorblax quantum tokenizer splits molecules into quantum subword units. "
         f'It renders <img src="{probe.url}/abstract.png"> and ![]({probe.url}/abstract-probe) '
-        f"and [a link](javascript:alert(1)) as plain text. {cover}"
+        f"and [a link](javascript:alert(1)) as plain text. {LATEX} {cover}"
     )
     return {"title": title, "abstract": abstract}
 
@@ -198,10 +202,12 @@ def test_1_hostile_paper_text_renders_as_text_in_the_browser(hostile_server, pro
                 .filter(e => getComputedStyle(e).position === 'fixed').length,
             images: [...document.images].filter(i => i.src.startsWith(probe)).length,
             links: [...document.links].filter(a => a.href.startsWith('javascript')).length,
+            latex: document.querySelectorAll('#chat .katex, #hits .katex').length,
         })""",
         probe.url,
     )
-    assert made == {"fixed": 0, "images": 0, "links": 0}
+    assert made == {"fixed": 0, "images": 0, "links": 0, "latex": 0}
+    assert LATEX in shown
     # Nothing covers the page: the question box is what is under its own centre.
     area = box.bounding_box()
     assert area is not None

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from qdrant_client import models
+import qdrant_edge as qe
 
 from paperchat.cli import main
 from paperchat.corpus import paper_id_for
@@ -136,9 +136,8 @@ def test_partially_stored_paper_is_repaired(tmp_path: Path) -> None:
         assert len(chunks) > 1
         full = pipeline.index.count_chunks()
         # Simulate a crash that stored only the first chunk of this paper.
-        pipeline.client.delete(
-            pipeline.index.collection,
-            models.PointIdsList(points=[c.chunk_id for c in chunks[1:]]),
+        pipeline.index.shard.update(
+            qe.UpdateOperation.delete_points([c.chunk_id for c in chunks[1:]])
         )
         assert not pipeline.index.stored([pid])[pid].complete
         report = pipeline.ingestor.run([source])

@@ -24,7 +24,7 @@ import pytest
 from paperchat.cli import main
 from paperchat.embedding import HashEmbedder
 from paperchat.errors import ConfigError, IndexUnavailableError
-from paperchat.index import PaperIndex, open_client
+from paperchat.index.server import ServerIndex, open_client
 from paperchat.pipeline import Pipeline
 from paperchat.settings import Settings
 from paperchat.synthetic import write_jsonl
@@ -38,16 +38,18 @@ def refused_url() -> str:
     return f"http://127.0.0.1:{port}"
 
 
-def server_index(url: str, tmp_path: Path, **qdrant: object) -> PaperIndex:
+def server_index(url: str, tmp_path: Path, **qdrant: object) -> ServerIndex:
     settings = Settings(data_dir=tmp_path / "d", qdrant={"url": url, **qdrant})
-    return PaperIndex(open_client(settings), settings)
+    return ServerIndex(open_client(settings), settings)
 
 
 def retry_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     return [
         r
         for r in caplog.records
-        if r.name == "paperchat.index" and r.levelno == logging.WARNING and "retrying" in r.message
+        if r.name == "paperchat.index.server"
+        and r.levelno == logging.WARNING
+        and "retrying" in r.message
     ]
 
 

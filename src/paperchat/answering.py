@@ -19,6 +19,7 @@ from paperchat.citations import (
     CitationChecker,
     SentenceBuffer,
 )
+from paperchat.conversation import ConversationReader, Reading, format_sources
 from paperchat.embedding import Embedder
 from paperchat.errors import BadQuestionError
 from paperchat.extractive import ExtractiveAnswer
@@ -46,17 +47,6 @@ MIN_PASSAGE_WORDS = 20  # a source is never shortened below this to fit a small 
 PROMPT_SLACK_TOKENS = 16  # our count and the server's may differ by a few template tokens
 CONDENSE_MAX_TOKENS = 64
 MIN_OVERLAP_CHARS = 20  # consecutive chunks share a window overlap at least this long
-# Words that make a follow-up depend on the conversation ("how big is it?"). "that" and
-# "this" count only before a noun they point back with: "a model that detects" is standalone.
-_DEPENDENT = re.compile(
-    r"\b(it|its|they|them|their|he|she|his|her)\b"
-    r"|\b(this|that|these|those|the|such)\s+(paper|papers|method|model|approach|work|authors"
-    r"|dataset|technique|system|framework|study|one|results?|benchmark|architecture)\b"
-    r"|\b(this|that|these|those)\s*[?.!]?$",
-    re.IGNORECASE,
-)
-_SOURCE_LINE = re.compile(r"^\[\d+\]\s*(.+?)(?:\s+\(https?://\S+\))?\s*$", re.MULTILINE)
-_QUOTED = re.compile(r"\"([^\"]{8,200})\"")
 _REWRITE_LABEL = re.compile(r"^(standalone|rewritten)?\s*question\s*:\s*", re.IGNORECASE)
 
 
@@ -78,20 +68,13 @@ class Done:
 AnswerEvent = Retrieved | Delta | Done
 
 
-def format_sources(citations: Sequence[Citation]) -> str:
-    """The short "Sources" list appended to answers for plain-text clients."""
-    if not citations:
-        return ""
-    lines = [f"[{c.n}] {c.title}" + (f" ({c.url})" if c.url else "") for c in citations]
-    return "Sources:\n" + "\n".join(lines)
-
-
 @dataclass(slots=True)
 class _Draft:
     """An answer being written: the text so far and the sources its markers name."""
 
     answer: Answer
     start: float  # perf_counter() when the question came in
+    reading: Reading  # what the turn is about (paperchat.conversation)
     cited: list[int] = field(default_factory=list)
 
     def add(self, sentence: CheckedSentence) -> Iterator[Delta]:
@@ -129,6 +112,7 @@ class Answerer:
         self.llm = llm
         self.settings = settings
         self.llm_settings = llm_settings
+        self.reader = ConversationReader(retriever, settings)
 
     @property
     def backend(self) -> str:
@@ -161,12 +145,12 @@ class Answerer:
     ) -> Iterator[AnswerEvent]:
         start = time.perf_counter()
         question = self.validate(question)
-        standalone = self.condense(question, history)
-        condensed = time.perf_counter()
-        hits = self.retriever.search(standalone, k=k, mode=mode, filters=filters)
-        timings = {"condense": condensed - start, "retrieve": time.perf_counter() - condensed}
+        reading = self.read(question, history, k=k, mode=mode, filters=filters)
+        hits = reading.hits
+        timings = {"retrieve": time.perf_counter() - start}
         yield Retrieved(hits)
-        draft = _Draft(Answer(text="", hits=hits, question=standalone, timings=timings), start)
+        answer = Answer(text="", hits=hits, question=reading.question, timings=timings)
+        draft = _Draft(answer, start, reading)
         if self._off_topic(hits):
             yield from self._abstain(draft)
         else:
@@ -188,17 +172,23 @@ class Answerer:
             )
         return question
 
-    def condense(self, question: str, history: Sequence[Turn]) -> str:
-        """A standalone question for retrieval, using the conversation when it is needed."""
-        turns = [t for t in history if t.role in ("user", "assistant")]
-        turns = turns[-self.settings.history_turns :] if self.settings.history_turns else []
-        if not turns or not _DEPENDENT.search(question):
-            return question
-        if self._condense_by_llm():
-            rewritten = self._condense_with_llm(question, turns)
-            if rewritten:
-                return rewritten
-        return _condense_heuristic(question, turns)
+    def read(
+        self,
+        question: str,
+        history: Sequence[Turn] = (),
+        *,
+        k: int | None = None,
+        mode: str | None = None,
+        filters: Filters | None = None,
+    ) -> Reading:
+        """What the question is about in its conversation, with the papers retrieved for it.
+
+        Decided from retrieval evidence (paperchat.conversation); a capable model's rewrite
+        of a follow-up is only taken when retrieval for it agrees. `filters` restrict every
+        retrieval.
+        """
+        rewrite = self._condense_with_llm if self._condense_by_llm() else None
+        return self.reader.read(question, history, k=k, mode=mode, rewrite=rewrite, filters=filters)
 
     def _condense_by_llm(self) -> bool:
         mode = self.settings.condense
@@ -208,6 +198,7 @@ class Answerer:
 
     def _condense_with_llm(self, question: str, turns: Sequence[Turn]) -> str | None:
         assert self.llm is not None
+        turns = turns[-self.settings.history_turns :] if self.settings.history_turns else []
         history = "\n".join(f"{t.role}: {t.content[:600]}" for t in turns)
         prompt = self.prompts.condense(history, question)
         text = self.llm.generate(
@@ -354,7 +345,11 @@ class Answerer:
 
     def _extractive(self, draft: _Draft, sources: list[Source]) -> Iterator[CheckedSentence]:
         """The sentences that answer the question, each citing its paper: faithful by design."""
-        yield from ExtractiveAnswer(self.embedder).compose(draft.answer.question, sources)
+        # Scored for the user's own words (a follow-up's, not its rewrite), plus the terms the
+        # conversation lends a comparison that names no aspect.
+        reading = draft.reading
+        composer = ExtractiveAnswer(self.embedder)
+        yield from composer.compose(reading.turn, sources, reading.context_terms)
 
 
 def off_topic(hits: Sequence[Hit], settings: AnswerSettings) -> bool:
@@ -430,13 +425,3 @@ def _citation(source: Source) -> Citation:
         url=source.hit.url,
         passage=source.passage,
     )
-
-
-def _condense_heuristic(question: str, turns: Sequence[Turn]) -> str:
-    """Append what the conversation was about: the last question and the paper it cited."""
-    last_user = next((t.content for t in reversed(turns) if t.role == "user"), "")
-    last_answer = next((t.content for t in reversed(turns) if t.role == "assistant"), "")
-    cited = _SOURCE_LINE.search(last_answer)
-    quoted = _QUOTED.search(last_answer)
-    topic = cited.group(1) if cited else quoted.group(1) if quoted else last_answer[:200]
-    return " ".join(f"{question} {last_user} {topic}".split())

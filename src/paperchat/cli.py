@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
-from paperchat.errors import PaperchatError
+from paperchat.errors import ConfigError, PaperchatError
 from paperchat.index import Filters
 from paperchat.ingest import IngestReport
 from paperchat.pipeline import Pipeline
@@ -126,6 +126,7 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
         index = pipeline.index
         info = {
             "qdrant": settings.qdrant.url or str(settings.qdrant_path),
+            "engine": index.engine_version(),
             "collection": index.collection,
             "papers": index.count_papers(),
             "chunks": index.count_chunks(),
@@ -141,6 +142,40 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
         print(f"\n{title}:")
         for name, n in counts[key].items():
             print(f"  {n:>7}  {name}")
+    return 0
+
+
+@command("index")
+def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
+    """`index push`: copy the embedded index to a Qdrant server (docs/deploying.md)."""
+    from paperchat.index.push import push_index, state_path
+    from paperchat.index.server import ServerIndex, open_client
+
+    if settings.qdrant.url:
+        raise ConfigError(
+            "`paperchat index push` copies the embedded index; unset PAPERCHAT_QDRANT_URL "
+            "(the target is given with --to)."
+        )
+    qdrant = settings.qdrant.model_copy(update={"url": args.to, "api_key": args.api_key})
+    target_settings = settings.model_copy(update={"qdrant": qdrant})
+    pipeline = Pipeline(settings)
+    target = ServerIndex(open_client(target_settings), target_settings)
+    state = state_path(settings.data_dir, pipeline.index.collection, args.to)
+    try:
+        with tqdm(desc="push", unit=" chunks", disable=args.quiet) as bar:
+
+            def progress(done: int, total: int) -> None:
+                bar.total = total
+                bar.n = done
+                bar.refresh()
+
+            report = push_index(pipeline.index, target, state, args.batch, progress)
+    finally:
+        target.close()
+        pipeline.close()
+    resumed = f" (resumed after {report.resumed_at})" if report.resumed_at else ""
+    print(f"pushed {report.total} chunks of {target.collection} to {args.to}{resumed}")
+    print(f"serve from it: PAPERCHAT_QDRANT_URL={args.to} paperchat serve")
     return 0
 
 
@@ -199,6 +234,8 @@ def print_streamed(events: Iterable[AnswerEvent]) -> Answer:
 
 @command("chat")
 def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
+    from paperchat.conversation import assistant_content
+
     history: list[Turn] = []
     with Pipeline(settings) as pipeline:
         answerer = pipeline.answerer(args.backend)
@@ -209,15 +246,9 @@ def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
             except PaperchatError as e:
                 print(f"Error: {e}", file=sys.stderr)
                 continue
-            answer_text = answer.text + "\n" + _sources_text(answer)
-            history += [Turn("user", question), Turn("assistant", answer_text)]
+            # Fed back exactly as an API client would send it: text, markers, Sources.
+            history += [Turn("user", question), Turn("assistant", assistant_content(answer))]
     return 0
-
-
-def _sources_text(answer: Answer) -> str:
-    from paperchat.answering import format_sources
-
-    return format_sources(answer.citations)
 
 
 def _prompt() -> str:
@@ -350,6 +381,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         )
     summary = summarise(run, name, command=_eval_command(args))
     write_report(summary, out, worst=args.worst)
+    _eval_conversations(args, settings, out)
     for problem in summary.gold_problems:
         print(f"warning: {problem}", file=sys.stderr)
     print_eval_summary(summary)
@@ -375,6 +407,29 @@ def cmd_eval_compare(args: argparse.Namespace, settings: Settings) -> int:
     print(markdown)
     print(f"written to {out}")
     return 0
+
+
+def _eval_conversations(args: argparse.Namespace, settings: Settings, out: Path) -> None:
+    """Answer configs also replay the gold conversations; the section joins the report."""
+    from paperchat.evaluation.conversations import evaluate_conversations, write
+
+    if args.no_conversations or not any("+" in c for c in args.config):
+        return
+    with (
+        Pipeline(settings) as pipeline,
+        tqdm(desc="conversations", unit="turn", disable=args.quiet) as bar,
+    ):
+        runs = evaluate_conversations(
+            pipeline, args.conversations, args.config, args.split, bar.update
+        )
+    for run in runs:
+        summary = write(run, out)
+        for kind, s in summary["by_kind"].items():
+            print(
+                f"{run.config:<24} {kind:<34} first cited {s['first_cited_right']:.2f}, "
+                f"must_include {s['must_include']:.2f}, declined {s['declined']:.2f}, "
+                f"leaks {s['leaks']}"
+            )
 
 
 def _eval_command(args: argparse.Namespace) -> str:
@@ -425,6 +480,7 @@ def cmd_gold_check(args: argparse.Namespace, settings: Settings) -> int:
 
 def add_eval_parsers(sub: argparse._SubParsersAction) -> None:
     from paperchat.evaluation.configs import GOLD_FILE
+    from paperchat.evaluation.conversations import CONVERSATIONS_FILE
 
     p = sub.add_parser("eval", help="measure retrieval and answers on gold questions")
     p.add_argument("--gold", nargs="+", type=Path, default=[GOLD_FILE], help="gold JSONL files")
@@ -441,6 +497,13 @@ def add_eval_parsers(sub: argparse._SubParsersAction) -> None:
         default="test",
         help="part of the gold files: test (held out from calibration, default), fit, or all",
     )
+    p.add_argument(
+        "--conversations",
+        type=Path,
+        default=CONVERSATIONS_FILE,
+        help="gold conversations replayed by answer configs (default %(default)s)",
+    )
+    p.add_argument("--no-conversations", action="store_true", help="skip the conversation replay")
     p.add_argument("--out", default=None, help="report folder (default eval/reports/DATE-NAME)")
     p.add_argument("--name", default=None, help="report name (default: the config names)")
     p.add_argument("--worst", type=int, default=10, help="worst questions in the report")
@@ -509,6 +572,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("stats", help="what the index holds")
     p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("index", help="manage the index: push it to a Qdrant server")
+    index_sub = p.add_subparsers(dest="index_command", required=True)
+    p = index_sub.add_parser("push", help="copy the embedded index to a Qdrant server")
+    p.add_argument("--to", required=True, help="Qdrant server or cluster URL")
+    p.add_argument("--api-key", default=None, help="the server's API key")
+    p.add_argument("--batch", type=int, default=256, help="points per request")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     p = sub.add_parser("doctor", help="check Qdrant, index, embedder, LLM and prompts")
     p.add_argument("--json", action="store_true", help="print the checks as JSON")

@@ -59,7 +59,8 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.message}"
+        where = f"{self.path}:{self.line}" if self.line else str(self.path)  # 0: line unknown
+        return f"{where}: {self.message}"
 
 
 def normalize_title(title: str) -> str:

@@ -25,9 +25,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Embedded Qdrant keeps every point in the process's memory and filters in Python; past
-# this many chunks (about 20k papers) searches take seconds: see docs/deploying.md, "Scale".
-EMBEDDED_COMFORT_CHUNKS = 50_000
+# Qdrant Edge searches 100k papers in milliseconds (README, "Scale"); past this many chunks
+# one machine's memory and one writer become the limits: see docs/deploying.md, "index push".
+EMBEDDED_COMFORT_CHUNKS = 5_000_000
 INGEST_HINT = "run `paperchat ingest FILES_OR_FOLDERS` (no arguments: the shipped corpus)"
 
 
@@ -89,7 +89,7 @@ def check_qdrant(pipeline: Pipeline) -> Check:
 
 
 def _server(index: PaperIndex, url: str) -> Check:
-    version = index.server_version()
+    version = index.server_version()  # type: ignore[attr-defined] - the server engine
     client = importlib.metadata.version("qdrant-client")
     detail = f"server {url}, Qdrant {version} (qdrant-client {client})"
     if not compatible(client, version):
@@ -99,10 +99,9 @@ def _server(index: PaperIndex, url: str) -> Check:
 
 
 def _embedded(pipeline: Pipeline) -> Check:
-    pipeline.index.exists()  # opens the folder: fails when another process holds it
-    client = importlib.metadata.version("qdrant-client")
+    index = pipeline.index  # opens the folder: fails when another process holds it
     return Check(
-        "qdrant", True, f"embedded at {pipeline.settings.qdrant_path} (qdrant-client {client})"
+        "qdrant", True, f"embedded at {pipeline.settings.qdrant_path} ({index.engine_version()})"
     )
 
 
@@ -125,7 +124,8 @@ def _index(index: PaperIndex, dim: int | None, *, embedded: bool) -> Check:
     stored = index.dimension()
     if stored is None:
         detail = f"collection {index.collection}: 0 papers (not created yet)"
-        return Check("index", False, detail, INGEST_HINT)
+        hint = index.empty_hint() if index.needs_migration() else INGEST_HINT
+        return Check("index", False, detail, hint)
     if dim is not None and stored != dim:
         hint = (
             "set PAPERCHAT_EMBEDDING_MODEL back to the embedder that built it, or "
@@ -138,7 +138,9 @@ def _index(index: PaperIndex, dim: int | None, *, embedded: bool) -> Check:
     if not papers:
         return Check("index", False, detail, INGEST_HINT)
     if embedded and chunks > EMBEDDED_COMFORT_CHUNKS:
-        advice = "this size is slow in embedded mode: run a Qdrant server (PAPERCHAT_QDRANT_URL)"
+        advice = (
+            "outgrowing one machine: `paperchat index push --to URL`, then PAPERCHAT_QDRANT_URL"
+        )
         return Check("index", True, detail, advice)
     return Check("index", True, detail)
 

@@ -143,17 +143,18 @@ def _stemmer():  # noqa: ANN202 - nltk has no type hints
     return PorterStemmer()
 
 
-@lru_cache(maxsize=65536)
-def _stem(word: str) -> str:
-    return _stemmer().stem(word)
+@lru_cache(maxsize=1 << 18)
+def _term(word: str) -> str | None:
+    """A word's stem, None for a stop word (cached: stemming is most of the sparse encoding)."""
+    return None if word in _stopwords() else _stemmer().stem(word)
 
 
 def words(text: str) -> list[str]:
     """Lower-cased, stop words out, Porter-stemmed terms."""
-    stop = _stopwords()
-    return [_stem(w) for w in _WORD.findall(text.lower()) if w not in stop]
+    return [t for t in map(_term, _WORD.findall(text.lower())) if t is not None]
 
 
+@lru_cache(maxsize=1 << 18)
 def term_id(term: str) -> int:
     """Stable 31-bit id of a term (Qdrant sparse indices are uint32)."""
     return int.from_bytes(hashlib.blake2b(term.encode(), digest_size=4).digest()) & 0x7FFFFFFF

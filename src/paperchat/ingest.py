@@ -125,6 +125,7 @@ class Ingestor:
     def run(self, paths: Iterable[Path], progress: Progress | None = None) -> IngestReport:
         start = time.perf_counter()
         report = IngestReport()
+        self.index.migrate()  # an index of an older format is converted, not embedded again
         try:
             files = expand_paths(paths)
         except CorpusError as e:

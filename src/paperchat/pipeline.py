@@ -1,7 +1,7 @@
 """The one place that turns Settings into concrete, connected objects.
 
-Everything is built lazily and once per process: the embedded Qdrant folder admits a single
-client, and models are expensive to load.
+Everything is built lazily and once per process: an embedded index folder admits one opener,
+and models are expensive to load.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from qdrant_client import QdrantClient
 from paperchat.chunking import Chunker
 from paperchat.embedding import Embedder, make_embedder
 from paperchat.identity import Identities
-from paperchat.index import PaperIndex, open_client
+from paperchat.index import PaperIndex, open_index
 from paperchat.ingest import Ingestor
 from paperchat.prompts import PromptSet
 from paperchat.retrieval import Retriever
@@ -37,17 +37,28 @@ class Pipeline:
         self.settings = settings
         self._lock = threading.RLock()
         self._llms: dict[str, ChatLLM | None] = {}
+        self._indexes: dict[str, PaperIndex] = {}  # by collection, shared with derived pipelines
         self._choices: dict[str, BackendChoice] = {}
         self._probe: Probe | None = None
         self._owns_client = True
 
     @cached_property
-    def client(self) -> QdrantClient:
-        return open_client(self.settings)
+    def index(self) -> PaperIndex:
+        with self._lock:
+            name = self.settings.collection_name
+            if name not in self._indexes:
+                self._indexes[name] = open_index(self.settings)
+            return self._indexes[name]
 
     @cached_property
-    def index(self) -> PaperIndex:
-        return PaperIndex(self.client, self.settings)
+    def client(self) -> QdrantClient:
+        """qdrant-client for what runs on it directly (the LlamaIndex baseline): the server's,
+        or local mode in a folder of its own beside the embedded index."""
+        from paperchat.index.server import ServerIndex, local_client
+
+        if isinstance(self.index, ServerIndex):
+            return self.index.client
+        return local_client(self.settings.qdrant_path / "llamaindex")
 
     @cached_property
     def embedder(self) -> Embedder:
@@ -119,17 +130,20 @@ class Pipeline:
         )
 
     def derive(self, settings: Settings) -> Pipeline:
-        """A pipeline for other settings (an eval config) on this one's Qdrant client.
+        """A pipeline for other settings (an eval config) on this one's indexes.
 
-        The embedded folder admits one client per process, so variants share it, and the
-        embedder and chat models when their settings agree. Closing a variant leaves the
-        client open; close the pipeline it was derived from.
+        An embedded index folder admits one opener per process, so variants share the open
+        indexes (and the embedder and chat models when their settings agree). Closing a
+        variant leaves them open; close the pipeline it was derived from.
         """
         if settings.qdrant != self.settings.qdrant or settings.data_dir != self.settings.data_dir:
             raise ValueError("a derived pipeline must use the same Qdrant storage")
         other = Pipeline(settings)
         other._owns_client = False
-        other.__dict__["client"] = self.client
+        other._indexes = self._indexes
+        other._lock = self._lock
+        if "client" in self.__dict__:
+            other.__dict__["client"] = self.client
         if settings.embedding == self.settings.embedding:
             other.__dict__["embedder"] = self.embedder
         if settings.llm == self.settings.llm:
@@ -137,10 +151,15 @@ class Pipeline:
         return other
 
     def close(self) -> None:
-        if "client" in self.__dict__ and self._owns_client:
-            self.client.close()
-        if "identities" in self.__dict__:
+        if "identities" in self.__dict__:  # each pipeline opens its own
             self.identities.close()
+        if not self._owns_client:
+            return
+        if "client" in self.__dict__:
+            self.client.close()
+        for index in self._indexes.values():
+            index.close()
+        self._indexes.clear()
 
     def __enter__(self) -> Pipeline:
         return self

@@ -93,7 +93,7 @@ class Retriever:
             )
         chunks = self.index.count_chunks()
         if chunks == 0:
-            raise IndexNotReadyError("The index is empty: run `paperchat ingest` first.")
+            raise IndexNotReadyError(self.index.empty_hint())
         k = k or self.settings.k
         vectors = QueryVectors(
             dense=self.embedder.embed_query(query) if mode != "sparse" else None,
@@ -106,7 +106,7 @@ class Retriever:
         hits = self.index.query(vectors, mode, k, self.settings.chunks_per_paper, filters)
         hits = self._names_first(query, hits, vectors, mode, k, filters)
         hits = self._with_relevance(query, hits, vectors, mode, filters)
-        return self._with_coverage(query, hits, chunks)
+        return self._with_coverage(query, hits)
 
     def whole_papers(self, query: str, hits: list[Hit]) -> list[Hit]:
         """The hits with all their papers' chunks (best first): the whole abstracts.
@@ -157,18 +157,29 @@ class Retriever:
         for names in matched.values():
             for name in names:
                 carriers[name] = carriers.get(name, 0) + 1
+        within = set(filters.paper_ids) if filters and filters.paper_ids else None
         return [
             h
             for h in found
             if any(carriers[n] < AMBIGUOUS_NAME_PAPERS for n in matched[h.paper_id])
+            and (within is None or h.paper_id in within)  # a paper filter holds for names too
         ]
 
-    def _with_coverage(self, query: str, hits: list[Hit], chunks: int) -> list[Hit]:
+    def term_weight(self, query: str) -> float:
+        """Total IDF of the query's distinctive terms: how specific the query is. A paper's
+        `coverage` times this is the IDF mass of the query it holds."""
+        terms = distinctive_terms(query)
+        if not terms:
+            return 0.0
+        chunks, df = self.index.document_frequencies([term_id(t) for t in terms])
+        return sum(idf(t, df, chunks) for t in terms)
+
+    def _with_coverage(self, query: str, hits: list[Hit]) -> list[Hit]:
         """Attach each paper's coverage of the question's distinctive terms."""
         terms = distinctive_terms(query)
         if not hits or not terms:
             return hits
-        df = self.index.document_frequencies(chunks)
+        chunks, df = self.index.document_frequencies([term_id(t) for t in terms])
         weights = {t: idf(t, df, chunks) for t in terms}
         return [
             replace(h, coverage=coverage(terms, weights, " ".join((h.title, *h.chunks, h.text))))

@@ -81,21 +81,25 @@ class EmbeddingSettings(_Section):
 
 
 class QdrantSettings(_Section):
-    url: str | None = Field(None, description="Qdrant server URL; unset = embedded Qdrant.")
+    url: str | None = Field(
+        None, description="Qdrant server URL; unset = the embedded index (Qdrant Edge)."
+    )
     api_key: str | None = Field(None, description="API key for a Qdrant server.")
     ca_bundle: Path | None = Field(
         None,
         description="PEM file of the CA that signed an https Qdrant server's certificate "
         "(a private CA); unset = the system's CAs.",
     )
-    path: Path | None = Field(None, description="Embedded Qdrant folder (default DATA_DIR/qdrant).")
+    path: Path | None = Field(
+        None, description="Embedded index folder (default DATA_DIR/qdrant; Qdrant Edge in edge/)."
+    )
     collection: str = Field("papers", description="Collection name prefix.")
     timeout: float = Field(10.0, gt=0, description="Seconds per request to a Qdrant server.")
     retries: int = Field(3, ge=0, description="Retries with exponential backoff when unreachable.")
     backoff: float = Field(0.5, ge=0, description="First backoff delay in seconds (doubles).")
     shards: int = Field(1, ge=1, description="shard_number used when creating the collection.")
     replication: int = Field(1, ge=1, description="replication_factor when creating it.")
-    upsert_batch: int = Field(256, ge=1, description="Points per upsert request.")
+    upsert_batch: int = Field(256, ge=1, description="Points per upsert request to a server.")
 
 
 class RetrievalSettings(_Section):
@@ -185,10 +189,24 @@ class AnswerSettings(_Section):
     )
     sources: int = Field(5, ge=1, description="Sources shown to the LLM (trimmed to fit).")
     history_turns: int = Field(6, ge=0, description="Earlier messages used for follow-ups.")
+    standalone_terms: float = Field(
+        4.5,
+        ge=0,
+        description="In a conversation, a turn is read on its own (a new topic) when the "
+        "paper retrieval finds for it alone holds this much more of the turn's distinctive "
+        "terms (summed IDF) than the conversation's papers do ...",
+    )
+    standalone_relevance: float = Field(
+        0.0,
+        description="... and is this much closer to it in dense similarity. Both are fitted "
+        "on the fit part of eval/gold/conversations.jsonl (eval/fit_conversation.py).",
+    )
     condense: Literal["auto", "llm", "heuristic"] = Field(
         "auto",
-        description="How follow-ups become standalone questions: auto = the LLM when served "
-        "by vllm, else the heuristic (small local models rewrite poorly).",
+        description="Who words a follow-up as a standalone question. The papers it is about "
+        "are always decided from retrieval evidence (paperchat.conversation); auto = the LLM "
+        "rewrites it when served by vllm, llm = always, heuristic = never (small local models "
+        "rewrite poorly). A rewrite whose retrieval finds other papers is not used.",
     )
 
 

@@ -14,15 +14,14 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from paperchat.errors import ConfigError
-from paperchat.settings import AUTO, REPO_ROOT, RETRIEVAL_MODES, Settings
-from paperchat.settings import BACKENDS as ALL_BACKENDS
+from paperchat.settings import EXTRACTIVE, LOCAL, REPO_ROOT, RETRIEVAL_MODES, VLLM, Settings
 
 EVAL_DIR = REPO_ROOT / "eval"
 GOLD_FILE = EVAL_DIR / "gold" / "papers.jsonl"
 PRESETS_FILE = EVAL_DIR / "configs" / "presets.toml"
 REPORTS_DIR = EVAL_DIR / "reports"
 RETRIEVERS = (*RETRIEVAL_MODES, "llamaindex")
-BACKENDS = tuple(b for b in ALL_BACKENDS if b != AUTO)  # an eval names what answers
+BACKENDS = (EXTRACTIVE, LOCAL, VLLM)  # an eval names what answers (never auto), cheapest first
 SEED = 0
 
 

@@ -13,7 +13,9 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import chain
 
-from paperchat.answering import Answerer, AnswerEvent, Delta, Done, format_sources
+from paperchat.answering import Answerer, AnswerEvent, Delta, Done
+from paperchat.conversation import assistant_content as answer_content
+from paperchat.conversation import format_sources
 from paperchat.errors import (
     BadQuestionError,
     ConfigError,
@@ -70,12 +72,6 @@ _CODES: dict[type[PaperchatError], str] = {
     IndexNotReadyError: "index_not_ready",
     LLMUnavailableError: "llm_unavailable",
 }
-
-
-def answer_content(answer: Answer) -> str:
-    """The assistant message: the answer with [n] markers, then the numbered Sources list."""
-    sources = format_sources(answer.citations)
-    return f"{answer.text}\n\n{sources}" if sources else answer.text
 
 
 def bad_request(message: str, param: str | None = None, code: str | None = None) -> ErrorResponse:

@@ -48,6 +48,10 @@ INTRO = (
     "at `/v1` ([API docs](/docs))."
 )
 
+# LaTeX is rendered from the page's text after Markdown, so escaping cannot stop it: a title
+# holding $$\rule{5000px}{5000px}$$ would draw a box over the page. Papers need no maths here.
+NO_LATEX: list[dict[str, str | bool]] = []
+
 # Rank and score stay on one line; titles take the rest of the panel.
 CSS = "#hits th, #hits td:nth-child(-n+2) { white-space: nowrap; }"
 
@@ -194,7 +198,9 @@ def build_ui(service: ChatService, settings: Settings, jobs: UploadJobs) -> gr.B
         turns = gr.State([])  # the conversation as the API receives it, for follow-ups
         with gr.Row():
             with gr.Column(scale=3):
-                chatbot = gr.Chatbot(label="Chat", height=560, elem_id="chat")
+                chatbot = gr.Chatbot(
+                    label="Chat", height=560, elem_id="chat", latex_delimiters=NO_LATEX
+                )
                 with gr.Row():
                     question = gr.Textbox(
                         placeholder="Ask a question about the papers…",
@@ -203,7 +209,7 @@ def build_ui(service: ChatService, settings: Settings, jobs: UploadJobs) -> gr.B
                         elem_id="question",
                     )
                     ask = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
-                status = gr.Markdown("", elem_id="status")
+                status = gr.Markdown("", elem_id="status", latex_delimiters=NO_LATEX)
                 gr.Examples([[q] for q in EXAMPLES], inputs=[question], label="Examples")
                 clear = gr.Button("New conversation", variant="secondary")
             with gr.Column(scale=2):
@@ -215,7 +221,9 @@ def build_ui(service: ChatService, settings: Settings, jobs: UploadJobs) -> gr.B
                 filters = render_filters()
                 gr.Markdown("### Retrieved papers")
                 retrieved = gr.Markdown(
-                    "Papers found for the question appear here.", elem_id="hits"
+                    "Papers found for the question appear here.",
+                    elem_id="hits",
+                    latex_delimiters=NO_LATEX,
                 )
         render_library(LibraryUI(service, jobs), filters)
         inputs = [question, messages, turns, k, mode, *filters.inputs]

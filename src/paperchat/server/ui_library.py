@@ -1,13 +1,12 @@
 """The UI's library: upload a paper file, browse or search the collection, and the filters
 (date range, category, source file) that the chat and the collection view apply.
 
-Everything shown from the corpus is escaped: titles, authors and venues come from files anyone
-can upload. Links are shown only when they are http(s).
+Everything shown from the corpus is escaped (paperchat.server.render): titles, authors and
+venues come from files anyone can upload. Links are shown only when they are http(s).
 """
 
 from __future__ import annotations
 
-import html
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from paperchat.corpus import SUFFIXES
 from paperchat.errors import PaperchatError
 from paperchat.index import Filters
 from paperchat.records import Hit
+from paperchat.server.render import html_text, web_url
 from paperchat.server.serving import ChatService
 from paperchat.server.uploads import MAX_PROBLEMS_SHOWN, UploadJobs, UploadState
 
@@ -54,27 +54,23 @@ def make_filters(
 # -- rendering ----------------------------------------------------------------------------------
 
 
-def safe_url(url: str | None) -> str | None:
-    return url if url and url.casefold().startswith(("https://", "http://")) else None
-
-
 def link_html(title: str, url: str | None) -> str:
     """The title linked to the paper, or to a title search when no link is known."""
-    href = safe_url(url) or TITLE_SEARCH + quote_plus(title)
-    note = "" if safe_url(url) else ' <small title="no link known">(title search)</small>'
-    anchor = f'<a href="{html.escape(href)}" target="_blank" rel="noopener noreferrer">'
-    return f"{anchor}{html.escape(title)}</a>{note}"
+    href = web_url(url) or TITLE_SEARCH + quote_plus(title)
+    note = "" if web_url(url) else ' <small title="no link known">(title search)</small>'
+    anchor = f'<a href="{html_text(href)}" target="_blank" rel="noopener noreferrer">'
+    return f"{anchor}{html_text(title)}</a>{note}"
 
 
 def paper_row(p: PaperInfo) -> str:
     authors = ", ".join(p.meta.authors[:4]) + (" et al." if len(p.meta.authors) > 4 else "")
     cells = (
         link_html(p.title, p.url),
-        html.escape(authors),
-        html.escape(p.date or (str(p.year) if p.year else "")),
-        html.escape(p.meta.venue or ""),
-        html.escape(", ".join(p.meta.categories[:6])),
-        html.escape(", ".join(p.sources)),
+        html_text(authors),
+        html_text(p.date or (str(p.year) if p.year else "")),
+        html_text(p.meta.venue or ""),
+        html_text(", ".join(p.meta.categories[:6])),
+        html_text(", ".join(p.sources)),
     )
     return "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
 
@@ -87,22 +83,22 @@ def render_papers(papers: Sequence[PaperInfo], shown_of: str) -> str:
     )
     rows = "\n".join(paper_row(p) for p in papers)
     return (
-        f"<p>{html.escape(shown_of)}</p>"
+        f"<p>{html_text(shown_of)}</p>"
         f'<table id="library-table"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
     )
 
 
 def render_upload(state: UploadState) -> str:
     """The upload's progress or outcome as HTML, every file-derived string escaped."""
-    name = html.escape(state.name)
+    name = html_text(state.name)
     if state.phase == "idle":
         return ""
     if state.phase == "ingesting":
         return f"<p>⏳ Adding <b>{name}</b>: {state.papers} papers, {state.chunks} chunks…</p>"
-    head = f"✅ <b>{name}</b>: {html.escape(state.summary)}."
+    head = f"✅ <b>{name}</b>: {html_text(state.summary)}."
     if state.phase == "failed":
-        head = f"⚠️ <b>{name}</b>: {html.escape(state.error or 'failed')}."
-    items = [f"<li>{html.escape(p)}</li>" for p in state.problems[:MAX_PROBLEMS_SHOWN]]
+        head = f"⚠️ <b>{name}</b>: {html_text(state.error or 'failed')}."
+    items = [f"<li>{html_text(p)}</li>" for p in state.problems[:MAX_PROBLEMS_SHOWN]]
     if len(state.problems) > MAX_PROBLEMS_SHOWN:
         items.append(f"<li>… and {len(state.problems) - MAX_PROBLEMS_SHOWN} more</li>")
     problems = ""
@@ -131,7 +127,7 @@ class LibraryUI:
         try:
             self.jobs.submit(Path(file), Path(file).name)
         except PaperchatError as e:
-            return f"<p>⚠️ {html.escape(str(e))}</p>"
+            return f"<p>⚠️ {html_text(str(e))}</p>"
         except OSError:
             log.exception("saving an upload failed")
             return "<p>⚠️ The server could not save the file; the details are in its log.</p>"
@@ -160,7 +156,7 @@ class LibraryUI:
             total = self.service.pipeline.index.count_papers()
             return render_papers(papers, f"{len(papers)} shown of {total} papers")
         except PaperchatError as e:
-            return f"<p>⚠️ {html.escape(str(e))}</p>"
+            return f"<p>⚠️ {html_text(str(e))}</p>"
 
 
 @dataclass(slots=True)

@@ -1,0 +1,377 @@
+"""Conversations: which papers a turn is about, decided from retrieval evidence before any LLM.
+
+A conversation arrives as messages (the API, the UI and `paperchat chat` all send the same
+shape): earlier questions, and earlier answers as the API returns them, with `[n]` markers in
+the text and a "Sources:" block naming the cited papers (`assistant_content`).
+`read_conversation` recovers the conversation's papers from them: the papers the last answer
+cited, the first cited first.
+
+`ConversationReader.read` then decides how to read the new turn. Words such as "it" or "its"
+decide nothing ("which paper learns football player representations from match data, and
+what's its pretraining task?" describes its own paper); evidence does:
+
+- **standalone**: retrieval for the turn alone finds a paper confidently, one the turn names
+  or one that holds the turn's distinctive terms clearly better than the conversation's
+  papers do. The conversation is left behind.
+- **follow-up**: otherwise the turn is about the conversation's papers, with or without a
+  pronoun ("what's the final model called?"). They are retrieved for the turn's own terms, so
+  the passages, and the sentences an answer quotes, are the ones that answer it.
+- **comparison**: the turn asks to compare and leaves one side to the conversation ("how
+  does X compare with it?", "how does X's way of ... differ?"), and finds one other paper on
+  its own: that paper and the conversation's are both answered from.
+
+The papers a reading settles on are marked `named` on their hits: the turn refers to them,
+so they lead the answer and are never declined. An LLM rewrite of the turn (when a capable
+model serves) is used only when its own retrieval agrees with the reading.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+from paperchat.citations import split_markers
+from paperchat.corpus import paper_id_for
+from paperchat.extractive import asks_for_several
+from paperchat.index import Filters
+from paperchat.records import Answer, Citation, Hit, Turn
+from paperchat.retrieval import Retriever, distinctive_terms
+from paperchat.settings import AnswerSettings
+
+log = logging.getLogger(__name__)
+
+ReadingKind = Literal["standalone", "follow-up", "comparison"]
+SOURCES_HEADER = "Sources:"
+MAX_SOURCES = 20  # a Sources block longer than this is not one paperchat wrote
+MAX_TITLE_CHARS = 400
+MAX_CONVERSATION_PAPERS = 4
+_SOURCE_LINE = re.compile(r"^\[(\d{1,3})\]\s*(.+?)(?:\s+\((https?://\S+)\))?\s*$")
+# A comparison whose second side is left to the conversation: "how does X compare with it?",
+# "how does X's way of ... differ?". With an object of its own ("compared with earlier
+# datasets") a comparison word asks for nothing from the conversation.
+_COMPARES_BACK = re.compile(
+    r"\b(?:compared?|compares|comparison|differs?|difference|versus|vs\.?|contrasts?)\b"
+    r"(?:\s+\w+){0,2}?\s*(?:(?:with|to|from|against|and)\s+(?:it|them|this|that|these|those"
+    r"|(?:this|that|the\s+(?:previous|former|first|earlier|last))\s+(?:one|paper|work|model"
+    r"|method|approach))\b|\W*$)",
+    re.IGNORECASE,
+)
+_QUOTED_TITLE = re.compile(r"\"([^\"\n]{8,400})\"\s*\[(\d{1,3})\]")
+
+
+# -- the conversation as messages ----------------------------------------------------------------
+
+
+def format_sources(citations: Sequence[Citation]) -> str:
+    """The short "Sources" list appended to answers for plain-text clients."""
+    if not citations:
+        return ""
+    lines = [f"[{c.n}] {c.title}" + (f" ({c.url})" if c.url else "") for c in citations]
+    return f"{SOURCES_HEADER}\n" + "\n".join(lines)
+
+
+def assistant_content(answer: Answer) -> str:
+    """The assistant message as the API returns it: the answer, then the Sources list.
+
+    Clients send it back in later requests; `read_conversation` reads it there.
+    """
+    sources = format_sources(answer.citations)
+    return f"{answer.text}\n\n{sources}" if sources else answer.text
+
+
+@dataclass(frozen=True, slots=True)
+class CitedPaper:
+    paper_id: str
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """What the earlier turns tell about the new one."""
+
+    questions: tuple[str, ...] = ()  # earlier user questions, oldest first
+    papers: tuple[CitedPaper, ...] = ()  # the last answer's cited papers, first cited first
+
+    @property
+    def last_question(self) -> str:
+        return self.questions[-1] if self.questions else ""
+
+    @property
+    def paper_ids(self) -> tuple[str, ...]:
+        return tuple(p.paper_id for p in self.papers)
+
+
+def read_conversation(history: Sequence[Turn]) -> Conversation:
+    """The earlier questions and the papers the last answer cited."""
+    questions = tuple(t.content.strip() for t in history if t.role == "user" and t.content.strip())
+    last_answer = next((t.content for t in reversed(history) if t.role == "assistant"), "")
+    papers = cited_papers(last_answer)[:MAX_CONVERSATION_PAPERS]
+    return Conversation(questions, tuple(papers))
+
+
+def cited_papers(content: str) -> list[CitedPaper]:
+    """The papers an answer cites, in the order its text first cites them.
+
+    Titles come from the Sources block the API appends; without one, from the quoted titles
+    the extractive answer writes ('According to "Title" [1], ...'). A title the collection
+    does not hold simply finds no paper later.
+    """
+    body, titles = _split_sources(content)
+    if not titles:
+        titles = {int(n): t for t, n in _QUOTED_TITLE.findall(body)}
+    _, order = split_markers(body)
+    ordered = [n for n in order if n in titles] + [n for n in titles if n not in order]
+    papers = [CitedPaper(paper_id_for(titles[n]), titles[n]) for n in ordered]
+    return list({p.paper_id: p for p in papers}.values())
+
+
+def _split_sources(content: str) -> tuple[str, dict[int, str]]:
+    """The answer text and its Sources block as {n: title}; {} when there is none."""
+    lines = content.splitlines()
+    header = next(
+        (i for i in range(len(lines) - 1, -1, -1) if lines[i].strip() == SOURCES_HEADER), None
+    )
+    if header is None:
+        return content, {}
+    titles: dict[int, str] = {}
+    for line in lines[header + 1 : header + 1 + MAX_SOURCES]:
+        match = _SOURCE_LINE.match(line.strip())
+        if match and len(match.group(2)) <= MAX_TITLE_CHARS:
+            titles.setdefault(int(match.group(1)), match.group(2))
+    return "\n".join(lines[:header]), titles
+
+
+# -- reading a turn --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """How a turn is read: the papers it is about and the question retrieval answered."""
+
+    kind: ReadingKind
+    turn: str  # the user's words: the sentences of the answer are chosen for them
+    question: str  # a standalone question (for the model's prompt and Answer.question)
+    hits: list[Hit]
+    context_terms: tuple[str, ...] = ()  # extra terms the answer's sentences are scored on
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """How strongly one paper answers the turn's own words."""
+
+    relevance: float  # dense cosine of the turn and the paper's best chunk
+    coverage: float  # IDF-weighted share of the turn's distinctive terms the paper holds
+
+    @classmethod
+    def of(cls, hits: Sequence[Hit]) -> Evidence:
+        """The best of each signal over the hits (none: no evidence)."""
+        return cls(
+            max((h.relevance or 0.0 for h in hits), default=0.0),
+            max((h.coverage or 0.0 for h in hits), default=0.0),
+        )
+
+
+Rewrite = Callable[[str, Sequence[Turn]], str | None]
+
+
+class ConversationReader:
+    """Decides what a turn is about from retrieval evidence, then retrieves for it."""
+
+    def __init__(self, retriever: Retriever, settings: AnswerSettings) -> None:
+        self.retriever = retriever
+        self.settings = settings
+
+    def read(
+        self,
+        turn: str,
+        history: Sequence[Turn] = (),
+        *,
+        k: int | None = None,
+        mode: str | None = None,
+        rewrite: Rewrite | None = None,
+        filters: Filters | None = None,
+    ) -> Reading:
+        """The reading of `turn` after `history`; `rewrite` is an optional LLM rewrite;
+        `filters` restrict every retrieval of the turn (the user's date/category/... choice)."""
+        window = self.settings.history_turns
+        turns = [t for t in history if t.role in ("user", "assistant")]
+        if filters is not None and filters != Filters():
+            scoped = ConversationReader(_Filtered(self.retriever, filters), self.settings)
+            return scoped.read(turn, history, k=k, mode=mode, rewrite=rewrite)
+        conversation = read_conversation(turns[-window:] if window else [])
+        alone = self.retriever.search(turn, k=k, mode=mode)
+        if not conversation.questions:
+            return Reading("standalone", turn, turn, alone)
+        if not conversation.papers:
+            reading = self._without_papers(turn, conversation, alone, k, mode)
+        else:
+            reading = self._with_papers(turn, conversation, alone, mode)
+        if rewrite is not None and reading.kind != "standalone" and reading.hits:
+            return self._checked_rewrite(reading, rewrite, turns, k, mode)
+        return reading
+
+    # -- the decision ------------------------------------------------------------------------
+
+    def _with_papers(
+        self,
+        turn: str,
+        conversation: Conversation,
+        alone: list[Hit],
+        mode: str | None,
+    ) -> Reading:
+        ours = self._papers(turn, conversation.paper_ids, mode)
+        if not ours:  # the cited titles are not in this collection (another index)
+            return Reading("standalone", turn, turn, alone)
+        own = [h for h in alone if h.paper_id not in conversation.paper_ids]
+        if compares_back(turn) and self._one_paper(turn, own, ours):
+            return self._comparison(turn, conversation, own[0], ours)
+        if any(h.named for h in own) or self._standalone(turn, own, ours):
+            return Reading("standalone", turn, turn, alone)
+        # The turn alone finds the conversation's paper first: it needs no rewrite.
+        finds_ours = bool(alone) and alone[0].paper_id in conversation.paper_ids
+        return self._follow_up(turn, conversation, ours, rewritten=not finds_ours)
+
+    def _standalone(self, turn: str, own: Sequence[Hit], ours: Sequence[Hit]) -> bool:
+        weight = self.retriever.term_weight(turn)
+        return finds_its_own_paper(own, ours, weight, self.settings)
+
+    def _one_paper(self, turn: str, own: Sequence[Hit], ours: Sequence[Hit]) -> bool:
+        """The turn names or describes exactly one paper outside the conversation."""
+        named = [h for h in own if h.named]
+        if len(named) > 1:
+            return False  # it names its own papers to compare: standalone
+        return len(named) == 1 or self._standalone(turn, own, ours)
+
+    # -- readings ----------------------------------------------------------------------------
+
+    def _papers(self, turn: str, paper_ids: Sequence[str], mode: str | None) -> list[Hit]:
+        """The conversation's papers, scored for the turn's own words, in citation order."""
+        found = self.retriever.search(
+            turn,
+            k=len(paper_ids),
+            mode=mode,
+            filters=Filters(paper_ids=tuple(paper_ids)),
+        )
+        rank = {pid: i for i, pid in enumerate(paper_ids)}
+        return sorted(found, key=lambda h: rank.get(h.paper_id, len(rank)))
+
+    def _follow_up(
+        self, turn: str, conversation: Conversation, ours: list[Hit], *, rewritten: bool
+    ) -> Reading:
+        # The first cited paper is what "it" means; the others of a multi-paper answer join
+        # when the earlier question asked about several ("which papers ...?"). Only they are
+        # answered from: the turn is about them, whatever else shares its words.
+        about = ours if asks_for_several(conversation.last_question) else ours[:1]
+        hits = [replace(h, named=True) for h in about]
+        titles = " and ".join(f'"{h.title}"' for h in about)
+        question = f"{turn} (about {titles})" if rewritten else turn
+        return Reading("follow-up", turn, question, hits)
+
+    def _comparison(
+        self, turn: str, conversation: Conversation, other: Hit, ours: list[Hit]
+    ) -> Reading:
+        mine = self.retriever.search(
+            turn,
+            k=1,
+            filters=Filters(paper_ids=(other.paper_id,)),
+        )
+        papers = [*(mine or [other]), ours[0]]
+        hits = [replace(h, named=True) for h in papers]
+        titles = " and ".join(f'"{h.title}"' for h in papers)
+        # "compare with it" rarely says on what: the earlier question's terms say it.
+        context = tuple(distinctive_terms(conversation.last_question))
+        return Reading("comparison", turn, f"{turn} (comparing {titles})", hits, context)
+
+    def _without_papers(
+        self,
+        turn: str,
+        conversation: Conversation,
+        alone: list[Hit],
+        k: int | None,
+        mode: str | None,
+    ) -> Reading:
+        """The last answer cited nothing (it declined): the earlier question may help."""
+        weight = self.retriever.term_weight(turn)
+        if alone and (
+            alone[0].named
+            or Evidence.of(alone[:1]).coverage * weight >= self.settings.standalone_terms
+        ):
+            return Reading("standalone", turn, turn, alone)
+        joined = f"{turn} {conversation.last_question}"
+        hits = self.retriever.search(joined, k=k, mode=mode)
+        return Reading("follow-up", turn, joined, hits)
+
+    # -- an LLM's rewrite, checked ------------------------------------------------------------
+
+    def _checked_rewrite(
+        self,
+        reading: Reading,
+        rewrite: Rewrite,
+        turns: Sequence[Turn],
+        k: int | None,
+        mode: str | None,
+    ) -> Reading:
+        """The model's standalone question, when retrieval for it finds the same papers."""
+        text = rewrite(reading.turn, turns)
+        if not text:
+            return reading
+        found = self.retriever.search(text, k=k, mode=mode)
+        about = [h.paper_id for h in reading.hits if h.named] or [reading.hits[0].paper_id]
+        top = [h.paper_id for h in found[: len(about)]]
+        if sorted(top) != sorted(about):
+            log.info("the model's rewrite %r finds other papers than the evidence; unused", text)
+            return reading
+        return replace(reading, question=text)
+
+
+class _Filtered:
+    """A retriever whose every search keeps to the user's filters (per call: thread-safe)."""
+
+    def __init__(self, retriever: Retriever, filters: Filters) -> None:
+        self._retriever = retriever
+        self._filters = filters
+
+    def search(self, text: str, *, filters: Filters | None = None, **kwargs: Any) -> list[Hit]:
+        # A search of given papers keeps the user's other restrictions.
+        scoped = (
+            replace(self._filters, paper_ids=filters.paper_ids)
+            if filters is not None
+            else self._filters
+        )
+        return self._retriever.search(text, filters=scoped, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._retriever, name)
+
+
+def compares_back(turn: str) -> bool:
+    """The turn asks for a comparison and leaves one side to the conversation."""
+    return bool(_COMPARES_BACK.search(turn))
+
+
+def finds_its_own_paper(
+    own: Sequence[Hit], ours: Sequence[Hit], term_weight: float, settings: AnswerSettings
+) -> bool:
+    """The turn alone finds a paper outside the conversation that answers it clearly better
+    than the conversation's papers: it holds at least `standalone_terms` more of the turn's
+    IDF mass (its distinctive terms; `term_weight` is their total) and is at least
+    `standalone_relevance` closer in dense similarity.
+
+    A follow-up ("how many parameters does it have?") shares a few common terms with many
+    papers, the conversation's among them: the gains stay small. A new question describes
+    its paper in specific terms that the conversation's papers lack.
+
+    `own`: hits for the turn alone, without the conversation's papers; `ours`: the
+    conversation's papers, scored for the turn.
+    """
+    if not own:
+        return False
+    top, theirs = Evidence.of(own[:1]), Evidence.of(ours)
+    terms = (top.coverage - theirs.coverage) * term_weight
+    return (
+        terms >= settings.standalone_terms
+        and top.relevance - theirs.relevance >= settings.standalone_relevance
+    )

@@ -1,0 +1,407 @@
+"""The embedded engine: Qdrant Edge, Qdrant's own Rust engine, in this process.
+
+Layout of `DATA_DIR/qdrant/edge/<collection>/`: `shard/` (Qdrant Edge's segments and WAL),
+`collection.json` (the identity and vector size the shard was built for), `terms.sqlite`
+(document frequencies, see terms.py) and `.lock` (one process at a time, as the shard's WAL
+demands; taken when the index is opened, so a second process gets a clear message at once).
+
+Qdrant Edge has no grouped query in Python: the fused candidates (both prefetch lists) are
+fetched and grouped per paper here, which is what a server's group-by does over the same list.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import importlib.metadata
+import json
+import logging
+import os
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import qdrant_edge as qe
+
+from paperchat.chunking import head_id
+from paperchat.errors import IndexNotReadyError, IndexUnavailableError
+from paperchat.index.base import PaperIndex
+from paperchat.index.schema import (
+    DENSE,
+    HIT_FIELDS,
+    PAYLOAD_INDEXES,
+    SPARSE,
+    FieldKind,
+    Filters,
+    Mode,
+    QueryVectors,
+    StoredPoint,
+    dimension_mismatch,
+)
+from paperchat.index.terms import SqliteTermCounts, term_delta
+from paperchat.settings import Settings
+
+log = logging.getLogger(__name__)
+WRITE_BATCH = 1024  # points per update: bounds the memory of one conversion to Rust
+SCAN_BATCH = 2048
+KINDS: dict[FieldKind, qe.PayloadSchemaType] = {
+    "keyword": qe.PayloadSchemaType.Keyword,
+    "integer": qe.PayloadSchemaType.Integer,
+    "float": qe.PayloadSchemaType.Float,
+    "bool": qe.PayloadSchemaType.Bool,
+    "datetime": qe.PayloadSchemaType.Datetime,
+}
+
+
+def edge_version() -> str:
+    return importlib.metadata.version("qdrant-edge-py")
+
+
+class EdgeIndex(PaperIndex):
+    """One Qdrant Edge shard per collection, in a folder this process holds alone."""
+
+    engine = "edge"
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self._settings = settings
+        self.root = settings.qdrant_path / "edge" / self.collection
+        self.old_root = settings.qdrant_path  # qdrant-client local mode kept its files here
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._lock_file = _hold_lock(self.root / ".lock", settings.qdrant_path)
+        self._shard: qe.EdgeShard | None = None
+        self._dim: int | None = None
+        self.terms = SqliteTermCounts(self.root / "terms.sqlite")
+
+    # -- schema and state --------------------------------------------------------------------
+
+    @property
+    def _meta_path(self) -> Path:
+        return self.root / "collection.json"
+
+    def _meta(self) -> dict[str, Any]:
+        try:
+            return json.loads(self._meta_path.read_text())
+        except FileNotFoundError:
+            return {}
+
+    def exists(self) -> bool:
+        return self._meta_path.exists()
+
+    @property
+    def shard(self) -> qe.EdgeShard:
+        if self._shard is None:
+            if not self.exists():
+                raise IndexNotReadyError(self.empty_hint())
+            self._shard = _load(self.root / "shard")
+        return self._shard
+
+    def ensure(self, dim: int) -> None:
+        if self.exists():
+            stored = self.dimension()
+            if stored != dim:
+                raise IndexUnavailableError(dimension_mismatch(self.collection, stored, dim))
+            self._index_payload()
+            return
+        log.info("creating Qdrant Edge shard %s (dim %d)", self.root, dim)
+        config = qe.EdgeConfig(
+            vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)},
+            sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+        )
+        self._shard = qe.EdgeShard.create(str(self.root / "shard"), config)
+        self._index_payload()
+        self.terms.replace({})
+        # Written last: a folder without it is an interrupted creation, created again.
+        _write_json(self._meta_path, {**self.identity, "dim": dim})
+
+    def _index_payload(self) -> None:
+        """A payload index for every filter field; fields added since creation get theirs."""
+        have = set(self.shard.info().payload_schema)
+        for name, kind in PAYLOAD_INDEXES.items():
+            if name not in have:
+                self.shard.update(qe.UpdateOperation.create_field_index(name, KINDS[kind]))
+
+    def dimension(self) -> int | None:
+        if self._dim is None:  # asked by every query: read once
+            self._dim = self._meta().get("dim")
+        return self._dim
+
+    def engine_version(self) -> str:
+        return f"Qdrant Edge {edge_version()} (embedded, qdrant-edge-py)"
+
+    def close(self) -> None:
+        if self._shard is not None:
+            self._shard.flush()
+            self._shard.close()
+            self._shard = None
+        self.terms.close()
+        self._lock_file.close()  # releases the lock
+
+    # -- an index of the format before Qdrant Edge -------------------------------------------
+
+    def _old_collection(self) -> Path:
+        return self.old_root / "collection" / self.collection / "storage.sqlite"
+
+    def _converting(self) -> Path:
+        return self.root / "converting.json"
+
+    def needs_migration(self) -> bool:
+        return self._converting().exists() or (
+            not self.exists() and self._old_collection().exists()
+        )
+
+    def empty_hint(self) -> str:
+        if self.needs_migration():
+            return (
+                f"The index in {self.old_root} was built by an earlier paperchat (qdrant-client "
+                "local mode). Run `paperchat ingest` to convert it: its vectors are copied, "
+                "nothing is embedded again, and the old files are kept."
+            )
+        return super().empty_hint()
+
+    def migrate(self) -> int:
+        """Copy a qdrant-client local-mode collection of the same identity into the shard.
+
+        Resumable like `index push` (it is one): the state file marks a conversion under way.
+        """
+        if not self.needs_migration():
+            return 0
+        from paperchat.index.push import push_index
+        from paperchat.index.server import ServerIndex, local_client
+
+        if not self._converting().exists():
+            self._converting().write_text("{}")
+        client = local_client(self.old_root)
+        try:
+            report = push_index(ServerIndex(client, self._settings), self, self._converting())
+        finally:
+            client.close()
+        log.warning(
+            "converted %d chunks of %s to Qdrant Edge without embedding them again; the old "
+            "files in %s are no longer used and can be deleted",
+            report.total,
+            self.collection,
+            self.old_root / "collection",
+        )
+        return report.total
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def retrieve_payloads(self, ids: list[str], fields: list[str]) -> list[dict[str, Any]]:
+        if not ids:
+            return []
+        records = self.shard.retrieve(ids, with_payload=fields, with_vector=False)
+        return [r.payload or {} for r in records]
+
+    def present_ids(self, ids: list[str]) -> list[str]:
+        if not ids:
+            return []
+        records = self.shard.retrieve(ids, with_payload=False, with_vector=False)
+        return [str(r.id) for r in records]
+
+    def write_points(self, points: Sequence[StoredPoint]) -> None:
+        for i in range(0, len(points), WRITE_BATCH):
+            batch = points[i : i + WRITE_BATCH]
+            ids = [p.id for p in batch]
+            old = self.shard.retrieve(ids, with_payload=False, with_vector=[SPARSE])
+            self.shard.update(qe.UpdateOperation.upsert_points([_point(p) for p in batch]))
+            self.terms.apply(term_delta((p.sparse for p in batch), _sparse_of(old)))
+
+    def delete_stale(self, paper_ids: Collection[str], keep: Mapping[str, str]) -> None:
+        ids = list(paper_ids)
+        flt = qe.Filter(
+            must=[qe.FieldCondition("paper_id", match=qe.MatchAny(ids))],
+            must_not=[
+                qe.FieldCondition("content_hash", match=qe.MatchAny([keep[p] for p in ids])),
+                qe.HasIdCondition({head_id(p) for p in ids}),
+            ],
+        )
+        stale = list(self._scan(flt, with_vector=[SPARSE]))
+        if stale:
+            self.shard.update(qe.UpdateOperation.delete_points([r.id for r in stale]))
+            self.terms.apply(term_delta((), _sparse_of(stale)))
+
+    def update_paper(self, paper_id: str, payload: Mapping[str, object]) -> None:
+        flt = qe.Filter(must=[qe.FieldCondition("paper_id", match=qe.MatchValue(paper_id))])
+        self.shard.update(qe.UpdateOperation.set_payload_by_filter(flt, dict(payload)))
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def count_chunks(self) -> int:
+        return self.shard.count(qe.CountRequest(exact=True)) if self.exists() else 0
+
+    def count_papers(self) -> int:
+        if not self.exists():
+            return 0
+        heads = qe.Filter(must=[qe.FieldCondition("position", match=qe.MatchValue(0))])
+        return self.shard.count(qe.CountRequest(exact=True, filter=heads))
+
+    def document_frequencies(self, term_ids: Collection[int]) -> tuple[int, dict[int, int]]:
+        chunks = self.count_chunks()
+        counted, found = self.terms.get(term_ids)
+        if counted != chunks:  # a write was cut short between the shard and the counts
+            log.warning(
+                "term statistics out of step (%d of %d chunks); recounting", counted, chunks
+            )
+            self.terms.replace(term_delta(_sparse_of(self._scan(None, [SPARSE])), ()))
+            counted, found = self.terms.get(term_ids)
+        return counted, found
+
+    def search_chunks(
+        self, vectors: QueryVectors, mode: Mode, limit: int, filters: Filters | None
+    ) -> list[tuple[float, dict[str, Any]]]:
+        points = self.shard.query(_request(vectors, mode, _filter(filters), limit))
+        return [(p.score, p.payload or {}) for p in points]
+
+    def facet(self, key: str, limit: int = 1000) -> dict[Any, int]:
+        if not self.exists():
+            return {}
+        request = qe.FacetRequest(key, limit=limit, exact=True, filter=_FIRST)
+        return {h.value: h.count for h in self.shard.facet(request).hits}
+
+    def heads(
+        self, limit: int, offset: Any = None, filters: Filters | None = None
+    ) -> tuple[list[dict[str, Any]], Any]:
+        if not self.exists():
+            return [], None
+        flt = _filter(filters)
+        request = qe.ScrollRequest(
+            offset=offset,
+            limit=limit,
+            filter=qe.Filter(must=[_FIRST, *([flt] if flt else [])]),
+            with_payload=True,
+            with_vector=False,
+        )
+        records, following = self.shard.scroll(request)
+        return [dict(r.payload or {}) for r in records], following
+
+    def paper_ids_by_names(self, names: Collection[str], limit: int = 10) -> list[str]:
+        if not names or not self.exists():
+            return []
+        flt = qe.Filter(
+            must=[
+                qe.FieldCondition("names", match=qe.MatchAny(list(names))),
+                qe.FieldCondition("position", match=qe.MatchValue(0)),
+            ]
+        )
+        records, _ = self.shard.scroll(
+            qe.ScrollRequest(limit=limit, filter=flt, with_payload=["paper_id"], with_vector=False)
+        )
+        return [str((r.payload or {}).get("paper_id")) for r in records]
+
+    def scroll(self, offset: str | None, limit: int) -> tuple[list[StoredPoint], str | None]:
+        records, following = self.shard.scroll(
+            qe.ScrollRequest(offset=offset, limit=limit, with_payload=True, with_vector=True)
+        )
+        return [_stored(r) for r in records], None if following is None else str(following)
+
+    def _scan(self, flt: qe.Filter | None, with_vector: list[str] | bool) -> Iterator[qe.Record]:
+        offset = None
+        while True:
+            request = qe.ScrollRequest(
+                offset=offset, limit=SCAN_BATCH, filter=flt, with_payload=False,
+                with_vector=with_vector,
+            )  # fmt: skip
+            records, offset = self.shard.scroll(request)
+            yield from records
+            if offset is None:
+                return
+
+
+def _hold_lock(path: Path, where: Path) -> Any:
+    handle = path.open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise IndexUnavailableError(
+            f"The embedded index at {where} is in use by another paperchat process. Stop that "
+            "process (e.g. a running `paperchat serve`), or run a Qdrant server and set "
+            "PAPERCHAT_QDRANT_URL so several processes can share the index."
+        ) from None
+    handle.truncate(0)
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
+def _load(path: Path) -> qe.EdgeShard:
+    try:
+        return qe.EdgeShard.load(str(path))
+    except Exception as e:  # qdrant-edge raises plain Exception
+        raise IndexUnavailableError(
+            f"The embedded index at {path} could not be opened ({e}). If it is damaged, delete "
+            f"{path.parent} and run `paperchat ingest` to build it again."
+        ) from e
+
+
+def _write_json(path: Path, data: Mapping[str, object]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    tmp.replace(path)
+
+
+def _point(p: StoredPoint) -> qe.Point:
+    vector = {DENSE: p.dense, SPARSE: qe.SparseVector(p.sparse[0], p.sparse[1])}
+    return qe.Point(p.id, vector, p.payload)
+
+
+def _stored(r: qe.Record) -> StoredPoint:
+    vectors = r.vector if isinstance(r.vector, dict) else {}
+    sparse = vectors.get(SPARSE)
+    pair = (list(sparse.indices), list(sparse.values)) if sparse is not None else ([], [])
+    return StoredPoint(str(r.id), list(vectors.get(DENSE) or []), pair, dict(r.payload or {}))
+
+
+def _sparse_of(records: Iterator[qe.Record] | list[qe.Record]) -> Iterator[tuple[list[int], list]]:
+    for r in records:
+        vector = (r.vector or {}).get(SPARSE) if isinstance(r.vector, dict) else None
+        if vector is not None:
+            yield list(vector.indices), []
+
+
+_FIRST = qe.Filter(must=[qe.FieldCondition("position", match=qe.MatchValue(0))])
+
+
+def _filter(filters: Filters | None) -> qe.Filter | None:
+    if filters is None:
+        return None
+    must: list[Any] = [
+        qe.FieldCondition(key, match=qe.MatchAny(values))
+        for key, values in filters.matches().items()
+    ]
+    if dates := filters.date_range():
+        # Dated inside the range, or known only by a year inside its years.
+        first, last = filters.year_range()
+        dated = qe.FieldCondition("date", range=qe.RangeDateTime(gte=dates[0], lte=dates[1]))
+        by_year = qe.Filter(
+            must=[
+                qe.IsNullCondition("date"),
+                qe.FieldCondition("year", range=qe.RangeFloat(gte=first, lte=last)),
+            ]
+        )
+        must.append(qe.Filter(should=[dated, by_year]))
+    return qe.Filter(must=must) if must else None
+
+
+def _request(v: QueryVectors, mode: Mode, flt: qe.Filter | None, limit: int) -> qe.QueryRequest:
+    dense = qe.Query.Nearest(v.dense.tolist(), using=DENSE) if v.dense is not None else None
+    sparse = (
+        qe.Query.Nearest(qe.SparseVector(v.sparse[0], v.sparse[1]), using=SPARSE)
+        if v.sparse
+        else None
+    )
+    if mode != "hybrid":
+        query = dense if mode == "dense" else sparse
+        return qe.QueryRequest(limit=limit, query=query, filter=flt, with_payload=HIT_FIELDS)
+    prefetches = [
+        qe.Prefetch(limit=v.prefetch, query=dense, filter=flt),
+        qe.Prefetch(limit=v.prefetch, query=sparse, filter=flt),
+    ]
+    fusion = (
+        qe.Fusion.Dbsf()
+        if v.fusion == "dbsf"
+        else qe.Fusion.Rrf(k=v.rrf_k, weights=list(v.weights))
+    )
+    return qe.QueryRequest(
+        limit=limit, prefetches=prefetches, query=fusion, filter=flt, with_payload=HIT_FIELDS
+    )
