@@ -1,6 +1,8 @@
 """Requests/s and p50/p95 latency of the HTTP API at several concurrency levels.
 
-Benchmarks /v1/search and non-streaming /v1/chat/completions against a local server:
+Benchmarks /v1/search, non-streaming /v1/chat/completions, and streamed completions (the
+latency column is then the time to the first chunk, the role chunk that goes out at once)
+against a local server:
 
     python bench/bench_api.py                       # starts `paperchat serve --backend local`
     python bench/bench_api.py --data-dir /srv/pc    # same, on an existing data dir
@@ -66,10 +68,30 @@ def questions() -> list[str]:
     return [i["question"] for i in items if i["type"] != "follow-up"]
 
 
+CHAT = "/v1/chat/completions"
+STREAM = "stream: first chunk"  # a streamed completion, timed to its first data line
+
+
 def payload(endpoint: str, question: str) -> dict:
     if endpoint == "/v1/search":
         return {"query": question, "k": 5}
-    return {"model": "paperchat", "messages": [{"role": "user", "content": question}]}
+    body = {"model": "paperchat", "messages": [{"role": "user", "content": question}]}
+    return {**body, "stream": True} if endpoint == STREAM else body
+
+
+def timed_request(client: httpx.Client, endpoint: str, question: str) -> float | None:
+    """Seconds to the response (streams: to the first chunk, then read to the end); None
+    for a failed request."""
+    t0 = time.perf_counter()
+    if endpoint != STREAM:
+        ok = client.post(endpoint, json=payload(endpoint, question)).status_code == 200
+        return time.perf_counter() - t0 if ok else None
+    first = None
+    with client.stream("POST", CHAT, json=payload(endpoint, question)) as response:
+        for line in response.iter_lines():
+            if first is None and line.startswith("data:"):
+                first = time.perf_counter() - t0
+    return first if response.status_code == 200 else None
 
 
 def run_cell(base: str, endpoint: str, concurrency: int, count: int, limit: float) -> Cell:
@@ -89,14 +111,13 @@ def run_cell(base: str, endpoint: str, concurrency: int, count: int, limit: floa
                         return
                     question = pool[issued % len(pool)]
                     issued += 1
-                t0 = time.perf_counter()
                 try:
-                    ok = client.post(endpoint, json=payload(endpoint, question)).status_code == 200
+                    seconds = timed_request(client, endpoint, question)
                 except httpx.HTTPError:
-                    ok = False
+                    seconds = None
                 with lock:
-                    if ok:
-                        cell.latencies.append(time.perf_counter() - t0)
+                    if seconds is not None:
+                        cell.latencies.append(seconds)
                     else:
                         cell.errors += 1
 
@@ -149,8 +170,7 @@ def wait_ready(base: str, process: subprocess.Popen[bytes] | None = None) -> dic
 def warm_up(base: str) -> None:
     """One answer first: model loading is not what the table measures."""
     with httpx.Client(base_url=base, timeout=900) as client:
-        chat = "/v1/chat/completions"
-        client.post(chat, json=payload(chat, "What is ELECTRA?"))
+        client.post(CHAT, json=payload(CHAT, "What is ELECTRA?"))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -185,7 +205,11 @@ def main(argv: list[str] | None = None) -> int:
             "|------------------------|-----|------|-----|---------|---------|---------|",
             flush=True,
         )
-        plan = [("/v1/search", args.search_requests), ("/v1/chat/completions", args.chat_requests)]
+        plan = [
+            ("/v1/search", args.search_requests),
+            (CHAT, args.chat_requests),
+            (STREAM, args.chat_requests),
+        ]
         for endpoint, count in plan:
             for c in args.concurrency:
                 print(run_cell(base, endpoint, c, count, args.time_limit).row(), flush=True)

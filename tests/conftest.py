@@ -45,8 +45,16 @@ def make_settings(data_dir: Path, **sections: object) -> Settings:
 
 @pytest.fixture(scope="session")
 def ingested_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A data dir whose embedded index holds the whole shipped corpus."""
+    """A data dir whose embedded index holds the whole shipped corpus.
+
+    PAPERCHAT_TEST_INGESTED_DIR names a data dir already ingested from the shipped corpus
+    (`paperchat ingest`): it is copied instead of ingesting again, which saves minutes.
+    """
     data_dir = tmp_path_factory.mktemp("ingested")
+    prepared = os.environ.get("PAPERCHAT_TEST_INGESTED_DIR")
+    if prepared:
+        shutil.copytree(Path(prepared) / "qdrant", data_dir / "qdrant")
+        return data_dir
     pipeline = Pipeline(Settings(data_dir=data_dir))
     try:
         report = pipeline.ingestor.run([SHIPPED_CORPUS])

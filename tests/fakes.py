@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from paperchat.answering import AnswerEvent, Delta, Done, Retrieved
+from paperchat.answering import AnswerEvent, Delta, Done, Limits, Retrieved
 from paperchat.errors import BadQuestionError, PaperchatError
 from paperchat.index import Filters
 from paperchat.ingest import FileReport, IngestReport
@@ -37,7 +37,16 @@ SPEECH = Hit(
 
 
 def citation(n: int, hit: Hit) -> Citation:
-    return Citation(n=n, paper_id=hit.paper_id, title=hit.title, url=hit.url, passage=hit.text)
+    return Citation(
+        n=n,
+        paper_id=hit.paper_id,
+        title=hit.title,
+        url=hit.url,
+        passage=hit.text,
+        urls=hit.urls,
+        relevance=hit.relevance,
+        page=hit.page,
+    )
 
 
 @dataclass
@@ -46,6 +55,7 @@ class Call:
     history: list[Turn]
     k: int | None
     mode: str | None
+    limits: Limits | None = None
     filters: Filters | None = None
 
 
@@ -75,10 +85,10 @@ class FakeAnswerer:
         k: int | None = None,
         mode: str | None = None,
         filters: Filters | None = None,
+        limits: Limits | None = None,
     ) -> Iterator[AnswerEvent]:
-        self.calls.append(Call(question, list(history), k, mode, filters))
-        if not question.strip():
-            raise BadQuestionError("The question is empty; ask something about the papers.")
+        self.calls.append(Call(question, list(history), k, mode, limits, filters))
+        self.validate(question)
         if self.fail_before:
             raise self.fail_before
         yield Retrieved(self.hits)
@@ -87,6 +97,11 @@ class FakeAnswerer:
                 raise self.fail_after[1]
             yield Delta(sentence)
         yield Done(self._answer(question))
+
+    def validate(self, question: str) -> str:
+        if not question.strip():
+            raise BadQuestionError("The question is empty; ask something about the papers.")
+        return question
 
     def answer(self, question: str, history: Sequence[Turn] = (), **kw: object) -> Answer:
         *_, done = self.stream(question, history, **kw)  # type: ignore[arg-type]

@@ -27,9 +27,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def copy_index(ingested_dir: Path, target: Path) -> Path:
-    """A data dir holding a private copy of the ingested index."""
+def copy_index(ingested_dir: Path, target: Path, models_dir: Path | None = None) -> Path:
+    """A data dir holding a private copy of the ingested index (and the session's converted
+    local models, when given)."""
     shutil.copytree(ingested_dir / "qdrant", target / "qdrant")
+    if models_dir is not None:
+        (target / "models").symlink_to(models_dir, target_is_directory=True)
     return target
 
 

@@ -300,7 +300,8 @@ def test_stream_events_in_order_with_timings_and_usage(ingested) -> None:
     assert "".join(e.text for e in events if isinstance(e, Delta)) == answer.text
     assert set(answer.timings) >= {"retrieve", "first_token", "generate", "total"}
     assert answer.usage["prompt_tokens"] > 100
-    assert answer.usage["completion_tokens"] == len(RTD.split())
+    # The completion is the answer delivered (checked markers included), in the model's tokens.
+    assert answer.usage["completion_tokens"] == len(answer.text.split()) >= len(RTD.split())
 
 
 def test_ask_json_contract(index_copy: Settings, monkeypatch, capsys) -> None:

@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ import openai
 import pytest
 
 from live_server import LiveServer, copy_index, free_port, start_server
+from paperchat.chunking import count_tokens
 from paperchat.settings import REPO_ROOT, SHIPPED_CORPUS
 
 ELECTRA = "ELECTRA: Pre-training Text Encoders as Discriminators Rather Than Generators"
@@ -427,6 +429,96 @@ def test_parallel_answers_keep_their_own_citations(server, client):
         assert t.gold in titles(citations)
         # Word for word what the question got alone: nothing leaked in from a neighbour.
         assert (content, citations) == (t.content, t.citations)
+
+
+# -- OpenAI compatibility: streaming, limits, usage, models, annotations -------------------------
+
+
+@pytest.fixture(scope="module")
+def local_server(ingested_dir: Path, models_dir: Path, tmp_path_factory) -> Iterator[LiveServer]:
+    """The local backend: SmolLM2 on CPU, slow enough to see streaming and limits at work."""
+    data_dir = copy_index(ingested_dir, tmp_path_factory.mktemp("local"), models_dir)
+    live = start_server(data_dir, backend="local")
+    yield live
+    live.stop()
+
+
+def timed_stream(client: openai.OpenAI, question: str) -> tuple[float, float, float, list]:
+    """(seconds to the first chunk, to the first text, to the end) and the chunks."""
+    start = time.perf_counter()
+    stream = ask(client, question, stream=True, stream_options={"include_usage": True})
+    chunks, first, first_text = [], None, None
+    for chunk in stream:
+        now = time.perf_counter() - start
+        first = first if first is not None else now
+        if first_text is None and chunk.choices and chunk.choices[0].delta.content:
+            first_text = now
+        chunks.append(chunk)
+    return first, first_text or 0.0, time.perf_counter() - start, chunks
+
+
+def test_first_chunk_arrives_at_once_while_the_model_writes(local_server):
+    client = client_for(local_server)
+    first, first_text, total, chunks = timed_stream(client, QUESTION)
+    print(
+        f"local backend: first chunk {first:.2f}s, first text {first_text:.2f}s, end {total:.2f}s"
+    )
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert first < 1.0
+    assert total > first + 1.0  # the model took a while: the role did not wait for it
+    texts = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
+    assert len(texts) > 10  # word by word, not sentence by sentence
+    usage = chunks[-1].usage
+    assert usage.prompt_tokens > 0 and usage.completion_tokens > 0
+
+
+@pytest.mark.parametrize("backend", ["extractive", "local"])
+def test_usage_is_counted_for_every_backend(backend, server, local_server):
+    live = {"extractive": server, "local": local_server}[backend]
+    usage = ask(client_for(live), QUESTION).usage
+    assert usage.prompt_tokens > 0 and usage.completion_tokens > 0
+    assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
+
+
+def test_max_tokens_cuts_with_finish_reason_length(client, local_server):
+    reply = ask(client, QUESTION, max_tokens=20)
+    choice = reply.choices[0]
+    assert choice.finish_reason == "length"
+    assert 0 < count_tokens(choice.message.content) <= 20
+    assert reply.usage.completion_tokens <= 20
+    chunks = list(ask(client, QUESTION, stream=True, max_completion_tokens=20))
+    assert chunks[-1].choices[0].finish_reason == "length"
+    local = ask(client_for(local_server), QUESTION, max_tokens=12)
+    assert local.choices[0].finish_reason == "length"
+    assert local.usage.completion_tokens <= 12
+
+
+def test_models_retrieve_and_an_unknown_model_is_an_openai_404(client):
+    assert client.models.retrieve("paperchat").id == "paperchat"
+    with pytest.raises(openai.NotFoundError) as e:
+        client.models.retrieve("gpt-4o")
+    assert e.value.code == "model_not_found"
+    assert "paperchat" in e.value.message
+
+
+def test_annotations_point_at_the_markers_in_the_text(client):
+    message = ask(client, QUESTION).choices[0].message
+    assert message.annotations
+    for note in message.annotations:
+        span = note.url_citation
+        marker = message.content[span.start_index : span.end_index]
+        assert re.fullmatch(r"\[\d+\]", marker)
+        assert span.url.startswith("https://")
+        assert f"{marker} {span.title}" in message.content  # the Sources line of that number
+    chunks = list(ask(client, QUESTION, stream=True))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks)
+    streamed = chunks[-1].choices[0].delta.model_extra.get("annotations") or []
+    assert [
+        text[a["url_citation"]["start_index"] : a["url_citation"]["end_index"]] for a in streamed
+    ] == [
+        message.content[a.url_citation.start_index : a.url_citation.end_index]
+        for a in message.annotations
+    ]
 
 
 def test_a_conversation_keeps_its_thread_through_the_openai_client(client):

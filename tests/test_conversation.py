@@ -28,7 +28,7 @@ from paperchat.records import Answer, Citation, Turn
 from paperchat.server.indexing import IndexStatus
 from paperchat.server.metrics import Metrics
 from paperchat.server.serving import ChatService
-from paperchat.server.ui import ChatUI
+from paperchat.server.ui import ChatUI, history_turns
 from paperchat.settings import SHIPPED_CORPUS, Settings
 
 ELECTRA = "ELECTRA: Pre-training Text Encoders as Discriminators Rather Than Generators"
@@ -232,21 +232,22 @@ def service(ingested: Pipeline) -> ChatService:
     return ChatService(ingested, status, Metrics(), "paperchat", backend="extractive")
 
 
-def ui_turn(ui: ChatUI, question: str, state: tuple[list, list]) -> tuple[list, list]:
-    *_, last = ui.respond(question, state[0], state[1], 5, "hybrid")
-    return last[2], last[3]
+def ui_turn(ui: ChatUI, question: str, history: list[dict]) -> list[dict]:
+    """The chat's history after one more question, as Gradio keeps it in the browser."""
+    *_, last = ui.respond(question, history, 5, "hybrid", "extractive")
+    return [*history, {"role": "user", "content": question}, *last[0]]
 
 
 def test_the_ui_keeps_the_thread(service):
-    ui = ChatUI(service)
-    state = ui_turn(ui, "What is EvolveDirector?", ([], []))
-    state = ui_turn(ui, "what's the final model called?", state)
-    _, turns = state
-    answer = turns[-1]["content"]
+    ui = ChatUI(service, "extractive")
+    history = ui_turn(ui, "What is EvolveDirector?", [])
+    history = ui_turn(ui, "what's the final model called?", history)
+    answer = history_turns(history)[-1].content  # what the UI sends back, as an API client
     assert "Edgen" in answer
     assert f"[1] {EVOLVE}" in answer  # the first cited source is the conversation's paper
-    state = ui_turn(ui, "How does DeBERTaV3 compare with ELECTRA?", state)
-    assert DEBERTA in state[1][-1]["content"] and EVOLVE not in state[1][-1]["content"]
+    history = ui_turn(ui, "How does DeBERTaV3 compare with ELECTRA?", history)
+    last = history_turns(history)[-1].content
+    assert DEBERTA in last and EVOLVE not in last
 
 
 def test_paperchat_chat_keeps_the_thread(index_copy: Settings, monkeypatch, capsys):

@@ -11,7 +11,7 @@ from paperchat.corpus import detect_format, load_papers, paper_id_for, parse_fil
 from paperchat.errors import CorpusError
 from paperchat.formats import bibtex
 from paperchat.formats.arxiv import clean_arxiv_id, clean_doi
-from paperchat.records import PaperMeta
+from paperchat.records import Citation, Hit, PaperMeta
 
 FIXTURES = Path(__file__).parent / "data" / "formats"
 BIB = FIXTURES / "library.bib"
@@ -143,3 +143,17 @@ def test_identifier_cleaning_and_link_order() -> None:
     assert PaperMeta(url="https://a.org", doi="10.1/x").link() == "https://a.org"
     assert PaperMeta().link(("https://github.com/x/y",)) == "https://github.com/x/y"
     assert PaperMeta().link() is None
+
+
+def test_citation_link_prefers_the_papers_own_page_then_a_title_search() -> None:
+    code = ("https://github.com/x/y",)
+    hit = Hit("p", "Some Title", 1.0, "text", urls=code, meta=PaperMeta(arxiv_id="2003.10555"))
+    assert hit.page == "https://arxiv.org/abs/2003.10555"
+    cited = Citation(1, "p", hit.title, hit.url, urls=hit.urls, page=hit.page)
+    assert cited.link == "https://arxiv.org/abs/2003.10555"
+    unknown = Hit("p", "Some Title", 1.0, "text", urls=code)
+    assert unknown.page is None
+    fallback = Citation(1, "p", unknown.title, unknown.url, urls=code, page=unknown.page)
+    assert fallback.link.startswith("https://arxiv.org/search/?query=Some+Title")
+    hostile = Citation(1, "p", "T", page="javascript:alert(1)")
+    assert hostile.link.startswith("https://arxiv.org/search/")

@@ -11,8 +11,8 @@ from markdown_it import MarkdownIt
 
 from fakes import ELECTRA, FakeAnswerer
 from paperchat.records import Answer, Citation, Hit
+from paperchat.server.cards import answer_html, hits_html, sources_html
 from paperchat.server.render import inert, link
-from paperchat.server.ui import render_citations, render_hits
 
 HOSTILE = [
     '<div style="position:fixed;inset:0;z-index:9999">SESSION EXPIRED - re-enter your key</div>',
@@ -31,9 +31,14 @@ class _Parts(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.tags: list[str] = []
         self.text: list[str] = []
+        self.hrefs: list[str] = []
+        self.styles: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list) -> None:
         self.tags.append(tag)
+        found = dict(attrs)
+        self.hrefs += [found["href"]] if "href" in found else []
+        self.styles += [found["style"]] if "style" in found else []
 
     def handle_data(self, data: str) -> None:
         self.text.append(data)
@@ -63,20 +68,24 @@ def test_only_web_urls_become_links() -> None:
 
 
 def test_sources_and_hits_show_a_hostile_title_as_text() -> None:
+    """The source cards and the retrieved-papers panel are HTML blocks (see cards.py): their
+    own elements only, the title as text, and no link that is not http(s)."""
     title = HOSTILE[0] + " " + HOSTILE[2]
     hit = Hit(paper_id="p", title=title, score=0.5, text=HOSTILE[1], urls=("javascript:x",))
-    citation = Citation(n=1, paper_id="p", title=title, url=None, passage=HOSTILE[1])
+    citation = Citation(n=1, paper_id="p", title=title, passage=HOSTILE[1], urls=hit.urls)
     answer = Answer(text=f"{HOSTILE[2]} [1]", hits=[hit], question="q", citations=[citation])
-    for markdown in (render_citations(answer)["content"], render_hits([hit])):
-        parts = rendered(str(markdown))
-        assert not {"a", "img", "div"} & set(parts.tags)
-        assert title in " ".join("".join(parts.text).split())
+    for html in (sources_html(answer, "a1"), hits_html([hit]), answer_html(answer.text, "a1", [1])):
+        parts = rendered(html)
+        assert not {"img", "h1", "table", "script"} & set(parts.tags)
+        assert set(parts.hrefs) <= {citation.link, "#src-a1-1"}  # no javascript: link
+        assert parts.styles == []  # nothing can cover the page
+    shown = " ".join("".join(rendered(sources_html(answer, "a1")).text).split())
+    assert " ".join(title.split()) in shown
 
 
 def test_a_normal_answer_still_reads_the_same() -> None:
     answer = FakeAnswerer()._answer("What is ELECTRA?")
-    sources = rendered(str(render_citations(answer)["content"]))
+    sources = rendered(sources_html(answer, "a1"))
     text = "".join(sources.text)
     assert f"[1] {ELECTRA.title}" in text
-    assert "strong" in sources.tags  # the title is still bold
-    assert ELECTRA.url in text and "a" in sources.tags  # and its link still a link
+    assert ELECTRA.url in sources.hrefs  # the code link is still a link

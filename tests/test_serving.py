@@ -7,13 +7,16 @@ run in milliseconds and pin down the exact wire shapes and error paths.
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from fastapi.testclient import TestClient
 
 from fakes import ELECTRA, FakeAnswerer, FakePipeline
 from paperchat.errors import LLMUnavailableError
+from paperchat.records import Answer, Citation, Hit
 from paperchat.server.api import create_app
+from paperchat.server.cards import answer_html, friendly, hits_html, html_text, sources_html
 from paperchat.server.indexing import BackgroundIndexer, IndexStatus
 from paperchat.server.metrics import Metrics
 from paperchat.server.protocol import (
@@ -174,6 +177,9 @@ def test_stream_chunks_are_shaped_like_openai():
     assert text.startswith("ELECTRA detects replaced tokens [1].")
     assert "\n\nSources:\n[1] ELECTRA" in text
     final = chunks[-1]
+    notes = final["choices"][0]["delta"].pop("annotations")
+    spans = [(n["url_citation"]["start_index"], n["url_citation"]["end_index"]) for n in notes]
+    assert [text[start:end] for start, end in spans] == ["[1]", "[1]"]
     assert final["choices"][0] == {
         "index": 0,
         "delta": {},
@@ -196,10 +202,56 @@ def test_stream_usage_chunk_on_request():
     assert usage["usage"]["total_tokens"] == 15
 
 
-def test_stream_fails_with_a_status_before_any_text():
-    result = ready_service(FakeAnswerer(fail_before=DOWN)).create_chat_stream(request(stream=True))
-    assert isinstance(result, ErrorResponse)
-    assert result.status_code == 503
+def test_stream_refuses_with_a_status_what_is_checked_before_it_starts():
+    empty = ready_service().create_chat_stream(request("  ", stream=True))
+    assert isinstance(empty, ErrorResponse) and empty.status_code == 400
+    status = IndexStatus()
+    status.indexing()
+    service = ChatService(FakePipeline(), status, Metrics(), "paperchat")  # type: ignore[arg-type]
+    busy = service.create_chat_stream(request(stream=True))
+    assert isinstance(busy, ErrorResponse) and busy.status_code == 503
+
+
+def test_stream_sends_the_role_chunk_before_the_answer_starts():
+    answerer = FakeAnswerer(fail_before=DOWN)
+    stream = ready_service(answerer).create_chat_stream(request(stream=True))
+    assert not isinstance(stream, ErrorResponse)
+    first = next(stream)
+    assert answerer.calls == []  # the role went out before retrieval began
+    events = sse_events([first, *stream])
+    assert events[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    assert events[1]["error"]["code"] == "llm_unavailable"
+    assert events[-1] == "[DONE]"
+
+
+def test_system_message_and_max_tokens_reach_the_answerer():
+    answerer = FakeAnswerer()
+    messages = [
+        {"role": "system", "content": "Answer in French."},
+        {"role": "user", "content": "What is ELECTRA?"},
+    ]
+    ready_service(answerer).create_chat_completion(
+        ChatCompletionRequest.model_validate({"messages": messages, "max_tokens": 7})
+    )
+    limits = answerer.calls[0].limits
+    assert (limits.instructions, limits.max_tokens) == ("Answer in French.", 7)
+    too_long = [{"role": "system", "content": "x" * 5000}, messages[1]]
+    refused = ready_service().create_chat_completion(
+        ChatCompletionRequest.model_validate({"messages": too_long})
+    )
+    assert isinstance(refused, ErrorResponse) and "system message" in refused.error.message
+
+
+def test_annotations_span_each_marker_and_link_the_paper():
+    response = ready_service().create_chat_completion(request())
+    assert isinstance(response, ChatCompletionResponse)
+    message = response.choices[0].message
+    assert len(message.annotations) == 2  # two [1] markers in the answer text
+    for note in message.annotations:
+        span = note.url_citation
+        assert message.content[span.start_index : span.end_index] == "[1]"
+        assert span.title == ELECTRA.title
+        assert span.url.startswith("https://arxiv.org/search/?query=ELECTRA")
 
 
 def test_mid_stream_failure_sends_an_error_event_then_done():
@@ -350,42 +402,81 @@ def test_healthz_is_503_while_indexing(tmp_path):
 # -- the UI handlers ----------------------------------------------------------------------------
 
 
-def test_ui_streams_an_answer_with_its_cited_papers():
+def test_ui_streams_an_answer_with_linked_markers_and_source_cards():
     answerer = FakeAnswerer()
-    ui = ChatUI(ready_service(answerer))
-    outputs = list(ui.respond("What is ELECTRA?", [], [], 5, "hybrid"))
-    _, chat, _, turns, retrieved, status = outputs[-1]
-    # Everything shown is inert Markdown (see test_render.py): the text, escaped.
-    assert chat[0] == {"role": "user", "content": inert("What is ELECTRA?")}
-    assert chat[1]["content"].startswith(inert("ELECTRA detects replaced tokens [1]."))
-    sources = chat[2]
-    assert sources["metadata"]["title"] == "Sources: 1 cited paper"
-    assert inert(ELECTRA.title) in sources["content"]
-    assert "replaced token detection" in sources["content"]  # the cited passage
-    assert ELECTRA.url in sources["content"]
-    assert inert(ELECTRA.title) in retrieved
-    assert "0.9000" in retrieved
-    assert turns[1]["content"].endswith(f"[1] {ELECTRA.title} ({ELECTRA.url})")
-    assert status.startswith("Answered")
-    # A follow-up passes the conversation on.
-    list(ui.respond("How big is it?", chat, turns, 5, "hybrid"))
-    assert [t.role for t in answerer.calls[1].history] == ["user", "assistant"]
+    ui = ChatUI(ready_service(answerer), "extractive")
+    outputs = list(ui.respond("What is ELECTRA?", [], 5, "hybrid", "extractive"))
+    messages, retrieved, status = outputs[-1]
+    answer, sources = messages
+    answer_id = re.search(r'href="#src-(\w+)-1"', answer["content"]).group(1)
+    assert answer["content"].count('class="cite"') == 2  # both [1] markers link to the card
+    assert f'id="src-{answer_id}-1"' in sources["content"]
+    assert ELECTRA.title in sources["content"]
+    assert "replaced token detection" in sources["content"]  # the passage used
+    assert 'href="https://arxiv.org/search/?query=ELECTRA' in sources["content"]
+    assert 'href="https://github.com/google-research/electra"' in sources["content"]
+    assert "0.80" in sources["content"]  # similarity, not the fusion score
+    assert ELECTRA.title in retrieved and "0.9000" not in retrieved
+    assert status.startswith("Answered by extractive")
+    # A follow-up passes the conversation on as plain text, Sources list included.
+    as_gradio = [{**m, "content": [{"type": "text", "text": m["content"]}]} for m in messages]
+    history = [{"role": "user", "content": "What is ELECTRA?"}, *as_gradio]
+    list(ui.respond("How big is it?", history, 5, "hybrid", "extractive"))
+    turns = answerer.calls[1].history
+    assert [t.role for t in turns] == ["user", "assistant"]
+    assert turns[1].content.startswith("ELECTRA detects replaced tokens [1].")
+    assert f"[1] {ELECTRA.title}" in turns[1].content
 
 
-def test_ui_shows_a_clear_message_when_the_model_is_unreachable():
-    ui = ChatUI(ready_service(FakeAnswerer(fail_before=DOWN)))
-    *_, last = ui.respond("What is ELECTRA?", [], [], 5, "hybrid")
-    chat = last[1]
-    assert chat[-1]["content"] == f"⚠️ {inert(str(DOWN))}"
-    assert last[3] == []  # a failed exchange is not history
+def test_ui_shows_a_friendly_message_when_the_model_is_unreachable():
+    ui = ChatUI(ready_service(FakeAnswerer(fail_before=DOWN)), "vllm")
+    *_, last = ui.respond("What is ELECTRA?", [], 5, "hybrid", "vllm")
+    assert last[0][-1]["content"] == f"⚠️ {inert(str(DOWN))}"  # shown as text, not markup
+
+
+def test_ui_hides_setting_names_from_readers():
+    message = (
+        "The question has 3000 characters; the limit is 2000 "
+        "(PAPERCHAT_ANSWER_MAX_QUESTION_CHARS). Shorten it."
+    )
+    assert friendly(message) == "The question has 3000 characters; the limit is 2000. Shorten it."
+    down = (
+        "Cannot reach the LLM server at http://vllm:8000/v1 (refused): start it, fix "
+        "PAPERCHAT_LLM_URL, or set PAPERCHAT_LLM_BACKEND=local to answer with the local model."
+    )
+    assert friendly(down) == "Cannot reach the LLM server at http://vllm:8000/v1 (refused)."
 
 
 def test_ui_says_when_the_index_is_not_ready():
     status = IndexStatus()
     status.indexing()
     service = ChatService(FakePipeline(), status, Metrics(), "paperchat")  # type: ignore[arg-type]
-    *_, last = ChatUI(service).respond("What is ELECTRA?", [], [], 5, "hybrid")
-    assert inert("indexing in progress") in last[1][-1]["content"]
+    *_, last = ChatUI(service, "extractive").respond("What is ELECTRA?", [], 5, "hybrid", "")
+    assert "indexing in progress" in last[0][-1]["content"]
+
+
+def test_corpus_text_is_escaped_and_only_web_links_are_links():
+    hostile = Hit(
+        paper_id="x",
+        title="<img src=x onerror=alert(1)> **bold** [click](javascript:alert(1))",
+        score=0.1,
+        text="<script>alert(1)</script>",
+        urls=("javascript:alert(1)", "https://example.org/code"),
+        relevance=0.5,
+    )
+    panel = hits_html([hostile])
+    assert "<img" not in panel and "&lt;img" in panel
+    assert "javascript:" not in panel.split("</a>")[0].split(">")[0]
+    assert html_text("a\n\n<b>") == "a<br><br>&lt;b&gt;"  # no blank line ends the HTML block
+    answer = Answer(
+        text="A <b>claim</b> [1].",
+        citations=[Citation(1, "x", hostile.title, passage=hostile.text, urls=hostile.urls)],
+    )
+    card = sources_html(answer, "abc")
+    assert "<script>" not in card and "<img" not in card
+    assert 'href="javascript' not in card
+    assert 'href="https://example.org/code"' in card
+    assert "<b>" not in answer_html(answer.text, "abc", [1])
 
 
 # -- filters ------------------------------------------------------------------------------------
@@ -414,8 +505,15 @@ def test_bad_filters_are_400_naming_the_field():
 
 def test_ui_filters_and_upload_notice_reach_the_answer():
     answerer = FakeAnswerer()
-    ui = ChatUI(ready_service(answerer), notice=lambda: "refs.bib is still being added.")
-    *_, last = ui.respond("What is ELECTRA?", [], [], 5, "hybrid", "2019", "", "cs.CL", ["a.bib"])
+    ui = ChatUI(ready_service(answerer), "extractive", notice=lambda: "a.bib is being added.")
+    *_, last = ui.respond("What is ELECTRA?", [], 5, "hybrid", "", "2019", "", "cs.CL", ["a.bib"])
     assert answerer.calls[-1].filters.sources == ("a.bib",)
     assert answerer.calls[-1].filters.categories == ("cs.CL",)
-    assert last[-1].endswith("refs.bib is still being added.")
+    assert last[-1].endswith(inert("a.bib is being added."))  # a file name, shown inert
+    *_, bad = ui.respond("What is ELECTRA?", [], 5, "hybrid", "", "2019-13")
+    assert "is not a date" in bad[0][-1]["content"]  # a bad filter is a message, not a crash
+
+
+def test_stream_with_bad_filters_is_400_before_any_text():
+    bad = ready_service().create_chat_stream(request(stream=True, filters={"until": "2020-13-01"}))
+    assert isinstance(bad, ErrorResponse) and bad.status_code == 400

@@ -88,7 +88,7 @@ def test_file_text_is_escaped_and_only_web_links_are_links():
     page = render_papers([evil], "1 shown")
     assert "<img" not in page and "<script>" not in page and "<b>x" not in page
     assert "javascript:" not in page.split('href="')[1].split('"')[0]
-    assert "scholar.google.com/scholar?q=" in page  # no link known: a title search
+    assert "arxiv.org/search/?query=" in page  # no link known: an arXiv title search
     assert link_html("T", "https://doi.org/10.1/x").startswith('<a href="https://doi.org/10.1/x"')
     report = render_upload(
         UploadState(phase="done", name="<i>f</i>.bib", summary="1", problems=("<b>bad</b>",))

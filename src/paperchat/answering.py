@@ -12,14 +12,18 @@ import logging
 import re
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from contextlib import closing
+from dataclasses import dataclass
 
+from paperchat.chunking import count_tokens as cl100k_tokens
 from paperchat.citations import (
     CheckedSentence,
     CitationChecker,
     SentenceBuffer,
+    split_markers,
 )
 from paperchat.conversation import ConversationReader, Reading, format_sources
+from paperchat.drafting import Cut, Delta, Draft, Limits, Partial
 from paperchat.embedding import Embedder
 from paperchat.errors import BadQuestionError
 from paperchat.extractive import ExtractiveAnswer
@@ -38,6 +42,7 @@ __all__ = [
     "Answerer",
     "Delta",
     "Done",
+    "Limits",
     "Retrieved",
     "format_sources",
     "off_topic",
@@ -56,42 +61,11 @@ class Retrieved:
 
 
 @dataclass(frozen=True, slots=True)
-class Delta:
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
 class Done:
     answer: Answer
 
 
 AnswerEvent = Retrieved | Delta | Done
-
-
-@dataclass(slots=True)
-class _Draft:
-    """An answer being written: the text so far and the sources its markers name."""
-
-    answer: Answer
-    start: float  # perf_counter() when the question came in
-    reading: Reading  # what the turn is about (paperchat.conversation)
-    cited: list[int] = field(default_factory=list)
-
-    def add(self, sentence: CheckedSentence) -> Iterator[Delta]:
-        self.answer.invalid_markers.extend(sentence.invalid)
-        if not sentence.text:
-            return
-        if not sentence.supported:
-            self.answer.unsupported.append(sentence.text)
-        self.cited.extend(n for n in sentence.cited if n not in self.cited)
-        yield self.write((" " if self.answer.text else "") + sentence.text)
-
-    def write(self, text: str) -> Delta:
-        elapsed = time.perf_counter() - self.start
-        self.answer.timings.setdefault("first_sentence", elapsed)
-        self.answer.timings.setdefault("first_token", elapsed)  # when no model streamed
-        self.answer.text += text
-        return Delta(text)
 
 
 class Answerer:
@@ -128,8 +102,10 @@ class Answerer:
         k: int | None = None,
         mode: str | None = None,
         filters: Filters | None = None,
+        limits: Limits | None = None,
     ) -> Answer:
-        for event in self.stream(question, history, k=k, mode=mode, filters=filters):
+        events = self.stream(question, history, k=k, mode=mode, filters=filters, limits=limits)
+        for event in events:
             if isinstance(event, Done):
                 return event.answer
         raise AssertionError("stream ended without an answer")
@@ -142,7 +118,9 @@ class Answerer:
         k: int | None = None,
         mode: str | None = None,
         filters: Filters | None = None,
+        limits: Limits | None = None,
     ) -> Iterator[AnswerEvent]:
+        """Retrieved, then Deltas that join to the answer text, then Done."""
         start = time.perf_counter()
         question = self.validate(question)
         reading = self.read(question, history, k=k, mode=mode, filters=filters)
@@ -150,13 +128,41 @@ class Answerer:
         timings = {"retrieve": time.perf_counter() - start}
         yield Retrieved(hits)
         answer = Answer(text="", hits=hits, question=reading.question, timings=timings)
-        draft = _Draft(answer, start, reading)
-        if self._off_topic(hits):
-            yield from self._abstain(draft)
-        else:
-            yield from self._generate(draft)
-        draft.answer.timings["total"] = time.perf_counter() - start
-        yield Done(draft.answer)
+        draft = Draft(answer, start, self.count_tokens, limits or Limits(), reading=reading)
+        try:
+            if self._off_topic(hits):
+                yield from self._abstain(draft)
+            else:
+                yield from self._generate(draft)
+        except Cut as cut:
+            if cut.delta is not None:
+                yield cut.delta
+            log.info("answer ended early (%s); the model stopped", answer.finish_reason)
+        except GeneratorExit:  # the reader closed the stream (Stop, a client that went away)
+            log.info("answer abandoned by its reader after %d characters", len(answer.text))
+            raise
+        self._finish(draft)
+        answer.timings["total"] = time.perf_counter() - start
+        yield Done(answer)
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens with the answering model's tokenizer; cl100k for the extractive backend."""
+        return self.llm.count_tokens(text) if self.llm else cl100k_tokens(text)
+
+    def _finish(self, draft: Draft) -> None:
+        """Citations of the markers the text really holds (a cut answer may lose some), and
+        token usage counted the same way for every backend."""
+        answer = draft.answer
+        by_n = {s.n: s for s in draft.sources}
+        _, in_text = split_markers(answer.text)
+        answer.citations = [
+            _citation(by_n[n]) for n in sorted(draft.cited) if n in in_text and n in by_n
+        ]
+        answer.timings.setdefault("generate", 0.0)
+        if not answer.usage:  # the extractive answer read the question and the sources
+            read = [answer.question, *(s.passage for s in draft.sources)]
+            answer.usage = {"prompt_tokens": sum(self.count_tokens(t) for t in read)}
+        answer.usage["completion_tokens"] = self.count_tokens(answer.text)
 
     # -- steps -------------------------------------------------------------------------------
 
@@ -214,7 +220,7 @@ class Answerer:
     def _off_topic(self, hits: Sequence[Hit]) -> bool:
         return off_topic(hits, self.settings)
 
-    def _abstain(self, draft: _Draft) -> Iterator[AnswerEvent]:
+    def _abstain(self, draft: Draft) -> Iterator[AnswerEvent]:
         draft.answer.abstained = True
         draft.answer.timings.setdefault("generate", 0.0)
         yield draft.write(self.prompts.abstain(draft.answer.hits[:3]))
@@ -225,15 +231,21 @@ class Answerer:
             for i, h in enumerate(hits[:count], start=1)
         ]
 
-    def _generate(self, draft: _Draft) -> Iterator[AnswerEvent]:
+    def _generate(self, draft: Draft) -> Iterator[AnswerEvent]:
         started = time.perf_counter()
         hits = draft.answer.hits[: self.settings.sources]
         if self.llm is None:  # quoted sentences may come from anywhere in an abstract
             hits = self.retriever.whole_papers(draft.answer.question, hits)
         sources = self._sources(hits, self.settings.sources)
+        draft.sources = sources
         sentences = self._sentences(draft, sources)
         try:
             for sentence in sentences:
+                if isinstance(sentence, Partial):
+                    yield from draft.partial(sentence.text)
+                    continue
+                if sentence.abstains:
+                    draft.drop_partial()
                 if sentence.abstains and not draft.cited:
                     yield from self._model_abstained(draft)
                     break
@@ -250,11 +262,9 @@ class Answerer:
                     yield from draft.add(sentence)
         finally:
             sentences.close()  # stops the model when the answer ended early
-        by_n = {s.n: s for s in sources}
-        draft.answer.citations = [_citation(by_n[n]) for n in sorted(draft.cited)]
-        draft.answer.timings["generate"] = time.perf_counter() - started
+            draft.answer.timings["generate"] = time.perf_counter() - started
 
-    def _model_abstained(self, draft: _Draft) -> Iterator[AnswerEvent]:
+    def _model_abstained(self, draft: Draft) -> Iterator[AnswerEvent]:
         """The model says the sources do not answer: the standard abstention, closest papers."""
         answer = draft.answer
         answer.abstained = True
@@ -262,7 +272,9 @@ class Answerer:
         yield draft.write(("\n" if answer.text else "") + self.prompts.abstain(answer.hits[:3]))
         draft.cited.clear()
 
-    def _sentences(self, draft: _Draft, sources: list[Source]) -> Iterator[CheckedSentence]:
+    def _sentences(
+        self, draft: Draft, sources: list[Source]
+    ) -> Iterator[CheckedSentence | Partial]:
         if self.llm is None:
             yield from self._extractive(draft, sources)
             return
@@ -278,7 +290,7 @@ class Answerer:
             return
         yield from self._from_llm(draft, fitted)
 
-    def _from_llm(self, draft: _Draft, sources: list[Source]) -> Iterator[CheckedSentence]:
+    def _from_llm(self, draft: Draft, sources: list[Source]) -> Iterator[CheckedSentence | Partial]:
         """Stream the model's answer sentence by sentence; on overflow, retry with fewer."""
         while True:
             try:
@@ -295,30 +307,45 @@ class Answerer:
                 log.warning("context overflow with %d sources; retrying with fewer", len(sources))
                 sources = sources[:-1]
 
-    def _stream_llm(self, draft: _Draft, sources: list[Source]) -> Iterator[CheckedSentence]:
+    def _stream_llm(
+        self, draft: Draft, sources: list[Source]
+    ) -> Iterator[CheckedSentence | Partial]:
+        """Checked sentences, and between them the safe start of the one being written."""
         assert self.llm is not None
         checker = CitationChecker(self.embedder, sources, self.settings.support_threshold)
         buffer = SentenceBuffer()
-        messages = self._messages(draft.answer.question, sources)
-        raw = ""
-        for delta in self.llm.stream(
-            messages,
-            max_tokens=self.llm_settings.max_tokens,
-            temperature=self.llm_settings.temperature,
-        ):
-            draft.answer.timings.setdefault("first_token", time.perf_counter() - draft.start)
-            raw += delta
-            yield from (checker.check(s) for s in buffer.feed(delta))
+        instructions = draft.limits.instructions
+        messages = self._messages(draft.answer.question, sources, instructions)
+        draft.answer.usage = {"prompt_tokens": self.llm.count_message_tokens(messages)}
+        deltas = self.llm.stream(
+            messages, max_tokens=self._max_tokens(draft), temperature=self.llm_settings.temperature
+        )
+        with closing(deltas):  # closing stops the model at once (cancel, token limit)
+            for delta in deltas:
+                if draft.limits.cancelled:
+                    draft.answer.finish_reason = "cancelled"
+                    raise Cut(None)
+                draft.answer.timings.setdefault("first_token", time.perf_counter() - draft.start)
+                yield from (checker.check(s) for s in buffer.feed(delta))
+                yield Partial(buffer.streamable())
         yield from (checker.check(s) for s in buffer.flush())
-        draft.answer.usage = {
-            "prompt_tokens": self.llm.count_message_tokens(messages),
-            "completion_tokens": self.llm.count_tokens(raw),
-        }
 
-    def _messages(self, question: str, sources: Sequence[Source]) -> list[Message]:
-        # The long shared system prompt goes first so vLLM's prefix cache reuses it.
+    def _max_tokens(self, draft: Draft) -> int:
+        limit = draft.limits.max_tokens
+        # A little headroom: the markers the check moves may change the count slightly.
+        cap = self.llm_settings.max_tokens
+        return min(cap, limit + PROMPT_SLACK_TOKENS) if limit else cap
+
+    def _messages(
+        self, question: str, sources: Sequence[Source], instructions: str = ""
+    ) -> list[Message]:
+        # The long shared system prompt goes first so vLLM's prefix cache reuses it; a
+        # client's instructions follow the rules, so they can add to them but not replace them.
+        system = self.prompts.system()
+        if instructions.strip():
+            system += "\n\n" + self.prompts.instructions(instructions)
         return [
-            {"role": "system", "content": self.prompts.system()},
+            {"role": "system", "content": system},
             {"role": "user", "content": self.prompts.answer(sources, question)},
         ]
 
@@ -343,11 +370,12 @@ class Answerer:
             log.info("trimmed the sources to %d to fit the model's context", len(fitted))
         return fitted
 
-    def _extractive(self, draft: _Draft, sources: list[Source]) -> Iterator[CheckedSentence]:
+    def _extractive(self, draft: Draft, sources: list[Source]) -> Iterator[CheckedSentence]:
         """The sentences that answer the question, each citing its paper: faithful by design."""
         # Scored for the user's own words (a follow-up's, not its rewrite), plus the terms the
         # conversation lends a comparison that names no aspect.
         reading = draft.reading
+        assert reading is not None  # every draft of a question carries its reading
         composer = ExtractiveAnswer(self.embedder)
         yield from composer.compose(reading.turn, sources, reading.context_terms)
 
@@ -424,4 +452,7 @@ def _citation(source: Source) -> Citation:
         title=source.hit.title,
         url=source.hit.url,
         passage=source.passage,
+        urls=source.hit.urls,
+        relevance=source.hit.relevance,
+        page=source.hit.page,
     )

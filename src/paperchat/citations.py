@@ -36,6 +36,9 @@ MAX_RANGE = 20  # "[1-3]" is a range; "[2019-2023]" is not one to expand
 # citation moves to that one: a paper on the same topic may clear the threshold too.
 RECITE_MARGIN = 0.15
 _ABSTAIN = ABSTAIN_PHRASE.lower().rstrip(".")
+_ABSTAIN_WORDS = _ABSTAIN.split()
+_OPEN_CHAR, _CLOSE_CHAR = CITATION_FORMAT.split("{n}")
+_TRAILING = ".!?,;:\"')\u2026 \t\n"
 
 
 @dataclass(slots=True)
@@ -70,6 +73,33 @@ def _numbers(group: str) -> list[int]:
 def is_abstention(text: str) -> bool:
     """The text says the collection does not answer (the phrase the prompt asks for)."""
     return _ABSTAIN in " ".join(text.lower().split())
+
+
+def _before_abstain(text: str) -> str:
+    """`text` up to where the abstain phrase might begin (its words so far match the phrase)."""
+    words = text.split()
+    lowered = [w.lower().strip(".,") for w in words]
+    if _ABSTAIN in " ".join(lowered):
+        return ""
+    for start in range(len(words)):
+        if _may_begin_abstain(lowered[start:]):
+            if start == 0:
+                return ""
+            # Cut at the start of that word in the text, keeping the text as written.
+            return text[: _word_start(text, start)].rstrip()
+    return text
+
+
+def _may_begin_abstain(tail: list[str]) -> bool:
+    """The words (the last one perhaps unfinished) could be the start of the abstain phrase."""
+    if not tail or len(tail) > len(_ABSTAIN_WORDS):
+        return False
+    *whole, last = tail
+    return whole == _ABSTAIN_WORDS[: len(whole)] and _ABSTAIN_WORDS[len(whole)].startswith(last)
+
+
+def _word_start(text: str, index: int) -> int:
+    return [m.start() for m in re.finditer(r"\S+", text)][index]
 
 
 def split_sentences(text: str) -> list[str]:
@@ -116,6 +146,21 @@ class SentenceBuffer:
             if part.strip():
                 yield part.strip()
         self.pending = parts[-1]
+
+    def streamable(self) -> str:
+        """The part of the unfinished sentence that may be shown before it is checked.
+
+        Markers (whole or partial) are left out, so no unchecked number reaches a reader, and
+        so are the trailing punctuation (checked markers go before it) and any tail that may
+        be the start of the abstain phrase (which replaces the whole sentence). What this
+        returns is always a prefix of the checked sentence's text.
+        """
+        text = self.pending.lstrip()
+        opened = text.rfind(_OPEN_CHAR)
+        if opened >= 0 and _CLOSE_CHAR not in text[opened:]:
+            text = text[:opened]  # "tokens [1" may still become a marker
+        text = _MARKERS.sub("", text).rstrip().rstrip(_TRAILING).rstrip()
+        return _before_abstain(text)
 
     def flush(self) -> Iterator[str]:
         if self.pending.strip():

@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
+from paperchat import __version__
 from paperchat.errors import ConfigError, PaperchatError
 from paperchat.index import Filters
 from paperchat.ingest import IngestReport
 from paperchat.pipeline import Pipeline
-from paperchat.records import Answer, Turn
+from paperchat.records import Answer
 from paperchat.settings import BACKENDS, RETRIEVAL_MODES, Settings
 
 if TYPE_CHECKING:  # the answering stack is imported by the commands that answer
@@ -234,28 +235,10 @@ def print_streamed(events: Iterable[AnswerEvent]) -> Answer:
 
 @command("chat")
 def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
-    from paperchat.conversation import assistant_content
+    from paperchat.terminal import chat
 
-    history: list[Turn] = []
     with Pipeline(settings) as pipeline:
-        answerer = pipeline.answerer(args.backend)
-        print(f"paperchat ({answerer.backend}); empty line or Ctrl-D to quit.")
-        while question := _prompt():
-            try:
-                answer = print_streamed(answerer.stream(question, history, k=args.k))
-            except PaperchatError as e:
-                print(f"Error: {e}", file=sys.stderr)
-                continue
-            # Fed back exactly as an API client would send it: text, markers, Sources.
-            history += [Turn("user", question), Turn("assistant", assistant_content(answer))]
-    return 0
-
-
-def _prompt() -> str:
-    try:
-        return input("\n> ").strip()
-    except EOFError:
-        return ""
+        return chat(lambda: pipeline.answerer(args.backend), settings.data_dir, args.k)
 
 
 # -- serve -----------------------------------------------------------------------------------
@@ -532,6 +515,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="paperchat", description="Chat with a collection of research papers."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    parser.add_argument("--version", action="version", version=f"paperchat {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("ingest", help="parse, chunk, embed and index corpus files")

@@ -28,6 +28,7 @@ PLACEHOLDERS: dict[str, frozenset[str]] = {
     "answer": frozenset({"sources", "question", "cite_one"}),
     "condense": frozenset({"history", "question"}),
     "abstain": frozenset({"abstain_phrase", "closest"}),
+    "instructions": frozenset({"instructions"}),
 }
 _FENCES = re.compile(rf"{re.escape(SOURCES_OPEN)}|{re.escape(SOURCES_CLOSE)}", re.IGNORECASE)
 
@@ -84,6 +85,10 @@ class PromptSet:
             cite_one=marker(1),
             cite_two=marker(2) + marker(3),
         )
+
+    def instructions(self, instructions: str) -> str:
+        """A client's own instructions (an API `system` message), appended after the rules."""
+        return self.render("instructions", instructions=instructions.strip())
 
     def answer(self, sources: Sequence[Source], question: str) -> str:
         return self.render(

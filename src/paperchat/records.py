@@ -2,7 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from urllib.parse import quote_plus, urlsplit
+
+# Hosts whose links are the paper itself; other links in an abstract are code or project pages.
+PAPER_HOSTS = (
+    "arxiv.org",
+    "doi.org",
+    "openreview.net",
+    "aclanthology.org",
+    "huggingface.co/papers",
+)
+ARXIV_TITLE_SEARCH = "https://arxiv.org/search/?query={query}&searchtype=title"
+
+
+def is_web_url(url: str) -> bool:
+    """Only http(s) links are ever shown or followed (no javascript:, data:, file:)."""
+    parts = urlsplit(url.strip())
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def paper_link(title: str, urls: Sequence[str] = ()) -> str:
+    """A link to the paper: its own page when an abstract link is one, else an arXiv search
+    for its title (the shipped listings carry no paper URLs)."""
+    for url in urls:
+        if is_web_url(url) and any(host in url for host in PAPER_HOSTS):
+            return url
+    return ARXIV_TITLE_SEARCH.format(query=quote_plus(" ".join(title.split())))
+
 
 ARXIV_ABS = "https://arxiv.org/abs/"
 DOI_ORG = "https://doi.org/"
@@ -109,6 +137,11 @@ class Hit:
     def url(self) -> str | None:
         return self.meta.link(self.urls)
 
+    @property
+    def page(self) -> str | None:
+        """The paper's own page: the record's URL, else arXiv, else DOI (no abstract link)."""
+        return self.meta.link()
+
     def to_search_record(self, rank: int) -> dict[str, object]:
         """The stable `paperchat search --json` / `/v1/search` shape."""
         return {
@@ -129,6 +162,17 @@ class Citation:
     title: str
     url: str | None = None
     passage: str = ""
+    urls: tuple[str, ...] = ()  # every link of the abstract (code, project pages)
+    relevance: float | None = None  # the paper's dense similarity to the question
+    page: str | None = None  # the paper's own page (see `Hit.page`)
+
+    @property
+    def link(self) -> str:
+        """Where a reader can open the paper: its own page (the record's URL, arXiv, DOI)
+        when known, else a paper page the abstract links, else a title search (`paper_link`)."""
+        if self.page and is_web_url(self.page):
+            return self.page
+        return paper_link(self.title, self.urls or ((self.url,) if self.url else ()))
 
     def to_dict(self) -> dict[str, object]:
         return {"n": self.n, "paper_id": self.paper_id, "title": self.title, "url": self.url}
@@ -147,6 +191,7 @@ class Answer:
     question: str = ""  # the standalone question actually used for retrieval
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
     usage: dict[str, int] = field(default_factory=dict)  # prompt/completion tokens
+    finish_reason: str = "stop"  # "length" when cut at max_tokens, "cancelled" when stopped
 
     def to_dict(self) -> dict[str, object]:
         """The stable `paperchat ask --json` shape."""

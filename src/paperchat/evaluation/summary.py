@@ -149,7 +149,12 @@ class ConfigSummary:
         c = self.config
         answers = None
         if self.answers is not None and self.counts is not None:
-            answers = {**self.answers.to_dict(), **asdict(self.counts)}
+            # Every answer metric is present; None when no item had a value (no judge).
+            answers = {
+                **dict.fromkeys(ANSWER_METRICS),
+                **self.answers.to_dict(),
+                **asdict(self.counts),
+            }
         by_type = self.answers_by_type
         return {
             "description": c.description,

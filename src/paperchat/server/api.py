@@ -33,6 +33,7 @@ from paperchat.server.protocol import (
     ChatCompletionRequest,
     ChatCompletionResponse,
     ErrorResponse,
+    ModelCard,
     ModelList,
     Rejected,
     SearchRequest,
@@ -53,7 +54,10 @@ DESCRIPTION = """Ask questions about a collection of research-paper abstracts; e
 cites the papers it used.
 
 `/v1/chat/completions` and `/v1/models` follow OpenAI's API, so any OpenAI client works: point
-its base URL at `/v1`. Completions add `citations` and `abstained`. `/v1/search` returns the
+its base URL at `/v1`. Sources are OpenAI `url_citation` annotations on the `[n]` markers;
+completions also carry `citations` and `abstained`. A `system` message is appended to the
+answer rules (tone, length, language); it never replaces the citation rules. `max_tokens` cuts
+the answer (finish reason `length`). `/v1/search` returns the
 best matching papers without generating an answer. The chat UI is served at `/`."""
 
 bearer = HTTPBearer(
@@ -136,6 +140,11 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Res
 @v1.get("/models", response_model=ModelList, summary="The model id to send in requests")
 async def list_models(request: Request) -> ModelList:
     return service_of(request).models()
+
+
+@v1.get("/models/{model_id}", response_model=ModelCard, summary="One model, or 404")
+async def retrieve_model(model_id: str, request: Request) -> Response:
+    return to_response(service_of(request).model(model_id))
 
 
 @v1.post("/search", response_model=SearchResponse, summary="Papers that best match a query")

@@ -1,7 +1,9 @@
 """Request, response and stream-chunk models of the HTTP API, in OpenAI's field order.
 
-Chat completions follow OpenAI's schema so any OpenAI client works unchanged; paperchat adds
-`citations` and `abstained` at the top level of a completion (and of the final stream chunk).
+Chat completions follow OpenAI's schema so any OpenAI client works unchanged. Sources come
+twice: as OpenAI's `message.annotations` (`url_citation` entries whose start/end indices span
+each `[n]` marker in the content; in a stream, in the final chunk's delta) and as paperchat's
+own `citations` and `abstained` at the top level of a completion (and of the final chunk).
 Errors use OpenAI's envelope: `{"error": {"message", "type", "param", "code"}}`.
 """
 
@@ -15,6 +17,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, RootModel
 
 from paperchat.index import Filters
+from paperchat.prompts import MARKER
 from paperchat.records import Answer, Citation, Hit
 from paperchat.settings import RetrievalMode
 
@@ -130,16 +133,22 @@ class ChatCompletionRequest(_Request):
     stream: bool = False
     stream_options: StreamOptions | None = None
     temperature: float | None = Field(None, ge=0, le=2)
-    max_tokens: int | None = Field(None, ge=1)
+    max_tokens: int | None = Field(None, ge=1, description="Cut the answer at this many tokens.")
     top_p: float | None = Field(None, ge=0, le=1)
     n: int | None = Field(1, ge=1, description="Only 1 is supported.")
     stop: Text | list[Text] | None = None
     user: Text | None = None
     seed: int | None = None
+    max_completion_tokens: int | None = Field(None, ge=1, description="Same as max_tokens.")
     # paperchat extensions (send them with the OpenAI client's `extra_body`).
     k: int | None = Field(None, ge=1, le=100, description="Papers retrieved (paperchat).")
     mode: SearchMode | None = Field(None, description="Retrieval mode (paperchat).")
     filters: SearchFilters | None = Field(None, description="Papers to answer from (paperchat).")
+
+    @property
+    def token_limit(self) -> int | None:
+        """The answer's token limit; newer clients send max_completion_tokens."""
+        return self.max_completion_tokens or self.max_tokens
 
 
 # -- chat completions: response -----------------------------------------------------------------
@@ -166,6 +175,38 @@ class CitationRecord(BaseModel):
         return cls(n=citation.n, paper_id=citation.paper_id, title=citation.title, url=citation.url)
 
 
+class UrlCitation(BaseModel):
+    start_index: int
+    end_index: int
+    title: str
+    url: str
+
+
+class Annotation(BaseModel):
+    """OpenAI's url_citation: the span [start_index, end_index) of the content cites `url`."""
+
+    type: Literal["url_citation"] = "url_citation"
+    url_citation: UrlCitation
+
+
+def annotations(content: str, answer_text: str, citations: list[Citation]) -> list[Annotation]:
+    """One url_citation per `[n]` marker of the answer text (the Sources list after it is not
+    annotated): its indices span the marker in `content`, which starts with the answer text."""
+    by_n = {c.n: c for c in citations}
+    found = []
+    for match in MARKER.finditer(content, 0, len(answer_text)):
+        cited = by_n.get(int(match.group(1)))
+        if cited is not None:
+            span = UrlCitation(
+                start_index=match.start(),
+                end_index=match.end(),
+                title=cited.title,
+                url=cited.link,
+            )
+            found.append(Annotation(url_citation=span))
+    return found
+
+
 class Usage(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -183,6 +224,7 @@ class Usage(BaseModel):
 class AssistantMessage(BaseModel):
     role: Literal["assistant"] = "assistant"
     content: str
+    annotations: list[Annotation] = Field(default_factory=list)
 
 
 class ChatCompletionChoice(BaseModel):
@@ -209,6 +251,7 @@ class ChatCompletionResponse(BaseModel):
 class DeltaMessage(BaseModel):
     role: Literal["assistant"] | None = None
     content: str | None = None
+    annotations: list[Annotation] | None = None
 
 
 class ChatCompletionStreamChoice(BaseModel):
@@ -250,6 +293,16 @@ class ModelCard(BaseModel):
     object: Literal["model"] = "model"
     created: int = Field(default_factory=now)
     owned_by: str = "paperchat"
+
+
+def model_not_found(model: str, served: str, param: str | None = "model") -> ErrorResponse:
+    """OpenAI's 404 for a model id this server does not serve."""
+    return ErrorResponse.make(
+        f"The model {model!r} does not exist; this server serves {served!r} (see GET /v1/models).",
+        status_code=404,
+        param=param,
+        code="model_not_found",
+    )
 
 
 class ModelList(BaseModel):

@@ -10,11 +10,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from itertools import chain
+from collections.abc import Generator, Iterable, Iterator, Sequence
+from typing import Literal
 
-from paperchat.answering import Answerer, AnswerEvent, Delta, Done
-from paperchat.conversation import assistant_content as answer_content
+from paperchat.answering import Answerer, AnswerEvent, Delta, Done, Limits
 from paperchat.conversation import format_sources
 from paperchat.errors import (
     BadQuestionError,
@@ -46,9 +45,11 @@ from paperchat.server.protocol import (
     SearchRequest,
     SearchResponse,
     Usage,
+    annotations,
     completion_id,
     filters_of,
     is_valid_text,
+    model_not_found,
     now,
 )
 
@@ -58,7 +59,10 @@ RETRY_AFTER_SECONDS = 10  # sent with every 503: indexing and model start-up tak
 LLM_PROBE_TTL = 10.0  # seconds a health probe of the LLM server is reused
 DONE_EVENT = "data: [DONE]\n\n"
 MAX_QUERY_CHARS = 2000  # the default of PAPERCHAT_ANSWER_MAX_QUESTION_CHARS
-HISTORY_ROLES = ("user", "assistant")  # the server's own prompt replaces any system message
+HISTORY_ROLES = ("user", "assistant")
+# A client's system/developer messages are appended to the answer rules (never replace them).
+INSTRUCTION_ROLES = ("system", "developer")
+MAX_INSTRUCTION_CHARS = 4000  # a style or language request, not a second prompt
 
 NOT_UNICODE = (
     "The text holds an unpaired UTF-16 surrogate (such as \\ud800), which is not valid "
@@ -72,6 +76,19 @@ _CODES: dict[type[PaperchatError], str] = {
     IndexNotReadyError: "index_not_ready",
     LLMUnavailableError: "llm_unavailable",
 }
+
+
+def answer_content(answer: Answer) -> str:
+    """The assistant message: the answer with [n] markers, then the numbered Sources list.
+
+    An answer cut at max_tokens ends where it was cut: the list would exceed the limit (the
+    sources still travel in `annotations` and `citations`)."""
+    sources = format_sources(answer.citations) if answer.finish_reason != "length" else ""
+    return f"{answer.text}\n\n{sources}" if sources else answer.text
+
+
+def finish_reason(answer: Answer) -> Literal["stop", "length"]:
+    return "length" if answer.finish_reason == "length" else "stop"
 
 
 def bad_request(message: str, param: str | None = None, code: str | None = None) -> ErrorResponse:
@@ -140,6 +157,12 @@ class ChatService:
     def warm_up(self) -> None:
         _ = self.answerer
 
+    def answerer_for(self, backend: str | None) -> Answerer:
+        """The server's answerer, or one for another backend a UI user chose."""
+        if backend is None or backend == self.answerer.backend:
+            return self.answerer
+        return self.pipeline.answerer(backend)
+
     # -- the shared answering path (API and UI) ----------------------------------------------
 
     def converse(
@@ -150,12 +173,15 @@ class ChatService:
         k: int | None = None,
         mode: str | None = None,
         filters: Filters | None = None,
-    ) -> Iterator[AnswerEvent]:
+        limits: Limits | None = None,
+        backend: str | None = None,
+    ) -> Generator[AnswerEvent, None, None]:
         """Answer events for one question; raises PaperchatError with a user-facing message."""
-        if not all(is_valid_text(t) for t in (question, *(turn.content for turn in history))):
-            raise BadQuestionError(NOT_UNICODE)
+        check_text(question, history)
         self._check_ready()
-        for event in self.answerer.stream(question, history, k=k, mode=mode, filters=filters):
+        answerer = self.answerer_for(backend)
+        events = answerer.stream(question, history, k=k, mode=mode, filters=filters, limits=limits)
+        for event in events:
             if isinstance(event, Done):
                 self.metrics.observe_answer(event.answer)
             yield event
@@ -180,33 +206,52 @@ class ChatService:
         self, request: ChatCompletionRequest
     ) -> ChatCompletionResponse | ErrorResponse:
         try:
-            question, history = self._prepare(request)
-            answer = _final(self.converse(question, history, **_options(request)))
+            question, history, limits = self._prepare(request)
+            events = self.converse(question, history, limits=limits, **_options(request))
+            answer = _final(events)
         except Exception as e:  # every failure becomes an error response, never a raise
             return self._failure(e)
+        content = answer_content(answer)
+        message = AssistantMessage(
+            content=content, annotations=annotations(content, answer.text, answer.citations)
+        )
         return ChatCompletionResponse(
             model=self.model_id,
-            choices=[
-                ChatCompletionChoice(message=AssistantMessage(content=answer_content(answer)))
-            ],
+            choices=[ChatCompletionChoice(message=message, finish_reason=finish_reason(answer))],
             usage=Usage.of(answer),
             citations=[CitationRecord.of(c) for c in answer.citations],
             abstained=answer.abstained,
         )
 
     def create_chat_stream(self, request: ChatCompletionRequest) -> Iterator[str] | ErrorResponse:
-        """Server-sent events, or an error response when the request fails before any text:
-        a client then gets a proper HTTP status (400, 503) rather than a 200 with an error."""
+        """Server-sent events, or an error response when the request can be refused at once.
+
+        What is checked before the stream starts gets a proper HTTP status (400, 404, 503): the
+        request, the index, the question, and a remote LLM's (cached) reachability. Then the
+        role chunk goes out at once, and text as soon as it is checked-safe; a failure after
+        that is reported in-band, as OpenAI does.
+        """
         try:
-            question, history = self._prepare(request)
-            events = self.converse(question, history, **_options(request))
-            head = _until_text(events)
+            question, history, limits = self._prepare(request)
+            options = _options(request)  # bad filters are a 400 before the stream starts
+            check_text(question, history)
+            self._check_ready()
+            self.answerer.validate(question)
+            self._check_llm()
         except Exception as e:
             return self._failure(e)
         include_usage = bool(request.stream_options and request.stream_options.include_usage)
-        return self._sse(chain(head, events), include_usage)
+        events = self.converse(question, history, limits=limits, **options)
+        return self._sse(events, include_usage)
 
-    def _sse(self, events: Iterable[AnswerEvent], include_usage: bool) -> Iterator[str]:
+    def _check_llm(self) -> None:
+        health = self.llm_health()
+        if health.get("reachable") is False:
+            raise LLMUnavailableError(str(health.get("detail") or "The LLM server is down."))
+
+    def _sse(
+        self, events: Generator[AnswerEvent, None, None], include_usage: bool
+    ) -> Iterator[str]:
         chunks = _Chunks(self.model_id)
         yield chunks.delta(DeltaMessage(role="assistant", content=""))
         try:
@@ -222,23 +267,19 @@ class ChatService:
             yield f"data: {self._failure(e).model_dump_json()}\n\n"
             yield DONE_EVENT
             return
+        finally:
+            events.close()  # a client that went away stops the model
         yield from chunks.finish(answer, include_usage)
         yield DONE_EVENT
 
-    def _prepare(self, request: ChatCompletionRequest) -> tuple[str, list[Turn]]:
+    def _prepare(self, request: ChatCompletionRequest) -> tuple[str, list[Turn], Limits]:
         if request.model is not None and request.model != self.model_id:
-            raise Rejected(
-                ErrorResponse.make(
-                    f"The model {request.model!r} does not exist; this server serves "
-                    f"{self.model_id!r} (see GET /v1/models).",
-                    status_code=404,
-                    param="model",
-                    code="model_not_found",
-                )
-            )
+            raise Rejected(model_not_found(request.model, self.model_id))
         if request.n not in (None, 1):
             raise Rejected(bad_request("Only n=1 is supported.", "n", "invalid_value"))
-        return conversation(request.messages)
+        question, history = conversation(request.messages)
+        limits = Limits(max_tokens=request.token_limit, instructions=instructions(request.messages))
+        return question, history, limits
 
     # -- /v1/search, /v1/models, /healthz ----------------------------------------------------
 
@@ -266,6 +307,11 @@ class ChatService:
 
     def models(self) -> ModelList:
         return ModelList(data=[ModelCard(id=self.model_id)])
+
+    def model(self, model_id: str) -> ModelCard | ErrorResponse:
+        if model_id != self.model_id:
+            return model_not_found(model_id, self.model_id, param=None)
+        return ModelCard(id=self.model_id)
 
     def health(self) -> tuple[dict[str, object], int]:
         """Index state and LLM reachability; 200 only when questions can be answered, else
@@ -364,21 +410,31 @@ def conversation(messages: Sequence[ChatMessage]) -> tuple[str, list[Turn]]:
     return last.text(), history
 
 
+def check_text(question: str, history: Sequence[Turn]) -> None:
+    if not all(is_valid_text(t) for t in (question, *(turn.content for turn in history))):
+        raise BadQuestionError(NOT_UNICODE)
+
+
+def instructions(messages: Sequence[ChatMessage]) -> str:
+    """A client's system/developer messages, joined: appended to the answer rules."""
+    text = "\n\n".join(m.text().strip() for m in messages if m.role in INSTRUCTION_ROLES)
+    if len(text) > MAX_INSTRUCTION_CHARS:
+        raise Rejected(
+            bad_request(
+                f"The system message has {len(text)} characters; the limit is "
+                f"{MAX_INSTRUCTION_CHARS}. It can set tone, length or language; shorten it.",
+                "messages",
+                "invalid_value",
+            )
+        )
+    return text.strip()
+
+
 def _final(events: Iterable[AnswerEvent]) -> Answer:
     for event in events:
         if isinstance(event, Done):
             return event.answer
     raise RuntimeError("the answer stream ended without an answer")
-
-
-def _until_text(events: Iterator[AnswerEvent]) -> list[AnswerEvent]:
-    """Events up to the first text: retrieval and the model's first token happen here."""
-    head: list[AnswerEvent] = []
-    for event in events:
-        head.append(event)
-        if isinstance(event, Delta | Done):
-            break
-    return head
 
 
 class _Chunks:
@@ -399,11 +455,13 @@ class _Chunks:
         return self._chunk([ChatCompletionStreamChoice(delta=delta)])
 
     def finish(self, answer: Answer, include_usage: bool) -> Iterator[str]:
-        sources = format_sources(answer.citations)
-        if sources:  # streamed content ends exactly like the non-streamed message
-            yield self.delta(DeltaMessage(content=f"\n\n{sources}"))
+        content = answer_content(answer)
+        if len(content) > len(answer.text):  # streamed content ends like the whole message
+            yield self.delta(DeltaMessage(content=content[len(answer.text) :]))
+        marks = annotations(content, answer.text, answer.citations)
+        delta = DeltaMessage(annotations=marks) if marks else DeltaMessage()
         yield self._chunk(
-            [ChatCompletionStreamChoice(delta=DeltaMessage(), finish_reason="stop")],
+            [ChatCompletionStreamChoice(delta=delta, finish_reason=finish_reason(answer))],
             citations=[CitationRecord.of(c) for c in answer.citations],
             abstained=answer.abstained,
         )

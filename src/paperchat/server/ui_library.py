@@ -1,6 +1,9 @@
 """The UI's library: upload a paper file, browse or search the collection, and the filters
 (date range, category, source file) that the chat and the collection view apply.
 
+`LibraryPanel` is the "Library" tab, mounted through the chat UI's `Panel` hook; the chat tab
+places its own `render_filters()` controls.
+
 Everything shown from the corpus is escaped (paperchat.server.render): titles, authors and
 venues come from files anyone can upload. Links are shown only when they are http(s).
 """
@@ -11,7 +14,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote_plus
 
 import gradio as gr
 
@@ -19,16 +21,16 @@ from paperchat.collection import PaperInfo, browse, sources
 from paperchat.corpus import SUFFIXES
 from paperchat.errors import PaperchatError
 from paperchat.index import Filters
-from paperchat.records import Hit
+from paperchat.records import Hit, paper_link
 from paperchat.server.render import html_text, web_url
 from paperchat.server.serving import ChatService
 from paperchat.server.uploads import MAX_PROBLEMS_SHOWN, UploadJobs, UploadState
+from paperchat.settings import Settings
 
 log = logging.getLogger(__name__)
 
 BROWSE_LIMIT = 50
 POLL_SECONDS = 1.0
-TITLE_SEARCH = "https://scholar.google.com/scholar?q="
 UPLOAD_HELP = (
     "Add papers: a BibTeX export (`.bib`, with abstracts), arXiv metadata (`.json` / `.jsonl`) "
     "or a saved listing (`.txt`). They are indexed in the background; questions are answered "
@@ -55,8 +57,8 @@ def make_filters(
 
 
 def link_html(title: str, url: str | None) -> str:
-    """The title linked to the paper, or to a title search when no link is known."""
-    href = web_url(url) or TITLE_SEARCH + quote_plus(title)
+    """The title linked to the paper, or to an arXiv title search when no link is known."""
+    href = web_url(url) or paper_link(title)
     note = "" if web_url(url) else ' <small title="no link known">(title search)</small>'
     anchor = f'<a href="{html_text(href)}" target="_blank" rel="noopener noreferrer">'
     return f"{anchor}{html_text(title)}</a>{note}"
@@ -114,6 +116,14 @@ def _hit_info(hit: Hit) -> PaperInfo:
 # -- event handlers -------------------------------------------------------------------------------
 
 
+def source_choices(service: ChatService) -> dict:
+    """The source-file filter's choices: the files the index holds papers from."""
+    try:
+        return gr.update(choices=sources(service.pipeline.index))
+    except PaperchatError:
+        return gr.update()
+
+
 class LibraryUI:
     """Upload, progress and collection view handlers: plain Python, testable without a browser."""
 
@@ -137,10 +147,7 @@ class LibraryUI:
         return render_upload(self.jobs.state())
 
     def sources(self) -> dict:
-        try:
-            return gr.update(choices=sources(self.service.pipeline.index))
-        except PaperchatError:
-            return gr.update()
+        return source_choices(self.service)
 
     def find(
         self, query: str, since: str, until: str, categories: str, source_files: list[str]
@@ -171,22 +178,47 @@ class FilterControls:
         return [self.since, self.until, self.categories, self.sources]
 
 
-def render_filters() -> FilterControls:
-    """Filter controls for the chat and the collection view (place inside a Blocks)."""
-    with gr.Accordion("Filters", open=False, elem_id="filters"):
+def render_filters(elem_prefix: str = "") -> FilterControls:
+    """Filter controls for the chat or the collection view (place inside a Blocks); element
+    ids get `elem_prefix` so both sets can live on one page."""
+    with gr.Accordion("Filters", open=False, elem_id=f"{elem_prefix}filters"):
         with gr.Row():
-            since = gr.Textbox(label="Since", placeholder="YYYY[-MM[-DD]]", elem_id="since")
-            until = gr.Textbox(label="Until", placeholder="YYYY[-MM[-DD]]", elem_id="until")
-        categories = gr.Textbox(label="Categories", placeholder="cs.CL, cs.LG", elem_id="category")
+            since = gr.Textbox(
+                label="Since", placeholder="YYYY[-MM[-DD]]", elem_id=f"{elem_prefix}since"
+            )
+            until = gr.Textbox(
+                label="Until", placeholder="YYYY[-MM[-DD]]", elem_id=f"{elem_prefix}until"
+            )
+        categories = gr.Textbox(
+            label="Categories", placeholder="cs.CL, cs.LG", elem_id=f"{elem_prefix}category"
+        )
         files = gr.Dropdown(
-            [], multiselect=True, allow_custom_value=True, label="Source files", elem_id="source"
+            [],
+            multiselect=True,
+            allow_custom_value=True,
+            label="Source files",
+            elem_id=f"{elem_prefix}source",
         )
     return FilterControls(since, until, categories, files)
 
 
+class LibraryPanel:
+    """The "Library" tab of the chat UI (a `ui.Panel`): upload, collection view, its filters."""
+
+    title = "Library"
+
+    def __init__(self, jobs: UploadJobs) -> None:
+        self.jobs = jobs
+
+    def build(self, service: ChatService, settings: Settings) -> None:
+        library = LibraryUI(service, self.jobs)
+        render_library(library, render_filters(elem_prefix="library-"))
+
+
 def render_library(library: LibraryUI, filters: FilterControls) -> None:
-    """The upload box and the collection view (place inside a Blocks)."""
-    with gr.Accordion("Library: add papers, browse the collection", open=False, elem_id="library"):
+    """The upload box and the collection view (place inside a Blocks or a Tab)."""
+    with gr.Column(elem_id="library"):
+        gr.Markdown("### Add papers, browse the collection")
         gr.Markdown(UPLOAD_HELP)
         with gr.Row():
             upload = gr.File(

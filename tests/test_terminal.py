@@ -1,0 +1,105 @@
+"""`paperchat chat` in a real pseudo-terminal (pexpect): line editing and history, Ctrl-C that
+stops only the answer, slash commands; plain output when piped; `paperchat --version`.
+
+The chat answers with the local model (SmolLM2 on CPU): slow enough to interrupt an answer
+while it is being written.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pexpect
+import pytest
+
+from live_server import copy_index
+from paperchat import __version__
+
+QUESTION = "How does ELECTRA pre-train text encoders?"
+UP = "\x1b[A"
+TIMEOUT = 240  # loading torch and the model on a busy two-core machine
+
+
+def chat_env(data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERCHAT_")}
+    env.update(PAPERCHAT_DATA_DIR=str(data_dir), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    return env
+
+
+@pytest.fixture
+def data_dir(ingested_dir: Path, models_dir: Path, tmp_path: Path) -> Path:
+    return copy_index(ingested_dir, tmp_path / "chat", models_dir)
+
+
+def spawn_chat(data_dir: Path) -> pexpect.spawn:
+    command = [sys.executable, "-m", "paperchat.cli", "chat", "--backend", "local"]
+    child = pexpect.spawn(
+        command[0],
+        command[1:],
+        env=chat_env(data_dir),
+        cwd=str(data_dir),
+        encoding="utf-8",
+        timeout=TIMEOUT,
+        dimensions=(40, 120),
+    )
+    child.expect_exact("paperchat (local)")
+    child.expect_exact("> ")
+    return child
+
+
+def test_help_ctrl_c_during_an_answer_and_history(data_dir: Path):
+    child = spawn_chat(data_dir)
+    try:
+        child.sendline("/help")
+        child.expect_exact("/sources")  # the help, not an answer to "/help"
+        child.expect_exact("> ")
+
+        child.sendline(QUESTION)
+        child.expect_exact("Reading")  # retrieval done; the model is writing
+        child.sendintr()
+        child.expect_exact("[stopped]")
+        child.expect_exact("> ")  # the session goes on
+
+        child.send(UP)  # readline recalls the last question
+        child.expect_exact(QUESTION)
+        child.sendintr()  # at the prompt, Ctrl-C only clears the line
+        child.expect_exact("Ctrl-D or /quit to leave")
+        child.sendline("/new")
+        child.expect_exact("New conversation.")
+        child.sendline("/quit")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0
+    # The history survives the session, in the data dir.
+    assert QUESTION in (data_dir / "chat_history").read_text()
+
+
+def test_piped_chat_is_plain_text(data_dir: Path):
+    result = subprocess.run(
+        [sys.executable, "-m", "paperchat.cli", "chat", "--backend", "extractive"],
+        input=f"/help\n{QUESTION}\n/sources\n/quit\n",
+        capture_output=True,
+        text=True,
+        env=chat_env(data_dir),
+        cwd=data_dir,
+        timeout=TIMEOUT,
+        check=True,
+    )
+    assert "\x1b[" not in result.stdout + result.stderr  # no colour, no spinner
+    assert "/sources" in result.stdout  # the help
+    assert "ELECTRA" in result.stdout
+    assert "https://arxiv.org/search/?query=ELECTRA" in result.stdout  # /sources links
+
+
+def test_version():
+    result = subprocess.run(
+        [sys.executable, "-m", "paperchat.cli", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.strip() == f"paperchat {__version__}"
