@@ -14,6 +14,7 @@ from pathlib import Path
 
 from paperchat.answering import AnswerEvent, Delta, Done, Limits, Retrieved
 from paperchat.errors import BadQuestionError, PaperchatError
+from paperchat.index import Filters
 from paperchat.ingest import FileReport, IngestReport
 from paperchat.records import Answer, Citation, Hit, Turn
 
@@ -44,6 +45,7 @@ def citation(n: int, hit: Hit) -> Citation:
         passage=hit.text,
         urls=hit.urls,
         relevance=hit.relevance,
+        page=hit.page,
     )
 
 
@@ -54,6 +56,7 @@ class Call:
     k: int | None
     mode: str | None
     limits: Limits | None = None
+    filters: Filters | None = None
 
 
 @dataclass
@@ -81,9 +84,10 @@ class FakeAnswerer:
         *,
         k: int | None = None,
         mode: str | None = None,
+        filters: Filters | None = None,
         limits: Limits | None = None,
     ) -> Iterator[AnswerEvent]:
-        self.calls.append(Call(question, list(history), k, mode, limits))
+        self.calls.append(Call(question, list(history), k, mode, limits, filters))
         self.validate(question)
         if self.fail_before:
             raise self.fail_before
@@ -135,7 +139,13 @@ class FakeRetriever:
         self.hits = hits
         self.calls: list[tuple[str, int | None, str | None]] = []
 
-    def search(self, query: str, k: int | None = None, mode: str | None = None) -> list[Hit]:
+    def search(
+        self,
+        query: str,
+        k: int | None = None,
+        mode: str | None = None,
+        filters: Filters | None = None,
+    ) -> list[Hit]:
         self.calls.append((query, k, mode))
         if not query.strip():
             raise BadQuestionError("The query is empty; type a question about the papers.")

@@ -306,6 +306,21 @@ def test_search_errors(server):
     assert r.json()["error"]["param"] == "mode"
 
 
+def test_search_filters(server):
+    def search(filters: dict) -> list[str]:
+        body = {"query": QUESTION, "filters": filters}
+        r = httpx.post(f"{server.api}/search", json=body, timeout=60)
+        assert r.status_code == 200, r.text
+        return [rec["title"] for rec in r.json()]
+
+    assert ELECTRA in search({"sources": ["listing-5-jan-8.txt"], "since": "2020-03"})
+    older = search({"until": "2019"})
+    assert older and ELECTRA not in older  # ELECTRA is dated 2020-03-23
+    body = {"query": "x", "filters": {"since": "2020-02-31"}}
+    r = httpx.post(f"{server.api}/search", json=body, timeout=60)
+    assert r.status_code == 400 and "not a date" in r.json()["error"]["message"]
+
+
 def test_healthz(server):
     r = httpx.get(f"{server.url}/healthz")
     assert r.status_code == 200

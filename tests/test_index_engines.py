@@ -264,3 +264,31 @@ def test_serve_while_another_process_holds_the_index_is_one_clear_error(
         holder.close()
     err = capsys.readouterr().err
     assert "in use by another paperchat process" in err and "Traceback" not in err
+
+
+FORMATS = Path(__file__).parent / "data" / "formats"
+
+
+def test_metadata_filters_facets_and_heads_on_both_engines(fresh: Harness) -> None:
+    files = [FORMATS / "listing.txt", FORMATS / "library.bib", FORMATS / "arxiv.jsonl"]
+    fresh.ingestor.run(files)
+
+    def titles(**given: object) -> set[str]:
+        hits = fresh.retriever.search("pre-training models", k=10, filters=Filters.of(**given))
+        return {h.title for h in hits}
+
+    assert titles(categories=["hep-th", "cs.LG"]) == {
+        "Attention Is All You Need",
+        "A Note on Strings in Two Dimensions",
+    }
+    assert len(titles(authors=["müller"])) == 1  # a last name, any case
+    # One paper is known by its year only (2019), another by its date (2020-03-23).
+    assert len(titles(since="2019-06", until="2020-03-31")) == 2
+    assert fresh.index.facet("year") == {1999: 1, 2014: 1, 2017: 1, 2019: 1, 2020: 1}
+    assert sum(fresh.index.facet("sources").values()) == 8
+    heads, _ = fresh.index.heads(10, filters=Filters.of(categories=["cs.LG"]))
+    assert [h["title"] for h in heads] == ["Attention Is All You Need"]
+    pid = heads[0]["paper_id"]
+    fresh.index.update_paper(pid, {"venue": "NeurIPS"})
+    (stored,) = fresh.index.stored([pid]).values()
+    assert stored.meta.venue == "NeurIPS" and stored.meta.categories

@@ -477,3 +477,43 @@ def test_corpus_text_is_escaped_and_only_web_links_are_links():
     assert 'href="javascript' not in card
     assert 'href="https://example.org/code"' in card
     assert "<b>" not in answer_html(answer.text, "abc", [1])
+
+
+# -- filters ------------------------------------------------------------------------------------
+
+
+def test_chat_request_filters_reach_retrieval():
+    answerer = FakeAnswerer()
+    service = ready_service(answerer)
+    filters = {"since": "2020", "until": "2021-06", "categories": ["cs.CL"], "authors": ["Clark"]}
+    result = service.create_chat_completion(request(filters=filters))
+    assert isinstance(result, ChatCompletionResponse)
+    sent = answerer.calls[-1].filters
+    assert (sent.date_from, sent.date_to) == ("2020-01-01", "2021-06-30")
+    assert (sent.categories, sent.authors) == (("cs.CL",), ("Clark",))
+
+
+def test_bad_filters_are_400_naming_the_field():
+    bad_day = ready_service().create_chat_completion(request(filters={"since": "2020-13-01"}))
+    assert isinstance(bad_day, ErrorResponse) and bad_day.status_code == 400
+    assert "since='2020-13-01' is not a date" in bad_day.error.message
+    with pytest.raises(ValueError, match="since"):
+        request(filters={"since": "last week"})
+    with pytest.raises(ValueError, match="Extra inputs"):
+        SearchRequest.model_validate({"query": "x", "filters": {"venue": "ACL"}})
+
+
+def test_ui_filters_and_upload_notice_reach_the_answer():
+    answerer = FakeAnswerer()
+    ui = ChatUI(ready_service(answerer), "extractive", notice=lambda: "a.bib is being added.")
+    *_, last = ui.respond("What is ELECTRA?", [], 5, "hybrid", "", "2019", "", "cs.CL", ["a.bib"])
+    assert answerer.calls[-1].filters.sources == ("a.bib",)
+    assert answerer.calls[-1].filters.categories == ("cs.CL",)
+    assert last[-1].endswith(inert("a.bib is being added."))  # a file name, shown inert
+    *_, bad = ui.respond("What is ELECTRA?", [], 5, "hybrid", "", "2019-13")
+    assert "is not a date" in bad[0][-1]["content"]  # a bad filter is a message, not a crash
+
+
+def test_stream_with_bad_filters_is_400_before_any_text():
+    bad = ready_service().create_chat_stream(request(stream=True, filters={"until": "2020-13-01"}))
+    assert isinstance(bad, ErrorResponse) and bad.status_code == 400

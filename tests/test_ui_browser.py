@@ -186,3 +186,24 @@ def test_stop_ends_the_answer_and_the_generation(slow_server, page):
     )
     box.fill("Which paper is about speech?")
     assert box.input_value() == "Which paper is about speech?"
+
+
+def test_uploaded_bib_is_indexed_then_cited_with_its_arxiv_link(ui_server, page):
+    from playwright.sync_api import expect
+
+    bib = Path(__file__).parent / "data" / "formats" / "library.bib"
+    open_chat(page, ui_server)
+    page.get_by_role("tab", name="Library").click()
+    page.locator("#upload input[type=file]").set_input_files(str(bib))
+    report = page.locator("#upload-report")
+    # ELECTRA is in the shipped corpus too: one of the four is an update, not a new paper.
+    expect(report).to_contain_text("library.bib: 4 papers (", timeout=ANSWER_TIMEOUT_MS)
+    assert "library.bib:37" in report.inner_text()  # the entry without an abstract
+    shot(page, "ui-upload")
+
+    page.get_by_role("tab", name="Chat").click()
+    ask(page, "Which network architecture is based solely on attention mechanisms?")
+    link = page.locator('#chat .sources a[href="https://arxiv.org/abs/1706.03762"]')
+    link.first.wait_for(timeout=ANSWER_TIMEOUT_MS)
+    assert "Attention Is All You Need" in page.locator("#chat .sources").last.inner_text()
+    shot(page, "ui-upload-cited")

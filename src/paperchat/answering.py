@@ -27,6 +27,7 @@ from paperchat.drafting import Cut, Delta, Draft, Limits, Partial
 from paperchat.embedding import Embedder
 from paperchat.errors import BadQuestionError
 from paperchat.extractive import ExtractiveAnswer
+from paperchat.index import Filters
 from paperchat.llm import ChatLLM, ContextOverflowError, Message
 from paperchat.prompts import PromptSet, Source
 from paperchat.records import Answer, Citation, Hit, Turn
@@ -100,9 +101,11 @@ class Answerer:
         *,
         k: int | None = None,
         mode: str | None = None,
+        filters: Filters | None = None,
         limits: Limits | None = None,
     ) -> Answer:
-        for event in self.stream(question, history, k=k, mode=mode, limits=limits):
+        events = self.stream(question, history, k=k, mode=mode, filters=filters, limits=limits)
+        for event in events:
             if isinstance(event, Done):
                 return event.answer
         raise AssertionError("stream ended without an answer")
@@ -114,12 +117,13 @@ class Answerer:
         *,
         k: int | None = None,
         mode: str | None = None,
+        filters: Filters | None = None,
         limits: Limits | None = None,
     ) -> Iterator[AnswerEvent]:
         """Retrieved, then Deltas that join to the answer text, then Done."""
         start = time.perf_counter()
         question = self.validate(question)
-        reading = self.read(question, history, k=k, mode=mode)
+        reading = self.read(question, history, k=k, mode=mode, filters=filters)
         hits = reading.hits
         timings = {"retrieve": time.perf_counter() - start}
         yield Retrieved(hits)
@@ -181,14 +185,16 @@ class Answerer:
         *,
         k: int | None = None,
         mode: str | None = None,
+        filters: Filters | None = None,
     ) -> Reading:
         """What the question is about in its conversation, with the papers retrieved for it.
 
         Decided from retrieval evidence (paperchat.conversation); a capable model's rewrite
-        of a follow-up is only taken when retrieval for it agrees.
+        of a follow-up is only taken when retrieval for it agrees. `filters` restrict every
+        retrieval.
         """
         rewrite = self._condense_with_llm if self._condense_by_llm() else None
-        return self.reader.read(question, history, k=k, mode=mode, rewrite=rewrite)
+        return self.reader.read(question, history, k=k, mode=mode, rewrite=rewrite, filters=filters)
 
     def _condense_by_llm(self) -> bool:
         mode = self.settings.condense
@@ -448,4 +454,5 @@ def _citation(source: Source) -> Citation:
         passage=source.passage,
         urls=source.hit.urls,
         relevance=source.hit.relevance,
+        page=source.hit.page,
     )

@@ -82,6 +82,7 @@ class Chunker:
                 sources=paper.sources,
                 date=paper.date,
                 urls=paper.urls,
+                meta=paper.meta,
             )
             for i, text in enumerate(texts)
         ]

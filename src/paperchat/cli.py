@@ -71,21 +71,40 @@ def print_ingest_report(report: IngestReport) -> None:
         counts = f"{f.papers} papers ({f.new} new, {f.updated} updated, {f.unchanged} unchanged)"
         if f.duplicates:
             counts += f", {f.duplicates} duplicate records"
-        print(f"{f.path}: {counts}")
+        print(f"{f.path}: {counts}" + (f" [{f.format}]" if f.format else ""))
         for problem in f.problems:
             print(f"  warning: {problem}", file=sys.stderr)
         if f.error:
             print(f"  error: {f.error}", file=sys.stderr)
+    per_format = sorted(report.per_format().items())
+    formats = ", ".join(f"{n} {kind}" for kind, n in per_format if n)
+    print(f"formats: {formats or 'none'}")
     print(
         f"total: {report.papers} papers, {report.chunks} chunks embedded in {report.seconds:.1f}s"
     )
 
 
+def filters_of(args: argparse.Namespace) -> Filters:
+    return Filters.of(
+        since=args.since,
+        until=args.until,
+        categories=args.category or (),
+        authors=args.author or (),
+        sources=args.source or (),
+    )
+
+
+def add_filter_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--since", "--date-from", help="only papers from this date on (YYYY[-MM[-DD]])")
+    p.add_argument("--until", "--date-to", help="only papers up to this date (YYYY[-MM[-DD]])")
+    p.add_argument("--category", action="append", help="only this category (cs.CL; repeatable)")
+    p.add_argument("--author", action="append", help="only this author's papers (last name ok)")
+    p.add_argument("--source", action="append", help="only papers listed in this file name")
+
+
 @command("search")
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
-    filters = Filters(
-        sources=tuple(args.source or ()), date_from=args.date_from, date_to=args.date_to
-    )
+    filters = filters_of(args)
     with Pipeline(settings) as pipeline:
         hits = pipeline.retriever.search(args.question, k=args.k, mode=args.mode, filters=filters)
     records = [h.to_search_record(i) for i, h in enumerate(hits, start=1)]
@@ -102,6 +121,8 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
 
 @command("stats")
 def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
+    from paperchat.collection import collection_stats
+
     with Pipeline(settings) as pipeline:
         index = pipeline.index
         info = {
@@ -112,11 +133,16 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
             "chunks": index.count_chunks(),
             **settings.index_identity(),
         }
+        counts = collection_stats(index).to_dict()
     if args.json:
-        print(json.dumps(info, indent=2))
-    else:
-        for key, value in info.items():
-            print(f"{key:>14}: {value}")
+        print(json.dumps({**info, **counts}, indent=2))
+        return 0
+    for key, value in info.items():
+        print(f"{key:>14}: {value}")
+    for title, key in (("papers per source", "per_source"), ("papers per year", "per_year")):
+        print(f"\n{title}:")
+        for name, n in counts[key].items():
+            print(f"  {n:>7}  {name}")
     return 0
 
 
@@ -182,11 +208,12 @@ def print_checks(checks: Sequence[Check]) -> None:
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     with Pipeline(settings) as pipeline:
         answerer = pipeline.answerer(args.backend)
+        options = {"k": args.k, "mode": args.mode, "filters": filters_of(args)}
         if args.json:
-            answer = answerer.answer(args.question, k=args.k, mode=args.mode)
+            answer = answerer.answer(args.question, **options)
             print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
             return 0
-        print_streamed(answerer.stream(args.question, k=args.k, mode=args.mode))
+        print_streamed(answerer.stream(args.question, **options))
     return 0
 
 
@@ -495,7 +522,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "paths",
         nargs="*",
-        help="listing .txt / .jsonl files or folders (default: the shipped corpus)",
+        help="listing .txt, .jsonl, arXiv snapshot .json(l), BibTeX .bib files or folders "
+        "(default: the shipped corpus)",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
@@ -503,9 +531,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question")
     p.add_argument("--k", type=int, default=None, help="papers to return")
     p.add_argument("--mode", choices=RETRIEVAL_MODES, default=None)
-    p.add_argument("--source", action="append", help="only papers listed in this file name")
-    p.add_argument("--date-from", help="only papers dated on/after (YYYY-MM-DD)")
-    p.add_argument("--date-to", help="only papers dated on/before (YYYY-MM-DD)")
+    add_filter_options(p)
     p.add_argument("--json", action="store_true", help="print JSON records")
 
     p = sub.add_parser("ask", help="answer a question with cited papers")
@@ -513,6 +539,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=BACKENDS, default=None)
     p.add_argument("--k", type=int, default=None, help="papers to retrieve")
     p.add_argument("--mode", choices=RETRIEVAL_MODES, default=None)
+    add_filter_options(p)
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
 
     p = sub.add_parser("chat", help="interactive chat with follow-up questions")

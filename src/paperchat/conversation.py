@@ -31,7 +31,7 @@ import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Any, Literal
 
 from paperchat.citations import split_markers
 from paperchat.corpus import paper_id_for
@@ -192,10 +192,15 @@ class ConversationReader:
         k: int | None = None,
         mode: str | None = None,
         rewrite: Rewrite | None = None,
+        filters: Filters | None = None,
     ) -> Reading:
-        """The reading of `turn` after `history`; `rewrite` is an optional LLM rewrite."""
+        """The reading of `turn` after `history`; `rewrite` is an optional LLM rewrite;
+        `filters` restrict every retrieval of the turn (the user's date/category/... choice)."""
         window = self.settings.history_turns
         turns = [t for t in history if t.role in ("user", "assistant")]
+        if filters is not None and filters != Filters():
+            scoped = ConversationReader(_Filtered(self.retriever, filters), self.settings)
+            return scoped.read(turn, history, k=k, mode=mode, rewrite=rewrite)
         conversation = read_conversation(turns[-window:] if window else [])
         alone = self.retriever.search(turn, k=k, mode=mode)
         if not conversation.questions:
@@ -320,6 +325,26 @@ class ConversationReader:
             log.info("the model's rewrite %r finds other papers than the evidence; unused", text)
             return reading
         return replace(reading, question=text)
+
+
+class _Filtered:
+    """A retriever whose every search keeps to the user's filters (per call: thread-safe)."""
+
+    def __init__(self, retriever: Retriever, filters: Filters) -> None:
+        self._retriever = retriever
+        self._filters = filters
+
+    def search(self, text: str, *, filters: Filters | None = None, **kwargs: Any) -> list[Hit]:
+        # A search of given papers keeps the user's other restrictions.
+        scoped = (
+            replace(self._filters, paper_ids=filters.paper_ids)
+            if filters is not None
+            else self._filters
+        )
+        return self._retriever.search(text, filters=scoped, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._retriever, name)
 
 
 def compares_back(turn: str) -> bool:

@@ -1,9 +1,11 @@
 """Corpus files -> Papers.
 
-Two formats:
+Formats, told apart by suffix and content (`detect_format`):
 - saved paper listings (`.txt`): page chrome, then blocks of a title line and an abstract
   paragraph, sometimes followed by an author count ("• 4 authors"), "·" and a date;
-- JSONL (`.jsonl`): one `{"title", "abstract", ...optional "authors", "date", "url"}` a line.
+- JSONL (`.jsonl`): one `{"title", "abstract", ...optional "authors", "date", "url"}` a line;
+- the arXiv metadata snapshot (`.json` / `.jsonl`, one arXiv record a line; formats/arxiv.py);
+- BibTeX (`.bib`, reference-manager exports; formats/bibtex.py).
 
 Parsing streams, so a multi-GB JSONL is read in bounded memory. Problems are reported as
 `Problem`s naming the file and line; the good papers of the same file still come through.
@@ -19,11 +21,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from paperchat.errors import CorpusError
 from paperchat.records import Paper
 
-SUFFIXES = (".txt", ".jsonl")
+SUFFIXES = (".txt", ".jsonl", ".json", ".bib")
+FORMATS = ("listing", "jsonl", "arxiv", "bibtex")
+SNIFF_BYTES = 8192
 CHROME_LINES = frozenset(
     {
         "new",
@@ -221,8 +226,12 @@ def _authors(value: object) -> int | None:
 
 
 def _record_to_paper(record: object, source: str, line: int | None = None) -> Paper:
+    from paperchat.formats.arxiv import arxiv_paper, is_arxiv_record
+
     if not isinstance(record, dict):
         raise ValueError("expected a JSON object")
+    if is_arxiv_record(record):
+        return replace(arxiv_paper(record, source), line=line)
     title, abstract = record.get("title"), record.get("abstract")
     for name, value in (("title", title), ("abstract", abstract)):
         if not isinstance(value, str) or not value.strip():
@@ -235,7 +244,13 @@ def _record_to_paper(record: object, source: str, line: int | None = None) -> Pa
     urls = paper.urls
     if isinstance(extra_url, str) and extra_url and extra_url not in urls:
         urls = (extra_url, *urls)
-    return replace(paper, date=_iso_date(str(day)) if day else None, urls=urls)
+    meta = replace(paper.meta, url=extra_url) if isinstance(extra_url, str) and extra_url else None
+    return replace(
+        paper,
+        date=_iso_date(str(day)) if day else None,
+        urls=urls,
+        meta=meta or paper.meta,
+    )
 
 
 def parse_jsonl(path: Path, problems: list[Problem]) -> Iterator[Paper]:
@@ -244,9 +259,12 @@ def parse_jsonl(path: Path, problems: list[Problem]) -> Iterator[Paper]:
     except OSError as e:
         raise CorpusError(f"{path}: cannot read ({e.strerror or e}); check the path.") from e
     with handle:
-        head = handle.read(8192)
+        head = handle.read(SNIFF_BYTES)
         if b"\x00" in head:
             raise CorpusError(f"{path}: binary file, not JSONL.")
+        if head.lstrip().startswith(b"["):
+            yield from _json_array(path, handle, problems)
+            return
         handle.seek(0)
         for number, raw in enumerate(handle, start=1):
             if not raw.strip():
@@ -255,6 +273,20 @@ def parse_jsonl(path: Path, problems: list[Problem]) -> Iterator[Paper]:
                 yield _record_to_paper(json.loads(raw), path.name, number)
             except (ValueError, UnicodeDecodeError) as e:
                 problems.append(Problem(path, number, f"skipped record: {e}"))
+
+
+def _json_array(path: Path, handle: BinaryIO, problems: list[Problem]) -> Iterator[Paper]:
+    """A `.json` file holding one array of records: read whole (exports of a few MB)."""
+    handle.seek(0)
+    try:
+        records = json.load(handle)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise CorpusError(f"{path}: not valid JSON ({e}); give one record a line (JSONL).") from e
+    for number, record in enumerate(records, start=1):
+        try:
+            yield _record_to_paper(record, path.name, number)
+        except ValueError as e:
+            problems.append(Problem(path, number, f"skipped record {number} of the array: {e}"))
 
 
 # -- files -----------------------------------------------------------------------------------
@@ -273,15 +305,48 @@ def expand_paths(paths: Iterable[Path]) -> list[Path]:
     return files
 
 
+def detect_format(path: Path) -> str:
+    """One of FORMATS, from the suffix and the file's first bytes; CorpusError otherwise."""
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise CorpusError(f"{path}: unknown file type {suffix!r}; allowed: {', '.join(SUFFIXES)}.")
+    if suffix == ".bib":
+        return "bibtex"
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(SNIFF_BYTES)
+    except OSError as e:
+        raise CorpusError(f"{path}: cannot read ({e.strerror or e}); check the path.") from e
+    text = head.decode("utf-8", errors="ignore").lstrip("\ufeff \t\r\n")
+    if text.startswith(("{", "[")):
+        return "arxiv" if _first_is_arxiv(text) else "jsonl"
+    from paperchat.formats.bibtex import looks_like_bibtex
+
+    return "bibtex" if looks_like_bibtex(text) else "listing"
+
+
+def _first_is_arxiv(text: str) -> bool:
+    from paperchat.formats.arxiv import is_arxiv_record
+
+    first = text.lstrip("[ \t\r\n").split("\n", 1)[0].rstrip(", \r")
+    try:
+        record = json.loads(first)
+    except ValueError:
+        return False
+    return isinstance(record, dict) and is_arxiv_record(record)
+
+
 def parse_file(path: Path, problems: list[Problem]) -> Iterator[Paper]:
     """Papers of one file, in order; raises CorpusError when the file cannot be read."""
-    suffix = path.suffix.lower()
-    if suffix == ".jsonl":
+    kind = detect_format(path)
+    if kind in ("jsonl", "arxiv"):
         yield from parse_jsonl(path, problems)
-    elif suffix == ".txt":
-        yield from parse_listing(path, problems)
+    elif kind == "bibtex":
+        from paperchat.formats.bibtex import parse_bibtex
+
+        yield from parse_bibtex(path, problems)
     else:
-        raise CorpusError(f"{path}: unknown file type {suffix!r}; allowed: {', '.join(SUFFIXES)}.")
+        yield from parse_listing(path, problems)
 
 
 def merge(first: Paper, again: Paper) -> Paper:
@@ -294,6 +359,7 @@ def merge(first: Paper, again: Paper) -> Paper:
         urls=urls,
         authors=first.authors if first.authors is not None else again.authors,
         date=first.date or again.date,
+        meta=first.meta.merged(again.meta),
     )
 
 
@@ -340,10 +406,14 @@ def cap_abstract(paper: Paper, limit: int) -> Paper:
 def load_papers(paths: Iterable[Path]) -> tuple[list[Paper], list[Problem]]:
     """All papers of small corpora, deduplicated by id the way ingest does it (the shipped
     corpus, tests, eval)."""
+    from paperchat.identity import Identities
+
     papers: dict[str, Paper] = {}
     problems: list[Problem] = []
+    identities = Identities()
     for path in expand_paths(paths):
-        for paper in parse_file(path, problems):
+        for found in parse_file(path, problems):
+            paper = identities.resolve(found)
             known = papers.get(paper.paper_id)
             papers[paper.paper_id] = supersede(known, paper) if known else paper
     return list(papers.values()), problems

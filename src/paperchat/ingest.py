@@ -2,8 +2,10 @@
 
 Streams each file in batches so memory stays bounded on large JSONL. A paper whose content
 hash is already stored (all its chunks present) is skipped; an edited paper replaces its old
-chunks; a paper listed again in another file only gains that source. Re-running after an
-interruption therefore redoes only what was not finished, and never duplicates points.
+chunks; a paper listed again in another file only gains that source and the metadata it
+adds. Records naming an arXiv id or DOI already seen join that paper (`identity.py`), so a
+listing, a `.bib` and the arXiv snapshot make one paper. Re-running after an interruption
+therefore redoes only what was not finished, and never duplicates points.
 
 Corpus files are untrusted, so what is stored is guarded: a record that looks cut off never
 replaces the complete text of the same paper, a paper listed twice in one file is resolved the
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from itertools import islice
@@ -25,6 +28,7 @@ from paperchat.corpus import (
     Problem,
     cap_abstract,
     content_hash,
+    detect_format,
     expand_paths,
     is_cut_off_copy,
     looks_cut_off,
@@ -33,7 +37,8 @@ from paperchat.corpus import (
 )
 from paperchat.embedding import Embedder, sparse_document
 from paperchat.errors import CorpusError
-from paperchat.index import PaperIndex, StoredPaper
+from paperchat.identity import Identities
+from paperchat.index import PaperIndex, StoredPaper, meta_payload
 from paperchat.records import Paper
 
 log = logging.getLogger(__name__)
@@ -46,6 +51,7 @@ class FileReport:
     """What one file contributed."""
 
     path: str
+    format: str = ""  # one of corpus.FORMATS
     papers: int = 0
     new: int = 0
     updated: int = 0
@@ -64,6 +70,14 @@ class IngestReport:
     @property
     def papers(self) -> int:
         return sum(f.papers for f in self.files)
+
+    def per_format(self) -> dict[str, int]:
+        """Papers read per file format."""
+        counts: Counter[str] = Counter()
+        for f in self.files:
+            if f.format:
+                counts[f.format] += f.papers
+        return dict(counts)
 
     @property
     def ok(self) -> bool:
@@ -88,10 +102,12 @@ class Ingestor:
         index: PaperIndex,
         chunker: Chunker,
         embedder: Callable[[], Embedder],
+        identities: Identities | None = None,
         max_abstract_chars: int = MAX_ABSTRACT_CHARS,
     ) -> None:
         self.index = index
         self.chunker = chunker
+        self.identities = identities or Identities()
         self.max_abstract_chars = max_abstract_chars
         # Loaded on first write only: a re-run over unchanged files never pays for the model.
         self._embedder_factory = embedder
@@ -125,7 +141,9 @@ class Ingestor:
     ) -> FileReport:
         file = _FileState(path, FileReport(path=str(path)))
         try:
-            records = (self._capped(p, file) for p in parse_file(path, file.problems))
+            file.report.format = detect_format(path)
+            papers = map(self.identities.resolve, parse_file(path, file.problems))
+            records = (self._capped(p, file) for p in papers)
             for batch in _batches(records, BATCH_PAPERS):
                 chunks = self._ingest_batch(file.dedupe(batch), file)
                 report.chunks += chunks
@@ -164,19 +182,20 @@ class Ingestor:
                 file.problem(paper, _cut_off_message(paper, repeat))
                 counts.unchanged += counted
                 assert known is not None
-                self._add_sources(paper, known.sources)
+                self._extend(paper, known)
                 continue
             if repeat is not None:
                 file.problem(paper, _repeat_message(paper, repeat))
             if known and known.complete and known.content_hash == paper_hash(paper):
                 counts.unchanged += counted
-                self._add_sources(paper, known.sources)
+                self._extend(paper, known)
                 continue
             if known:
                 counts.updated += counted
                 replacing.append(paper.paper_id)
                 sources = known.sources + tuple(s for s in paper.sources if s not in known.sources)
-                paper = replace(paper, sources=sources)
+                meta = known.meta.merged(paper.meta)
+                paper = replace(paper, sources=sources, meta=meta, date=paper.date or known.date)
             else:
                 counts.new += counted
             todo.append(paper)
@@ -201,10 +220,18 @@ class Ingestor:
             if is_cut_off_copy(paper.abstract, join_windows(windows.get(pid, [])))
         }
 
-    def _add_sources(self, paper: Paper, stored_sources: tuple[str, ...]) -> None:
-        missing = [s for s in paper.sources if s not in stored_sources]
+    def _extend(self, paper: Paper, known: StoredPaper) -> None:
+        """A stored paper seen again: add the new source and whatever metadata it adds."""
+        payload: dict[str, object] = {}
+        missing = [s for s in paper.sources if s not in known.sources]
         if missing:
-            self.index.set_sources(paper.paper_id, [*stored_sources, *missing])
+            payload["sources"] = [*known.sources, *missing]
+        meta = known.meta.merged(paper.meta)
+        day = known.date or paper.date
+        if meta != known.meta or day != known.date:
+            payload.update(meta_payload(meta, day), date=day)
+        if payload:
+            self.index.update_paper(paper.paper_id, payload)
 
     def _write(self, papers: list[Paper], replacing: list[str]) -> int:
         if not papers:

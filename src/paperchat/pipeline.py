@@ -15,6 +15,7 @@ from qdrant_client import QdrantClient
 
 from paperchat.chunking import Chunker
 from paperchat.embedding import Embedder, make_embedder
+from paperchat.identity import Identities
 from paperchat.index import PaperIndex, open_index
 from paperchat.ingest import Ingestor
 from paperchat.prompts import PromptSet
@@ -74,8 +75,15 @@ class Pipeline:
             self.index,
             self.chunker,
             lambda: self.embedder,
+            self.identities,
             max_abstract_chars=self.settings.corpus.max_abstract_chars,
         )
+
+    @cached_property
+    def identities(self) -> Identities:
+        """arXiv id / DOI -> paper id, one table per collection, beside the data."""
+        name = f"{self.settings.collection_name}.sqlite"
+        return Identities(self.settings.data_dir / "identities" / name)
 
     @cached_property
     def retriever(self) -> Retriever:
@@ -143,6 +151,8 @@ class Pipeline:
         return other
 
     def close(self) -> None:
+        if "identities" in self.__dict__:  # each pipeline opens its own
+            self.identities.close()
         if not self._owns_client:
             return
         if "client" in self.__dict__:

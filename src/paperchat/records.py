@@ -32,6 +32,49 @@ def paper_link(title: str, urls: Sequence[str] = ()) -> str:
     return ARXIV_TITLE_SEARCH.format(query=quote_plus(" ".join(title.split())))
 
 
+ARXIV_ABS = "https://arxiv.org/abs/"
+DOI_ORG = "https://doi.org/"
+
+
+@dataclass(frozen=True, slots=True)
+class PaperMeta:
+    """Bibliographic metadata a source file gives; each field is empty when none does."""
+
+    authors: tuple[str, ...] = ()  # names, as the source writes them
+    year: int | None = None
+    venue: str | None = None  # journal, proceedings or journal-ref
+    doi: str | None = None  # bare, lower case: 10.xxxx/...
+    arxiv_id: str | None = None  # without version: 2003.10555 or hep-th/9901001
+    categories: tuple[str, ...] = ()  # arXiv categories (cs.CL, ...) or BibTeX keywords
+    url: str | None = None  # the record's own link to the paper
+
+    def link(self, found: tuple[str, ...] = ()) -> str | None:
+        """Where a citation points: the record's URL, else arXiv, else DOI, else a link
+        the abstract itself gives (code or project page)."""
+        if self.url:
+            return self.url
+        if self.arxiv_id:
+            return ARXIV_ABS + self.arxiv_id
+        if self.doi:
+            return DOI_ORG + self.doi
+        return found[0] if found else None
+
+    def merged(self, other: PaperMeta) -> PaperMeta:
+        """Gaps filled from another source's record; lists united, first source first."""
+        return PaperMeta(
+            authors=self.authors or other.authors,
+            year=self.year or other.year,
+            venue=self.venue or other.venue,
+            doi=self.doi or other.doi,
+            arxiv_id=self.arxiv_id or other.arxiv_id,
+            categories=tuple(dict.fromkeys((*self.categories, *other.categories))),
+            url=self.url or other.url,
+        )
+
+
+NO_META = PaperMeta()
+
+
 @dataclass(frozen=True, slots=True)
 class Paper:
     """One paper of the collection, merged across every file that lists it."""
@@ -42,13 +85,14 @@ class Paper:
     sources: tuple[str, ...] = ()
     authors: int | None = None
     date: str | None = None  # ISO yyyy-mm-dd when the listing gives a full date
-    urls: tuple[str, ...] = ()
+    urls: tuple[str, ...] = ()  # the record's URL and the links found in the abstract
+    meta: PaperMeta = NO_META
     line: int | None = field(default=None, compare=False)  # where its record starts, for reports
 
     @property
     def url(self) -> str | None:
-        """The first code/project link found in the abstract, if any."""
-        return self.urls[0] if self.urls else None
+        """The paper's link (see `PaperMeta.link`)."""
+        return self.meta.link(self.urls)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +108,7 @@ class Chunk:
     sources: tuple[str, ...] = ()
     date: str | None = None
     urls: tuple[str, ...] = ()
+    meta: PaperMeta = NO_META
 
     @property
     def embed_text(self) -> str:
@@ -86,10 +131,16 @@ class Hit:
     relevance: float | None = None  # cosine of the question and the best chunk (abstention)
     coverage: float | None = None  # share of the question's distinctive terms it holds
     named: bool = False  # the question calls this paper by one of its names
+    meta: PaperMeta = NO_META
 
     @property
     def url(self) -> str | None:
-        return self.urls[0] if self.urls else None
+        return self.meta.link(self.urls)
+
+    @property
+    def page(self) -> str | None:
+        """The paper's own page: the record's URL, else arXiv, else DOI (no abstract link)."""
+        return self.meta.link()
 
     def to_search_record(self, rank: int) -> dict[str, object]:
         """The stable `paperchat search --json` / `/v1/search` shape."""
@@ -113,10 +164,14 @@ class Citation:
     passage: str = ""
     urls: tuple[str, ...] = ()  # every link of the abstract (code, project pages)
     relevance: float | None = None  # the paper's dense similarity to the question
+    page: str | None = None  # the paper's own page (see `Hit.page`)
 
     @property
     def link(self) -> str:
-        """Where a reader can open the paper (see `paper_link`)."""
+        """Where a reader can open the paper: its own page (the record's URL, arXiv, DOI)
+        when known, else a paper page the abstract links, else a title search (`paper_link`)."""
+        if self.page and is_web_url(self.page):
+            return self.page
         return paper_link(self.title, self.urls or ((self.url,) if self.url else ()))
 
     def to_dict(self) -> dict[str, object]:

@@ -47,7 +47,8 @@ class _Section(BaseModel):
 class CorpusSettings(_Section):
     paths: list[Path] = Field(
         default_factory=lambda: [SHIPPED_CORPUS],
-        description="Listing .txt / .jsonl files or folders ingested when none are named.",
+        description="Listing .txt, JSONL, arXiv snapshot .json(l) and BibTeX .bib files or "
+        "folders ingested when none are named.",
     )
     max_abstract_chars: int = Field(
         20_000,
@@ -214,6 +215,12 @@ class ApiSettings(_Section):
     port: int = Field(8000, ge=1, le=65535, description="Port `paperchat serve` binds.")
     key: str | None = Field(None, description="Bearer key required on every /v1 route when set.")
     model_id: str = Field("paperchat", description="Model id listed by /v1/models.")
+    upload_max_bytes: int = Field(
+        50_000_000,
+        ge=1,
+        description="Largest paper file (.bib, .json(l), .txt) the UI accepts for upload; "
+        "larger libraries go through `paperchat ingest`.",
+    )
     max_body_bytes: int = Field(
         1 << 20,
         ge=1024,

@@ -118,8 +118,7 @@ class ChatSession:
     history_path: Path
     k: int | None = None
     out: TextIO = sys.stdout
-    # Looked up at each call, so a replaced builtins.input (a test, an embedding) is used.
-    read: Callable[[str], str] = field(default=lambda prompt: input(prompt))
+    read: Callable[[str], str] = input
     turns: list[Turn] = field(default_factory=list)
     last: Answer | None = None
 

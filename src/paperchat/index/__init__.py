@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from paperchat.index.base import PaperIndex
 from paperchat.index.schema import (
     DENSE,
+    META_FIELDS,
     PAYLOAD_INDEXES,
     SPARSE,
     Filters,
@@ -22,7 +23,10 @@ from paperchat.index.schema import (
     SparseVec,
     StoredPaper,
     StoredPoint,
+    author_keys,
     dimension_mismatch,
+    meta_payload,
+    payload_meta,
 )
 
 if TYPE_CHECKING:
@@ -30,6 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DENSE",
+    "META_FIELDS",
     "PAYLOAD_INDEXES",
     "SPARSE",
     "Filters",
@@ -39,8 +44,11 @@ __all__ = [
     "SparseVec",
     "StoredPaper",
     "StoredPoint",
+    "author_keys",
     "dimension_mismatch",
+    "meta_payload",
     "open_index",
+    "payload_meta",
 ]
 
 

@@ -21,6 +21,7 @@ from paperchat.index.schema import (
     StoredPoint,
     dimension_mismatch,
     group_hits,
+    payload_meta,
     stored_points,
 )
 from paperchat.records import Chunk, Hit
@@ -91,6 +92,8 @@ class PaperIndex(ABC):
                 sources=tuple(h.get("sources") or ()),
                 chunks_present=1 + found[h["paper_id"]],
                 chunks_expected=h["n_chunks"],
+                meta=payload_meta(h),
+                date=h.get("date"),
             )
             for h in heads
         }
@@ -147,9 +150,13 @@ class PaperIndex(ABC):
         Heads are left to be overwritten, so a paper is never without one.
         """
 
-    @abstractmethod
     def set_sources(self, paper_id: str, sources: Sequence[str]) -> None:
         """Replace the list of files that list this paper, on all its chunks."""
+        self.update_paper(paper_id, {"sources": list(sources)})
+
+    @abstractmethod
+    def update_paper(self, paper_id: str, payload: Mapping[str, object]) -> None:
+        """Set paper-level fields (sources, metadata) on every chunk of a paper."""
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -193,6 +200,16 @@ class PaperIndex(ABC):
         self, vectors: QueryVectors, mode: Mode, limit: int, filters: Filters | None
     ) -> list[tuple[float, dict[str, Any]]]:
         """Best chunks first, as (score, payload of HIT_FIELDS); hybrid fuses both branches."""
+
+    @abstractmethod
+    def facet(self, key: str, limit: int = 1000) -> dict[Any, int]:
+        """Papers per value of a payload field (counted on first chunks), most first."""
+
+    @abstractmethod
+    def heads(
+        self, limit: int, offset: Any = None, filters: Filters | None = None
+    ) -> tuple[list[dict[str, Any]], Any]:
+        """One payload per paper (its first chunk), a page at a time: (payloads, next offset)."""
 
     @abstractmethod
     def paper_ids_by_names(self, names: Collection[str], limit: int = 10) -> list[str]:

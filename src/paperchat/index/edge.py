@@ -220,9 +220,9 @@ class EdgeIndex(PaperIndex):
             self.shard.update(qe.UpdateOperation.delete_points([r.id for r in stale]))
             self.terms.apply(term_delta((), _sparse_of(stale)))
 
-    def set_sources(self, paper_id: str, sources: Sequence[str]) -> None:
+    def update_paper(self, paper_id: str, payload: Mapping[str, object]) -> None:
         flt = qe.Filter(must=[qe.FieldCondition("paper_id", match=qe.MatchValue(paper_id))])
-        self.shard.update(qe.UpdateOperation.set_payload_by_filter(flt, {"sources": list(sources)}))
+        self.shard.update(qe.UpdateOperation.set_payload_by_filter(flt, dict(payload)))
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -251,6 +251,28 @@ class EdgeIndex(PaperIndex):
     ) -> list[tuple[float, dict[str, Any]]]:
         points = self.shard.query(_request(vectors, mode, _filter(filters), limit))
         return [(p.score, p.payload or {}) for p in points]
+
+    def facet(self, key: str, limit: int = 1000) -> dict[Any, int]:
+        if not self.exists():
+            return {}
+        request = qe.FacetRequest(key, limit=limit, exact=True, filter=_FIRST)
+        return {h.value: h.count for h in self.shard.facet(request).hits}
+
+    def heads(
+        self, limit: int, offset: Any = None, filters: Filters | None = None
+    ) -> tuple[list[dict[str, Any]], Any]:
+        if not self.exists():
+            return [], None
+        flt = _filter(filters)
+        request = qe.ScrollRequest(
+            offset=offset,
+            limit=limit,
+            filter=qe.Filter(must=[_FIRST, *([flt] if flt else [])]),
+            with_payload=True,
+            with_vector=False,
+        )
+        records, following = self.shard.scroll(request)
+        return [dict(r.payload or {}) for r in records], following
 
     def paper_ids_by_names(self, names: Collection[str], limit: int = 10) -> list[str]:
         if not names or not self.exists():
@@ -337,6 +359,9 @@ def _sparse_of(records: Iterator[qe.Record] | list[qe.Record]) -> Iterator[tuple
             yield list(vector.indices), []
 
 
+_FIRST = qe.Filter(must=[qe.FieldCondition("position", match=qe.MatchValue(0))])
+
+
 def _filter(filters: Filters | None) -> qe.Filter | None:
     if filters is None:
         return None
@@ -345,7 +370,16 @@ def _filter(filters: Filters | None) -> qe.Filter | None:
         for key, values in filters.matches().items()
     ]
     if dates := filters.date_range():
-        must.append(qe.FieldCondition("date", range=qe.RangeDateTime(gte=dates[0], lte=dates[1])))
+        # Dated inside the range, or known only by a year inside its years.
+        first, last = filters.year_range()
+        dated = qe.FieldCondition("date", range=qe.RangeDateTime(gte=dates[0], lte=dates[1]))
+        by_year = qe.Filter(
+            must=[
+                qe.IsNullCondition("date"),
+                qe.FieldCondition("year", range=qe.RangeFloat(gte=first, lte=last)),
+            ]
+        )
+        must.append(qe.Filter(should=[dated, by_year]))
     return qe.Filter(must=must) if must else None
 
 

@@ -2,20 +2,23 @@
 
 Both engines (Qdrant Edge embedded, Qdrant server) build their collections from this module,
 so a collection pushed from one to the other holds the same schema. Adding a filter field is
-one line in `PAYLOAD_INDEXES`.
+one line in `PAYLOAD_INDEXES` (and a condition in `Filters.matches`).
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any, Literal
 
 import numpy as np
 
+from paperchat.errors import ConfigError
 from paperchat.names import paper_names
-from paperchat.records import Chunk, Hit
+from paperchat.records import NO_META, Chunk, Hit, PaperMeta
 from paperchat.settings import RetrievalMode
 
 DENSE = "dense"  # cosine, one per chunk
@@ -32,11 +35,16 @@ PAYLOAD_INDEXES: dict[str, FieldKind] = {
     "names": "keyword",  # the paper's normalised short names (paperchat.names)
     "date": "datetime",
     "position": "integer",
+    "year": "integer",
+    "categories": "keyword",  # arXiv categories, BibTeX keywords
+    "author_keys": "keyword",  # full and last names, case-folded (see `author_keys`)
 }
+# The paper-level fields every chunk carries; a later source can fill them in (update_paper).
+META_FIELDS = ["authors", "year", "venue", "doi", "arxiv_id", "categories", "record_url"]
 # Payload fields a search returns of each chunk.
-HIT_FIELDS = ["paper_id", "title", "text", "sources", "date", "urls"]
+HIT_FIELDS = ["paper_id", "title", "text", "sources", "date", "urls", *META_FIELDS]
 # Payload fields `stored` reads from a paper's head chunk.
-HEAD_FIELDS = ["paper_id", "content_hash", "sources", "n_chunks"]
+HEAD_FIELDS = ["paper_id", "content_hash", "sources", "n_chunks", "date", *META_FIELDS]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +55,8 @@ class StoredPaper:
     sources: tuple[str, ...]
     chunks_present: int
     chunks_expected: int
+    meta: PaperMeta = NO_META
+    date: str | None = None
 
     @property
     def complete(self) -> bool:
@@ -61,14 +71,81 @@ class Filters:
     date_from: str | None = None  # ISO date, inclusive
     date_to: str | None = None
     paper_ids: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()  # any of them (arXiv categories, BibTeX keywords)
+    authors: tuple[str, ...] = ()  # any of them: a full name or a last name, any case
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        since: str | None = None,
+        until: str | None = None,
+        categories: Sequence[str] = (),
+        authors: Sequence[str] = (),
+        sources: Sequence[str] = (),
+    ) -> Filters:
+        """Filters from user input: `since`/`until` as YYYY, YYYY-MM or YYYY-MM-DD."""
+        return cls(
+            sources=_clean(sources),
+            date_from=_day(since, "since", first=True),
+            date_to=_day(until, "until", first=False),
+            categories=_clean(categories),
+            authors=_clean(authors),
+        )
 
     def matches(self) -> dict[str, list[str]]:
         """Keyword fields and the values one of which each must hold."""
-        found = {"sources": list(self.sources), "paper_id": list(self.paper_ids)}
+        found = {
+            "sources": list(self.sources),
+            "paper_id": list(self.paper_ids),
+            "categories": list(self.categories),
+            "author_keys": list(dict.fromkeys(author_key(a) for a in self.authors)),
+        }
         return {key: values for key, values in found.items() if values}
 
     def date_range(self) -> tuple[str | None, str | None] | None:
+        """The `date` range; a paper without a date matches by its year (`year_range`)."""
         return (self.date_from, self.date_to) if self.date_from or self.date_to else None
+
+    def year_range(self) -> tuple[int | None, int | None]:
+        """The years of the date range, for papers known only by a year."""
+        return (
+            int(self.date_from[:4]) if self.date_from else None,
+            int(self.date_to[:4]) if self.date_to else None,
+        )
+
+
+def _clean(values: Sequence[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(v.strip() for v in values if v and v.strip()))
+
+
+def _day(value: str | None, name: str, *, first: bool) -> str | None:
+    """A year or month widened to its first or last day; a full date checked."""
+    if not value or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        if re.fullmatch(r"\d{4}", text):
+            return f"{text}-01-01" if first else f"{text}-12-31"
+        if re.fullmatch(r"\d{4}-\d{2}", text):
+            start = date.fromisoformat(f"{text}-01")
+            end = (start.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+            return (start if first else end).isoformat()
+        return date.fromisoformat(text).isoformat()
+    except ValueError as e:
+        raise ConfigError(
+            f"{name}={value!r} is not a date; give YYYY, YYYY-MM or YYYY-MM-DD."
+        ) from e
+
+
+def author_key(name: str) -> str:
+    return " ".join(name.split()).casefold()
+
+
+def author_keys(names: Sequence[str]) -> list[str]:
+    """What an author filter matches: each full name and each last name, case-folded."""
+    keys = [author_key(n) for n in names] + [author_key(n).rsplit(" ", 1)[-1] for n in names]
+    return list(dict.fromkeys(k for k in keys if k))
 
 
 @dataclass(slots=True)
@@ -103,7 +180,35 @@ def payload(chunk: Chunk, n_chunks: int) -> dict[str, object]:
         "names": paper_names(chunk.title),
         "date": chunk.date,
         "urls": list(chunk.urls),
+        **meta_payload(chunk.meta, chunk.date),
     }
+
+
+def meta_payload(meta: PaperMeta, day: str | None) -> dict[str, object]:
+    """A paper's metadata as payload fields (lists for the keyword-indexed ones); `year` is
+    also set from the date, so papers count per year whatever their source gives."""
+    return {
+        "authors": list(meta.authors),
+        "author_keys": author_keys(meta.authors),
+        "year": meta.year or (int(day[:4]) if day else None),
+        "venue": meta.venue,
+        "doi": meta.doi,
+        "arxiv_id": meta.arxiv_id,
+        "categories": list(meta.categories),
+        "record_url": meta.url,
+    }
+
+
+def payload_meta(payload: Mapping[str, Any]) -> PaperMeta:
+    return PaperMeta(
+        authors=tuple(payload.get("authors") or ()),
+        year=payload.get("year"),
+        venue=payload.get("venue"),
+        doi=payload.get("doi"),
+        arxiv_id=payload.get("arxiv_id"),
+        categories=tuple(payload.get("categories") or ()),
+        url=payload.get("record_url"),
+    )
 
 
 def stored_points(
@@ -139,6 +244,7 @@ def make_hit(paper_id: str, members: Sequence[tuple[float, Mapping[str, Any]]]) 
         sources=tuple(best.get("sources") or ()),
         date=best.get("date"),
         urls=tuple(best.get("urls") or ()),
+        meta=payload_meta(best),
     )
 
 

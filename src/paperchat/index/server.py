@@ -13,8 +13,10 @@ import logging
 import math
 import sqlite3
 import ssl
+import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -112,6 +114,9 @@ class ServerIndex(PaperIndex):
         self.where = settings.qdrant.url or str(settings.qdrant_path)
         self.terms_collection = f"{self.collection}_terms"
         self._dim: int | None = None  # stored vector size, once known
+        # qdrant-client's local mode is not thread-safe (an upload ingests while questions
+        # are answered); a server takes concurrent requests.
+        self._lock: AbstractContextManager = nullcontext() if self.q.url else threading.RLock()
 
     # -- resilience --------------------------------------------------------------------------
 
@@ -121,7 +126,8 @@ class ServerIndex(PaperIndex):
         tries = self.q.retries + 1
         for attempt in range(1, tries + 1):
             try:
-                return fn()
+                with self._lock:
+                    return fn()
             except IndexUnavailableError:
                 raise
             except Exception as e:  # qdrant-client raises many transport types
@@ -172,6 +178,8 @@ class ServerIndex(PaperIndex):
         if self.exists():
             self._check_dim(dim)
             self._tune_embedded_storage()
+            if self.q.url:
+                self._index_payload()
             self._ensure_terms()
             return
         log.info("creating collection %s (dim %d)", self.collection, dim)
@@ -195,7 +203,12 @@ class ServerIndex(PaperIndex):
         self._ensure_terms()
 
     def _index_payload(self) -> None:
+        """A payload index for every filter field; fields added since creation get theirs."""
+        info = self._call(lambda: self.client.get_collection(self.collection))
+        have = set(info.payload_schema or {})
         for name, kind in PAYLOAD_INDEXES.items():
+            if name in have:
+                continue
             self._call(
                 lambda n=name, k=kind: self.client.create_payload_index(
                     self.collection, n, KINDS[k]
@@ -300,12 +313,10 @@ class ServerIndex(PaperIndex):
         self._call(lambda: self.client.delete(self.collection, selector, wait=True))
         self._apply_terms(term_delta((), _sparse_of(stale)))
 
-    def set_sources(self, paper_id: str, sources: Sequence[str]) -> None:
+    def update_paper(self, paper_id: str, payload: Mapping[str, object]) -> None:
         flt = _filter(Filters(paper_ids=(paper_id,)))
         self._call(
-            lambda: self.client.set_payload(
-                self.collection, {"sources": list(sources)}, points=flt, wait=True
-            )
+            lambda: self.client.set_payload(self.collection, dict(payload), points=flt, wait=True)
         )
 
     def _apply_terms(self, delta: Mapping[int, int]) -> None:
@@ -394,6 +405,30 @@ class ServerIndex(PaperIndex):
         )
         return [(p.score, p.payload or {}) for p in result.points]
 
+    def facet(self, key: str, limit: int = 1000) -> dict[Any, int]:
+        if not self.exists():
+            return {}
+        result = self._call(
+            lambda: self.client.facet(
+                self.collection, key, facet_filter=_first(), limit=limit, exact=True
+            )
+        )
+        return {h.value: h.count for h in result.hits}
+
+    def heads(
+        self, limit: int, offset: Any = None, filters: Filters | None = None
+    ) -> tuple[list[dict[str, Any]], Any]:
+        if not self.exists():
+            return [], None
+        flt = _filter(filters)
+        flt = models.Filter(must=[_first(), *([flt] if flt else [])])
+        points, following = self._call(
+            lambda: self.client.scroll(
+                self.collection, flt, limit=limit, offset=offset, with_payload=True
+            )
+        )
+        return [p.payload or {} for p in points], following
+
     def paper_ids_by_names(self, names: Collection[str], limit: int = 10) -> list[str]:
         if not names or not self.exists():
             return []
@@ -468,6 +503,12 @@ def _sparse_of(records: Sequence[models.Record]) -> Iterator[tuple[list[int], li
             yield list(vector.indices), []
 
 
+def _first() -> models.Filter:
+    return models.Filter(
+        must=[models.FieldCondition(key="position", match=models.MatchValue(value=0))]
+    )
+
+
 def _filter(filters: Filters | None) -> models.Filter | None:
     if filters is None:
         return None
@@ -476,11 +517,16 @@ def _filter(filters: Filters | None) -> models.Filter | None:
         for key, values in filters.matches().items()
     ]
     if dates := filters.date_range():
-        must.append(
-            models.FieldCondition(
-                key="date", range=models.DatetimeRange(gte=dates[0], lte=dates[1])
-            )
+        # Dated inside the range, or known only by a year inside its years.
+        first, last = filters.year_range()
+        dated = models.DatetimeRange(gte=dates[0], lte=dates[1])
+        by_year = models.Filter(
+            must=[
+                models.IsNullCondition(is_null=models.PayloadField(key="date")),
+                models.FieldCondition(key="year", range=models.Range(gte=first, lte=last)),
+            ]
         )
+        must.append(models.Filter(should=[models.FieldCondition(key="date", range=dated), by_year]))
     return models.Filter(must=must) if must else None
 
 

@@ -111,7 +111,7 @@ def hits_html(hits: Sequence[Hit]) -> str:
 
 
 def _hit_link(hit: Hit) -> str:
-    return Citation(0, hit.paper_id, hit.title, hit.url, urls=hit.urls).link
+    return Citation(0, hit.paper_id, hit.title, hit.url, urls=hit.urls, page=hit.page).link
 
 
 def plain(content: str) -> str:

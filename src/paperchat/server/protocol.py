@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, RootModel
 
+from paperchat.index import Filters
 from paperchat.prompts import MARKER
 from paperchat.records import Answer, Citation, Hit
 from paperchat.settings import RetrievalMode
@@ -48,6 +49,52 @@ class _Request(BaseModel):
     # OpenAI clients send fields paperchat has no use for (logit_bias, tools, ...): accept and
     # ignore them rather than fail a client that works against OpenAI.
     model_config = ConfigDict(extra="ignore")
+
+
+# -- filters ----------------------------------------------------------------------------------
+
+MAX_FILTER_VALUES = 50
+DateText = Field(
+    None, pattern=r"^\d{4}(-\d{2}(-\d{2})?)?$", description="YYYY, YYYY-MM or YYYY-MM-DD."
+)
+
+
+class SearchFilters(BaseModel):
+    """Restricts retrieval (paperchat). Every field is optional; lists match any value.
+    Papers known only by a year match when their year is inside the range."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    since: str | None = DateText
+    until: str | None = DateText
+    categories: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_FILTER_VALUES,
+        description="arXiv categories (cs.CL) or BibTeX keywords.",
+    )
+    authors: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_FILTER_VALUES,
+        description="Author full names or last names, any case.",
+    )
+    sources: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_FILTER_VALUES,
+        description="File names the papers were ingested from.",
+    )
+
+    def to_filters(self) -> Filters:
+        return Filters.of(
+            since=self.since,
+            until=self.until,
+            categories=self.categories,
+            authors=self.authors,
+            sources=self.sources,
+        )
+
+
+def filters_of(filters: SearchFilters | None) -> Filters | None:
+    return filters.to_filters() if filters else None
 
 
 # -- chat completions: request ------------------------------------------------------------------
@@ -96,6 +143,7 @@ class ChatCompletionRequest(_Request):
     # paperchat extensions (send them with the OpenAI client's `extra_body`).
     k: int | None = Field(None, ge=1, le=100, description="Papers retrieved (paperchat).")
     mode: SearchMode | None = Field(None, description="Retrieval mode (paperchat).")
+    filters: SearchFilters | None = Field(None, description="Papers to answer from (paperchat).")
 
     @property
     def token_limit(self) -> int | None:
@@ -273,6 +321,7 @@ class SearchRequest(BaseModel):
     query: Text = Field(description="What to look for.")
     k: int | None = Field(None, ge=1, le=100, description="Papers to return.")
     mode: SearchMode | None = Field(None, description="hybrid | dense | sparse.")
+    filters: SearchFilters | None = Field(None, description="Only papers that match these.")
 
 
 class SearchRecord(BaseModel):

@@ -6,6 +6,7 @@ sanitiser keeps `style`, `<img src>` and links, so a title could cover the page 
 browser fetch a remote URL. Every piece of such text shown in the UI goes through `inert`:
 HTML special characters become entities and Markdown's punctuation is backslash-escaped, so
 the browser shows exactly the characters of the text and nothing of it acts as markup.
+Panels rendered as HTML (the library) use `html_text` and `web_url` instead.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import string
 # punctuation mark (CommonMark lets any of them be escaped), which covers emphasis, links,
 # images, headings, lists, tables, code, autolinks and the LaTeX delimiters alike.
 _ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}
+_HTML = str.maketrans(_ENTITIES)
 _TABLE = str.maketrans(
     {**{c: "\\" + c for c in string.punctuation if c not in _ENTITIES}, **_ENTITIES}
 )
@@ -37,3 +39,13 @@ def link(url: str) -> str:
     if _SAFE_URL.fullmatch(url):
         return f"<{url}>"
     return inert(url)
+
+
+def html_text(value: str) -> str:
+    """HTML that shows exactly `value` (for panels rendered as HTML, not Markdown)."""
+    return value.translate(_HTML)
+
+
+def web_url(url: str | None) -> str | None:
+    """The URL when it is a plain http(s) link, else None (never a `javascript:` link)."""
+    return url if url and _SAFE_URL.fullmatch(url) else None

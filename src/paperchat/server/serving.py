@@ -22,6 +22,7 @@ from paperchat.errors import (
     LLMUnavailableError,
     PaperchatError,
 )
+from paperchat.index import Filters
 from paperchat.llm import OpenAICompatibleLLM
 from paperchat.pipeline import Pipeline
 from paperchat.records import Answer, Turn
@@ -46,6 +47,7 @@ from paperchat.server.protocol import (
     Usage,
     annotations,
     completion_id,
+    filters_of,
     is_valid_text,
     model_not_found,
     now,
@@ -170,6 +172,7 @@ class ChatService:
         *,
         k: int | None = None,
         mode: str | None = None,
+        filters: Filters | None = None,
         limits: Limits | None = None,
         backend: str | None = None,
     ) -> Generator[AnswerEvent, None, None]:
@@ -177,7 +180,8 @@ class ChatService:
         check_text(question, history)
         self._check_ready()
         answerer = self.answerer_for(backend)
-        for event in answerer.stream(question, history, k=k, mode=mode, limits=limits):
+        events = answerer.stream(question, history, k=k, mode=mode, filters=filters, limits=limits)
+        for event in events:
             if isinstance(event, Done):
                 self.metrics.observe_answer(event.answer)
             yield event
@@ -203,7 +207,7 @@ class ChatService:
     ) -> ChatCompletionResponse | ErrorResponse:
         try:
             question, history, limits = self._prepare(request)
-            events = self.converse(question, history, k=request.k, mode=request.mode, limits=limits)
+            events = self.converse(question, history, limits=limits, **_options(request))
             answer = _final(events)
         except Exception as e:  # every failure becomes an error response, never a raise
             return self._failure(e)
@@ -229,6 +233,7 @@ class ChatService:
         """
         try:
             question, history, limits = self._prepare(request)
+            options = _options(request)  # bad filters are a 400 before the stream starts
             check_text(question, history)
             self._check_ready()
             self.answerer.validate(question)
@@ -236,7 +241,7 @@ class ChatService:
         except Exception as e:
             return self._failure(e)
         include_usage = bool(request.stream_options and request.stream_options.include_usage)
-        events = self.converse(question, history, k=request.k, mode=request.mode, limits=limits)
+        events = self.converse(question, history, limits=limits, **options)
         return self._sse(events, include_usage)
 
     def _check_llm(self) -> None:
@@ -282,7 +287,9 @@ class ChatService:
         try:
             self._check_query(request.query)
             self._check_ready()
-            hits = self.pipeline.retriever.search(request.query, k=request.k, mode=request.mode)
+            hits = self.pipeline.retriever.search(
+                request.query, k=request.k, mode=request.mode, filters=filters_of(request.filters)
+            )
         except Exception as e:
             return self._failure(e, param="query")
         return SearchResponse.of(hits)
@@ -366,6 +373,10 @@ class ChatService:
             response = internal_error()
         self.metrics.count_error(response.error.type, response.error.code)
         return response
+
+
+def _options(request: ChatCompletionRequest) -> dict:
+    return {"k": request.k, "mode": request.mode, "filters": filters_of(request.filters)}
 
 
 def _health_status(phase: str, down: list[str]) -> str:

@@ -3,14 +3,16 @@
 Nothing here answers or checks anything: it renders the service's events (retrieved papers,
 checked text, the final answer with its source cards). Gradio's ChatInterface keeps the
 conversations in the browser (New / Delete / pick an earlier one) and its Stop button closes
-the answer's generator, which stops the model. Other panels (tabs) mount through `Panel`.
+the answer's generator, which stops the model. Other panels (tabs) mount through `Panel`:
+`mount_ui` mounts the library (upload, collection view) as the first of them. The chat's
+filter controls (date range, categories, source files) restrict the papers it answers from.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -25,6 +27,13 @@ from paperchat.server.access import same_secret
 from paperchat.server.cards import answer_html, friendly, hits_html, plain, sources_html
 from paperchat.server.render import inert
 from paperchat.server.serving import ChatService
+from paperchat.server.ui_library import (
+    LibraryPanel,
+    make_filters,
+    render_filters,
+    source_choices,
+)
+from paperchat.server.uploads import UploadJobs
 from paperchat.settings import AUTO, BACKENDS, RETRIEVAL_MODES, Settings
 
 log = logging.getLogger(__name__)
@@ -109,12 +118,27 @@ class _Exchange:
 class ChatUI:
     """The UI's event handlers: plain Python over ChatService, testable without a browser."""
 
-    def __init__(self, service: ChatService, default_backend: str) -> None:
+    def __init__(
+        self,
+        service: ChatService,
+        default_backend: str,
+        notice: Callable[[], str | None] | None = None,
+    ) -> None:
         self.service = service
         self.default_backend = default_backend
+        self.notice = notice or (lambda: None)  # e.g. "an upload is still being indexed"
 
     def respond(
-        self, question: str, history: list[Message], k: float, mode: str, backend: str
+        self,
+        question: str,
+        history: list[Message],
+        k: float,
+        mode: str,
+        backend: str,
+        since: str = "",
+        until: str = "",
+        categories: str = "",
+        source_files: list[str] | None = None,
     ) -> Iterator[tuple[list[Message], str, str]]:
         """Stream one answer: yields (assistant messages, retrieved panel, status line)."""
         question = (question or "").strip()
@@ -124,10 +148,11 @@ class ChatUI:
         ex = _Exchange()
         yield [_assistant("…")], gr.skip(), "Searching the papers…"
         turns = history_turns(history)
-        events = self.service.converse(
-            question, turns, k=int(k), mode=mode, backend=backend or None
-        )
         try:
+            filters = make_filters(since, until, categories, source_files)  # a bad date raises
+            events = self.service.converse(
+                question, turns, k=int(k), mode=mode, filters=filters, backend=backend or None
+            )
             with closing(events):  # Stop closes this generator: the model stops with it
                 yield from self._render(events, ex, backend)
         except PaperchatError as e:
@@ -148,7 +173,13 @@ class ChatUI:
                 ex.text += event.text
                 yield [_assistant(answer_html(ex.text, ex.answer_id, []))], ex.hits, writing
             elif isinstance(event, Done):
-                yield self._finish(event.answer, ex), ex.hits, _timing(event.answer, backend)
+                status = _timing(event.answer, backend)
+                notice = self.notice()
+                yield (
+                    self._finish(event.answer, ex),
+                    ex.hits,
+                    f"{status} {inert(notice)}" if notice else status,  # names a file
+                )
 
     def _finish(self, answer: Answer, ex: _Exchange) -> list[Message]:
         cited = [c.n for c in answer.citations]
@@ -214,9 +245,14 @@ def backend_choices(default: str, settings: Settings) -> list[str]:
     return [default, *(b for b in offered if b != default)]
 
 
-def build_ui(service: ChatService, settings: Settings, panels: Sequence[Panel] = ()) -> gr.Blocks:
+def build_ui(
+    service: ChatService,
+    settings: Settings,
+    panels: Sequence[Panel] = (),
+    notice: Callable[[], str | None] | None = None,
+) -> gr.Blocks:
     default = service.answerer.backend
-    ui = ChatUI(service, default)
+    ui = ChatUI(service, default, notice)
     with gr.Blocks(title="paperchat", analytics_enabled=False) as blocks:
         gr.Markdown(INTRO)
         status = gr.Markdown("", elem_id="status", latex_delimiters=NO_LATEX)
@@ -244,6 +280,13 @@ def _chat_tab(ui: ChatUI, settings: Settings, status: gr.Markdown, default: str)
                 mode = gr.Radio(
                     list(RETRIEVAL_MODES), value=settings.retrieval.mode, label="Search"
                 )
+            filters = render_filters()
+            filters.sources.focus(
+                lambda: source_choices(ui.service),
+                None,
+                [filters.sources],
+                api_visibility="private",
+            )
             hits = gr.HTML(HITS_PLACEHOLDER, elem_id="hits", render=False)
             question = gr.Textbox(
                 placeholder="Ask a question about the papers…",
@@ -259,7 +302,7 @@ def _chat_tab(ui: ChatUI, settings: Settings, status: gr.Markdown, default: str)
                     elem_id="chat", height=520, label="Chat", latex_delimiters=NO_LATEX
                 ),
                 textbox=question,
-                additional_inputs=[k, mode, backend],
+                additional_inputs=[k, mode, backend, *filters.inputs],
                 additional_outputs=[hits, status],
                 save_history=True,
                 concurrency_limit=CONCURRENT_CHATS,
@@ -274,12 +317,16 @@ def _chat_tab(ui: ChatUI, settings: Settings, status: gr.Markdown, default: str)
 def mount_ui(
     app: FastAPI, service: ChatService, settings: Settings, panels: Sequence[Panel] = ()
 ) -> None:
-    """Serve the UI at /; with an API key set, the UI asks for it too (any user name)."""
+    """Serve the UI at /, the library tab first among `panels`; with an API key set, the
+    UI asks for it too (any user name), uploads included."""
     key = settings.api.key
+    uploads = settings.data_dir / "uploads"
+    jobs = UploadJobs(service.pipeline, service.status, uploads, settings.api.upload_max_bytes)
+    panels = [LibraryPanel(jobs), *panels]
     auth = (lambda _user, password: same_secret(password, key)) if key else None
     gr.mount_gradio_app(
         app,
-        build_ui(service, settings, panels),
+        build_ui(service, settings, panels, jobs.notice),
         path="/",
         auth=auth,
         auth_message="Sign in with any user name and the server's API key." if key else None,
@@ -288,4 +335,5 @@ def mount_ui(
         footer_links=["settings"],
         css=CSS,
         head=HEAD,
+        max_file_size=settings.api.upload_max_bytes,
     )
