@@ -186,9 +186,9 @@ class Ingestor:
         file = _FileState(path, FileReport(path=str(path)))
         try:
             file.report.format = detect_format(path)
-            papers = map(self.identities.resolve, parse_file(path, file.problems))
-            records = (self._capped(p, file) for p in papers)
+            records = (self._capped(p, file) for p in parse_file(path, file.problems))
             for batch in _batches(records, self.settings.batch_papers):
+                batch = self.identities.resolve_all(batch)
                 todo, replacing = self._ingest_batch(file.dedupe(batch), file)
                 self._send(todo, replacing, len(batch))
                 self._land(report, progress, keep=self.settings.pending)
