@@ -165,7 +165,7 @@ class Ingestor:
         except CorpusError as e:
             report.files.append(FileReport(path="-", error=str(e)))
             return report
-        self._encoder = EncoderPool(self.chunker, self.settings.workers)
+        self._encoder = EncoderPool(self.chunker, self.settings.worker_count())
         self._model = ThreadPoolExecutor(1, thread_name_prefix="embed")  # one model, one queue
         try:
             for path in files:

@@ -72,13 +72,13 @@ class ChunkingSettings(_Section):
 
 
 class IngestSettings(_Section):
-    workers: int = Field(
-        default_factory=lambda: min(4, max(0, (os.cpu_count() or 1) - 1)),
+    workers: int | None = Field(
+        None,
         ge=0,
         le=64,
         description="Worker processes that cut token windows and encode sparse vectors (and "
         "the hash embedder's vectors) while the ingesting process parses, embeds with the "
-        "model and writes the index; 0 = everything in the ingesting process. Default: one "
+        "model and writes the index; 0 = everything in the ingesting process; unset = one "
         "per core beyond the first, at most 4.",
     )
     batch_papers: int = Field(
@@ -93,6 +93,12 @@ class IngestSettings(_Section):
         description="Units of work in flight (encoding, embedding or waiting to be written); "
         "bounds the memory an ingest holds on top of the index.",
     )
+
+    def worker_count(self) -> int:
+        """`workers`, or its default for this machine."""
+        if self.workers is not None:
+            return self.workers
+        return min(4, max(0, (os.cpu_count() or 1) - 1))
 
 
 class EmbeddingSettings(_Section):
