@@ -284,10 +284,11 @@ class Ingestor:
     def _send(self, papers: list[Paper], replacing: list[str], read: int) -> None:
         if papers:
             self._ensure_collection()
-            encoded = self._encoder.submit(papers, self.embedder)
-        else:
-            encoded = _done(Encoded([], []))
-        self._pending.append(_Batch(papers, replacing, read, encoded))
+            batch = _Batch(papers, replacing, read, self._encoder.submit(papers, self.embedder))
+        else:  # nothing to write (all unchanged): only its progress is reported, in order
+            empty = np.zeros((0, 0), dtype=np.float32)
+            batch = _Batch(papers, replacing, read, _done(Encoded([], [])), dense=_done(empty))
+        self._pending.append(batch)
         self._in_flight.update(p.paper_id for p in papers)
 
     def _land(self, report: IngestReport | None, progress: Progress | None, keep: int) -> None:
