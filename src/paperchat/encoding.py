@@ -7,9 +7,11 @@ worker processes compute them batch after batch while the ingesting process pars
 model and writes the index. The windows and vectors are the ones computed in-process: the
 same functions run (a test compares them).
 
-On Linux the workers are forked once the tokenizer and stemmer are loaded, so they start in
-milliseconds. Each leaves as soon as its parent is gone: a killed ingest leaves no process
-behind, and none that keeps the index locked (index/edge.py lets go of the lock in a fork).
+Workers come from a fork server (on Linux; spawned elsewhere) that has imported the tokenizer
+and stemmer once, so a pool starts in about a second. They are never forked from the
+ingesting process itself: that one holds the index's files and locks (Qdrant Edge's WAL among
+them), which a forked copy would keep after a kill. Each worker leaves as soon as its parent
+is gone, so a killed ingest leaves no process behind.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
-import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -69,11 +70,15 @@ class EncoderPool:
         self.chunker = chunker
         self.workers = workers
         self._pool: ProcessPoolExecutor | None = None
+        self._batches = 0
 
     def submit(self, papers: Sequence[Paper], embedder: Embedder) -> Future[Encoded]:
         pairs = [(p.title, p.abstract) for p in papers]
         cheap = in_workers(embedder)
-        if not self.workers:
+        self._batches += 1
+        # The first batch is encoded here: a small file that fits in one batch never pays
+        # for starting the pool (a second or more).
+        if not self.workers or self._batches == 1:
             done: Future[Encoded] = Future()
             done.set_result(encode(self.chunker, pairs, cheap))  # here and now
             return done
@@ -81,14 +86,10 @@ class EncoderPool:
 
     def _started(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            # Loaded before the fork, so every worker starts with them.
-            tokenizer()
-            words("loads the stop words and the stemmer")
-            method = "fork" if sys.platform == "linux" else "spawn"
             self._pool = ProcessPoolExecutor(
                 self.workers,
-                mp_context=multiprocessing.get_context(method),
-                initializer=_watch_parent,
+                mp_context=_context(),
+                initializer=_start_worker,
                 initargs=(os.getpid(),),
             )
         return self._pool
@@ -100,14 +101,36 @@ class EncoderPool:
             self._pool = None
 
 
-def _watch_parent(parent: int) -> None:
-    """In a worker: exit once the parent is gone (a killed ingest leaves no orphans). Ctrl-C
-    is the parent's to handle: it stops the pool."""
+def _context() -> multiprocessing.context.BaseContext:
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    # Imported once by the fork server, so every worker starts with them loaded.
+    context.set_forkserver_preload([__name__, "llama_index.core.utils", "nltk.stem.porter"])
+    return context
+
+
+def _start_worker(ingesting: int) -> None:
+    """In a worker: load the tokenizer and stemmer, leave Ctrl-C to the ingesting process
+    (it stops the pool), and exit once that process is gone. The fork server stays up while
+    any worker does, so after a kill the workers leave first, then the server."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def watch() -> None:
-        while os.getppid() == parent:
+        while _alive(ingesting):
             time.sleep(PARENT_CHECK_SECONDS)
         os._exit(0)
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+    tokenizer()
+    words("loads the stop words and the stemmer")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # no signal: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, under another user
+        return True
+    return True

@@ -134,7 +134,6 @@ class EdgeIndex(PaperIndex):
             self._shard.close()
             self._shard = None
         self.terms.close()
-        _HELD_LOCKS.discard(self._lock_file)
         self._lock_file.close()  # releases the lock
 
     # -- an index of the format before Qdrant Edge -------------------------------------------
@@ -308,20 +307,6 @@ class EdgeIndex(PaperIndex):
                 return
 
 
-_HELD_LOCKS: set[Any] = set()  # lock files this process holds open
-
-
-def _let_go_in_child() -> None:
-    """A forked child (ingest's worker pool) closes its copies of the lock files: the lock
-    stays with the parent, and a child outliving a killed parent never keeps it."""
-    for handle in _HELD_LOCKS:
-        handle.close()
-    _HELD_LOCKS.clear()
-
-
-os.register_at_fork(after_in_child=_let_go_in_child)
-
-
 def _hold_lock(path: Path, where: Path) -> Any:
     handle = path.open("a+")
     try:
@@ -336,7 +321,6 @@ def _hold_lock(path: Path, where: Path) -> Any:
     handle.truncate(0)
     handle.write(str(os.getpid()))
     handle.flush()
-    _HELD_LOCKS.add(handle)
     return handle
 
 
