@@ -86,6 +86,11 @@ _POINTS_BACK = re.compile(
 )
 _FIRST_PERSON_WORD = re.compile(r"\b(?:we|our|this (?:paper|work|study))\b", re.IGNORECASE)
 # Words of how a comparison is asked: a sentence holding them ("we compare ...") answers nothing.
+_ASKING = re.compile(
+    r"\b(?:compare[sd]?|comparing|comparison|differ|differs|difference|differences|versus"
+    r"|contrast)\b",
+    re.IGNORECASE,
+)
 _ASKING_WORDS = frozenset(
     words("compare comparison compared differ differs difference differences versus contrast")
 )
@@ -163,7 +168,8 @@ class ExtractiveAnswer:
         """Each candidate with its score: dense similarity plus term overlap (+ numbers)."""
         if not found:
             return []
-        query = " ".join([question, *context_terms])
+        # "Compare ..." would draw the abstract's own "we compare ..." sentences: left out.
+        query = " ".join([_ASKING.sub(" ", question), *context_terms])
         vectors = self.embedder.embed([c.text for c in found])
         cosines = vectors @ self.embedder.embed_query(query)
         # Paper names say which paper, and "compare" how it is asked; neither says what answers.
