@@ -233,17 +233,15 @@ def test_cut_off_listing_never_replaces_a_complete_abstract(tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize("gap", [0, 5])  # copies in one batch, or several batches apart
-def test_duplicates_in_one_file_last_wins_wherever_they_fall(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, gap: int
-) -> None:
-    monkeypatch.setattr("paperchat.ingest.BATCH_PAPERS", 2)
+def test_duplicates_in_one_file_last_wins_wherever_they_fall(tmp_path: Path, gap: int) -> None:
     first, last = COMPLETE, COMPLETE.replace("twelve", "fifty")
     others = [json.dumps({"title": f"Filler {i}", "abstract": ABSTRACT}) for i in range(gap)]
     lines = [json.dumps({"title": "Twice", "abstract": first}), *others]
     lines.append(json.dumps({"title": "Twice", "abstract": last}))
     path = tmp_path / "dups.jsonl"
     path.write_text("\n".join(lines) + "\n")
-    pipeline = Pipeline(Settings(data_dir=tmp_path / "d"))
+    # Batches of two in flight together: the later copy waits for the earlier one to land.
+    pipeline = Pipeline(Settings(data_dir=tmp_path / "d", ingest={"batch_papers": 2}))
     try:
         report = pipeline.ingestor.run([path]).files[0]
         assert stored_text(pipeline, "Twice") == last

@@ -95,6 +95,32 @@ def test_piped_chat_is_plain_text(data_dir: Path):
     assert "https://arxiv.org/search/?query=ELECTRA" in result.stdout  # /sources links
 
 
+def test_piped_chat_answers_only_from_the_filtered_papers(data_dir: Path):
+    def chat(*options: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "paperchat.cli", "chat", "--backend", "extractive", *options],
+            input=f"{QUESTION}\n/sources\n/quit\n",
+            capture_output=True,
+            text=True,
+            env=chat_env(data_dir),
+            cwd=data_dir,
+            timeout=TIMEOUT,
+            check=False,
+        )
+
+    # ELECTRA's paper is in three listings, none of them this one.
+    result = chat("--source", "listing-4-mar-13.txt")
+    assert result.returncode == 0, result.stderr
+    assert "Answering only from papers listed in listing-4-mar-13.txt." in result.stdout
+    assert "query=ELECTRA" not in result.stdout  # /sources: not the ELECTRA paper
+    result = chat("--source", "listing-1-mar-17.txt")
+    assert "Answering only from papers listed in listing-1-mar-17.txt." in result.stdout
+    assert "https://arxiv.org/search/?query=ELECTRA" in result.stdout
+
+    bad = chat("--since", "last week")
+    assert bad.returncode == 2 and "give YYYY, YYYY-MM or YYYY-MM-DD" in bad.stderr
+
+
 def test_version():
     result = subprocess.run(
         [sys.executable, "-m", "paperchat.cli", "--version"],

@@ -66,10 +66,17 @@ class Chunker:
         self.overlap = overlap
 
     def split(self, paper: Paper) -> list[Chunk]:
+        return self.chunks(paper, self.windows(paper.title, paper.abstract))
+
+    def windows(self, title: str, abstract: str) -> list[str]:
+        """The abstract's windows (the CPU-heavy part, which ingest's worker processes run)."""
         # The title rides along with every window, so it comes out of the window's budget.
-        budget = max(MIN_WINDOW, self.size - count_tokens(paper.title) - 1)
+        budget = max(MIN_WINDOW, self.size - count_tokens(title) - 1)
         overlap = min(self.overlap, budget // 2)
-        texts = token_windows(paper.abstract, budget, overlap) or [paper.abstract]
+        return token_windows(abstract, budget, overlap) or [abstract]
+
+    def chunks(self, paper: Paper, texts: Sequence[str]) -> list[Chunk]:
+        """The paper's chunks from its windows (`windows`), with their ids and metadata."""
         digest = content_hash(paper.title, paper.abstract)
         return [
             Chunk(

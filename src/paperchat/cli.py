@@ -237,8 +237,9 @@ def print_streamed(events: Iterable[AnswerEvent]) -> Answer:
 def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
     from paperchat.terminal import chat
 
+    filters = filters_of(args)  # a bad date is refused before any model loads
     with Pipeline(settings) as pipeline:
-        return chat(lambda: pipeline.answerer(args.backend), settings.data_dir, args.k)
+        return chat(lambda: pipeline.answerer(args.backend), settings.data_dir, args.k, filters)
 
 
 # -- serve -----------------------------------------------------------------------------------
@@ -545,6 +546,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("chat", help="interactive chat with follow-up questions")
     p.add_argument("--backend", choices=BACKENDS, default=None)
     p.add_argument("--k", type=int, default=None)
+    add_filter_options(p)
 
     p = sub.add_parser("serve", help="serve the OpenAI-compatible API and the chat UI")
     p.add_argument("--host", default=None, help="address to bind (default: PAPERCHAT_API_HOST)")

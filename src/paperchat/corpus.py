@@ -19,7 +19,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -111,7 +111,15 @@ def make_paper(
     )
 
 
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 def _iso_date(text: str) -> str | None:
+    if _ISO_DAY.fullmatch(day := text.strip()):  # most records: no format to try in turn
+        try:
+            return date.fromisoformat(day).isoformat()
+        except ValueError:
+            return None
     for fmt in ("%b %d, %Y", "%B %d, %Y", "%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y/%m/%d"):
         try:
             return datetime.strptime(text.strip()[:19], fmt).date().isoformat()

@@ -98,7 +98,11 @@ def _load_sentence_transformer(path: str, device: str) -> Any:
 
 
 class HashEmbedder(Embedder):
-    """Cheap deterministic embedder (hashed word features); for scale tests, not quality."""
+    """Cheap deterministic embedder (hashed word features); for scale tests, not quality.
+
+    Its vectors come from the same term counts as the sparse vectors (`embed_counts`), so
+    ingest's worker processes make both from one pass over the text.
+    """
 
     def __init__(self, dim: int = 64, batch_size: int = 512) -> None:
         self.name = HASH_EMBEDDER
@@ -106,11 +110,23 @@ class HashEmbedder(Embedder):
         self.batch_size = batch_size
 
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for row, text in enumerate(texts):
-            for term, count in Counter(words(text)).items():
+        return self.embed_counts([term_counts(text) for text in texts])
+
+    def embed_counts(self, counts: Sequence[Counter[str]]) -> np.ndarray:
+        """Vectors of texts given by their term counts (`term_counts`)."""
+        rows: list[int] = []
+        cells: list[int] = []
+        weights: list[float] = []
+        for row, terms in enumerate(counts):
+            for term, count in terms.items():
                 h = term_id(term)
-                out[row, h % self.dim] += (1.0 if h & 1 << 31 else -1.0) * count
+                rows.append(row)
+                cells.append(h % self.dim)
+                weights.append(count if h & 1 << 31 else -count)
+        flat = np.asarray(rows, dtype=np.int64) * self.dim + np.asarray(cells, dtype=np.int64)
+        # Sums of whole counts are exact in any order: the same vectors as term by term.
+        sums = np.bincount(flat, weights=weights, minlength=len(counts) * self.dim)
+        out = sums.reshape(len(counts), self.dim).astype(np.float32)
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.where(norms == 0, 1.0, norms)
 
@@ -154,6 +170,11 @@ def words(text: str) -> list[str]:
     return [t for t in map(_term, _WORD.findall(text.lower())) if t is not None]
 
 
+def term_counts(text: str) -> Counter[str]:
+    """How often each term (`words`) occurs in the text."""
+    return Counter(words(text))
+
+
 @lru_cache(maxsize=1 << 18)
 def term_id(term: str) -> int:
     """Stable 31-bit id of a term (Qdrant sparse indices are uint32)."""
@@ -170,7 +191,11 @@ def _pairs(counts: Counter[str], weight: dict[str, float]) -> tuple[list[int], l
 
 def sparse_document(text: str) -> tuple[list[int], list[float]]:
     """BM25 term-frequency part for a document; Qdrant multiplies in the IDF."""
-    counts = Counter(words(text))
+    return sparse_of_counts(term_counts(text))
+
+
+def sparse_of_counts(counts: Counter[str]) -> tuple[list[int], list[float]]:
+    """`sparse_document` of a text given by its term counts."""
     length = sum(counts.values())
     norm = BM25_K1 * (1 - BM25_B + BM25_B * length / BM25_AVG_LEN)
     weight = {t: c * (BM25_K1 + 1) / (c + norm) for t, c in counts.items()}

@@ -60,14 +60,28 @@ class Identities:
 
     def resolve(self, paper: Paper) -> Paper:
         """The paper under the id its identifiers already have, remembering new ones."""
+        with self._lock:
+            return self._resolve(paper)
+
+    def resolve_all(self, papers: list[Paper]) -> list[Paper]:
+        """`resolve` for a batch, remembered in one transaction (not one commit a record)."""
+        with self._lock:
+            if self._db is None:
+                return [self._resolve(p) for p in papers]
+            self._db.execute("BEGIN")
+            try:
+                return [self._resolve(p) for p in papers]
+            finally:
+                self._db.execute("COMMIT")
+
+    def _resolve(self, paper: Paper) -> Paper:
         keys = identity_keys(paper.meta)
         if not keys:
             return paper
-        with self._lock:
-            known = next((pid for pid in map(self._get, keys) if pid), None)
-            paper_id = known or paper.paper_id
-            for key in keys:
-                self._put(key, paper_id)
+        known = next((pid for pid in map(self._get, keys) if pid), None)
+        paper_id = known or paper.paper_id
+        for key in keys:
+            self._put(key, paper_id)
         return paper if paper_id == paper.paper_id else replace(paper, paper_id=paper_id)
 
     def close(self) -> None:

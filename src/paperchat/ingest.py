@@ -17,11 +17,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from itertools import islice
 from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
 
 from paperchat.chunking import Chunker, join_windows
 from paperchat.corpus import (
@@ -35,14 +39,16 @@ from paperchat.corpus import (
     parse_file,
     supersede,
 )
-from paperchat.embedding import Embedder, sparse_document
+from paperchat.embedding import Embedder
+from paperchat.encoding import Encoded, EncoderPool
 from paperchat.errors import CorpusError
 from paperchat.identity import Identities
 from paperchat.index import PaperIndex, StoredPaper, meta_payload
-from paperchat.records import Paper
+from paperchat.records import Chunk, Paper
+from paperchat.settings import IngestSettings
 
 log = logging.getLogger(__name__)
-BATCH_PAPERS = 128
+BATCH_PAPERS = IngestSettings.model_fields["batch_papers"].default
 MAX_ABSTRACT_CHARS = 20_000  # the default of PAPERCHAT_CORPUS_MAX_ABSTRACT_CHARS
 
 
@@ -85,6 +91,7 @@ class IngestReport:
         return any(f.papers for f in self.files)
 
 
+T = TypeVar("T")
 Progress = Callable[[int, int], None]  # (papers done in this batch, chunks embedded)
 
 
@@ -94,8 +101,31 @@ def _batches(papers: Iterable[Paper], size: int) -> Iterator[list[Paper]]:
         yield batch
 
 
+@dataclass(slots=True)
+class _Batch:
+    """Papers on their way into the index: encoded by the pool, embedded, then written."""
+
+    papers: list[Paper]
+    replacing: list[str]  # papers stored in an older version, dropped as the batch lands
+    read: int  # records read for it, reported when it is written
+    encoded: Future[Encoded]
+    chunks: list[Chunk] = field(default_factory=list)
+    dense: Future[np.ndarray] | None = None
+
+    def ready(self) -> bool:
+        return self.encoded.done() and (self.dense is None or self.dense.done())
+
+
 class Ingestor:
-    """Owns the write path into the index."""
+    """Owns the write path into the index.
+
+    Files are read, and each paper's fate decided (new, edited, unchanged), in order in this
+    process. The papers to write go in batches to a pool of worker processes for their windows
+    and sparse vectors (`encoding.py`), then to the model, whose thread always has the next
+    batch queued, then into the index in the order they were read. A batch naming a paper
+    still on its way waits for that one to land first, so every decision sees the index as
+    the batches before it left it.
+    """
 
     def __init__(
         self,
@@ -104,14 +134,18 @@ class Ingestor:
         embedder: Callable[[], Embedder],
         identities: Identities | None = None,
         max_abstract_chars: int = MAX_ABSTRACT_CHARS,
+        settings: IngestSettings | None = None,
     ) -> None:
         self.index = index
         self.chunker = chunker
         self.identities = identities or Identities()
         self.max_abstract_chars = max_abstract_chars
+        self.settings = settings or IngestSettings()
         # Loaded on first write only: a re-run over unchanged files never pays for the model.
         self._embedder_factory = embedder
         self._ready = False
+        self._pending: deque[_Batch] = deque()
+        self._in_flight: Counter[str] = Counter()  # paper ids of the pending batches
 
     @property
     def embedder(self) -> Embedder:
@@ -131,8 +165,18 @@ class Ingestor:
         except CorpusError as e:
             report.files.append(FileReport(path="-", error=str(e)))
             return report
-        for path in files:
-            report.files.append(self._ingest_file(path, report, progress))
+        self._encoder = EncoderPool(self.chunker, self.settings.worker_count())
+        self._model = ThreadPoolExecutor(1, thread_name_prefix="embed")  # one model, one queue
+        try:
+            for path in files:
+                report.files.append(self._ingest_file(path, report, progress))
+            self._land(report, progress, keep=0)
+        finally:
+            # Batches not written are dropped: the next run redoes them (heads land last).
+            self._pending.clear()
+            self._in_flight.clear()
+            self._model.shutdown(wait=True, cancel_futures=True)
+            self._encoder.close()
         report.seconds = time.perf_counter() - start
         return report
 
@@ -142,13 +186,12 @@ class Ingestor:
         file = _FileState(path, FileReport(path=str(path)))
         try:
             file.report.format = detect_format(path)
-            papers = map(self.identities.resolve, parse_file(path, file.problems))
-            records = (self._capped(p, file) for p in papers)
-            for batch in _batches(records, BATCH_PAPERS):
-                chunks = self._ingest_batch(file.dedupe(batch), file)
-                report.chunks += chunks
-                if progress:
-                    progress(len(batch), chunks)
+            records = (self._capped(p, file) for p in parse_file(path, file.problems))
+            for batch in _batches(records, self.settings.batch_papers):
+                batch = self.identities.resolve_all(batch)
+                todo, replacing = self._ingest_batch(file.dedupe(batch), file)
+                self._send(todo, replacing, len(batch))
+                self._land(report, progress, keep=self.settings.pending)
         except CorpusError as e:
             file.report.error = str(e)
         file.report.problems = [str(p) for p in sorted(file.problems, key=lambda p: p.line)]
@@ -167,8 +210,11 @@ class Ingestor:
         )
         return cap_abstract(paper, limit)
 
-    def _ingest_batch(self, papers: list[Paper], file: _FileState) -> int:
+    def _ingest_batch(self, papers: list[Paper], file: _FileState) -> tuple[list[Paper], list[str]]:
+        """Decides each paper's fate against the index: (papers to write, ids they replace)."""
         counts = file.report
+        if any(p.paper_id in self._in_flight for p in papers):
+            self._land(None, None, keep=0)  # decide against the index those batches leave
         stored = self.index.stored([p.paper_id for p in papers])
         cut_off = self._cut_off_copies(papers, stored)
         todo: list[Paper] = []
@@ -199,7 +245,7 @@ class Ingestor:
             else:
                 counts.new += counted
             todo.append(paper)
-        return self._write(todo, replacing)
+        return todo, replacing
 
     def _cut_off_copies(self, papers: list[Paper], stored: dict[str, StoredPaper]) -> set[str]:
         """Papers whose new text is a cut-off copy of the complete text stored."""
@@ -233,17 +279,71 @@ class Ingestor:
         if payload:
             self.index.update_paper(paper.paper_id, payload)
 
-    def _write(self, papers: list[Paper], replacing: list[str]) -> int:
-        if not papers:
+    # -- the batches on their way: encode, embed, write in order -----------------------------
+
+    def _send(self, papers: list[Paper], replacing: list[str], read: int) -> None:
+        if papers:
+            self._ensure_collection()
+            batch = _Batch(papers, replacing, read, self._encoder.submit(papers, self.embedder))
+        else:  # nothing to write (all unchanged): only its progress is reported, in order
+            empty = np.zeros((0, 0), dtype=np.float32)
+            batch = _Batch(papers, replacing, read, _done(Encoded([], [])), dense=_done(empty))
+        self._pending.append(batch)
+        self._in_flight.update(p.paper_id for p in papers)
+
+    def _land(self, report: IngestReport | None, progress: Progress | None, keep: int) -> None:
+        """Writes the batches that are ready, in order; waits for the oldest while more than
+        `keep` are in flight."""
+        while self._pending:
+            self._feed_model()
+            head = self._pending[0]
+            if len(self._pending) <= keep and not head.ready():
+                return
+            self._pending.popleft()
+            chunks = self._write(head)
+            self._in_flight.subtract(p.paper_id for p in head.papers)
+            self._in_flight = +self._in_flight  # drop the zeros
+            if report is not None:
+                report.chunks += chunks
+            if progress:
+                progress(head.read, chunks)
+
+    def _feed_model(self) -> None:
+        """Queues every encoded batch for the model, so it never waits on this thread."""
+        for batch in self._pending:
+            if batch.dense is None and batch.encoded.done():
+                self._embed(batch)
+
+    def _embed(self, batch: _Batch) -> Future[np.ndarray]:
+        if batch.dense is None:
+            encoded = batch.encoded.result()
+            batch.chunks = [
+                c
+                for paper, windows in zip(batch.papers, encoded.windows, strict=True)
+                for c in self.chunker.chunks(paper, windows)
+            ]
+            if encoded.dense is not None:  # embedded by the workers
+                batch.dense = _done(encoded.dense)
+            else:
+                texts = [c.embed_text for c in batch.chunks]
+                batch.dense = self._model.submit(self.embedder.embed, texts)
+        return batch.dense
+
+    def _write(self, batch: _Batch) -> int:
+        if not batch.papers:
             return 0
-        self._ensure_collection()
-        chunks = [c for p in papers for c in self.chunker.split(p)]
-        dense = self.embedder.embed([c.embed_text for c in chunks])
-        sparse = [sparse_document(c.embed_text) for c in chunks]
+        dense = self._embed(batch).result()
+        sparse = batch.encoded.result().sparse
         # Only papers stored before can have old versions to drop: new papers cost no
         # filtered delete (one full scan each in embedded Qdrant).
-        self.index.upsert(chunks, dense, sparse, replacing=replacing)
-        return len(chunks)
+        self.index.upsert(batch.chunks, dense, sparse, replacing=batch.replacing)
+        return len(batch.chunks)
+
+
+def _done(value: T) -> Future[T]:
+    future: Future[T] = Future()
+    future.set_result(value)
+    return future
 
 
 def paper_hash(paper: Paper) -> str:

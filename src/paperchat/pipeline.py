@@ -77,6 +77,7 @@ class Pipeline:
             lambda: self.embedder,
             self.identities,
             max_abstract_chars=self.settings.corpus.max_abstract_chars,
+            settings=self.settings.ingest,
         )
 
     @cached_property

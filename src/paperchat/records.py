@@ -113,7 +113,12 @@ class Chunk:
     @property
     def embed_text(self) -> str:
         """What the embedders see: the title first, then the window."""
-        return f"{self.title}\n{self.text}"
+        return embed_text(self.title, self.text)
+
+
+def embed_text(title: str, window: str) -> str:
+    """What the embedders see of a chunk (`Chunk.embed_text`)."""
+    return f"{title}\n{window}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from importlib.resources import files
 from pathlib import Path
 from typing import Literal, get_args
@@ -68,6 +69,36 @@ class ChunkingSettings(_Section):
         "embedder's 256 word-piece limit.",
     )
     overlap: int = Field(32, ge=0, description="Tokens shared by consecutive windows.")
+
+
+class IngestSettings(_Section):
+    workers: int | None = Field(
+        None,
+        ge=0,
+        le=64,
+        description="Worker processes that cut token windows and encode sparse vectors (and "
+        "the hash embedder's vectors) while the ingesting process parses, embeds with the "
+        "model and writes the index; 0 = everything in the ingesting process; unset = one "
+        "per core beyond the first, at most 4.",
+    )
+    batch_papers: int = Field(
+        256,
+        ge=1,
+        description="Papers per unit of work: one task for a worker, one embedding job for "
+        "the model (split into embedding.batch_size passes) and one write to the index.",
+    )
+    pending: int = Field(
+        4,
+        ge=1,
+        description="Units of work in flight (encoding, embedding or waiting to be written); "
+        "bounds the memory an ingest holds on top of the index.",
+    )
+
+    def worker_count(self) -> int:
+        """`workers`, or its default for this machine."""
+        if self.workers is not None:
+            return self.workers
+        return min(4, max(0, (os.cpu_count() or 1) - 1))
 
 
 class EmbeddingSettings(_Section):
@@ -270,6 +301,7 @@ class Settings(BaseSettings):
     )
     corpus: CorpusSettings = Field(default_factory=CorpusSettings)
     chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     qdrant: QdrantSettings = Field(default_factory=QdrantSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)

@@ -20,6 +20,7 @@ from typing import TextIO
 from paperchat.answering import Answerer, AnswerEvent, Delta, Done, Retrieved
 from paperchat.conversation import assistant_content
 from paperchat.errors import PaperchatError
+from paperchat.index import Filters
 from paperchat.prompts import MARKER
 from paperchat.records import Answer, Turn
 
@@ -117,6 +118,7 @@ class ChatSession:
     answerer: Answerer
     history_path: Path
     k: int | None = None
+    filters: Filters | None = None  # every answer of the session comes from these papers
     out: TextIO = sys.stdout
     read: Callable[[str], str] = input
     turns: list[Turn] = field(default_factory=list)
@@ -139,6 +141,8 @@ class ChatSession:
             self.style.bold(f"paperchat ({self.answerer.backend})")
             + self.style.dim("  /help for commands, Ctrl-D to quit")
         )
+        if self.filters is not None and (only := describe(self.filters)):
+            self._print(self.style.dim(f"Answering only from papers {only}."))
         while (line := self._ask()) is not None:
             if line and not self._handle(line):
                 break
@@ -203,7 +207,7 @@ class ChatSession:
     # -- answering ---------------------------------------------------------------------------
 
     def _answer(self, question: str) -> None:
-        events = self.answerer.stream(question, self.turns, k=self.k)
+        events = self.answerer.stream(question, self.turns, k=self.k, filters=self.filters)
         try:
             answer = self._show(events)
         except KeyboardInterrupt:
@@ -271,10 +275,32 @@ class ChatSession:
         print(text, file=self.out, flush=True)
 
 
-def chat(answerer_factory: Callable[[], Answerer], data_dir: Path, k: int | None) -> int:
+def describe(filters: Filters) -> str:
+    """The filters in words: "from 2024-01-01, in cs.CL, by Clark"; "" when there are none."""
+    parts = []
+    if filters.date_from:
+        parts.append(f"from {filters.date_from}")
+    if filters.date_to:
+        parts.append(f"until {filters.date_to}")
+    for label, values in (
+        ("in", filters.categories),
+        ("by", filters.authors),
+        ("listed in", filters.sources),
+    ):
+        if values:
+            parts.append(f"{label} {' or '.join(values)}")
+    return ", ".join(parts)
+
+
+def chat(
+    answerer_factory: Callable[[], Answerer],
+    data_dir: Path,
+    k: int | None,
+    filters: Filters | None = None,
+) -> int:
     """Load the answerer under a spinner, then chat until /quit or Ctrl-D."""
     spinner = Spinner()
     with spinner.running("Loading the models…"):
         answerer = answerer_factory()
         answerer.count_tokens("")  # loads a local model now rather than at the first question
-    return ChatSession(answerer, data_dir / HISTORY_FILE, k=k).run()
+    return ChatSession(answerer, data_dir / HISTORY_FILE, k=k, filters=filters).run()

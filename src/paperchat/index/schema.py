@@ -169,11 +169,14 @@ class StoredPoint:
 
 
 def payload(chunk: Chunk, n_chunks: int) -> dict[str, object]:
+    return {**paper_payload(chunk, n_chunks), "text": chunk.text, "position": chunk.position}
+
+
+def paper_payload(chunk: Chunk, n_chunks: int) -> dict[str, object]:
+    """The fields every chunk of the paper carries alike (all but `text` and `position`)."""
     return {
         "paper_id": chunk.paper_id,
         "title": chunk.title,
-        "text": chunk.text,
-        "position": chunk.position,
         "n_chunks": n_chunks,
         "content_hash": chunk.content_hash,
         "sources": list(chunk.sources),
@@ -215,10 +218,15 @@ def stored_points(
     chunks: Sequence[Chunk], dense: np.ndarray, sparse: Sequence[SparseVec]
 ) -> list[StoredPoint]:
     counts = Counter(c.paper_id for c in chunks)
-    return [
-        StoredPoint(c.chunk_id, vec.tolist(), sv, payload(c, counts[c.paper_id]))
-        for c, vec, sv in zip(chunks, dense, sparse, strict=True)
-    ]
+    shared: dict[str, dict[str, object]] = {}  # per paper: its fields are built once
+    points = []
+    for c, vec, sv in zip(chunks, dense.tolist(), sparse, strict=True):
+        if (fields := shared.get(c.paper_id)) is None:
+            fields = shared[c.paper_id] = paper_payload(c, counts[c.paper_id])
+        points.append(
+            StoredPoint(c.chunk_id, vec, sv, {**fields, "text": c.text, "position": c.position})
+        )
+    return points
 
 
 def group_hits(

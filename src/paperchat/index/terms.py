@@ -55,7 +55,11 @@ class SqliteTermCounts:
                 "INSERT INTO df VALUES (?, ?) ON CONFLICT(term) DO UPDATE SET n = n + excluded.n",
                 list(delta.items()),
             )
-            self._db.execute("DELETE FROM df WHERE n <= 0 AND term != ?", (TOTAL,))
+            # Only a term that lost chunks can reach zero: no scan of the table per write.
+            if emptied := [t for t, n in delta.items() if n < 0 and t != TOTAL]:
+                self._db.executemany(
+                    "DELETE FROM df WHERE term = ? AND n <= 0", [(t,) for t in emptied]
+                )
             self._db.execute("COMMIT")
 
     def replace(self, counts: Mapping[int, int]) -> None:

@@ -1,0 +1,136 @@
+"""Papers -> the parts of their chunks that cost CPU: token windows, sparse vectors, and the
+vectors of an embedder cheap enough to run anywhere (`hash`), in a pool of worker processes.
+
+Outside the model, ingest spends its time cutting windows with the tokenizer and stemming
+terms for the sparse vectors. Both are pure functions of a paper's title and abstract, so
+worker processes compute them batch after batch while the ingesting process parses, feeds the
+model and writes the index. The windows and vectors are the ones computed in-process: the
+same functions run (a test compares them).
+
+Workers come from a fork server (on Linux; spawned elsewhere) that has imported the tokenizer
+and stemmer once, so a pool starts in about a second. They are never forked from the
+ingesting process itself: that one holds the index's files and locks (Qdrant Edge's WAL among
+them), which a forked copy would keep after a kill. Each worker leaves as soon as its parent
+is gone, so a killed ingest leaves no process behind.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from paperchat.chunking import Chunker, tokenizer
+from paperchat.embedding import Embedder, HashEmbedder, sparse_of_counts, term_counts, words
+from paperchat.index.schema import SparseVec
+from paperchat.records import Paper, embed_text
+
+PARENT_CHECK_SECONDS = 1.0
+
+
+@dataclass(slots=True)
+class Encoded:
+    """A batch of papers, encoded: windows per paper, vectors per chunk in the same order."""
+
+    windows: list[list[str]]
+    sparse: list[SparseVec]
+    dense: np.ndarray | None = None  # only when the embedder runs in the workers
+
+
+def encode(
+    chunker: Chunker, papers: Sequence[tuple[str, str]], embedder: HashEmbedder | None
+) -> Encoded:
+    """(title, abstract) pairs -> their windows and the vectors of each window's chunk."""
+    windows = [chunker.windows(title, abstract) for title, abstract in papers]
+    counts = [
+        term_counts(embed_text(title, window))
+        for (title, _), paper_windows in zip(papers, windows, strict=True)
+        for window in paper_windows
+    ]
+    dense = embedder.embed_counts(counts) if embedder is not None else None
+    return Encoded(windows, [sparse_of_counts(c) for c in counts], dense)
+
+
+def in_workers(embedder: Embedder) -> HashEmbedder | None:
+    """The embedder, when it is cheap and stateless enough to run in every worker."""
+    return embedder if isinstance(embedder, HashEmbedder) else None
+
+
+class EncoderPool:
+    """Encodes batches of papers in `workers` processes, or in this one when it is 0."""
+
+    def __init__(self, chunker: Chunker, workers: int) -> None:
+        self.chunker = chunker
+        self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+        self._batches = 0
+
+    def submit(self, papers: Sequence[Paper], embedder: Embedder) -> Future[Encoded]:
+        pairs = [(p.title, p.abstract) for p in papers]
+        cheap = in_workers(embedder)
+        self._batches += 1
+        # The first batch is encoded here: a small file that fits in one batch never pays
+        # for starting the pool (a second or more).
+        if not self.workers or self._batches == 1:
+            done: Future[Encoded] = Future()
+            done.set_result(encode(self.chunker, pairs, cheap))  # here and now
+            return done
+        return self._started().submit(encode, self.chunker, pairs, cheap)
+
+    def _started(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                self.workers,
+                mp_context=_context(),
+                initializer=_start_worker,
+                initargs=(os.getpid(),),
+            )
+        return self._pool
+
+    def close(self) -> None:
+        """Stops the workers; batches not yet encoded are dropped."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    # Imported once by the fork server, so every worker starts with them loaded.
+    context.set_forkserver_preload([__name__, "llama_index.core.utils", "nltk.stem.porter"])
+    return context
+
+
+def _start_worker(ingesting: int) -> None:
+    """In a worker: load the tokenizer and stemmer, leave Ctrl-C to the ingesting process
+    (it stops the pool), and exit once that process is gone. The fork server stays up while
+    any worker does, so after a kill the workers leave first, then the server."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while _alive(ingesting):
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+    tokenizer()
+    words("loads the stop words and the stemmer")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # no signal: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, under another user
+        return True
+    return True
