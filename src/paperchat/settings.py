@@ -79,7 +79,7 @@ class IngestSettings(_Section):
         description="Worker processes that cut token windows and encode sparse vectors (and "
         "the hash embedder's vectors) while the ingesting process parses, embeds with the "
         "model and writes the index; 0 = everything in the ingesting process; unset = one "
-        "per core beyond the first, at most 4.",
+        "per core beyond the first (at most 4) on 4 or more cores, else 0.",
     )
     batch_papers: int = Field(
         256,
@@ -98,7 +98,9 @@ class IngestSettings(_Section):
         """`workers`, or its default for this machine."""
         if self.workers is not None:
             return self.workers
-        return min(4, max(0, (os.cpu_count() or 1) - 1))
+        # On 2 cores the writer and the model already take both: a worker only competes.
+        cores = os.cpu_count() or 1
+        return min(4, cores - 1) if cores >= 4 else 0
 
 
 class EmbeddingSettings(_Section):
