@@ -63,7 +63,9 @@ class Pipeline:
     @cached_property
     def embedder(self) -> Embedder:
         e = self.settings.embedding
-        return make_embedder(e.model, batch_size=e.batch_size, device=e.device)
+        return make_embedder(
+            e.model, batch_size=e.batch_size, device=e.device, cache_size=e.cache_size
+        )
 
     @cached_property
     def chunker(self) -> Chunker:

@@ -78,6 +78,12 @@ class EmbeddingSettings(_Section):
     )
     batch_size: int = Field(64, ge=1, description="Texts embedded per batch.")
     device: str = Field("cpu", description="torch device for the embedder.")
+    cache_size: int = Field(
+        20_000,
+        ge=0,
+        description="Texts whose vectors the embedder keeps (questions, the abstract sentences "
+        "answers quote), so they are not embedded again; 0 = none. About 1.5 kB each.",
+    )
 
 
 class QdrantSettings(_Section):

@@ -16,6 +16,7 @@ import importlib.metadata
 import json
 import logging
 import os
+import threading
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,7 @@ class EdgeIndex(PaperIndex):
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock_file = _hold_lock(self.root / ".lock", settings.qdrant_path)
         self._shard: qe.EdgeShard | None = None
+        self._opening = threading.Lock()
         self._dim: int | None = None
         self.terms = SqliteTermCounts(self.root / "terms.sqlite")
 
@@ -90,9 +92,13 @@ class EdgeIndex(PaperIndex):
     @property
     def shard(self) -> qe.EdgeShard:
         if self._shard is None:
-            if not self.exists():
-                raise IndexNotReadyError(self.empty_hint())
-            self._shard = _load(self.root / "shard")
+            # Concurrent first requests of a server: one opens the shard, the others wait for
+            # it (two openers of one WAL would fail, or hold two copies of the index).
+            with self._opening:
+                if self._shard is None:
+                    if not self.exists():
+                        raise IndexNotReadyError(self.empty_hint())
+                    self._shard = _load(self.root / "shard")
         return self._shard
 
     def ensure(self, dim: int) -> None:
