@@ -233,7 +233,9 @@ class EdgeIndex(PaperIndex):
     # -- reading -----------------------------------------------------------------------------
 
     def count_chunks(self) -> int:
-        return self.shard.count(qe.CountRequest(exact=True)) if self.exists() else 0
+        # The shard's own tally, exact after deletes and overwrites: an exact count request
+        # walks every point (36 ms at 250k chunks), and every search asks twice.
+        return self.shard.info().points_count if self.exists() else 0
 
     def count_papers(self) -> int:
         if not self.exists():

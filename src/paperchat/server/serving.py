@@ -156,6 +156,10 @@ class ChatService:
 
     def warm_up(self) -> None:
         _ = self.answerer
+        try:
+            self.pipeline.warm_up()
+        except PaperchatError as e:  # health and the first request say what to do
+            log.warning("the index was not opened at start-up: %s", e)
 
     def answerer_for(self, backend: str | None) -> Answerer:
         """The server's answerer, or one for another backend a UI user chose."""
