@@ -9,7 +9,9 @@ Each cell ingests that many synthetic papers (`paperchat.synthetic`, 120-220 wor
 into a fresh embedded index (Qdrant Edge) in its own process, then searches it: questions name one
 paper by its code name, so the table also says whether BM25 put that paper first (the
 abstracts are pseudo-words: the dense branch has nothing to go on, so hybrid is only timed).
-Memory is the process's peak RSS (ingest and search included) and the folder's size on
+After the ingest the cell optimizes the index, as `paperchat ingest` does (Qdrant Edge
+builds its HNSW graph and compact indexes only when asked): `optimize s`, not counted in
+the ingest rate. Memory is the process's peak RSS (ingest and search included) and the folder's size on
 disk. `hash` is the cheap deterministic embedder: it isolates what scales (parsing,
 chunking, the index) from the model's cost, and
 is marked as such.
@@ -86,6 +88,11 @@ def run_cell(papers: int, embedder: str, queries: int, work: Path) -> dict[str, 
     pipeline = Pipeline(settings)
     kept = work / BUILT
     built = json.loads(kept.read_text()) if kept.exists() else ingest_cell(pipeline, papers, work)
+    if "optimize_s" not in built:  # as `paperchat ingest` does after its run
+        started = time.perf_counter()
+        pipeline.index.optimize()
+        built["optimize_s"] = time.perf_counter() - started
+        kept.write_text(json.dumps(built))
     started = time.perf_counter()
     pipeline.warm_up()  # the index (a kept cell's from disk) and the BM25 tokeniser, as serve
     open_ms = 1000 * (time.perf_counter() - started)
@@ -134,14 +141,16 @@ def spawn(papers: int, embedder: str, queries: int, keep: Path | None) -> dict[s
 
 
 def print_table(rows: list[dict[str, object]]) -> None:
-    head = "| papers | embedder | chunks | ingest s | papers/s | chunks/s | search p50 ms | p95 ms"
+    head = "| papers | embedder | chunks | ingest s | papers/s | chunks/s | optimize s"
+    head += " | search p50 ms | p95 ms"
     print(head + " | first query ms | open ms | found first (BM25) | peak RSS MB | disk MB |")
-    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         embedder = "MiniLM" if r["embedder"] == "minilm" else "hash (cheap, not the model)"
         print(
             f"| {r['papers']:,} | {embedder} | {r['chunks']:,} | {r['ingest_s']:.0f} "
-            f"| {r['papers_per_s']:.0f} | {r['chunks_per_s']:.0f} | {r['search_p50_ms']:.1f} "
+            f"| {r['papers_per_s']:.0f} | {r['chunks_per_s']:.0f} | {r['optimize_s']:.0f} "
+            f"| {r['search_p50_ms']:.1f} "
             f"| {r['search_p95_ms']:.1f} | {r['first_ms']:.1f} | {r['open_ms']:.0f} "
             f"| {r['top1']:.2f} "
             f"| {r['peak_rss_mb']:.0f} | {r['disk_mb']:.0f} |"
