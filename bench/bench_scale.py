@@ -92,6 +92,7 @@ def run_cell(papers: int, embedder: str, queries: int, work: Path) -> dict[str, 
         started = time.perf_counter()
         pipeline.index.optimize()
         built["optimize_s"] = time.perf_counter() - started
+        built["build_rss_mb"] = max(built["build_rss_mb"], peak_rss_mb())
         kept.write_text(json.dumps(built))
     started = time.perf_counter()
     pipeline.warm_up()  # the index (a kept cell's from disk) and the BM25 tokeniser, as serve

@@ -157,6 +157,12 @@ def test_edge_keeps_a_payload_index_for_every_filter_field(harnesses) -> None:
     assert set(PAYLOAD_INDEXES) <= set(schema)
 
 
+def test_optimizing_leaves_a_small_index_exact_and_as_it_was(harness: Harness) -> None:
+    before = [harness.retriever.search(q, k=5) for q in QUESTIONS]
+    assert harness.index.optimize() is False  # below the indexing threshold: nothing to build
+    assert [harness.retriever.search(q, k=5) for q in QUESTIONS] == before
+
+
 def test_papers_are_found_by_name(fresh: Harness, tmp_path: Path) -> None:
     source = tmp_path / "named.jsonl"
     titles = ("ELECTRA: discriminators", "RisingBALLER: players as tokens")
