@@ -133,6 +133,9 @@ class FakeIndex:
     def count_papers(self) -> int:
         return self.chunks // 2
 
+    def optimize(self) -> bool:
+        return False
+
 
 class FakeRetriever:
     def __init__(self, hits: list[Hit]) -> None:
@@ -188,6 +191,9 @@ class FakePipeline:
 
     def answerer(self, backend: str | None = None) -> FakeAnswerer:
         return self.fake_answerer
+
+    def warm_up(self) -> None:
+        self.index.count_chunks()
 
     def close(self) -> None:
         self.closed = True
