@@ -243,6 +243,17 @@ class HashEmbedder(Embedder):
         return out / np.where(norms == 0, 1.0, norms)
 
 
+def use_cpu_threads(count: int) -> None:
+    """Run torch's CPU operations on `count` threads (0 leaves torch's default: one per core).
+
+    One setting per process, for every model in it.
+    """
+    if count:
+        import torch
+
+        torch.set_num_threads(count)
+
+
 def make_embedder(
     model: str, batch_size: int = 64, device: str = "cpu", cache_size: int = 0
 ) -> Embedder:

@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from paperchat import __version__
+from paperchat.embedding import use_cpu_threads
 from paperchat.pipeline import Pipeline
 from paperchat.server.access import (
     BodyLimitMiddleware,
@@ -280,6 +281,7 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None, *, ui: bool
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        use_cpu_threads(settings.api.torch_threads)
         # The answerer first: it builds the embedder the indexer then shares.
         await run_in_threadpool(service.warm_up)
         await run_in_threadpool(indexer.start)
