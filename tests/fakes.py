@@ -187,6 +187,7 @@ class FakePipeline:
         self.index = FakeIndex(chunks)
         self.retriever = FakeRetriever(self.fake_answerer.hits)
         self.ingestor = FakeIngestor(self.index)
+        self.embedder = None  # no cache: the server warms nothing ahead of answers
         self.closed = False
 
     def answerer(self, backend: str | None = None) -> FakeAnswerer:
