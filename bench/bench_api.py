@@ -187,9 +187,8 @@ def warm_up(base: str) -> None:
                 break
             time.sleep(1)
     embedded = sentences.get("embedded_ahead", 0)
-    print(
-        f"{embedded} sentences embedded ahead of answers, ready after {time.monotonic() - started:.0f}s"
-    )
+    seconds = time.monotonic() - started
+    print(f"{embedded} sentences embedded ahead of answers; measuring after {seconds:.0f}s")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
