@@ -59,11 +59,10 @@ class Samples:
 
 
 def collect(pipeline: Pipeline, items: Sequence[GoldItem]) -> Samples:
-    answerer = pipeline.answerer("extractive")  # heuristic follow-up condensing, no model
+    answerer = pipeline.answerer("extractive")  # the conversation read from evidence, no model
     samples = Samples()
     for item in items:
-        query = answerer.condense(answerer.validate(item.question), item.history)
-        hits = pipeline.retriever.search(query)
+        hits = answerer.read(answerer.validate(item.question), item.history).hits
         if item.answerable:
             add_support(samples, answerer, item, hits)
         if any(h.named for h in hits):

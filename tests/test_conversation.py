@@ -55,6 +55,12 @@ def answer_citing(*titles: str, text: str = "") -> str:
     return assistant_content(Answer(text=text, citations=citations))
 
 
+def test_cited_papers_are_read_from_a_bare_title_line():
+    content = f"{ELECTRA} [1]."
+    assert [p.title for p in cited_papers(content)] == [ELECTRA]
+    assert cited_papers("The collection does not answer this question.") == []
+
+
 def test_cited_papers_are_read_from_the_sources_block_in_citation_order():
     content = answer_citing(
         (1, ELECTRA), (2, TTM + ": for Time Series"), text="First [2]. Then [1]."

@@ -72,6 +72,9 @@ def test_question_forms() -> None:
     assert asks_for_several("Compare ELECTRA and BART.")
     assert asks_for_several("Which papers study speech?")
     assert not asks_for_several("What problem does SpeechT5 address?")
+    assert asks_for_several("Which vision-language pre-training methods add captions?")
+    assert not asks_for_several("Which method adds contrast within each modality?")
+    assert not asks_for_several("Is there a paper on models that detect swapped words?")
 
 
 def _source(n: int, title: str, *, named: bool = False) -> Source:
@@ -85,12 +88,30 @@ def _scored(rows: list[tuple[Source, float]]) -> list[Candidate]:
     ]
 
 
-def test_second_paper_is_cited_only_when_it_answers_nearly_as_well() -> None:
+def test_second_paper_is_cited_only_when_it_answers_clearly_better() -> None:
     one, two = _source(1, "A"), _source(2, "B")
+    better = _scored([(one, 0.80), (two, 0.90)])
     close = _scored([(one, 0.80), (two, 0.78)])
-    far = _scored([(one, 0.80), (two, 0.60)])
-    assert choose_papers("What does A do?", close) == [1, 2]
-    assert choose_papers("What does A do?", far) == [1]
+    assert choose_papers("What does A do?", better) == [1, 2]
+    assert choose_papers("What does A do?", close) == [1]  # not by default
+
+
+def test_a_question_naming_several_papers_is_about_those_only() -> None:
+    ul2, bart = _source(1, "UL2", named=True), _source(2, "BART", named=True)
+    other = _source(3, "Pre-Trained Models")
+    scored = _scored([(ul2, 0.6), (bart, 0.5), (other, 0.95)])
+    assert choose_papers("How do UL2 and BART differ?", scored) == [1, 2]
+
+
+def test_which_papers_lists_each_paper_retrieval_finds_as_close_as_the_lead() -> None:
+    def source(n: int, relevance: float) -> Source:
+        hit = Hit(paper_id=f"p{n}", title=f"T{n}", score=1.0 / n, text="", relevance=relevance)
+        return Source(n=n, hit=hit, passage="")
+
+    rows = [(source(1, 0.70), 0.9), (source(2, 0.75), 0.4), (source(3, 0.50), 0.4)]
+    assert choose_papers("Which papers study vocabulary expansion?", _scored(rows)) == [1, 2]
+    # Not for a question about one paper: there a sentence must answer.
+    assert choose_papers("Which paper studies vocabulary expansion?", _scored(rows)) == [1]
 
 
 def test_comparison_questions_take_each_paper_that_answers() -> None:

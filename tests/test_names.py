@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from paperchat.names import name_like, normalise, paper_names, question_names
+from paperchat.names import (
+    distinctive_names,
+    name_like,
+    normalise,
+    paper_names,
+    question_names,
+)
 
 DEBERTA = (
     "DeBERTaV3: Improving DeBERTa using ELECTRA-Style Pre-Training with Gradient-Disentangled "
@@ -33,6 +39,16 @@ ELECTRA = "ELECTRA: Pre-training Text Encoders as Discriminators Rather Than Gen
 )
 def test_names_come_from_the_title_prefix_and_leading_name(title: str, names: list[str]) -> None:
     assert paper_names(title) == names
+
+
+def test_distinctive_names_are_whole_names_written_as_names() -> None:
+    assert distinctive_names(ELECTRA) == ["electra"]
+    assert distinctive_names("Medical mT5: An Open-Source Multilingual LLM") == ["medical mt5"]
+    # Plain words and words inside a longer prefix need the collection's term statistics.
+    assert distinctive_names("Pre-Trained Models: Past, Present and Future") == []
+    assert distinctive_names("Align before Fuse: Vision and Language") == []
+    assert "llm" not in distinctive_names("Aligned with LLM: a new multi-modal paradigm")
+    assert "llm" in paper_names("Aligned with LLM: a new multi-modal paradigm")
 
 
 def test_a_name_inside_another_title_is_not_that_papers_name() -> None:

@@ -64,6 +64,51 @@ def test_a_name_inside_another_title_does_not_name_that_paper(ingested) -> None:
     assert all(not h.named for h in deberta)
 
 
+@pytest.mark.parametrize(
+    ("question", "title"),
+    [
+        ("streaming LLM infinite-length dialogue memory", "SirLLM:"),
+        (
+            "Which paper proposes an intrinsic metric that ranks languages by comparing an "
+            "LLM's internal representations of them against an English baseline?",
+            "Language Ranker:",
+        ),
+    ],
+)
+def test_a_common_word_inside_a_title_names_no_paper(ingested, question, title) -> None:
+    # "LLM" is a word of "Aligned with LLM: ..." but hundreds of chunks use it.
+    hits = ingested.retriever.search(question)
+    assert not any(h.named for h in hits)
+    assert hits[0].title.startswith(title)
+
+
+def test_a_common_phrase_that_is_a_title_prefix_names_no_paper(ingested) -> None:
+    question = (
+        "How do GraphCodeBERT and ContraBERT differ in how they improve code pre-trained models?"
+    )
+    hits = ingested.retriever.search(question)
+    assert sorted(h.title.split(":")[0] for h in hits if h.named) == [
+        "ContraBERT",
+        "GraphCodeBERT",
+    ]
+    answer = make_answerer(ingested, None).answer(question)
+    assert sorted(c.title.split(":")[0] for c in answer.citations) == [
+        "ContraBERT",
+        "GraphCodeBERT",
+    ]
+
+
+def test_which_papers_lists_more_than_the_top_paper(ingested) -> None:
+    question = (
+        "Which papers tackle continual learning or continual pre-training for CLIP-like "
+        "vision-language models?"
+    )
+    answer = make_answerer(ingested, None).answer(question)
+    assert answer.text.startswith("The papers are ")
+    assert len(answer.citations) >= 3
+    assert all("ontinual" in c.passage for c in answer.citations)
+
+
 def test_names_first_keeps_the_filters(ingested) -> None:
     from paperchat.index import Filters
 

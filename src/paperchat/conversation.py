@@ -60,6 +60,8 @@ _COMPARES_BACK = re.compile(
     re.IGNORECASE,
 )
 _QUOTED_TITLE = re.compile(r"\"([^\"\n]{8,400})\"\s*\[(\d{1,3})\]")
+# A line that is just a title and its marker ("ELECTRA: Pre-training ... [1].").
+_BARE_TITLE = re.compile(r"^\s*([^\[\]\n\"]{8,400}?)\s*\[(\d{1,3})\]\s*\.?\s*$", re.MULTILINE)
 
 
 # -- the conversation as messages ----------------------------------------------------------------
@@ -116,12 +118,14 @@ def cited_papers(content: str) -> list[CitedPaper]:
     """The papers an answer cites, in the order its text first cites them.
 
     Titles come from the Sources block the API appends; without one, from the quoted titles
-    the extractive answer writes ('According to "Title" [1], ...'). A title the collection
-    does not hold simply finds no paper later.
+    the extractive answer writes ('According to "Title" [1], ...'), or from lines that are
+    a title and its marker. A title the collection does not hold simply finds no paper later.
     """
     body, titles = _split_sources(content)
     if not titles:
         titles = {int(n): t for t, n in _QUOTED_TITLE.findall(body)}
+    if not titles:
+        titles = {int(n): t.strip() for t, n in _BARE_TITLE.findall(body)}
     _, order = split_markers(body)
     ordered = [n for n in order if n in titles] + [n for n in titles if n not in order]
     papers = [CitedPaper(paper_id_for(titles[n]), titles[n]) for n in ordered]

@@ -24,6 +24,7 @@ import numpy as np
 
 from paperchat.citations import CheckedSentence, split_markers, split_sentences, with_markers
 from paperchat.embedding import Embedder, words
+from paperchat.names import whole_names
 from paperchat.prompts import Source
 from paperchat.retrieval import distinctive_terms
 
@@ -35,18 +36,30 @@ OVERLAP_WEIGHT = 0.5  # score = cosine + OVERLAP_WEIGHT * share of the question'
 QUANTITY_BONUS = 0.1  # a sentence with a number, for a question asking for a quantity
 PROPOSAL_BONUS = 0.05  # a sentence saying what the paper proposes: what most questions ask
 POINTING_BACK_PENALTY = 0.1  # "While they ...", "It ...": needs the sentence before it
+# A sentence that speaks of the paper itself ("we ...", "this paper ...", its own name) says
+# what the paper does; one that does not is often the field's background.
+ABOUT_PAPER_BONUS = 0.1
 MIN_LINK_WORDS = 12  # a shorter sentence with a link is a "code is at ..." note, no answer
 # Another paper joins the answer when its best sentence scores within this much of the lead
 # paper's best: narrow for a question about one thing, wide for one about several papers.
-SECOND_PAPER_MARGIN = 0.05
-MULTI_PAPER_MARGIN = 0.12
+SECOND_PAPER_MARGIN = -0.05
+MULTI_PAPER_MARGIN = 0.2
+MAX_LIST_PAPERS = 4  # papers a "which papers ..." question may list
+# ... and for such a question a paper also joins when retrieval found it nearly as similar to
+# the question (dense cosine of its best chunk) as the lead: a list is about whole papers.
+LIST_RELEVANCE_MARGIN = 0.0
 # Within a paper, further sentences must score within this much of its best one.
 SENTENCE_MARGIN = 0.25
 
+# Asked about several papers: a comparison, "both", or a plural "which papers ...". Not
+# "each" or "contrast": "contrast within each modality" is about one method.
 _MULTI = re.compile(
-    r"\b(papers|works|studies|approaches|methods|models|compare[sd]?|comparison|compared"
-    r"|differ|differs|difference|differences|both|versus|vs\.?|each|respectively|between"
-    r"|contrast|common|similar)\b",
+    r"\b(compare[sd]?|comparison|comparing|differ|differs|difference|differences|both|versus"
+    r"|vs\.?|respectively|in\s+common|similarities)\b"
+    r"|^\s*(?:which|what|name\s+the|list\s+the|find\s+the)\s+"
+    # ... but "Which paper studies ..." asks for one: there "studies" is the verb.
+    r"(?!(?:paper|work|study|article|method|approach|model|system|resource)\b)"
+    r"(?:[\w-]+\s+){0,3}?(?:papers|works|studies|articles|approaches|methods|models)\b",
     re.IGNORECASE,
 )
 _WHICH_PAPER = re.compile(
@@ -68,6 +81,11 @@ _POINTS_BACK = re.compile(
     r"^(?:(?:while|although|but|and|yet|so)\s+)?(?:they|it|its|their|these|those|such"
     r"|this(?!\s+(?:paper|work|study|article)))\b",
     re.IGNORECASE,
+)
+_FIRST_PERSON_WORD = re.compile(r"\b(?:we|our|this (?:paper|work|study))\b", re.IGNORECASE)
+# Words of how a comparison is asked: a sentence holding them ("we compare ...") answers nothing.
+_ASKING_WORDS = frozenset(
+    words("compare comparison compared differ differs difference differences versus contrast")
 )
 _LINK = re.compile(r"https?://|github\.com", re.IGNORECASE)
 # Discourse openers that only make sense after the abstract's previous sentence.
@@ -144,7 +162,9 @@ class ExtractiveAnswer:
         query = " ".join([question, *context_terms])
         vectors = self.embedder.embed([c.text for c in found])
         cosines = vectors @ self.embedder.embed_query(query)
-        terms = set(distinctive_terms(query))
+        # Paper names say which paper, and "compare" how it is asked; neither says what answers.
+        names = {w for c in found for n in whole_names(c.source.hit.title) for w in words(n)}
+        terms = set(distinctive_terms(query)) - names - _ASKING_WORDS
         wants_number = bool(_QUANTITY.search(question))
         return [
             Candidate(c.source, c.text, c.position, _score(c, float(cos), terms, wants_number))
@@ -159,10 +179,14 @@ def _score(candidate: Candidate, cosine: float, terms: set[str], wants_number: b
     """
     text = candidate.text
     asked = terms.difference(words(candidate.source.hit.title)) or terms
-    overlap = len(asked.intersection(words(text))) / len(asked) if asked else 0.0
+    present = set(words(text))
+    overlap = len(asked.intersection(present)) / len(asked) if asked else 0.0
     bonus = QUANTITY_BONUS if wants_number and _NUMBER.search(text) else 0.0
     bonus += PROPOSAL_BONUS if _PROPOSAL.search(text) else 0.0
     bonus -= POINTING_BACK_PENALTY if _POINTS_BACK.search(text) else 0.0
+    own = {w for n in whole_names(candidate.source.hit.title) for w in words(n)}
+    if _FIRST_PERSON_WORD.search(text) or (own and own <= present):
+        bonus += ABOUT_PAPER_BONUS
     return cosine + OVERLAP_WEIGHT * overlap + bonus
 
 
@@ -199,24 +223,31 @@ def choose_papers(question: str, scored: Sequence[Candidate]) -> list[int]:
     """The source numbers that answer the question, the lead paper first.
 
     Papers the question names lead; otherwise retrieval's top paper does (its hybrid rank
-    weighs the whole abstract, one sentence does not). Others join only on evidence: a best
-    sentence scoring within the margin of the lead's.
+    weighs the whole abstract, one sentence does not). A question naming several papers is
+    about those papers only. Others join only on evidence: a best sentence scoring within the
+    margin of the lead's, a wide margin for a question about several papers, a narrow one
+    otherwise.
     """
     best: dict[int, float] = {}
     for c in scored:
         best[c.source.n] = max(best.get(c.source.n, -1.0), c.score)
     named = sorted({c.source.n for c in scored if c.source.hit.named})
+    if len(named) > 1:
+        return named
     lead = named or [min(best)]
     several = asks_for_several(question)
-    if len(named) > 1 and not several:
-        return named[:MAX_PAPERS]
+    if named and not several:
+        return lead  # the question is about the paper it names
     margin = MULTI_PAPER_MARGIN if several else SECOND_PAPER_MARGIN
     bar = max(best[n] for n in lead) - margin
     # In retrieval's order: its ranking weighs whole abstracts, a sentence score one sentence.
-    others = sorted(n for n in best if n not in lead and best[n] >= bar)
-    if named and not several:
-        others = []  # the question is about the paper it names
-    return [*lead, *others][: max(len(lead), MAX_PAPERS)]
+    listing = several and asks_which_paper(question)
+    relevance = {c.source.n: c.source.hit.relevance or 0.0 for c in scored}
+    near = max(relevance[n] for n in lead) - LIST_RELEVANCE_MARGIN
+    others = sorted(
+        n for n in best if n not in lead and (best[n] >= bar or (listing and relevance[n] >= near))
+    )
+    return [*lead, *others][: MAX_LIST_PAPERS if listing else MAX_PAPERS]
 
 
 def pick_sentences(scored: Sequence[Candidate], count: int) -> list[Candidate]:

@@ -47,18 +47,48 @@ def name_like(word: str) -> bool:
 
 def paper_names(title: str) -> list[str]:
     """The normalised names of a paper, most specific first; [] when the title has none."""
-    found: list[str] = []
+    return _variants([*_whole(title), *_inner(title)])
+
+
+def whole_names(title: str) -> list[str]:
+    """The names that stand for the whole paper: its title's prefix, or its leading name.
+
+    The other names (`paper_names` minus these) are words inside a longer prefix, such as
+    "LLM" in "Aligned with LLM: ...": they name the paper only when the collection rarely
+    uses the word otherwise (decided by retrieval, which knows the term statistics).
+    """
+    return _variants(_whole(title))
+
+
+def distinctive_names(title: str) -> list[str]:
+    """The whole names written like a name ("ELECTRA", "Align before Fuse" is not, "mT5" is).
+
+    A whole name of plain words ("Pre-Trained Models: Past, Present and Future") is also an
+    ordinary phrase of questions; it names the paper only when its words are rare.
+    """
+    found = _whole(title)
+    return _variants(found) if any(name_like(w) for n in found for w in _words(n)) else []
+
+
+def _whole(title: str) -> list[str]:
     parts = _PREFIX_END.split(title.strip(), maxsplit=1)
     if len(parts) == 2 and parts[0]:
         prefix = parts[0]
-        if len(prefix.split()) <= MAX_NAME_WORDS:
-            found.append(prefix)
-        found.extend(w for w in _words(prefix) if name_like(w) and len(prefix.split()) > 1)
-        found.extend(_PARENTHESISED.findall(prefix))
-    else:
-        first = next(iter(_words(title)), "")
-        if name_like(first):
-            found.append(first)
+        return [prefix] if len(prefix.split()) <= MAX_NAME_WORDS else []
+    first = next(iter(_words(title)), "")
+    return [first] if name_like(first) else []
+
+
+def _inner(title: str) -> list[str]:
+    parts = _PREFIX_END.split(title.strip(), maxsplit=1)
+    if len(parts) != 2 or not parts[0]:
+        return []
+    prefix = parts[0]
+    inner = [w for w in _words(prefix) if name_like(w) and len(prefix.split()) > 1]
+    return [*inner, *_PARENTHESISED.findall(prefix)]
+
+
+def _variants(found: list[str]) -> list[str]:
     without_parens = [re.sub(r"\s*\([^()]*\)", "", n) for n in found]
     names = [normalise(n) for n in [*found, *without_parens]]
     names += [n.replace("-", " ") for n in names if "-" in n]

@@ -21,7 +21,7 @@ from functools import lru_cache
 from paperchat.embedding import Embedder, sparse_query, term_id, words
 from paperchat.errors import BadQuestionError, ConfigError, IndexNotReadyError
 from paperchat.index import Filters, Mode, PaperIndex, QueryVectors
-from paperchat.names import paper_names, question_names
+from paperchat.names import distinctive_names, paper_names, question_names
 from paperchat.records import Hit
 from paperchat.settings import RETRIEVAL_MODES, RetrievalSettings
 
@@ -35,6 +35,12 @@ GENERIC_WORDS = (
 NAME_LOOKUP_LIMIT = 10  # papers fetched per name lookup
 # A name that this many papers carry ("LLMs" in several titles) names none of them.
 AMBIGUOUS_NAME_PAPERS = 3
+# A name from inside a longer title prefix ("LLM" in "Aligned with LLM: ...") or one of plain
+# words names its paper only when the collection's chunks rarely use its words: at most this
+# share of them (or RARE_NAME_MIN_CHUNKS in a small collection). "mT5" or "TTMs" are rare,
+# "LLM" or "pre-trained models" not.
+RARE_NAME_SHARE = 0.02
+RARE_NAME_MIN_CHUNKS = 10
 WHOLE_PAPER_CHUNKS = 12  # chunks fetched per paper for its whole abstract (most have 2-4)
 
 
@@ -152,7 +158,7 @@ class Retriever:
         only = replace(filters or Filters(), paper_ids=tuple(ids))
         found = self.index.query(vectors, mode, len(ids), self.settings.chunks_per_paper, only)
         asked = set(candidates)
-        matched = {h.paper_id: asked.intersection(paper_names(h.title)) for h in found}
+        matched = {h.paper_id: self._names_matched(asked, h.title) for h in found}
         carriers: dict[str, int] = {}
         for names in matched.values():
             for name in names:
@@ -164,6 +170,22 @@ class Retriever:
             if any(carriers[n] < AMBIGUOUS_NAME_PAPERS for n in matched[h.paper_id])
             and (within is None or h.paper_id in within)  # a paper filter holds for names too
         ]
+
+    def _names_matched(self, asked: set[str], title: str) -> set[str]:
+        """The asked names that name this paper: a name written as one ("ELECTRA", "mT5"),
+        or a name whose words the collection rarely uses ("Align before Fuse"); not a
+        common phrase ("Pre-Trained Models") nor a common word ("LLM" of "Aligned with LLM")."""
+        distinct = asked.intersection(distinctive_names(title))
+        others = asked.intersection(paper_names(title)) - distinct
+        return distinct | {n for n in others if self._rare(n)}
+
+    def _rare(self, name: str) -> bool:
+        ids = [term_id(t) for t in words(name)]
+        if not ids:
+            return False
+        chunks, df = self.index.document_frequencies(ids)
+        limit = max(RARE_NAME_MIN_CHUNKS, RARE_NAME_SHARE * chunks)
+        return min(df.get(i, 0) for i in ids) <= limit
 
     def term_weight(self, query: str) -> float:
         """Total IDF of the query's distinctive terms: how specific the query is. A paper's
