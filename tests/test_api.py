@@ -98,6 +98,11 @@ def assert_markers_match_citations(content: str, citations: list[dict]) -> None:
 # -- chat ---------------------------------------------------------------------------------------
 
 
+def test_readme_question_cites_electra_first_and_alone(client):
+    extra = ask(client, "What is ELECTRA's pre-training task?").model_extra
+    assert titles(extra["citations"]) == [ELECTRA]  # not DeBERTaV3 "... ELECTRA-Style ..."
+
+
 def test_models_list(client):
     assert [m.id for m in client.models.list()] == ["paperchat"]
 

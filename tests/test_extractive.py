@@ -10,6 +10,7 @@ from paperchat.extractive import (
     asks_for_several,
     asks_which_paper,
     choose_papers,
+    pick_sentences,
     third_person,
     write,
 )
@@ -136,3 +137,12 @@ def test_which_paper_answers_lead_with_the_title() -> None:
         "replaced token detection."
     )
     assert all(s.cited == [1] for s in sentences)
+
+
+def test_a_sentence_pointing_back_is_quoted_only_after_the_one_it_points_to() -> None:
+    src = _source(1, "ELECTRA")
+    back = Candidate(src, "While they work well, they need much compute.", 1, 0.9)
+    main = Candidate(src, "We propose replaced token detection.", 3, 0.8)
+    assert pick_sentences([back, main], 3, 0.4) == [main]
+    before = Candidate(src, "Masked language models corrupt the input.", 0, 0.7)
+    assert pick_sentences([before, back, main], 3, 0.4) == [before, back, main]

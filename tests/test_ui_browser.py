@@ -135,6 +135,15 @@ def test_answer_with_linked_markers_and_source_cards(ui_server, page):
     wait_for_sources(page, 2)
 
 
+def test_readme_question_cites_electra_first(ui_server, page):
+    open_chat(page, ui_server)
+    ask(page, "What is ELECTRA's pre-training task?")
+    wait_for_sources(page)
+    sources = page.locator("#chat .sources").first.inner_text()
+    assert ELECTRA in sources and "DeBERTaV3" not in sources
+    assert page.locator("#chat .source").first.inner_text().count("ELECTRA") >= 1
+
+
 def test_conversation_survives_a_reload(ui_server, page):
     open_chat(page, ui_server)
     ask(page, "Which paper proposes replaced token detection?")

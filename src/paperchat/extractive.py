@@ -30,7 +30,7 @@ from paperchat.retrieval import distinctive_terms
 
 MIN_SENTENCE_WORDS = 5  # shorter pieces of an abstract are headings or cut-offs
 SENTENCES_ONE_PAPER = 3  # sentences quoted when one paper answers
-SENTENCES_PER_PAPER = 2  # ... per paper when several do
+SENTENCES_PER_PAPER = 3  # ... per paper when several do
 MAX_PAPERS = 3  # papers quoted, unless the question names more
 OVERLAP_WEIGHT = 0.5  # score = cosine + OVERLAP_WEIGHT * share of the question's terms
 QUANTITY_BONUS = 0.1  # a sentence with a number, for a question asking for a quantity
@@ -48,8 +48,10 @@ MAX_LIST_PAPERS = 4  # papers a "which papers ..." question may list
 # ... and for such a question a paper also joins when retrieval found it nearly as similar to
 # the question (dense cosine of its best chunk) as the lead: a list is about whole papers.
 LIST_RELEVANCE_MARGIN = 0.0
-# Within a paper, further sentences must score within this much of its best one.
+# Within a paper, further sentences must score within this much of its best one: wider when
+# several papers answer, where each paper's aspect may sit in a less central sentence.
 SENTENCE_MARGIN = 0.25
+SEVERAL_SENTENCE_MARGIN = 0.4
 
 # Asked about several papers: a comparison, "both", or a plural "which papers ...". Not
 # "each" or "contrast": "contrast within each modality" is about one method.
@@ -147,9 +149,11 @@ class ExtractiveAnswer:
         if not scored:
             return []
         papers = choose_papers(question, scored)
-        per_paper = SENTENCES_ONE_PAPER if len(papers) == 1 else SENTENCES_PER_PAPER
+        one = len(papers) == 1
+        count = SENTENCES_ONE_PAPER if one else SENTENCES_PER_PAPER
+        margin = SENTENCE_MARGIN if one else SEVERAL_SENTENCE_MARGIN
         chosen = {
-            n: pick_sentences([c for c in scored if c.source.n == n], per_paper) for n in papers
+            n: pick_sentences([c for c in scored if c.source.n == n], count, margin) for n in papers
         }
         return list(write(question, papers, chosen))
 
@@ -250,13 +254,21 @@ def choose_papers(question: str, scored: Sequence[Candidate]) -> list[int]:
     return [*lead, *others][: MAX_LIST_PAPERS if listing else MAX_PAPERS]
 
 
-def pick_sentences(scored: Sequence[Candidate], count: int) -> list[Candidate]:
-    """A paper's best sentences (those near its best), in the abstract's order."""
+def pick_sentences(scored: Sequence[Candidate], count: int, margin: float = 0.0) -> list[Candidate]:
+    """A paper's best sentences (those within `margin` of its best), in the abstract's order.
+
+    A sentence that points back ("While they ...") is kept only right after the sentence it
+    points to; quoted first, its "they" would mean the paper's authors.
+    """
     ranked = sorted(scored, key=lambda c: -c.score)[:count]
     if not ranked:
         return []
-    kept = [c for c in ranked if c.score >= ranked[0].score - SENTENCE_MARGIN]
-    return sorted(kept, key=lambda c: c.position)
+    kept = sorted(
+        (c for c in ranked if c.score >= ranked[0].score - margin), key=lambda c: c.position
+    )
+    at = {c.position for c in kept}
+    readable = [c for c in kept if not _POINTS_BACK.search(c.text) or c.position - 1 in at]
+    return readable or kept[:1]
 
 
 def write(
