@@ -133,6 +133,9 @@ class FakeIndex:
     def count_papers(self) -> int:
         return self.chunks // 2
 
+    def optimize(self) -> bool:
+        return False
+
 
 class FakeRetriever:
     def __init__(self, hits: list[Hit]) -> None:
@@ -184,10 +187,14 @@ class FakePipeline:
         self.index = FakeIndex(chunks)
         self.retriever = FakeRetriever(self.fake_answerer.hits)
         self.ingestor = FakeIngestor(self.index)
+        self.embedder = None  # no cache: the server warms nothing ahead of answers
         self.closed = False
 
     def answerer(self, backend: str | None = None) -> FakeAnswerer:
         return self.fake_answerer
+
+    def warm_up(self) -> None:
+        self.index.count_chunks()
 
     def close(self) -> None:
         self.closed = True

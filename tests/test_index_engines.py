@@ -8,8 +8,11 @@ statistics, same filters.
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -21,6 +24,7 @@ from paperchat.corpus import paper_id_for, parse_file
 from paperchat.embedding import make_embedder, sparse_document, term_id, words
 from paperchat.errors import IndexNotReadyError, IndexUnavailableError
 from paperchat.index import PAYLOAD_INDEXES, Filters, PaperIndex
+from paperchat.index import edge as edge_module
 from paperchat.index.edge import EdgeIndex
 from paperchat.index.push import push_index
 from paperchat.index.server import ServerIndex, local_client
@@ -151,6 +155,12 @@ def test_filters_by_source_date_and_paper(harness: Harness) -> None:
 def test_edge_keeps_a_payload_index_for_every_filter_field(harnesses) -> None:
     schema = harnesses["edge"].index.shard.info().payload_schema
     assert set(PAYLOAD_INDEXES) <= set(schema)
+
+
+def test_optimizing_leaves_a_small_index_exact_and_as_it_was(harness: Harness) -> None:
+    before = [harness.retriever.search(q, k=5) for q in QUESTIONS]
+    assert harness.index.optimize() is False  # below the indexing threshold: nothing to build
+    assert [harness.retriever.search(q, k=5) for q in QUESTIONS] == before
 
 
 def test_papers_are_found_by_name(fresh: Harness, tmp_path: Path) -> None:
@@ -292,3 +302,37 @@ def test_metadata_filters_facets_and_heads_on_both_engines(fresh: Harness) -> No
     fresh.index.update_paper(pid, {"venue": "NeurIPS"})
     (stored,) = fresh.index.stored([pid]).values()
     assert stored.meta.venue == "NeurIPS" and stored.meta.categories
+
+
+def test_concurrent_first_searches_open_the_shard_once(tmp_path: Path, monkeypatch) -> None:
+    settings = Settings(data_dir=tmp_path)
+    embedder = make_embedder("all-MiniLM-L6-v2")
+    index = EdgeIndex(settings)
+    Ingestor(index, Chunker(128, 32), lambda: embedder).run([FORMATS / "listing.txt"])
+    expected = [h.paper_id for h in Retriever(index, embedder, settings.retrieval).search("tokens")]
+    index.close()
+
+    opened: list[int] = []
+    real_load = edge_module._load
+
+    def slow_load(path: Path) -> object:  # widens the window in which a second opener races
+        opened.append(threading.get_ident())
+        time.sleep(0.2)
+        return real_load(path)
+
+    monkeypatch.setattr(edge_module, "_load", slow_load)
+    index = EdgeIndex(settings)  # as a server starts: the shard opens on its first search
+    retriever = Retriever(index, embedder, settings.retrieval)
+    start = threading.Barrier(8)
+
+    def first_search(_: int) -> list[str]:
+        start.wait()
+        return [h.paper_id for h in retriever.search("tokens")]
+
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(first_search, range(8)))
+    finally:
+        index.close()
+    assert len(opened) == 1
+    assert results == [expected] * 8

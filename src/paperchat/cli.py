@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -48,6 +49,9 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         with tqdm(desc="ingest", unit=" papers", disable=args.quiet) as bar:
             report = pipeline.ingestor.run(paths, ingest_progress(bar))
         print_ingest_report(report)
+        started = time.perf_counter()
+        if pipeline.index.optimize():  # minutes at 100k papers; once per ingest of new papers
+            print(f"index: search structures built in {time.perf_counter() - started:.0f}s")
         stats = f"{pipeline.index.count_papers()} papers, {pipeline.index.count_chunks()} chunks"
         print(f"index: {stats} in {pipeline.index.collection}")
     return 0 if report.ok else 1

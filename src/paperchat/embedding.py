@@ -1,4 +1,12 @@
-"""Dense embedders behind one small interface, and the sparse BM25-style encoder."""
+"""Dense embedders behind one small interface, and the sparse BM25-style encoder.
+
+The model embedder is shared by every request of a server. Two things keep it fast under
+concurrent requests on a few cores: texts it has embedded recently are kept (an answer embeds
+the same question several times and the sentences of the same abstracts again and again),
+and concurrent callers are served by one model call at a time, each call on every text then
+waiting (`Coalescer`). One call at a time lets torch use all its threads on one batch instead
+of twenty batches fighting over two cores.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +14,11 @@ import hashlib
 import importlib.util
 import logging
 import re
+import threading
 from abc import ABC, abstractmethod
-from collections import Counter
-from collections.abc import Sequence
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -21,6 +31,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
 HASH_EMBEDDER = "hash"
+COALESCED_TEXTS = 512  # most texts one model call takes from the callers waiting
 
 
 class Embedder(ABC):
@@ -57,10 +68,110 @@ def packaged_minilm_path() -> Path:
     return Path(spec.origin).parent / "model"
 
 
+class VectorCache:
+    """The vectors of the last `size` texts embedded; safe to share between threads."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.hits = self.misses = 0
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """The cached vectors among these texts."""
+        found: dict[str, np.ndarray] = {}
+        with self._lock:
+            for text in texts:
+                vector = self._vectors.get(text)
+                if vector is not None:
+                    self._vectors.move_to_end(text)
+                    found[text] = vector
+            self.hits += len(found)
+            self.misses += len(texts) - len(found)
+        return found
+
+    def put(self, texts: Sequence[str], vectors: np.ndarray) -> None:
+        if not self.size:
+            return
+        with self._lock:
+            for text, vector in zip(texts, vectors, strict=True):
+                self._vectors[text] = vector.copy()  # a row alone, not its whole batch
+                self._vectors.move_to_end(text)
+            while len(self._vectors) > self.size:
+                self._vectors.popitem(last=False)
+
+
+@dataclass
+class _Job:
+    texts: list[str]
+    result: np.ndarray | None = None
+    error: BaseException | None = None
+    done: bool = field(default=False)
+
+
+class Coalescer:
+    """Runs `run(texts) -> vectors` for concurrent callers, one call at a time.
+
+    A caller queues its texts and waits for the model; whoever gets it runs one call on the
+    texts of every caller then waiting (up to `limit`) and hands each its rows. Concurrent
+    requests thus share one batch instead of each running the model on its own.
+    """
+
+    def __init__(
+        self, run: Callable[[list[str]], np.ndarray], limit: int = COALESCED_TEXTS
+    ) -> None:
+        self._run = run
+        self._limit = limit
+        self._waiting: list[_Job] = []
+        self._queue = threading.Lock()
+        self._model = threading.Lock()
+        self.calls = 0
+
+    @property
+    def waiting(self) -> int:
+        with self._queue:
+            return len(self._waiting)
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        job = _Job(list(texts))
+        with self._queue:
+            self._waiting.append(job)
+        with self._model:
+            while not job.done:  # a call takes the earliest jobs first
+                self._serve()
+        if job.error is not None:
+            raise job.error
+        assert job.result is not None
+        return job.result
+
+    def _serve(self) -> None:
+        with self._queue:
+            taken, count = 0, 0
+            while taken < len(self._waiting) and (
+                not taken or count + len(self._waiting[taken].texts) <= self._limit
+            ):
+                count += len(self._waiting[taken].texts)
+                taken += 1
+            jobs, self._waiting = self._waiting[:taken], self._waiting[taken:]
+        self.calls += 1
+        try:
+            vectors = self._run([t for j in jobs for t in j.texts])
+        except BaseException as e:  # each caller gets the model's error, none waits forever
+            for j in jobs:
+                j.error, j.done = e, True
+            return
+        start = 0
+        for j in jobs:
+            j.result, j.done = vectors[start : start + len(j.texts)], True
+            start += len(j.texts)
+
+
 class SentenceTransformerEmbedder(Embedder):
     """Any sentence-transformers model folder (default: the packaged all-MiniLM-L6-v2)."""
 
-    def __init__(self, model: str, batch_size: int = 64, device: str = "cpu") -> None:
+    def __init__(
+        self, model: str, batch_size: int = 64, device: str = "cpu", cache_size: int = 0
+    ) -> None:
         path = packaged_minilm_path() if model == DEFAULT_EMBEDDER else Path(model)
         if not path.is_dir():
             raise ConfigError(
@@ -72,11 +183,28 @@ class SentenceTransformerEmbedder(Embedder):
         self.dim = int(self._model.get_embedding_dimension() or 0)
         self.batch_size = batch_size
         self.max_tokens = int(self._model.max_seq_length)
+        self.cache = VectorCache(cache_size)
+        self._coalesced = Coalescer(self._encode)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Cached texts are not embedded again; the others once each, however often listed."""
+        if not texts or not self.cache.size:
+            return super().embed(texts)
+        found = self.cache.get(texts)
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
+        if missing:
+            vectors = super().embed(missing)
+            self.cache.put(missing, vectors)
+            found.update(zip(missing, vectors, strict=True))
+        return np.vstack([found[t] for t in texts]).astype(np.float32)
 
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        return self._coalesced(texts)
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
         return self._model.encode(
-            list(texts),
-            batch_size=len(texts),
+            texts,
+            batch_size=min(len(texts), self.batch_size),
             normalize_embeddings=True,
             convert_to_numpy=True,
             show_progress_bar=False,
@@ -131,10 +259,25 @@ class HashEmbedder(Embedder):
         return out / np.where(norms == 0, 1.0, norms)
 
 
-def make_embedder(model: str, batch_size: int = 64, device: str = "cpu") -> Embedder:
+def use_cpu_threads(count: int) -> None:
+    """Run torch's CPU operations on `count` threads (0 leaves torch's default: one per core).
+
+    One setting per process, for every model in it.
+    """
+    if count:
+        import torch
+
+        torch.set_num_threads(count)
+
+
+def make_embedder(
+    model: str, batch_size: int = 64, device: str = "cpu", cache_size: int = 0
+) -> Embedder:
     if model == HASH_EMBEDDER:
         return HashEmbedder()
-    return SentenceTransformerEmbedder(model, batch_size=batch_size, device=device)
+    return SentenceTransformerEmbedder(
+        model, batch_size=batch_size, device=device, cache_size=cache_size
+    )
 
 
 # -- sparse (BM25-style; Qdrant applies IDF with Modifier.IDF) -------------------------------

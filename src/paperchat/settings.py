@@ -111,6 +111,12 @@ class EmbeddingSettings(_Section):
     )
     batch_size: int = Field(64, ge=1, description="Texts embedded per batch.")
     device: str = Field("cpu", description="torch device for the embedder.")
+    cache_size: int = Field(
+        20_000,
+        ge=0,
+        description="Texts whose vectors the embedder keeps (questions, the abstract sentences "
+        "answers quote), so they are not embedded again; 0 = none. About 1.5 kB each.",
+    )
 
 
 class QdrantSettings(_Section):
@@ -248,6 +254,14 @@ class ApiSettings(_Section):
     port: int = Field(8000, ge=1, le=65535, description="Port `paperchat serve` binds.")
     key: str | None = Field(None, description="Bearer key required on every /v1 route when set.")
     model_id: str = Field("paperchat", description="Model id listed by /v1/models.")
+    torch_threads: int = Field(
+        1,
+        ge=0,
+        description="torch CPU threads of `paperchat serve` (the embedder); 0 = one per core. "
+        "One: requests run side by side, MiniLM's small matrices gain little from a second "
+        "thread, and threads that wait on each other on busy cores lose much. The local "
+        "backend sets PAPERCHAT_LLM_THREADS when it loads, for both (one setting per process).",
+    )
     upload_max_bytes: int = Field(
         50_000_000,
         ge=1,

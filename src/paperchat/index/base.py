@@ -70,6 +70,13 @@ class PaperIndex(ABC):
     def close(self) -> None:  # noqa: B027 - engines without resources keep the default
         """Release files and connections."""
 
+    def optimize(self) -> bool:
+        """Build the search structures over what was written; True if any were built.
+
+        A Qdrant server does this in the background by itself: the default does nothing.
+        """
+        return False
+
     # -- writing -----------------------------------------------------------------------------
 
     def stored(self, paper_ids: Sequence[str]) -> dict[str, StoredPaper]:

@@ -16,6 +16,7 @@ import importlib.metadata
 import json
 import logging
 import os
+import threading
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,7 @@ class EdgeIndex(PaperIndex):
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock_file = _hold_lock(self.root / ".lock", settings.qdrant_path)
         self._shard: qe.EdgeShard | None = None
+        self._opening = threading.Lock()
         self._dim: int | None = None
         self.terms = SqliteTermCounts(self.root / "terms.sqlite")
 
@@ -90,9 +92,13 @@ class EdgeIndex(PaperIndex):
     @property
     def shard(self) -> qe.EdgeShard:
         if self._shard is None:
-            if not self.exists():
-                raise IndexNotReadyError(self.empty_hint())
-            self._shard = _load(self.root / "shard")
+            # Concurrent first requests of a server: one opens the shard, the others wait for
+            # it (two openers of one WAL would fail, or hold two copies of the index).
+            with self._opening:
+                if self._shard is None:
+                    if not self.exists():
+                        raise IndexNotReadyError(self.empty_hint())
+                    self._shard = _load(self.root / "shard")
         return self._shard
 
     def ensure(self, dim: int) -> None:
@@ -127,6 +133,17 @@ class EdgeIndex(PaperIndex):
 
     def engine_version(self) -> str:
         return f"Qdrant Edge {edge_version()} (embedded, qdrant-edge-py)"
+
+    def optimize(self) -> bool:
+        """Qdrant Edge runs no optimizer by itself: its segments stay as written (appendable,
+        searched point by point) until asked. Segments past its indexing threshold get an
+        HNSW graph and compact sparse and payload indexes; small corpora (the shipped one)
+        stay below it, so their search stays exact and this returns at once. At 250k
+        chunks the hybrid query drops from 35 to 14 ms for a few minutes of building."""
+        if not self.exists():
+            return False
+        log.info("optimizing the Qdrant Edge shard %s", self.root)
+        return self.shard.optimize()
 
     def close(self) -> None:
         if self._shard is not None:
@@ -227,7 +244,9 @@ class EdgeIndex(PaperIndex):
     # -- reading -----------------------------------------------------------------------------
 
     def count_chunks(self) -> int:
-        return self.shard.count(qe.CountRequest(exact=True)) if self.exists() else 0
+        # The shard's own tally, exact after deletes and overwrites: an exact count request
+        # walks every point (36 ms at 250k chunks), and every search asks twice.
+        return self.shard.info().points_count if self.exists() else 0
 
     def count_papers(self) -> int:
         if not self.exists():

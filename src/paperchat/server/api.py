@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from paperchat import __version__
+from paperchat.embedding import use_cpu_threads
 from paperchat.pipeline import Pipeline
 from paperchat.server.access import (
     BodyLimitMiddleware,
@@ -40,6 +41,7 @@ from paperchat.server.protocol import (
     SearchResponse,
 )
 from paperchat.server.serving import ChatService, internal_error
+from paperchat.server.warming import SentenceWarmer
 from paperchat.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -277,15 +279,20 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None, *, ui: bool
         max_query_chars=settings.answer.max_question_chars,
     )
     indexer = BackgroundIndexer(pipeline, settings.corpus.paths, status)
+    warmer = SentenceWarmer(pipeline, status)
+    service.warmer = warmer
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        use_cpu_threads(settings.api.torch_threads)
         # The answerer first: it builds the embedder the indexer then shares.
         await run_in_threadpool(service.warm_up)
         await run_in_threadpool(indexer.start)
+        warmer.start()
         try:
             yield
         finally:
+            await run_in_threadpool(warmer.stop)
             await run_in_threadpool(indexer.stop)
             if owned:
                 pipeline.close()

@@ -143,6 +143,7 @@ class BackgroundIndexer:
             log.error("ingestion found nothing to index: %s", errors)
             return
         index = self.pipeline.index
+        index.optimize()  # the embedded engine builds its search structures only when asked
         self.status.done(index.count_papers(), index.count_chunks())
         snap = self.status.snapshot()
         log.info(

@@ -52,6 +52,7 @@ from paperchat.server.protocol import (
     model_not_found,
     now,
 )
+from paperchat.server.warming import SentenceWarmer
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +143,7 @@ class ChatService:
         self._answerer_lock = threading.Lock()
         self._probe_lock = threading.Lock()
         self._probe: tuple[float, dict[str, object]] | None = None
+        self.warmer: SentenceWarmer | None = None  # set by the app; reported by health
 
     # -- collaborators -----------------------------------------------------------------------
 
@@ -156,6 +158,10 @@ class ChatService:
 
     def warm_up(self) -> None:
         _ = self.answerer
+        try:
+            self.pipeline.warm_up()
+        except PaperchatError as e:  # health and the first request say what to do
+            log.warning("the index was not opened at start-up: %s", e)
 
     def answerer_for(self, backend: str | None) -> Answerer:
         """The server's answerer, or one for another backend a UI user chose."""
@@ -334,6 +340,8 @@ class ChatService:
             down.append("llm")
         body = {"status": _health_status(snap.phase, down), "down": down, "index": index}
         body["llm"] = llm
+        if self.warmer is not None:
+            body["sentences"] = self.warmer.report()
         return body, 503 if down else 200
 
     def llm_health(self) -> dict[str, object]:
