@@ -3,12 +3,15 @@
 No model writes anything, so every sentence is faithful by construction; what matters is
 which sentences and which papers. Sentences are scored by how well they answer the question
 (dense similarity from the already loaded embedder, plus the share of the question's
-distinctive terms they contain), not by their position. A paper is cited only when it answers:
-the top paper, or a paper the question names, plus any other paper whose best sentence
-answers nearly as well, with a wider margin for questions about several papers ("compare",
-"which papers", "A and B"). Several papers each get their own best sentences. A "which
-paper" question leads with the paper's title. Abstracts speak as "we"; quoted here they speak
-of "the authors" ("we propose" -> "the authors propose", "our" -> "their").
+distinctive terms they contain, a little more when they speak of the paper itself), not by
+their position. A paper is cited only when it answers: the papers the question names (only
+those, when it names several), else retrieval's top paper, plus another paper only when its
+best sentence answers clearly better; a question about several papers ("compare", "which
+papers") takes every paper that answers nearly as well, and a "which papers" question also
+every paper retrieval found as close to it as the top one. Several papers each get their own
+best sentences. A "which paper" question leads with the paper's title. Abstracts speak as
+"we"; quoted here they speak of "the authors" ("we propose" -> "the authors propose", "our"
+-> "their").
 
 `ExtractiveAnswer.compose` takes the question and optional extra context terms (for
 example from a conversation), so callers other than the answerer can reuse it.
