@@ -146,6 +146,7 @@ class Ingestor:
         self._ready = False
         self._pending: deque[_Batch] = deque()
         self._in_flight: Counter[str] = Counter()  # paper ids of the pending batches
+        self._run: tuple[IngestReport | None, Progress | None] = (None, None)
 
     @property
     def embedder(self) -> Embedder:
@@ -167,6 +168,7 @@ class Ingestor:
             return report
         self._encoder = EncoderPool(self.chunker, self.settings.worker_count())
         self._model = ThreadPoolExecutor(1, thread_name_prefix="embed")  # one model, one queue
+        self._run = (report, progress)  # batches may land from deeper calls too
         try:
             for path in files:
                 report.files.append(self._ingest_file(path, report, progress))
@@ -214,7 +216,7 @@ class Ingestor:
         """Decides each paper's fate against the index: (papers to write, ids they replace)."""
         counts = file.report
         if any(p.paper_id in self._in_flight for p in papers):
-            self._land(None, None, keep=0)  # decide against the index those batches leave
+            self._land(*self._run, keep=0)  # decide against the index those batches leave
         stored = self.index.stored([p.paper_id for p in papers])
         cut_off = self._cut_off_copies(papers, stored)
         todo: list[Paper] = []
