@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from paperchat.index import StoredPoint
 from paperchat.pipeline import Pipeline
 from paperchat.settings import SHIPPED_CORPUS, Settings
 from paperchat.synthetic import synthetic_paper, write_jsonl
+from test_scale import wait_for_progress
 
 LISTING = SHIPPED_CORPUS / "listing-4-mar-13.txt"
 
@@ -134,7 +134,7 @@ def test_killed_ingest_with_workers_leaves_none_behind_and_resumes(tmp_path: Pat
     command = [sys.executable, "-m", "paperchat.cli", "ingest", str(corpus)]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        done = wait_for_papers(process, 1_000)
+        done = wait_for_progress(process, 1_000)
         workers = descendants(process.pid)
     finally:
         process.kill()  # SIGKILL: no clean-up of any kind
@@ -155,17 +155,3 @@ def test_killed_ingest_with_workers_leaves_none_behind_and_resumes(tmp_path: Pat
         assert (pipeline.index.count_papers(), pipeline.index.count_chunks()) == (n, expected)
     finally:
         pipeline.close()
-
-
-def wait_for_papers(process: subprocess.Popen[bytes], papers: int) -> int:
-    """Reads the progress bar until it reports at least `papers` stored; returns that count."""
-    assert process.stderr is not None
-    seen = b""
-    while True:
-        data = process.stderr.read1(4096)
-        if not data:
-            pytest.fail(f"ingest ended before {papers} papers: {seen[-2000:].decode()}")
-        seen = (seen + data)[-8192:]
-        counts = [int(n) for n in re.findall(rb"(\d+) papers \[", seen)]
-        if counts and counts[-1] >= papers:
-            return counts[-1]
