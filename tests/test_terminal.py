@@ -8,6 +8,7 @@ while it is being written.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -53,13 +54,15 @@ def spawn_chat(data_dir: Path) -> pexpect.spawn:
 def interrupt_an_answer(child: pexpect.spawn, attempts: int = 3) -> bool:
     """Ask, and press Ctrl-C while the model writes; True once an answer says [stopped].
 
-    On a busy machine a short answer may end before the key arrives: the Ctrl-C then lands
-    at the prompt (which only clears the line), and the question is asked again.
+    On a busy machine a short answer may end before the signal arrives: it then lands at the
+    prompt (which only clears the line), and the question is asked again.
     """
     for _ in range(attempts):
         child.sendline(QUESTION)
         child.expect_exact("Reading")  # retrieval done; the model is writing
-        child.sendintr()
+        # The signal Ctrl-C sends, straight to the process: a busy machine's terminal may
+        # hand the key over only after the answer is written.
+        os.kill(child.pid, signal.SIGINT)
         if child.expect_exact(["[stopped]", "Ctrl-D or /quit to leave"]) == 0:
             return True
         child.expect_exact("> ")
