@@ -89,14 +89,12 @@ _POINTS_BACK = re.compile(
 )
 _FIRST_PERSON_WORD = re.compile(r"\b(?:we|our|this (?:paper|work|study))\b", re.IGNORECASE)
 # Words of how a comparison is asked: a sentence holding them ("we compare ...") answers nothing.
-_ASKING = re.compile(
-    r"\b(?:compare[sd]?|comparing|comparison|differ|differs|difference|differences|versus"
-    r"|contrast)\b",
-    re.IGNORECASE,
+_ASKING_FORMS = (
+    *("compare", "compares", "compared", "comparing", "comparison"),
+    *("differ", "differs", "difference", "differences", "versus", "contrast"),
 )
-_ASKING_WORDS = frozenset(
-    words("compare comparison compared differ differs difference differences versus contrast")
-)
+_ASKING = re.compile(r"\b(?:" + "|".join(_ASKING_FORMS) + r")\b", re.IGNORECASE)
+_ASKING_WORDS = frozenset(words(" ".join(_ASKING_FORMS)))
 _LINK = re.compile(r"https?://|github\.com", re.IGNORECASE)
 # Discourse openers that only make sense after the abstract's previous sentence.
 _OPENER = re.compile(
@@ -175,30 +173,51 @@ class ExtractiveAnswer:
         query = " ".join([_ASKING.sub(" ", question), *context_terms])
         vectors = self.embedder.embed([c.text for c in found])
         cosines = vectors @ self.embedder.embed_query(query)
+        # Each paper's title words and name words, worked out once, not once per sentence.
+        papers = {c.source.hit.title: _PaperWords.of(c.source.hit.title) for c in found}
         # Paper names say which paper, and "compare" how it is asked; neither says what answers.
-        names = {w for c in found for n in whole_names(c.source.hit.title) for w in words(n)}
+        names = set().union(*(p.name for p in papers.values()))
         terms = set(distinctive_terms(query)) - names - _ASKING_WORDS
         wants_number = bool(_QUANTITY.search(question))
         return [
-            Candidate(c.source, c.text, c.position, _score(c, float(cos), terms, wants_number))
+            Candidate(
+                c.source,
+                c.text,
+                c.position,
+                _score(c, float(cos), terms, wants_number, papers[c.source.hit.title]),
+            )
             for c, cos in zip(found, np.atleast_1d(cosines), strict=True)
         ]
 
 
-def _score(candidate: Candidate, cosine: float, terms: set[str], wants_number: bool) -> float:
+@dataclass(frozen=True, slots=True)
+class _PaperWords:
+    """The stemmed words of a paper's title, and of its whole names."""
+
+    title: frozenset[str]
+    name: frozenset[str]
+
+    @classmethod
+    def of(cls, title: str) -> _PaperWords:
+        name = frozenset(w for n in whole_names(title) for w in words(n))
+        return cls(frozenset(words(title)), name)
+
+
+def _score(
+    candidate: Candidate, cosine: float, terms: set[str], wants_number: bool, paper: _PaperWords
+) -> float:
     """Cosine, plus the share of the question's terms in the sentence, plus small bonuses.
 
     Terms of the paper's title do not count: they say which paper, not what answers.
     """
     text = candidate.text
-    asked = terms.difference(words(candidate.source.hit.title)) or terms
+    asked = terms.difference(paper.title) or terms
     present = set(words(text))
     overlap = len(asked.intersection(present)) / len(asked) if asked else 0.0
     bonus = QUANTITY_BONUS if wants_number and _NUMBER.search(text) else 0.0
     bonus += PROPOSAL_BONUS if _PROPOSAL.search(text) else 0.0
     bonus -= POINTING_BACK_PENALTY if _POINTS_BACK.search(text) else 0.0
-    own = {w for n in whole_names(candidate.source.hit.title) for w in words(n)}
-    if _FIRST_PERSON_WORD.search(text) or (own and own <= present):
+    if _FIRST_PERSON_WORD.search(text) or (paper.name and paper.name <= present):
         bonus += ABOUT_PAPER_BONUS
     return cosine + OVERLAP_WEIGHT * overlap + bonus
 

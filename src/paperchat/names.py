@@ -70,20 +70,24 @@ def distinctive_names(title: str) -> list[str]:
     return _variants(found) if any(name_like(w) for n in found for w in _words(n)) else []
 
 
-def _whole(title: str) -> list[str]:
+def _prefix(title: str) -> str | None:
+    """The title's part before its colon (or dash); None when it has none."""
     parts = _PREFIX_END.split(title.strip(), maxsplit=1)
-    if len(parts) == 2 and parts[0]:
-        prefix = parts[0]
+    return parts[0] if len(parts) == 2 and parts[0] else None
+
+
+def _whole(title: str) -> list[str]:
+    prefix = _prefix(title)
+    if prefix is not None:
         return [prefix] if len(prefix.split()) <= MAX_NAME_WORDS else []
     first = next(iter(_words(title)), "")
     return [first] if name_like(first) else []
 
 
 def _inner(title: str) -> list[str]:
-    parts = _PREFIX_END.split(title.strip(), maxsplit=1)
-    if len(parts) != 2 or not parts[0]:
+    prefix = _prefix(title)
+    if prefix is None:
         return []
-    prefix = parts[0]
     inner = [w for w in _words(prefix) if name_like(w) and len(prefix.split()) > 1]
     return [*inner, *_PARENTHESISED.findall(prefix)]
 
