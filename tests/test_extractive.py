@@ -139,6 +139,25 @@ def test_which_paper_answers_lead_with_the_title() -> None:
     assert all(s.cited == [1] for s in sentences)
 
 
+def test_a_paper_is_called_by_the_name_its_abstract_coins() -> None:
+    passage = "We propose ViLD, a training method via knowledge distillation."
+    hit = Hit(paper_id="p1", title="Open-vocabulary Detection via Distillation", score=1.0, text="")
+    src = Source(n=1, hit=hit, passage=passage)
+    chosen = {1: [Candidate(src, passage, 0, 1.0)]}
+    sentences = write("Which papers address open-vocabulary detection?", [1], chosen)
+    assert sentences[0].text == (
+        'The paper is "Open-vocabulary Detection via Distillation" (ViLD) [1].'
+    )
+    # Named once: the quoted sentence then speaks by the title alone.
+    assert sentences[1].text.startswith('According to "Open-vocabulary Detection via')
+    assert "(ViLD) [1]" not in sentences[1].text
+    alone = write("What does it distil?", [1], chosen)
+    assert alone[0].text.startswith(
+        'According to "Open-vocabulary Detection via Distillation" '
+        "(ViLD) [1], the authors propose ViLD"
+    )
+
+
 def test_a_sentence_pointing_back_is_quoted_only_after_the_one_it_points_to() -> None:
     src = _source(1, "ELECTRA")
     back = Candidate(src, "While they work well, they need much compute.", 1, 0.9)

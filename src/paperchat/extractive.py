@@ -20,14 +20,14 @@ example from a conversation), so callers other than the answerer can reuse it.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from paperchat.citations import CheckedSentence, split_markers, split_sentences, with_markers
 from paperchat.embedding import Embedder, words
-from paperchat.names import whole_names
+from paperchat.names import coined_name, text_names, whole_names
 from paperchat.prompts import Source
 from paperchat.retrieval import distinctive_terms
 
@@ -302,11 +302,16 @@ def pick_sentences(scored: Sequence[Candidate], count: int, margin: float = 0.0)
 def write(
     question: str, papers: Sequence[int], chosen: dict[int, list[Candidate]]
 ) -> list[CheckedSentence]:
-    """The cited sentences: a title lead for "which paper", then each paper's sentences."""
+    """The cited sentences: a title lead for "which paper", then each paper's sentences.
+
+    A paper is called by its title, with the name its abstract coins when the title holds
+    none ("... Knowledge Distillation" (ViLD)): the name researchers know it by.
+    """
+    sources = {n: chosen[n][0].source for n in papers if chosen[n]}
+    called = {n: _called(source, sources.values()) for n, source in sources.items()}
     sentences: list[CheckedSentence] = []
     if asks_which_paper(question):
-        titles = [chosen[n][0].source.hit.title for n in papers if chosen[n]]
-        marked = [f'"{t}" [{n}]' for t, n in zip(titles, papers, strict=False)]
+        marked = [f"{called.pop(n)} [{n}]" for n in papers if n in sources]
         lead = "The papers are " if len(marked) > 1 else "The paper is "
         sentences.append(CheckedSentence(text=lead + _join(marked) + ".", cited=list(papers)))
     for n in papers:
@@ -314,11 +319,19 @@ def write(
             claim = _upper_first(third_person(_OPENER.sub("", c.text)))
             if i == 0:
                 title = c.source.hit.title
-                text = f'According to "{title}" [{n}], {_lower_first(claim, title)}'
+                name = called.pop(n, f'"{title}"')
+                text = f"According to {name} [{n}], {_lower_first(claim, title)}"
             else:
                 text = with_markers(claim, [n])
             sentences.append(CheckedSentence(text=text, cited=[n]))
     return sentences
+
+
+def _called(source: Source, among: Iterable[Source]) -> str:
+    """The quoted title, and the name the abstract coins if no other source uses that word."""
+    others = [s.passage for s in among if s.n != source.n]
+    name = coined_name(source.passage, source.hit.title, text_names(" ".join(others)))
+    return f'"{source.hit.title}" ({name})' if name else f'"{source.hit.title}"'
 
 
 def _join(items: Sequence[str]) -> str:
