@@ -39,6 +39,8 @@ from paperchat.records import Hit
             ["It has two parts (A. one. B. two) in total.", "Fine."],
         ),
         ("Tokens are replaced [1]. Next one.", ["Tokens are replaced [1].", "Next one."]),
+        ("It ranks No. 1 on MTEB. Next.", ["It ranks No. 1 on MTEB.", "Next."]),
+        ("The answer is no. Then yes.", ["The answer is no.", "Then yes."]),
     ],
 )
 def test_splitter_keeps_abbreviations_numbers_and_parentheses(
@@ -113,6 +115,16 @@ def test_which_papers_lists_each_paper_retrieval_finds_as_close_as_the_lead() ->
     assert choose_papers("Which papers study vocabulary expansion?", _scored(rows)) == [1, 2]
     # Not for a question about one paper: there a sentence must answer.
     assert choose_papers("Which paper studies vocabulary expansion?", _scored(rows)) == [1]
+
+
+def test_a_listed_paper_must_hold_some_of_the_questions_terms() -> None:
+    def source(n: int, coverage: float) -> Source:
+        hit = Hit(f"p{n}", f"T{n}", 1.0 / n, "", relevance=0.7, coverage=coverage)
+        return Source(n=n, hit=hit, passage="")
+
+    rows = [(source(1, 0.6), 0.9), (source(2, 0.5), 0.8), (source(3, 0.1), 0.85)]
+    # The third is as close in embedding space, but holds little of what is asked.
+    assert choose_papers("Which papers build cancer foundation models?", _scored(rows)) == [1, 2]
 
 
 def test_comparison_questions_take_each_paper_that_answers() -> None:

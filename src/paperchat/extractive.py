@@ -8,7 +8,8 @@ their position. A paper is cited only when it answers: the papers the question n
 those, when it names several), else retrieval's top paper, plus another paper only when its
 best sentence answers clearly better; a question about several papers ("compare", "which
 papers") takes every paper that answers nearly as well, and a "which papers" question also
-every paper retrieval found as close to it as the top one. Several papers each get their own
+every paper retrieval found as close to it as the top one; none that holds little of the
+question's terms. Several papers each get their own
 best sentences. A "which paper" question leads with the paper's title. Abstracts speak as
 "we"; quoted here they speak of "the authors" ("we propose" -> "the authors propose", "our"
 -> "their").
@@ -51,6 +52,9 @@ MAX_LIST_PAPERS = 4  # papers a "which papers ..." question may list
 # ... and for such a question a paper also joins when retrieval found it nearly as similar to
 # the question (dense cosine of its best chunk) as the lead: a list is about whole papers.
 LIST_RELEVANCE_MARGIN = 0.0
+# A paper joins only holding this share of the best paper's coverage of the question's terms:
+# close in embedding space but without the asked vocabulary, it is a neighbour, not an answer.
+LIST_COVERAGE_SHARE = 0.4
 # Within a paper, further sentences must score within this much of its best one: wider when
 # several papers answer, where each paper's aspect may sit in a less central sentence.
 SENTENCE_MARGIN = 0.25
@@ -276,8 +280,14 @@ def choose_papers(question: str, scored: Sequence[Candidate]) -> list[int]:
     listing = several and asks_which_paper(question)
     relevance = {c.source.n: c.source.hit.relevance or 0.0 for c in scored}
     near = max(relevance[n] for n in lead) - LIST_RELEVANCE_MARGIN
+    coverage = {c.source.n: c.source.hit.coverage or 0.0 for c in scored}
+    enough = max(coverage.values()) * LIST_COVERAGE_SHARE
     others = sorted(
-        n for n in best if n not in lead and (best[n] >= bar or (listing and relevance[n] >= near))
+        n
+        for n in best
+        if n not in lead
+        and (best[n] >= bar or (listing and relevance[n] >= near))
+        and coverage[n] >= enough
     )
     return [*lead, *others][: MAX_LIST_PAPERS if listing else MAX_PAPERS]
 
