@@ -170,6 +170,19 @@ def test_a_paper_is_called_by_the_name_its_abstract_coins() -> None:
     )
 
 
+def test_each_of_several_papers_is_introduced_by_what_it_proposes() -> None:
+    src = _source(1, "BART")
+    rows = [
+        Candidate(src, "We report ablations of other pretraining schemes.", 0, 0.63),
+        Candidate(src, "BART is trained by corrupting text with a noising function.", 1, 0.46),
+        Candidate(src, "BART works well for comprehension tasks too.", 2, 0.47),
+        Candidate(src, "We present BART, a denoising autoencoder.", 3, 0.40),
+    ]
+    picked = [c.position for c in pick_sentences(rows, 2, 0.4, introduce=True)]
+    assert picked == [0, 3]  # the best sentence, and what the paper is
+    assert [c.position for c in pick_sentences(rows, 2, 0.4)] == [0, 2]
+
+
 def test_a_sentence_pointing_back_is_quoted_only_after_the_one_it_points_to() -> None:
     src = _source(1, "ELECTRA")
     back = Candidate(src, "While they work well, they need much compute.", 1, 0.9)

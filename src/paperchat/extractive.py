@@ -9,8 +9,9 @@ those, when it names several), else retrieval's top paper, plus another paper on
 best sentence answers clearly better; a question about several papers ("compare", "which
 papers") takes every paper that answers nearly as well, and a "which papers" question also
 every paper retrieval found as close to it as the top one; none that holds little of the
-question's terms. Several papers each get their own
-best sentences. A "which paper" question leads with the paper's title. Abstracts speak as
+question's terms. Several papers each get their own best sentences, after the one saying what
+the paper proposes. A "which paper" question leads with the paper's title; a title without a
+name is followed by the name its abstract coins ("(ViLD)"). Abstracts speak as
 "we"; quoted here they speak of "the authors" ("we propose" -> "the authors propose", "our"
 -> "their").
 
@@ -163,7 +164,10 @@ class ExtractiveAnswer:
         count = SENTENCES_ONE_PAPER if one else SENTENCES_PER_PAPER
         margin = SENTENCE_MARGIN if one else SEVERAL_SENTENCE_MARGIN
         chosen = {
-            n: pick_sentences([c for c in scored if c.source.n == n], count, margin) for n in papers
+            n: pick_sentences(
+                [c for c in scored if c.source.n == n], count, margin, introduce=not one
+            )
+            for n in papers
         }
         return list(write(question, papers, chosen))
 
@@ -292,17 +296,24 @@ def choose_papers(question: str, scored: Sequence[Candidate]) -> list[int]:
     return [*lead, *others][: MAX_LIST_PAPERS if listing else MAX_PAPERS]
 
 
-def pick_sentences(scored: Sequence[Candidate], count: int, margin: float = 0.0) -> list[Candidate]:
+def pick_sentences(
+    scored: Sequence[Candidate], count: int, margin: float = 0.0, introduce: bool = False
+) -> list[Candidate]:
     """A paper's best sentences (those within `margin` of its best), in the abstract's order.
 
-    A sentence that points back ("While they ...") is kept only right after the sentence it
+    With `introduce` (several papers side by side) the paper's best sentence saying what it
+    proposes comes too, whatever its score: a comparison needs what each paper is, and
+    "We present BART, a denoising autoencoder ..." rarely shares the question's words. A
+    sentence that points back ("While they ...") is kept only right after the sentence it
     points to; quoted first, its "they" would mean the paper's authors.
     """
-    ranked = sorted(scored, key=lambda c: -c.score)[:count]
+    ranked = sorted(scored, key=lambda c: -c.score)
     if not ranked:
         return []
+    intro = next((c for c in ranked if _PROPOSAL.search(c.text)), None) if introduce else None
+    close = [c for c in ranked if c is not intro and c.score >= ranked[0].score - margin]
     kept = sorted(
-        (c for c in ranked if c.score >= ranked[0].score - margin), key=lambda c: c.position
+        ([intro] if intro else []) + close[: count - (intro is not None)], key=lambda c: c.position
     )
     at = {c.position for c in kept}
     readable = [c for c in kept if not _POINTS_BACK.search(c.text) or c.position - 1 in at]
