@@ -7,6 +7,7 @@ import pytest
 from paperchat.names import (
     coined_name,
     distinctive_names,
+    indexed_names,
     name_like,
     normalise,
     paper_names,
@@ -102,6 +103,8 @@ VILD = "Open-vocabulary Object Detection via Vision and Language Knowledge Disti
         ("We propose a model for natural language processing (NLP).", "Plain Title", None),
         ("We present results on COCO and LVIS.", "Plain Title", None),
         ("We introduce LLMs that reason.", "Plain Title", None),
+        ("Two tasks, API call and API usage prediction.", "Plain Title", None),
+        ("We propose a framework, dubbed as Learning-Accumulation-Ensemble (LAE).", "T", "LAE"),
         # ... and a title that has a name keeps it.
         ("We propose replaced token detection (RTD).", ELECTRA, None),
     ],
@@ -115,3 +118,9 @@ def test_coined_name_is_the_name_an_abstract_gives_its_idea(
 def test_a_word_other_papers_use_is_no_coined_name() -> None:
     abstract = "We propose ViLD, a training method via distillation."
     assert coined_name(abstract, VILD, elsewhere=frozenset({"vild"})) is None
+
+
+def test_the_index_stores_the_coined_name_beside_the_titles_names() -> None:
+    abstract = "We propose ViLD, a training method via distillation."
+    assert indexed_names(VILD, abstract) == ["vild"]
+    assert indexed_names(ELECTRA, "We propose replaced token detection (RTD).") == ["electra"]

@@ -34,7 +34,7 @@ from paperchat.prompts import Source
 from paperchat.retrieval import distinctive_terms
 
 MIN_SENTENCE_WORDS = 5  # shorter pieces of an abstract are headings or cut-offs
-SENTENCES_ONE_PAPER = 3  # sentences quoted when one paper answers
+SENTENCES_ONE_PAPER = 4  # sentences quoted when one paper answers
 SENTENCES_PER_PAPER = 3  # ... per paper when several do
 MAX_PAPERS = 3  # papers quoted, unless the question names more
 OVERLAP_WEIGHT = 0.5  # score = cosine + OVERLAP_WEIGHT * share of the question's terms

@@ -52,6 +52,16 @@ def paper_names(title: str) -> list[str]:
     return _variants([*_whole(title), *_inner(title)])
 
 
+def indexed_names(title: str, abstract: str) -> list[str]:
+    """What the index stores as a paper's names: its title's, and the one its abstract coins.
+
+    A coined name ("ViLD") is not a whole name: like a word inside a title's prefix, it names
+    the paper only where the collection rarely uses it (decided by retrieval).
+    """
+    coined = coined_name(abstract, title)
+    return _variants([*_whole(title), *_inner(title), *([coined] if coined else [])])
+
+
 def whole_names(title: str) -> list[str]:
     """The names that stand for the whole paper: its title's prefix, or its leading name.
 
@@ -104,9 +114,10 @@ def _variants(found: list[str]) -> list[str]:
 # A name the abstract gives its idea: "we propose ViLD, ...", "we introduce Programming Every
 # Example (ProX)", "This yields WebPerson, ...". Up to six plain words may stand between the
 # verb and the name ("a novel method ZSCL").
+# "called", not "call": "API call and API usage" names nothing.
 _NAMING_VERB = (
-    r"(?:propos|introduc|present|develop|establish|build|buil|releas|construct|curat|yield"
-    r"|call|nam|term|dub|coin|refer(?:red)?\s+to\s+[^.]{0,60}?\s+as\b)\w*"
+    r"(?:(?:propos|introduc|present|develop|establish|buil|releas|construct|curat|yield)\w*"
+    r"|called|named|termed|dubbed|coined|namely|refer(?:red)?\s+to\s+[^.]{0,60}?\s+as)"
 )
 # After "on", "for", "with" ... comes what the idea is applied to ("results on COCO"), not it.
 _RELATION = r"(?:on|in|for|with|to|of|from|by|using|via|at|than|over|into|across|as)"
@@ -135,8 +146,8 @@ def coined_name(abstract: str, title: str, elsewhere: frozenset[str] = frozenset
     of "ADapt And Merge (ADAM)" the acronym. Plurals of acronyms ("LLMs") and words in
     `elsewhere` (other papers' words: "OCR", "MoE") are the field's words, not a coinage.
     """
-    if distinctive_names(title):
-        return None
+    if whole_names(title):
+        return None  # "Language-Codec: ..." is called by its prefix, not its parts' acronyms
     in_title = {normalise(w) for w in _words(title)}
     defined = list(_COINED_IN_PARENS.finditer(abstract))
     # "We propose ADapt And Merge (ADAM)": the acronym, not the phrase's first word.

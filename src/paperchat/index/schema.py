@@ -42,7 +42,7 @@ PAYLOAD_INDEXES: dict[str, FieldKind] = {
 # The paper-level fields every chunk carries; a later source can fill them in (update_paper).
 META_FIELDS = ["authors", "year", "venue", "doi", "arxiv_id", "categories", "record_url"]
 # Payload fields a search returns of each chunk.
-HIT_FIELDS = ["paper_id", "title", "text", "sources", "date", "urls", *META_FIELDS]
+HIT_FIELDS = ["paper_id", "title", "text", "sources", "date", "urls", "names", *META_FIELDS]
 # Payload fields `stored` reads from a paper's head chunk.
 HEAD_FIELDS = ["paper_id", "content_hash", "sources", "n_chunks", "date", *META_FIELDS]
 
@@ -180,7 +180,7 @@ def paper_payload(chunk: Chunk, n_chunks: int) -> dict[str, object]:
         "n_chunks": n_chunks,
         "content_hash": chunk.content_hash,
         "sources": list(chunk.sources),
-        "names": paper_names(chunk.title),
+        "names": list(chunk.names) or paper_names(chunk.title),
         "date": chunk.date,
         "urls": list(chunk.urls),
         **meta_payload(chunk.meta, chunk.date),
@@ -253,6 +253,7 @@ def make_hit(paper_id: str, members: Sequence[tuple[float, Mapping[str, Any]]]) 
         date=best.get("date"),
         urls=tuple(best.get("urls") or ()),
         meta=payload_meta(best),
+        names=tuple(best.get("names") or ()),
     )
 
 
