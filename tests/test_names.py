@@ -124,3 +124,8 @@ def test_the_index_stores_the_coined_name_beside_the_titles_names() -> None:
     abstract = "We propose ViLD, a training method via distillation."
     assert indexed_names(VILD, abstract) == ["vild"]
     assert indexed_names(ELECTRA, "We propose replaced token detection (RTD).") == ["electra"]
+
+
+def test_the_index_stores_every_name_the_abstract_coins() -> None:
+    abstract = "This yields WebPerson, a dataset. Second, we introduce the GA-DMS framework."
+    assert indexed_names("Robust Person Retrieval", abstract) == ["webperson", "ga-dms", "ga dms"]

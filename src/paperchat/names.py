@@ -21,6 +21,7 @@ MAX_NAME_WORDS = 6  # longer title prefixes are sentences: nobody types them as 
 MIN_NAME_CHARS = 2
 MIN_COINED_CHARS = 3  # "CL", "TL": the field's abbreviations, not a paper's name
 MAX_COINED_CHARS = 40
+MAX_COINED_NAMES = 3  # an abstract names its method, dataset, benchmark; more are its parts
 _PREFIX_END = re.compile(r"\s*(?::|\s--?\s|\s[\u2013\u2014]\s)\s*")
 _PARENTHESISED = re.compile(r"\(([^()\s]{2,20})\)")
 _TOKEN = re.compile(r"[^\s,;:!?()\[\]{}\"\u201c\u201d]+")
@@ -53,13 +54,12 @@ def paper_names(title: str) -> list[str]:
 
 
 def indexed_names(title: str, abstract: str) -> list[str]:
-    """What the index stores as a paper's names: its title's, and the one its abstract coins.
+    """What the index stores as a paper's names: its title's, and those its abstract coins.
 
     A coined name ("ViLD") is not a whole name: like a word inside a title's prefix, it names
     the paper only where the collection rarely uses it (decided by retrieval).
     """
-    coined = coined_name(abstract, title)
-    return _variants([*_whole(title), *_inner(title), *([coined] if coined else [])])
+    return _variants([*_whole(title), *_inner(title), *coined_names(abstract, title)])
 
 
 def whole_names(title: str) -> list[str]:
@@ -142,12 +142,20 @@ def coined_name(abstract: str, title: str, elsewhere: frozenset[str] = frozenset
     """The name an abstract coins for its paper's idea, when its title holds no name.
 
     "Open-vocabulary Object Detection via Vision and Language Knowledge Distillation" is
-    known as ViLD, a name only its abstract gives. The abstract's first coinage counts, and
-    of "ADapt And Merge (ADAM)" the acronym. Plurals of acronyms ("LLMs") and words in
-    `elsewhere` (other papers' words: "OCR", "MoE") are the field's words, not a coinage.
+    known as ViLD, a name only its abstract gives. The abstract's first coinage counts.
+    Words in `elsewhere` (other papers' words: "OCR", "MoE") are the field's, not a coinage.
+    """
+    return next(iter(coined_names(abstract, title, elsewhere)), None)
+
+
+def coined_names(abstract: str, title: str, elsewhere: frozenset[str] = frozenset()) -> list[str]:
+    """Every name the abstract coins, in order ("WebPerson" its dataset, "GA-DMS" its method).
+
+    Of "ADapt And Merge (ADAM)" the acronym; plurals of acronyms ("LLMs") are no coinage, nor
+    is any name when the title holds one.
     """
     if whole_names(title):
-        return None  # "Language-Codec: ..." is called by its prefix, not its parts' acronyms
+        return []  # "Language-Codec: ..." is called by its prefix, not its parts' acronyms
     in_title = {normalise(w) for w in _words(title)}
     defined = list(_COINED_IN_PARENS.finditer(abstract))
     # "We propose ADapt And Merge (ADAM)": the acronym, not the phrase's first word.
@@ -156,6 +164,7 @@ def coined_name(abstract: str, title: str, elsewhere: frozenset[str] = frozenset
         for m in _COINED_AFTER_VERB.finditer(abstract)
         if not any(d.start() <= m.start(1) < d.start(1) for d in defined)
     ]
+    found: dict[str, str] = {}
     for match in sorted([*defined, *named], key=lambda m: m.start(1)):
         name = match.group(1)
         key = normalise(name)
@@ -163,8 +172,8 @@ def coined_name(abstract: str, title: str, elsewhere: frozenset[str] = frozenset
         shared = key in in_title or key in elsewhere
         fits = MIN_COINED_CHARS <= len(name) <= MAX_COINED_CHARS
         if fits and name_like(name) and not plural and not shared:
-            return name
-    return None
+            found.setdefault(key, name)
+    return list(found.values())[:MAX_COINED_NAMES]
 
 
 def question_names(question: str, max_words: int = MAX_NAME_WORDS) -> list[str]:
