@@ -21,7 +21,7 @@ MAX_NAME_WORDS = 6  # longer title prefixes are sentences: nobody types them as 
 MIN_NAME_CHARS = 2
 MIN_COINED_CHARS = 3  # "CL", "TL": the field's abbreviations, not a paper's name
 MAX_COINED_CHARS = 40
-MAX_COINED_NAMES = 3  # an abstract names its method, dataset, benchmark; more are its parts
+MAX_COINED_NAMES = 2  # the method and its dataset or benchmark; further ones are its parts
 _PREFIX_END = re.compile(r"\s*(?::|\s--?\s|\s[\u2013\u2014]\s)\s*")
 _PARENTHESISED = re.compile(r"\(([^()\s]{2,20})\)")
 _TOKEN = re.compile(r"[^\s,;:!?()\[\]{}\"\u201c\u201d]+")
@@ -154,8 +154,20 @@ def coined_names(abstract: str, title: str, elsewhere: frozenset[str] = frozense
     Of "ADapt And Merge (ADAM)" the acronym; plurals of acronyms ("LLMs") are no coinage, nor
     is any name when the title holds one.
     """
+    if distinctive_names(title):
+        return []  # "CLIM: ..." is called so: an acronym in its abstract names a part
     if whole_names(title):
-        return []  # "Language-Codec: ..." is called by its prefix, not its parts' acronyms
+        # A prefix of plain words ("Language-Codec: ...") is the paper's name, and its parts
+        # ("MCRVQ") are not; unless the abstract gives the prefix an acronym: "Programming
+        # Every Example (ProX)".
+        spelled = re.search(
+            re.escape(whole_names(title)[0]) + r"\s*\(([^()\s,;]{2,24})\)", normalise(abstract)
+        )
+        if not spelled:
+            return []
+        original = re.search(r"\((" + re.escape(spelled.group(1)) + r")\)", abstract, re.I)
+        name = original.group(1) if original else spelled.group(1)
+        return [name] if name_like(name) else []
     in_title = {normalise(w) for w in _words(title)}
     defined = list(_COINED_IN_PARENS.finditer(abstract))
     # "We propose ADapt And Merge (ADAM)": the acronym, not the phrase's first word.
