@@ -116,15 +116,24 @@ def _variants(found: list[str]) -> list[str]:
 # verb and the name ("a novel method ZSCL").
 # "called", not "call": "API call and API usage" names nothing.
 _NAMING_VERB = (
-    r"(?:(?:propos|introduc|present|develop|establish|buil|releas|construct|curat|yield)\w*"
+    r"(?:(?:propos|introduc|present|develop|establish|buil|releas|construct|curat|yield|explor)\w*"
     r"|called|named|termed|dubbed|coined|namely|refer(?:red)?\s+to\s+[^.]{0,60}?\s+as)"
 )
 # After "on", "for", "with" ... comes what the idea is applied to ("results on COCO"), not it.
 _RELATION = r"(?:on|in|for|with|to|of|from|by|using|via|at|than|over|into|across|as)"
+# ... and a name stands alone ("ViLD, a method", "ZSCL to prevent ..."): in "a straightforward
+# MLP diffusion network" the acronym only describes the network.
+_AFTER_NAME = (
+    r"to|that|which|for|with|using|as|on|in|by|and|or|is|are|was|were|can|from|via|achieves"
+    r"|outperforms|consists|uses|leverages|learns|enables|based|built|trained|contain\w*|\("
+    # ... or is followed by what it is: "a novel Text4Point framework".
+    r"|framework|model|models|method|approach|dataset|benchmark|pipeline|system|architecture"
+    r"|algorithm|corpus|toolkit|family|series|suite|paradigm"
+)
 _COINED_AFTER_VERB = re.compile(
     r"\b" + _NAMING_VERB + r"\s+(?:(?:a|an|the)\s+)?"
     r"(?:(?!" + _RELATION + r"\b)[a-z][\w-]*,?\s+){0,6}?"
-    r"\(?((?=[\w-]*[A-Z])[A-Za-z0-9][\w-]*\w)(?=[\s,.;:)])",
+    r"\(?((?=[\w-]*[A-Z])[A-Za-z0-9][\w-]*\w)(?=[,.;:)]|\s+(?:" + _AFTER_NAME + r")\b|\s*$)",
 )
 # ... or an acronym defined for a capitalised phrase: "Programming Every Example (ProX)", not
 # the field's "natural language processing (NLP)".
