@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from paperchat.answering import AnswerEvent, Delta, Done, Limits, Retrieved
+from paperchat.answering import DEFAULTS, AnswerEvent, AnswerOptions, Delta, Done, Retrieved
 from paperchat.errors import BadQuestionError, PaperchatError
 from paperchat.index import Filters
 from paperchat.ingest import FileReport, IngestReport
@@ -53,10 +53,7 @@ def citation(n: int, hit: Hit) -> Citation:
 class Call:
     question: str
     history: list[Turn]
-    k: int | None
-    mode: str | None
-    limits: Limits | None = None
-    filters: Filters | None = None
+    options: AnswerOptions
 
 
 @dataclass
@@ -78,16 +75,9 @@ class FakeAnswerer:
     llm: object = None
 
     def stream(
-        self,
-        question: str,
-        history: Sequence[Turn] = (),
-        *,
-        k: int | None = None,
-        mode: str | None = None,
-        filters: Filters | None = None,
-        limits: Limits | None = None,
+        self, question: str, history: Sequence[Turn] = (), options: AnswerOptions = DEFAULTS
     ) -> Iterator[AnswerEvent]:
-        self.calls.append(Call(question, list(history), k, mode, limits, filters))
+        self.calls.append(Call(question, list(history), options))
         self.validate(question)
         if self.fail_before:
             raise self.fail_before
@@ -103,8 +93,10 @@ class FakeAnswerer:
             raise BadQuestionError("The question is empty; ask something about the papers.")
         return question
 
-    def answer(self, question: str, history: Sequence[Turn] = (), **kw: object) -> Answer:
-        *_, done = self.stream(question, history, **kw)  # type: ignore[arg-type]
+    def answer(
+        self, question: str, history: Sequence[Turn] = (), options: AnswerOptions = DEFAULTS
+    ) -> Answer:
+        *_, done = self.stream(question, history, options)
         assert isinstance(done, Done)
         return done.answer
 

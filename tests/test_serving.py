@@ -109,7 +109,7 @@ def test_completion_has_markers_sources_citations_and_usage():
     ]
     assert result.abstained is False
     assert result.usage.total_tokens == 15
-    assert (answerer.calls[0].k, answerer.calls[0].mode) == (3, "dense")
+    assert (answerer.calls[0].options.k, answerer.calls[0].options.mode) == (3, "dense")
 
 
 def test_abstained_answer_has_no_sources_list():
@@ -233,7 +233,7 @@ def test_system_message_and_max_tokens_reach_the_answerer():
     ready_service(answerer).create_chat_completion(
         ChatCompletionRequest.model_validate({"messages": messages, "max_tokens": 7})
     )
-    limits = answerer.calls[0].limits
+    limits = answerer.calls[0].options.limits
     assert (limits.instructions, limits.max_tokens) == ("Answer in French.", 7)
     too_long = [{"role": "system", "content": "x" * 5000}, messages[1]]
     refused = ready_service().create_chat_completion(
@@ -488,7 +488,7 @@ def test_chat_request_filters_reach_retrieval():
     filters = {"since": "2020", "until": "2021-06", "categories": ["cs.CL"], "authors": ["Clark"]}
     result = service.create_chat_completion(request(filters=filters))
     assert isinstance(result, ChatCompletionResponse)
-    sent = answerer.calls[-1].filters
+    sent = answerer.calls[-1].options.filters
     assert (sent.date_from, sent.date_to) == ("2020-01-01", "2021-06-30")
     assert (sent.categories, sent.authors) == (("cs.CL",), ("Clark",))
 
@@ -507,8 +507,8 @@ def test_ui_filters_and_upload_notice_reach_the_answer():
     answerer = FakeAnswerer()
     ui = ChatUI(ready_service(answerer), "extractive", notice=lambda: "a.bib is being added.")
     *_, last = ui.respond("What is ELECTRA?", [], 5, "hybrid", "", "2019", "", "cs.CL", ["a.bib"])
-    assert answerer.calls[-1].filters.sources == ("a.bib",)
-    assert answerer.calls[-1].filters.categories == ("cs.CL",)
+    assert answerer.calls[-1].options.filters.sources == ("a.bib",)
+    assert answerer.calls[-1].options.filters.categories == ("cs.CL",)
     assert last[-1].endswith(inert("a.bib is being added."))  # a file name, shown inert
     *_, bad = ui.respond("What is ELECTRA?", [], 5, "hybrid", "", "2019-13")
     assert "is not a date" in bad[0][-1]["content"]  # a bad filter is a message, not a crash

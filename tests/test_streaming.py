@@ -11,7 +11,7 @@ import re
 import threading
 
 from fake_llm import FakeLLM
-from paperchat.answering import Delta, Done, Limits, Retrieved
+from paperchat.answering import AnswerOptions, Delta, Done, Limits, Retrieved
 from paperchat.chunking import count_tokens
 from paperchat.citations import SentenceBuffer
 from paperchat.prompts import ABSTAIN_PHRASE
@@ -69,7 +69,9 @@ def test_model_text_streams_word_by_word_and_never_shows_an_unchecked_marker(ing
 def test_max_tokens_cuts_the_answer_with_finish_reason_length(ingested):
     for llm in (None, FakeLLM(REPLY)):
         answerer = make_answerer(ingested, llm)
-        events = list(answerer.stream(ELECTRA_Q, limits=Limits(max_tokens=12)))
+        events = list(
+            answerer.stream(ELECTRA_Q, options=AnswerOptions(limits=Limits(max_tokens=12)))
+        )
         answer = events[-1].answer
         assert answer.finish_reason == "length", llm
         assert 0 < answerer.count_tokens(answer.text) <= 12
@@ -79,7 +81,9 @@ def test_max_tokens_cuts_the_answer_with_finish_reason_length(ingested):
 
 
 def test_a_short_answer_within_max_tokens_stops_normally(ingested):
-    answer = make_answerer(ingested, None).answer(ELECTRA_Q, limits=Limits(max_tokens=4000))
+    answer = make_answerer(ingested, None).answer(
+        ELECTRA_Q, options=AnswerOptions(limits=Limits(max_tokens=4000))
+    )
     assert answer.finish_reason == "stop"
 
 
@@ -92,7 +96,9 @@ def test_extractive_usage_is_counted_with_cl100k(ingested):
 def test_cancel_stops_the_model_at_once(ingested):
     llm = FakeLLM(REPLY * 20)
     cancel = threading.Event()
-    stream = make_answerer(ingested, llm).stream(ELECTRA_Q, limits=Limits(cancel=cancel))
+    stream = make_answerer(ingested, llm).stream(
+        ELECTRA_Q, options=AnswerOptions(limits=Limits(cancel=cancel))
+    )
     events = []
     for event in stream:
         events.append(event)
@@ -108,7 +114,7 @@ def test_cancel_stops_the_model_at_once(ingested):
 def test_client_instructions_follow_the_rules_and_never_replace_them(ingested):
     llm = FakeLLM(REPLY)
     limits = Limits(instructions="Answer in French.")
-    make_answerer(ingested, llm).answer(ELECTRA_Q, limits=limits)
+    make_answerer(ingested, llm).answer(ELECTRA_Q, options=AnswerOptions(limits=limits))
     system = llm.messages[0]["content"]
     assert system.startswith("You are paperchat")
     assert "square" in system  # the citation rule is still there

@@ -68,6 +68,20 @@ class Done:
 AnswerEvent = Retrieved | Delta | Done
 
 
+@dataclass(frozen=True, slots=True)
+class AnswerOptions:
+    """How one question is answered beyond its text: how many papers and which retrieval
+    mode (None: the settings'), the filters every retrieval keeps to, generation limits."""
+
+    k: int | None = None
+    mode: str | None = None
+    filters: Filters | None = None
+    limits: Limits | None = None
+
+
+DEFAULTS = AnswerOptions()
+
+
 class Answerer:
     """Answers questions about the collection, citing the papers it used."""
 
@@ -95,40 +109,26 @@ class Answerer:
     # -- public ------------------------------------------------------------------------------
 
     def answer(
-        self,
-        question: str,
-        history: Sequence[Turn] = (),
-        *,
-        k: int | None = None,
-        mode: str | None = None,
-        filters: Filters | None = None,
-        limits: Limits | None = None,
+        self, question: str, history: Sequence[Turn] = (), options: AnswerOptions = DEFAULTS
     ) -> Answer:
-        events = self.stream(question, history, k=k, mode=mode, filters=filters, limits=limits)
-        for event in events:
+        for event in self.stream(question, history, options):
             if isinstance(event, Done):
                 return event.answer
         raise AssertionError("stream ended without an answer")
 
     def stream(
-        self,
-        question: str,
-        history: Sequence[Turn] = (),
-        *,
-        k: int | None = None,
-        mode: str | None = None,
-        filters: Filters | None = None,
-        limits: Limits | None = None,
+        self, question: str, history: Sequence[Turn] = (), options: AnswerOptions = DEFAULTS
     ) -> Iterator[AnswerEvent]:
         """Retrieved, then Deltas that join to the answer text, then Done."""
         start = time.perf_counter()
         question = self.validate(question)
-        reading = self.read(question, history, k=k, mode=mode, filters=filters)
+        reading = self.read(question, history, options)
         hits = reading.hits
         timings = {"retrieve": time.perf_counter() - start}
         yield Retrieved(hits)
         answer = Answer(text="", hits=hits, question=reading.question, timings=timings)
-        draft = Draft(answer, start, self.count_tokens, limits or Limits(), reading=reading)
+        limits = options.limits or Limits()
+        draft = Draft(answer, start, self.count_tokens, limits, reading=reading)
         try:
             if self._off_topic(hits):
                 yield from self._abstain(draft)
@@ -179,13 +179,7 @@ class Answerer:
         return question
 
     def read(
-        self,
-        question: str,
-        history: Sequence[Turn] = (),
-        *,
-        k: int | None = None,
-        mode: str | None = None,
-        filters: Filters | None = None,
+        self, question: str, history: Sequence[Turn] = (), options: AnswerOptions = DEFAULTS
     ) -> Reading:
         """What the question is about in its conversation, with the papers retrieved for it.
 
@@ -194,7 +188,10 @@ class Answerer:
         retrieval.
         """
         rewrite = self._condense_with_llm if self._condense_by_llm() else None
-        return self.reader.read(question, history, k=k, mode=mode, rewrite=rewrite, filters=filters)
+        o = options
+        return self.reader.read(
+            question, history, k=o.k, mode=o.mode, rewrite=rewrite, filters=o.filters
+        )
 
     def _condense_by_llm(self) -> bool:
         mode = self.settings.condense

@@ -210,14 +210,16 @@ def print_checks(checks: Sequence[Check]) -> None:
 
 @command("ask")
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    from paperchat.answering import AnswerOptions
+
     with Pipeline(settings) as pipeline:
         answerer = pipeline.answerer(args.backend)
-        options = {"k": args.k, "mode": args.mode, "filters": filters_of(args)}
+        options = AnswerOptions(k=args.k, mode=args.mode, filters=filters_of(args))
         if args.json:
-            answer = answerer.answer(args.question, **options)
+            answer = answerer.answer(args.question, options=options)
             print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
             return 0
-        print_streamed(answerer.stream(args.question, **options))
+        print_streamed(answerer.stream(args.question, options=options))
     return 0
 
 

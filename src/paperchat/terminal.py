@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from paperchat.answering import Answerer, AnswerEvent, Delta, Done, Retrieved
+from paperchat.answering import Answerer, AnswerEvent, AnswerOptions, Delta, Done, Retrieved
 from paperchat.conversation import assistant_content
 from paperchat.errors import PaperchatError
 from paperchat.index import Filters
@@ -207,7 +207,8 @@ class ChatSession:
     # -- answering ---------------------------------------------------------------------------
 
     def _answer(self, question: str) -> None:
-        events = self.answerer.stream(question, self.turns, k=self.k, filters=self.filters)
+        options = AnswerOptions(k=self.k, filters=self.filters)
+        events = self.answerer.stream(question, self.turns, options)
         try:
             answer = self._show(events)
         except KeyboardInterrupt:

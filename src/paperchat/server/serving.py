@@ -13,7 +13,7 @@ import time
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from typing import Literal
 
-from paperchat.answering import Answerer, AnswerEvent, Delta, Done, Limits
+from paperchat.answering import DEFAULTS, Answerer, AnswerEvent, AnswerOptions, Delta, Done, Limits
 from paperchat.conversation import format_sources
 from paperchat.errors import (
     BadQuestionError,
@@ -22,7 +22,6 @@ from paperchat.errors import (
     LLMUnavailableError,
     PaperchatError,
 )
-from paperchat.index import Filters
 from paperchat.llm import OpenAICompatibleLLM
 from paperchat.pipeline import Pipeline
 from paperchat.records import Answer, Turn
@@ -175,19 +174,13 @@ class ChatService:
         self,
         question: str,
         history: Sequence[Turn] = (),
-        *,
-        k: int | None = None,
-        mode: str | None = None,
-        filters: Filters | None = None,
-        limits: Limits | None = None,
+        options: AnswerOptions = DEFAULTS,
         backend: str | None = None,
     ) -> Generator[AnswerEvent, None, None]:
         """Answer events for one question; raises PaperchatError with a user-facing message."""
         check_text(question, history)
         self._check_ready()
-        answerer = self.answerer_for(backend)
-        events = answerer.stream(question, history, k=k, mode=mode, filters=filters, limits=limits)
-        for event in events:
+        for event in self.answerer_for(backend).stream(question, history, options):
             if isinstance(event, Done):
                 self.metrics.observe_answer(event.answer)
             yield event
@@ -212,9 +205,8 @@ class ChatService:
         self, request: ChatCompletionRequest
     ) -> ChatCompletionResponse | ErrorResponse:
         try:
-            question, history, limits = self._prepare(request)
-            events = self.converse(question, history, limits=limits, **_options(request))
-            answer = _final(events)
+            question, history, options = self._prepare(request)
+            answer = _final(self.converse(question, history, options))
         except Exception as e:  # every failure becomes an error response, never a raise
             return self._failure(e)
         content = answer_content(answer)
@@ -238,8 +230,7 @@ class ChatService:
         that is reported in-band, as OpenAI does.
         """
         try:
-            question, history, limits = self._prepare(request)
-            options = _options(request)  # bad filters are a 400 before the stream starts
+            question, history, options = self._prepare(request)  # bad filters: a 400 here
             check_text(question, history)
             self._check_ready()
             self.answerer.validate(question)
@@ -247,8 +238,7 @@ class ChatService:
         except Exception as e:
             return self._failure(e)
         include_usage = bool(request.stream_options and request.stream_options.include_usage)
-        events = self.converse(question, history, limits=limits, **options)
-        return self._sse(events, include_usage)
+        return self._sse(self.converse(question, history, options), include_usage)
 
     def _check_llm(self) -> None:
         health = self.llm_health()
@@ -278,14 +268,15 @@ class ChatService:
         yield from chunks.finish(answer, include_usage)
         yield DONE_EVENT
 
-    def _prepare(self, request: ChatCompletionRequest) -> tuple[str, list[Turn], Limits]:
+    def _prepare(self, request: ChatCompletionRequest) -> tuple[str, list[Turn], AnswerOptions]:
         if request.model is not None and request.model != self.model_id:
             raise Rejected(model_not_found(request.model, self.model_id))
         if request.n not in (None, 1):
             raise Rejected(bad_request("Only n=1 is supported.", "n", "invalid_value"))
         question, history = conversation(request.messages)
         limits = Limits(max_tokens=request.token_limit, instructions=instructions(request.messages))
-        return question, history, limits
+        filters = filters_of(request.filters)
+        return question, history, AnswerOptions(request.k, request.mode, filters, limits)
 
     # -- /v1/search, /v1/models, /healthz ----------------------------------------------------
 
@@ -381,10 +372,6 @@ class ChatService:
             response = internal_error()
         self.metrics.count_error(response.error.type, response.error.code)
         return response
-
-
-def _options(request: ChatCompletionRequest) -> dict:
-    return {"k": request.k, "mode": request.mode, "filters": filters_of(request.filters)}
 
 
 def _health_status(phase: str, down: list[str]) -> str:

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import gradio as gr
 from fastapi import FastAPI
 
-from paperchat.answering import Delta, Done, Retrieved
+from paperchat.answering import AnswerOptions, Delta, Done, Retrieved
 from paperchat.errors import PaperchatError
 from paperchat.records import Answer, Turn
 from paperchat.server.access import same_secret
@@ -150,9 +150,8 @@ class ChatUI:
         turns = history_turns(history)
         try:
             filters = make_filters(since, until, categories, source_files)  # a bad date raises
-            events = self.service.converse(
-                question, turns, k=int(k), mode=mode, filters=filters, backend=backend or None
-            )
+            options = AnswerOptions(k=int(k), mode=mode, filters=filters)
+            events = self.service.converse(question, turns, options, backend=backend or None)
             with closing(events):  # Stop closes this generator: the model stops with it
                 yield from self._render(events, ex, backend)
         except PaperchatError as e:
