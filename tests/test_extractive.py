@@ -10,6 +10,7 @@ from paperchat.extractive import (
     asks_for_several,
     asks_which_paper,
     choose_papers,
+    is_keywords,
     pick_sentences,
     third_person,
     write,
@@ -66,6 +67,15 @@ def test_splitter_keeps_abbreviations_numbers_and_parentheses(
 )
 def test_third_person_rewrite(sentence: str, rewritten: str) -> None:
     assert third_person(sentence) == rewritten
+
+
+def test_keywords_are_told_from_questions_and_requests() -> None:
+    assert is_keywords("replaced token detection")
+    assert is_keywords("code robustness contrastive pre-training augmentation")
+    assert not is_keywords("What is ELECTRA's pre-training task?")
+    assert not is_keywords("Compare UL2 and BART.")
+    assert not is_keywords("tell me about sparse attention")
+    assert not is_keywords("ELECTRA?")
 
 
 def test_question_forms() -> None:

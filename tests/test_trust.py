@@ -126,6 +126,15 @@ def test_keyword_questions_are_answered_by_their_paper(ingested, question, title
     assert answer.citations[0].title.startswith(title)
 
 
+def test_a_few_keywords_get_the_gist_of_their_paper(ingested) -> None:
+    # No aspect is asked, so the answer quotes more of the paper than for a question: here
+    # the sentence with its data augmentation, not only the one that matches the keywords.
+    question = "code robustness contrastive pre-training augmentation"
+    answer = make_answerer(ingested, None).answer(question)
+    assert answer.citations[0].title.startswith("ContraBERT:")
+    assert "nine kinds" in answer.text
+
+
 @pytest.mark.parametrize("question", OFF_TOPIC)
 def test_off_topic_questions_are_still_declined(ingested, question) -> None:
     answer = make_answerer(ingested, None).answer(question)

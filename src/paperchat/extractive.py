@@ -62,6 +62,9 @@ LIST_COVERAGE_SHARE = 0.4
 # several papers answer, where each paper's aspect may sit in a less central sentence.
 SENTENCE_MARGIN = 0.25
 SEVERAL_SENTENCE_MARGIN = 0.4
+# ... and wider for a few keywords ("sparse attention long context"): they ask for no one
+# aspect, so the answer gives the gist of the paper they find.
+KEYWORDS_SENTENCE_MARGIN = 0.45
 
 # Asked about several papers: a comparison, "both", or a plural "which papers ...". Not
 # "each" or "contrast": "contrast within each modality" is about one method.
@@ -77,6 +80,13 @@ _MULTI = re.compile(
 _WHICH_PAPER = re.compile(
     r"^\s*(?:which|what|name\s+the|find\s+the)\s+(?:\w+\s+){0,2}?"
     r"(?:paper|work|study|article|publication)s?\b",
+    re.IGNORECASE,
+)
+# A question asks (a "?", or a question or request word first); a few keywords do not.
+_ASKS = re.compile(
+    r"\?|^\s*(?:what|which|how|who|whom|whose|why|when|where|is|are|was|were|does|do|did|can"
+    r"|could|should|would|will|has|have|compare|find|list|name|show|give|tell|explain"
+    r"|describe|summari[sz]e)\b",
     re.IGNORECASE,
 )
 _QUANTITY = re.compile(
@@ -134,6 +144,11 @@ def asks_for_several(question: str) -> bool:
     return bool(_MULTI.search(question))
 
 
+def is_keywords(question: str) -> bool:
+    """A few keywords ("replaced token detection"), not a question or a request."""
+    return not _ASKS.search(question)
+
+
 def asks_which_paper(question: str) -> bool:
     return bool(_WHICH_PAPER.search(question))
 
@@ -165,6 +180,8 @@ class ExtractiveAnswer:
         one = len(papers) == 1
         count = SENTENCES_ONE_PAPER if one else SENTENCES_PER_PAPER
         margin = SENTENCE_MARGIN if one else SEVERAL_SENTENCE_MARGIN
+        if one and is_keywords(question):
+            margin = KEYWORDS_SENTENCE_MARGIN  # no aspect asked: the paper's gist
         chosen = {
             n: pick_sentences(
                 [c for c in scored if c.source.n == n], count, margin, introduce=not one
