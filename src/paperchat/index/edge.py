@@ -27,7 +27,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,12 +57,14 @@ WRITE_BATCH = 1024  # points per update: bounds the memory of one conversion to 
 SCAN_BATCH = 2048
 SEAL_CHECK = 8192  # chunks written between two asks to seal the appendable segment
 SEGMENTS = 16  # sealed segments kept apart before the optimizer merges the smallest
-KINDS: dict[FieldKind, qe.PayloadSchemaType] = {
-    "keyword": qe.PayloadSchemaType.Keyword,
-    "integer": qe.PayloadSchemaType.Integer,
-    "float": qe.PayloadSchemaType.Float,
-    "bool": qe.PayloadSchemaType.Bool,
-    "datetime": qe.PayloadSchemaType.Datetime,
+COLD = qe.Memory.Cold  # on disk, read through the page cache: the OS bounds what stays in RAM
+# Payload indexes of sealed segments memory-mapped too (in RAM they grew with every segment).
+KINDS: dict[FieldKind, Callable[[], Any]] = {
+    "keyword": lambda: qe.KeywordIndexParams(memory=COLD),
+    "integer": lambda: qe.IntegerIndexParams(lookup=True, range=True, memory=COLD),
+    "float": lambda: qe.FloatIndexParams(memory=COLD),
+    "bool": lambda: qe.BoolIndexParams(memory=COLD),
+    "datetime": lambda: qe.DatetimeIndexParams(memory=COLD),
 }
 
 
@@ -141,7 +143,7 @@ class EdgeIndex(PaperIndex):
         have = set(self.shard.info().payload_schema)
         for name, kind in PAYLOAD_INDEXES.items():
             if name not in have:
-                self.shard.update(qe.UpdateOperation.create_field_index(name, KINDS[kind]))
+                self.shard.update(qe.UpdateOperation.create_field_index(name, KINDS[kind]()))
 
     def dimension(self) -> int | None:
         if self._dim is None:  # asked by every query: read once
@@ -394,12 +396,15 @@ def _hold_lock(path: Path, where: Path) -> Any:
 
 def _config(dim: int, segment_kb: int) -> qe.EdgeConfig:
     """The shard's configuration: sealed segments memory-mapped, sealed at `segment_kb`."""
-    cold = qe.Memory.Cold  # on disk, read through the page cache: the OS bounds what stays
+    cold = COLD
     return qe.EdgeConfig(
         vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine, memory=cold)},
         sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf, memory=cold)},
         payload_memory=cold,
         id_tracker_memory=cold,
+        hnsw_config=qe.HnswIndexConfig(
+            m=16, ef_construct=100, full_scan_threshold=10_000, memory=cold
+        ),
         # Qdrant merges segments down to a number set by the CPU count (2 here): each seal
         # would rewrite everything sealed before. Kept apart instead, up to SEGMENTS.
         optimizers=qe.EdgeOptimizersConfig(
