@@ -73,6 +73,9 @@ def test_cited_papers_are_read_from_the_sources_block_in_citation_order():
 def test_without_a_sources_block_the_quoted_titles_count():
     content = f'According to "{ELECTRA}" [1], the authors propose replaced token detection.'
     assert [p.title for p in cited_papers(content)] == [ELECTRA]
+    # ... also followed by the name the abstract coins.
+    named = f'The paper is "{ELECTRA}" (RTD) [1]. According to "{TTM}" [2], it forecasts.'
+    assert [p.title for p in cited_papers(named)] == [ELECTRA, TTM]
 
 
 def test_an_endless_sources_block_is_bounded():

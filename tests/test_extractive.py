@@ -39,6 +39,8 @@ from paperchat.records import Hit
             ["It has two parts (A. one. B. two) in total.", "Fine."],
         ),
         ("Tokens are replaced [1]. Next one.", ["Tokens are replaced [1].", "Next one."]),
+        ("It ranks No. 1 on MTEB. Next.", ["It ranks No. 1 on MTEB.", "Next."]),
+        ("The answer is no. Then yes.", ["The answer is no.", "Then yes."]),
     ],
 )
 def test_splitter_keeps_abbreviations_numbers_and_parentheses(
@@ -115,6 +117,16 @@ def test_which_papers_lists_each_paper_retrieval_finds_as_close_as_the_lead() ->
     assert choose_papers("Which paper studies vocabulary expansion?", _scored(rows)) == [1]
 
 
+def test_a_listed_paper_must_hold_some_of_the_questions_terms() -> None:
+    def source(n: int, coverage: float) -> Source:
+        hit = Hit(f"p{n}", f"T{n}", 1.0 / n, "", relevance=0.7, coverage=coverage)
+        return Source(n=n, hit=hit, passage="")
+
+    rows = [(source(1, 0.6), 0.9), (source(2, 0.5), 0.8), (source(3, 0.1), 0.85)]
+    # The third is as close in embedding space, but holds little of what is asked.
+    assert choose_papers("Which papers build cancer foundation models?", _scored(rows)) == [1, 2]
+
+
 def test_comparison_questions_take_each_paper_that_answers() -> None:
     one, two, three = _source(1, "A"), _source(2, "B"), _source(3, "C")
     scored = _scored([(one, 0.80), (two, 0.72), (three, 0.30)])
@@ -137,6 +149,38 @@ def test_which_paper_answers_lead_with_the_title() -> None:
         "replaced token detection."
     )
     assert all(s.cited == [1] for s in sentences)
+
+
+def test_a_paper_is_called_by_the_name_its_abstract_coins() -> None:
+    passage = "We propose ViLD, a training method via knowledge distillation."
+    hit = Hit(paper_id="p1", title="Open-vocabulary Detection via Distillation", score=1.0, text="")
+    src = Source(n=1, hit=hit, passage=passage)
+    chosen = {1: [Candidate(src, passage, 0, 1.0)]}
+    sentences = write("Which papers address open-vocabulary detection?", [1], chosen)
+    assert sentences[0].text == (
+        'The paper is "Open-vocabulary Detection via Distillation" (ViLD) [1].'
+    )
+    # Named once: the quoted sentence then speaks by the title alone.
+    assert sentences[1].text.startswith('According to "Open-vocabulary Detection via')
+    assert "(ViLD) [1]" not in sentences[1].text
+    alone = write("What does it distil?", [1], chosen)
+    assert alone[0].text.startswith(
+        'According to "Open-vocabulary Detection via Distillation" '
+        "(ViLD) [1], the authors propose ViLD"
+    )
+
+
+def test_each_of_several_papers_is_introduced_by_what_it_proposes() -> None:
+    src = _source(1, "BART")
+    rows = [
+        Candidate(src, "We report ablations of other pretraining schemes.", 0, 0.63),
+        Candidate(src, "BART is trained by corrupting text with a noising function.", 1, 0.46),
+        Candidate(src, "BART works well for comprehension tasks too.", 2, 0.47),
+        Candidate(src, "We present BART, a denoising autoencoder.", 3, 0.40),
+    ]
+    picked = [c.position for c in pick_sentences(rows, 2, 0.4, introduce=True)]
+    assert picked == [0, 3]  # the best sentence, and what the paper is
+    assert [c.position for c in pick_sentences(rows, 2, 0.4)] == [0, 2]
 
 
 def test_a_sentence_pointing_back_is_quoted_only_after_the_one_it_points_to() -> None:

@@ -68,7 +68,7 @@ def problems_of(tmp_path: Path, papers, *records: dict | str) -> list[str]:
 
 
 def test_shipped_gold_passes_the_checker(shipped, papers) -> None:
-    assert len(shipped) == 272
+    assert len(shipped) == 278
     assert check_gold(shipped, papers) == []
     assert {i.type for i in shipped} == set(ITEM_TYPES)
 
@@ -225,7 +225,7 @@ def test_follow_ups_are_searched_with_the_last_user_turn(shipped) -> None:
 
 def test_gold_check_command(tmp_path, capsys) -> None:
     assert main(["gold-check", str(GOLD_FILE)]) == 0
-    assert "272 items, 0 problems" in capsys.readouterr().out
+    assert "278 items, 0 problems" in capsys.readouterr().out
     bad = write(tmp_path, item(), item(gold_titles=["Nope"]))
     assert main(["gold-check", str(bad)]) == 1
     out = capsys.readouterr().out

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from paperchat.names import (
+    coined_name,
     distinctive_names,
+    indexed_names,
     name_like,
     normalise,
     paper_names,
@@ -83,3 +85,47 @@ def test_normalise_folds_case_dashes_and_possessives() -> None:
 )
 def test_name_like_words(word: str, expected: bool) -> None:
     assert name_like(word) is expected
+
+
+VILD = "Open-vocabulary Object Detection via Vision and Language Knowledge Distillation"
+
+
+@pytest.mark.parametrize(
+    ("abstract", "title", "name"),
+    [
+        ("To overcome this, we propose ViLD, a training method via distillation.", VILD, "ViLD"),
+        ("We introduce Programming Every Example (ProX), a framework.", "Programming Data", "ProX"),
+        ("We propose a novel method ZSCL to prevent degradation.", "Preventing Forgetting", "ZSCL"),
+        ("This yields WebPerson, a dataset of 5M pairs.", "Robust Person Retrieval", "WebPerson"),
+        # The defined acronym, not the first word of the phrase it abbreviates.
+        ("We propose ADapt And Merge (ADAM), which aggregates.", "Revisiting Learning", "ADAM"),
+        # The field's abbreviations and plurals are no coinage ...
+        ("We propose a model for natural language processing (NLP).", "Plain Title", None),
+        ("We present results on COCO and LVIS.", "Plain Title", None),
+        ("We introduce LLMs that reason.", "Plain Title", None),
+        ("Two tasks, API call and API usage prediction.", "Plain Title", None),
+        ("We propose a framework, dubbed as Learning-Accumulation-Ensemble (LAE).", "T", "LAE"),
+        # ... and a title that has a name keeps it.
+        ("We propose replaced token detection (RTD).", ELECTRA, None),
+    ],
+)
+def test_coined_name_is_the_name_an_abstract_gives_its_idea(
+    abstract: str, title: str, name: str | None
+) -> None:
+    assert coined_name(abstract, title) == name
+
+
+def test_a_word_other_papers_use_is_no_coined_name() -> None:
+    abstract = "We propose ViLD, a training method via distillation."
+    assert coined_name(abstract, VILD, elsewhere=frozenset({"vild"})) is None
+
+
+def test_the_index_stores_the_coined_name_beside_the_titles_names() -> None:
+    abstract = "We propose ViLD, a training method via distillation."
+    assert indexed_names(VILD, abstract) == ["vild"]
+    assert indexed_names(ELECTRA, "We propose replaced token detection (RTD).") == ["electra"]
+
+
+def test_the_index_stores_every_name_the_abstract_coins() -> None:
+    abstract = "This yields WebPerson, a dataset. Second, we introduce the GA-DMS framework."
+    assert indexed_names("Robust Person Retrieval", abstract) == ["webperson", "ga-dms", "ga dms"]

@@ -26,6 +26,9 @@ NAMED = {
     "What problem does GENIUS address?": "GENIUS:",
     "How does DeBERTaV3 improve on DeBERTa?": DEBERTA,
     "ELECTRA?": ELECTRA,
+    # Names only the abstract gives: "we propose ViLD", "Programming Every Example (ProX)".
+    "What does ViLD distill?": "Open-vocabulary Object Detection via Vision and Language",
+    "How does ProX refine pre-training data?": "Programming Every Example:",
 }
 KEYWORDS = {
     "replaced token detection": ELECTRA,

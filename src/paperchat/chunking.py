@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import lru_cache
 
 from paperchat.corpus import content_hash
+from paperchat.names import indexed_names
 from paperchat.records import Chunk, Paper
 
 _NAMESPACE = uuid.UUID("5b1f1c3e-8f55-4a55-9a43-2f1c2a7d9e10")
@@ -78,6 +79,7 @@ class Chunker:
     def chunks(self, paper: Paper, texts: Sequence[str]) -> list[Chunk]:
         """The paper's chunks from its windows (`windows`), with their ids and metadata."""
         digest = content_hash(paper.title, paper.abstract)
+        names = tuple(indexed_names(paper.title, paper.abstract))
         return [
             Chunk(
                 chunk_id=chunk_id(paper.paper_id, i, digest),
@@ -90,6 +92,7 @@ class Chunker:
                 date=paper.date,
                 urls=paper.urls,
                 meta=paper.meta,
+                names=names,
             )
             for i, text in enumerate(texts)
         ]

@@ -28,6 +28,8 @@ _SENTENCE_END = re.compile(rf"[.!?](?:\s*{_OPEN}{_NUMBERS}{_CLOSE})*\s+(?=[\"'(A
 _ABBREVIATION = re.compile(
     r"(?<![\w.])(?:(?i:e\.g|i\.e|et al|vs|cf|approx|resp|incl|fig|figs|eq|eqs|sec|tab)|[A-Z])\.$"
 )
+# "No." before a number ("ranking No. 1") abbreviates "number"; elsewhere "no." ends a sentence.
+_NUMBER_SIGN = re.compile(r"(?<![\w.])(?i:no|nos)\.$")
 # An unclosed parenthesis holds a sentence open for at most this many characters.
 MAX_PARENTHESISED_CHARS = 600
 MIN_CLAIM_WORDS = 4  # shorter fragments ("In short:") need no source
@@ -110,13 +112,15 @@ def split_sentences(text: str) -> list[str]:
 def _cut(text: str) -> list[str]:
     """Cut after each sentence end; the last piece may be an unfinished sentence.
 
-    A period after an abbreviation ("e.g.", "et al.", "vs.") or an initial, and any end
+    A period after an abbreviation ("e.g.", "et al.", "vs.", "No. 1") or an initial, and any end
     inside parentheses ("(e.g. 12.5Hz)"), is no sentence end. Decimals and version numbers
     ("2.5", "v1.5") never match: an end needs a space after it.
     """
     parts, start = [], 0
     for match in _SENTENCE_END.finditer(text):
-        if not _ends_sentence(text[start : match.start() + 1]):
+        piece = text[start : match.start() + 1]
+        numbered = _NUMBER_SIGN.search(piece) and text[match.end() : match.end() + 1].isdigit()
+        if numbered or not _ends_sentence(piece):
             continue
         parts.append(text[start : match.end()])
         start = match.end()

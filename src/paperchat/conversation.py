@@ -59,7 +59,8 @@ _COMPARES_BACK = re.compile(
     r"|method|approach))\b|\W*$)",
     re.IGNORECASE,
 )
-_QUOTED_TITLE = re.compile(r"\"([^\"\n]{8,400})\"\s*\[(\d{1,3})\]")
+# ... optionally followed by the name the abstract coins: '"Title" (ViLD) [1]'.
+_QUOTED_TITLE = re.compile(r"\"([^\"\n]{8,400})\"(?:\s*\([^()\n]{1,60}\))?\s*\[(\d{1,3})\]")
 # A line that is just a title and its marker ("ELECTRA: Pre-training ... [1].").
 _BARE_TITLE = re.compile(r"^\s*([^\[\]\n\"]{8,400}?)\s*\[(\d{1,3})\]\s*\.?\s*$", re.MULTILINE)
 

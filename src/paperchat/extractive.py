@@ -8,8 +8,10 @@ their position. A paper is cited only when it answers: the papers the question n
 those, when it names several), else retrieval's top paper, plus another paper only when its
 best sentence answers clearly better; a question about several papers ("compare", "which
 papers") takes every paper that answers nearly as well, and a "which papers" question also
-every paper retrieval found as close to it as the top one. Several papers each get their own
-best sentences. A "which paper" question leads with the paper's title. Abstracts speak as
+every paper retrieval found as close to it as the top one; none that holds little of the
+question's terms. Several papers each get their own best sentences, after the one saying what
+the paper proposes. A "which paper" question leads with the paper's title; a title without a
+name is followed by the name its abstract coins ("(ViLD)"). Abstracts speak as
 "we"; quoted here they speak of "the authors" ("we propose" -> "the authors propose", "our"
 -> "their").
 
@@ -20,19 +22,19 @@ example from a conversation), so callers other than the answerer can reuse it.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from paperchat.citations import CheckedSentence, split_markers, split_sentences, with_markers
 from paperchat.embedding import Embedder, words
-from paperchat.names import whole_names
+from paperchat.names import coined_name, text_names, whole_names
 from paperchat.prompts import Source
 from paperchat.retrieval import distinctive_terms
 
 MIN_SENTENCE_WORDS = 5  # shorter pieces of an abstract are headings or cut-offs
-SENTENCES_ONE_PAPER = 3  # sentences quoted when one paper answers
+SENTENCES_ONE_PAPER = 4  # sentences quoted when one paper answers
 SENTENCES_PER_PAPER = 3  # ... per paper when several do
 MAX_PAPERS = 3  # papers quoted, unless the question names more
 OVERLAP_WEIGHT = 0.5  # score = cosine + OVERLAP_WEIGHT * share of the question's terms
@@ -51,6 +53,9 @@ MAX_LIST_PAPERS = 4  # papers a "which papers ..." question may list
 # ... and for such a question a paper also joins when retrieval found it nearly as similar to
 # the question (dense cosine of its best chunk) as the lead: a list is about whole papers.
 LIST_RELEVANCE_MARGIN = 0.0
+# A paper joins only holding this share of the best paper's coverage of the question's terms:
+# close in embedding space but without the asked vocabulary, it is a neighbour, not an answer.
+LIST_COVERAGE_SHARE = 0.4
 # Within a paper, further sentences must score within this much of its best one: wider when
 # several papers answer, where each paper's aspect may sit in a less central sentence.
 SENTENCE_MARGIN = 0.25
@@ -159,7 +164,10 @@ class ExtractiveAnswer:
         count = SENTENCES_ONE_PAPER if one else SENTENCES_PER_PAPER
         margin = SENTENCE_MARGIN if one else SEVERAL_SENTENCE_MARGIN
         chosen = {
-            n: pick_sentences([c for c in scored if c.source.n == n], count, margin) for n in papers
+            n: pick_sentences(
+                [c for c in scored if c.source.n == n], count, margin, introduce=not one
+            )
+            for n in papers
         }
         return list(write(question, papers, chosen))
 
@@ -276,23 +284,36 @@ def choose_papers(question: str, scored: Sequence[Candidate]) -> list[int]:
     listing = several and asks_which_paper(question)
     relevance = {c.source.n: c.source.hit.relevance or 0.0 for c in scored}
     near = max(relevance[n] for n in lead) - LIST_RELEVANCE_MARGIN
+    coverage = {c.source.n: c.source.hit.coverage or 0.0 for c in scored}
+    enough = max(coverage.values()) * LIST_COVERAGE_SHARE
     others = sorted(
-        n for n in best if n not in lead and (best[n] >= bar or (listing and relevance[n] >= near))
+        n
+        for n in best
+        if n not in lead
+        and (best[n] >= bar or (listing and relevance[n] >= near))
+        and coverage[n] >= enough
     )
     return [*lead, *others][: MAX_LIST_PAPERS if listing else MAX_PAPERS]
 
 
-def pick_sentences(scored: Sequence[Candidate], count: int, margin: float = 0.0) -> list[Candidate]:
+def pick_sentences(
+    scored: Sequence[Candidate], count: int, margin: float = 0.0, introduce: bool = False
+) -> list[Candidate]:
     """A paper's best sentences (those within `margin` of its best), in the abstract's order.
 
-    A sentence that points back ("While they ...") is kept only right after the sentence it
+    With `introduce` (several papers side by side) the paper's best sentence saying what it
+    proposes comes too, whatever its score: a comparison needs what each paper is, and
+    "We present BART, a denoising autoencoder ..." rarely shares the question's words. A
+    sentence that points back ("While they ...") is kept only right after the sentence it
     points to; quoted first, its "they" would mean the paper's authors.
     """
-    ranked = sorted(scored, key=lambda c: -c.score)[:count]
+    ranked = sorted(scored, key=lambda c: -c.score)
     if not ranked:
         return []
+    intro = next((c for c in ranked if _PROPOSAL.search(c.text)), None) if introduce else None
+    close = [c for c in ranked if c is not intro and c.score >= ranked[0].score - margin]
     kept = sorted(
-        (c for c in ranked if c.score >= ranked[0].score - margin), key=lambda c: c.position
+        ([intro] if intro else []) + close[: count - (intro is not None)], key=lambda c: c.position
     )
     at = {c.position for c in kept}
     readable = [c for c in kept if not _POINTS_BACK.search(c.text) or c.position - 1 in at]
@@ -302,11 +323,16 @@ def pick_sentences(scored: Sequence[Candidate], count: int, margin: float = 0.0)
 def write(
     question: str, papers: Sequence[int], chosen: dict[int, list[Candidate]]
 ) -> list[CheckedSentence]:
-    """The cited sentences: a title lead for "which paper", then each paper's sentences."""
+    """The cited sentences: a title lead for "which paper", then each paper's sentences.
+
+    A paper is called by its title, with the name its abstract coins when the title holds
+    none ("... Knowledge Distillation" (ViLD)): the name researchers know it by.
+    """
+    sources = {n: chosen[n][0].source for n in papers if chosen[n]}
+    called = {n: _called(source, sources.values()) for n, source in sources.items()}
     sentences: list[CheckedSentence] = []
     if asks_which_paper(question):
-        titles = [chosen[n][0].source.hit.title for n in papers if chosen[n]]
-        marked = [f'"{t}" [{n}]' for t, n in zip(titles, papers, strict=False)]
+        marked = [f"{called.pop(n)} [{n}]" for n in papers if n in sources]
         lead = "The papers are " if len(marked) > 1 else "The paper is "
         sentences.append(CheckedSentence(text=lead + _join(marked) + ".", cited=list(papers)))
     for n in papers:
@@ -314,11 +340,19 @@ def write(
             claim = _upper_first(third_person(_OPENER.sub("", c.text)))
             if i == 0:
                 title = c.source.hit.title
-                text = f'According to "{title}" [{n}], {_lower_first(claim, title)}'
+                name = called.pop(n, f'"{title}"')
+                text = f"According to {name} [{n}], {_lower_first(claim, title)}"
             else:
                 text = with_markers(claim, [n])
             sentences.append(CheckedSentence(text=text, cited=[n]))
     return sentences
+
+
+def _called(source: Source, among: Iterable[Source]) -> str:
+    """The quoted title, and the name the abstract coins if no other source uses that word."""
+    others = [s.passage for s in among if s.n != source.n]
+    name = coined_name(source.passage, source.hit.title, text_names(" ".join(others)))
+    return f'"{source.hit.title}" ({name})' if name else f'"{source.hit.title}"'
 
 
 def _join(items: Sequence[str]) -> str:

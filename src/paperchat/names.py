@@ -19,6 +19,9 @@ import unicodedata
 
 MAX_NAME_WORDS = 6  # longer title prefixes are sentences: nobody types them as a name
 MIN_NAME_CHARS = 2
+MIN_COINED_CHARS = 3  # "CL", "TL": the field's abbreviations, not a paper's name
+MAX_COINED_CHARS = 40
+MAX_COINED_NAMES = 3  # an abstract names its method, dataset, benchmark; more are its parts
 _PREFIX_END = re.compile(r"\s*(?::|\s--?\s|\s[\u2013\u2014]\s)\s*")
 _PARENTHESISED = re.compile(r"\(([^()\s]{2,20})\)")
 _TOKEN = re.compile(r"[^\s,;:!?()\[\]{}\"\u201c\u201d]+")
@@ -48,6 +51,15 @@ def name_like(word: str) -> bool:
 def paper_names(title: str) -> list[str]:
     """The normalised names of a paper, most specific first; [] when the title has none."""
     return _variants([*_whole(title), *_inner(title)])
+
+
+def indexed_names(title: str, abstract: str) -> list[str]:
+    """What the index stores as a paper's names: its title's, and those its abstract coins.
+
+    A coined name ("ViLD") is not a whole name: like a word inside a title's prefix, it names
+    the paper only where the collection rarely uses it (decided by retrieval).
+    """
+    return _variants([*_whole(title), *_inner(title), *coined_names(abstract, title)])
 
 
 def whole_names(title: str) -> list[str]:
@@ -97,6 +109,71 @@ def _variants(found: list[str]) -> list[str]:
     names = [normalise(n) for n in [*found, *without_parens]]
     names += [n.replace("-", " ") for n in names if "-" in n]
     return [n for n in dict.fromkeys(names) if len(n) >= MIN_NAME_CHARS]
+
+
+# A name the abstract gives its idea: "we propose ViLD, ...", "we introduce Programming Every
+# Example (ProX)", "This yields WebPerson, ...". Up to six plain words may stand between the
+# verb and the name ("a novel method ZSCL").
+# "called", not "call": "API call and API usage" names nothing.
+_NAMING_VERB = (
+    r"(?:(?:propos|introduc|present|develop|establish|buil|releas|construct|curat|yield)\w*"
+    r"|called|named|termed|dubbed|coined|namely|refer(?:red)?\s+to\s+[^.]{0,60}?\s+as)"
+)
+# After "on", "for", "with" ... comes what the idea is applied to ("results on COCO"), not it.
+_RELATION = r"(?:on|in|for|with|to|of|from|by|using|via|at|than|over|into|across|as)"
+_COINED_AFTER_VERB = re.compile(
+    r"\b" + _NAMING_VERB + r"\s+(?:(?:a|an|the)\s+)?"
+    r"(?:(?!" + _RELATION + r"\b)[a-z][\w-]*,?\s+){0,6}?"
+    r"\(?((?=[\w-]*[A-Z])[A-Za-z0-9][\w-]*\w)(?=[\s,.;:)])",
+)
+# ... or an acronym defined for a capitalised phrase: "Programming Every Example (ProX)", not
+# the field's "natural language processing (NLP)".
+_COINED_IN_PARENS = re.compile(
+    r"\b" + _NAMING_VERB + r"\b[^.]{0,160}?\b[A-Z][\w-]*\s+\(([^()\s,;]{2,24})\)"
+)
+
+
+def text_names(text: str) -> frozenset[str]:
+    """The normalised words of a text, to tell a paper's coinage from a shared term."""
+    return frozenset(normalise(w) for w in _words(text))
+
+
+def coined_name(abstract: str, title: str, elsewhere: frozenset[str] = frozenset()) -> str | None:
+    """The name an abstract coins for its paper's idea, when its title holds no name.
+
+    "Open-vocabulary Object Detection via Vision and Language Knowledge Distillation" is
+    known as ViLD, a name only its abstract gives. The abstract's first coinage counts.
+    Words in `elsewhere` (other papers' words: "OCR", "MoE") are the field's, not a coinage.
+    """
+    return next(iter(coined_names(abstract, title, elsewhere)), None)
+
+
+def coined_names(abstract: str, title: str, elsewhere: frozenset[str] = frozenset()) -> list[str]:
+    """Every name the abstract coins, in order ("WebPerson" its dataset, "GA-DMS" its method).
+
+    Of "ADapt And Merge (ADAM)" the acronym; plurals of acronyms ("LLMs") are no coinage, nor
+    is any name when the title holds one.
+    """
+    if whole_names(title):
+        return []  # "Language-Codec: ..." is called by its prefix, not its parts' acronyms
+    in_title = {normalise(w) for w in _words(title)}
+    defined = list(_COINED_IN_PARENS.finditer(abstract))
+    # "We propose ADapt And Merge (ADAM)": the acronym, not the phrase's first word.
+    named = [
+        m
+        for m in _COINED_AFTER_VERB.finditer(abstract)
+        if not any(d.start() <= m.start(1) < d.start(1) for d in defined)
+    ]
+    found: dict[str, str] = {}
+    for match in sorted([*defined, *named], key=lambda m: m.start(1)):
+        name = match.group(1)
+        key = normalise(name)
+        plural = name.endswith("s") and name[-2:-1].isupper()
+        shared = key in in_title or key in elsewhere
+        fits = MIN_COINED_CHARS <= len(name) <= MAX_COINED_CHARS
+        if fits and name_like(name) and not plural and not shared:
+            found.setdefault(key, name)
+    return list(found.values())[:MAX_COINED_NAMES]
 
 
 def question_names(question: str, max_words: int = MAX_NAME_WORDS) -> list[str]:

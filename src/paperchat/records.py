@@ -109,6 +109,7 @@ class Chunk:
     date: str | None = None
     urls: tuple[str, ...] = ()
     meta: PaperMeta = NO_META
+    names: tuple[str, ...] = ()  # normalised: the title's names and the abstract's coinage
 
     @property
     def embed_text(self) -> str:
@@ -136,6 +137,7 @@ class Hit:
     relevance: float | None = None  # cosine of the question and the best chunk (abstention)
     coverage: float | None = None  # share of the question's distinctive terms it holds
     named: bool = False  # the question calls this paper by one of its names
+    names: tuple[str, ...] = ()  # the paper's stored names (`Chunk.names`); () before they were
     meta: PaperMeta = NO_META
 
     @property

@@ -158,7 +158,7 @@ class Retriever:
         only = replace(filters or Filters(), paper_ids=tuple(ids))
         found = self.index.query(vectors, mode, len(ids), self.settings.chunks_per_paper, only)
         asked = set(candidates)
-        matched = {h.paper_id: self._names_matched(asked, h.title) for h in found}
+        matched = {h.paper_id: self._names_matched(asked, h) for h in found}
         carriers: dict[str, int] = {}
         for names in matched.values():
             for name in names:
@@ -171,12 +171,13 @@ class Retriever:
             and (within is None or h.paper_id in within)  # a paper filter holds for names too
         ]
 
-    def _names_matched(self, asked: set[str], title: str) -> set[str]:
+    def _names_matched(self, asked: set[str], hit: Hit) -> set[str]:
         """The asked names that name this paper: a name written as one ("ELECTRA", "mT5"),
-        or a name whose words the collection rarely uses ("Align before Fuse"); not a
-        common phrase ("Pre-Trained Models") nor a common word ("LLM" of "Aligned with LLM")."""
-        distinct = asked.intersection(distinctive_names(title))
-        others = asked.intersection(paper_names(title)) - distinct
+        or a name whose words the collection rarely uses ("Align before Fuse", the "ViLD" its
+        abstract coins); not a common phrase ("Pre-Trained Models") nor a common word ("LLM"
+        of "Aligned with LLM")."""
+        distinct = asked.intersection(distinctive_names(hit.title))
+        others = asked.intersection(hit.names or paper_names(hit.title)) - distinct
         return distinct | {n for n in others if self._rare(n)}
 
     def _rare(self, name: str) -> bool:

@@ -49,7 +49,7 @@ META_FIELDS = ["authors", "year", "venue", "doi", "arxiv_id", "categories", "rec
 # field on every chunk, read the same.
 CHUNK_FIELDS = ("paper_id", "content_hash", "sources", "date", "year", "categories", "author_keys")
 # Payload fields a search returns of each chunk.
-HIT_FIELDS = ["paper_id", "title", "text", "sources", "date", "urls", *META_FIELDS]
+HIT_FIELDS = ["paper_id", "title", "text", "sources", "date", "urls", "names", *META_FIELDS]
 # Payload fields `stored` reads from a paper's head chunk.
 HEAD_FIELDS = ["paper_id", "content_hash", "sources", "n_chunks", "date", *META_FIELDS]
 
@@ -184,7 +184,7 @@ def paper_payload(chunk: Chunk, n_chunks: int) -> dict[str, object]:
         "n_chunks": n_chunks,
         "content_hash": chunk.content_hash,
         "sources": list(chunk.sources),
-        "names": paper_names(chunk.title),
+        "names": list(chunk.names) or paper_names(chunk.title),
         "date": chunk.date,
         "urls": list(chunk.urls),
         **meta_payload(chunk.meta, chunk.date),
@@ -269,6 +269,7 @@ def make_hit(
         date=best.get("date"),
         urls=tuple(best.get("urls") or ()),
         meta=payload_meta(best),
+        names=tuple(best.get("names") or ()),
     )
 
 
