@@ -104,9 +104,14 @@ VILD = "Open-vocabulary Object Detection via Vision and Language Knowledge Disti
         ("We present results on COCO and LVIS.", "Plain Title", None),
         ("We introduce LLMs that reason.", "Plain Title", None),
         ("Two tasks, API call and API usage prediction.", "Plain Title", None),
+        ("We propose a straightforward MLP diffusion network.", "Plain Title", None),
+        ("We propose a novel Text4Point framework to build models.", "Plain Title", "Text4Point"),
         ("We propose a framework, dubbed as Learning-Accumulation-Ensemble (LAE).", "T", "LAE"),
         # ... and a title that has a name keeps it.
         ("We propose replaced token detection (RTD).", ELECTRA, None),
+        # A prefix of plain words is the name, unless the abstract gives it an acronym.
+        ("We propose MCRVQ, a quantizer.", "Language-Codec: Reducing Gaps", None),
+        ("We introduce Programming Every Example (ProX).", "Programming Every Example: X", "ProX"),
     ],
 )
 def test_coined_name_is_the_name_an_abstract_gives_its_idea(

@@ -149,6 +149,20 @@ def test_comparison_answers_cite_and_quote_each_paper(ingested) -> None:
         assert f'According to "{title}" [{n}]' in answer.text
 
 
+def test_a_paper_called_by_its_coined_name_answers_the_asked_aspect(ingested) -> None:
+    # The name says which paper; the sentences quoted are those that answer what is asked,
+    # not only the one that repeats "ViLD".
+    answer = make_answerer(ingested, None).answer("What does ViLD distill, and into what?")
+    assert answer.citations[0].title.startswith("Open-vocabulary Object Detection via Vision")
+    assert "(ViLD) [1]" in answer.text
+    assert "two-stage detector" in answer.text
+    # Both papers of a comparison are introduced by what each proposes.
+    both = make_answerer(ingested, None).answer(
+        "Compare the pre-training objectives of UL2 and BART."
+    )
+    assert "denoising autoencoder" in both.text
+
+
 def test_which_paper_answers_lead_with_the_title(ingested) -> None:
     question = "Which paper trains a discriminator to detect tokens replaced by a small generator?"
     answer = make_answerer(ingested, None).answer(question)

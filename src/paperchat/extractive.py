@@ -4,16 +4,17 @@ No model writes anything, so every sentence is faithful by construction; what ma
 which sentences and which papers. Sentences are scored by how well they answer the question
 (dense similarity from the already loaded embedder, plus the share of the question's
 distinctive terms they contain, a little more when they speak of the paper itself), not by
-their position. A paper is cited only when it answers: the papers the question names (only
-those, when it names several), else retrieval's top paper, plus another paper only when its
-best sentence answers clearly better; a question about several papers ("compare", "which
-papers") takes every paper that answers nearly as well, and a "which papers" question also
-every paper retrieval found as close to it as the top one; none that holds little of the
-question's terms. Several papers each get their own best sentences, after the one saying what
-the paper proposes. A "which paper" question leads with the paper's title; a title without a
-name is followed by the name its abstract coins ("(ViLD)"). Abstracts speak as
-"we"; quoted here they speak of "the authors" ("we propose" -> "the authors propose", "our"
--> "their").
+their position; the names of the papers the question calls by name are left out of both, as
+they say which paper, not what answers. A paper is cited only when it answers: the papers
+the question names (only those, when it names several), else retrieval's top paper, plus
+another paper only when its best sentence answers clearly better; a question about several
+papers ("compare", "which papers") takes every paper that answers nearly as well, and a
+"which papers" question also every paper retrieval found as close to it as the top one; none
+that holds little of the question's terms. Several papers each get their own best sentences,
+after the one saying what the paper proposes. A "which paper" question leads with the
+paper's title; a title without a name is followed by the name its abstract coins ("(ViLD)").
+Abstracts speak as "we"; quoted here they speak of "the authors" ("we propose" -> "the
+authors propose", "our" -> "their").
 
 `ExtractiveAnswer.compose` takes the question and optional extra context terms (for
 example from a conversation), so callers other than the answerer can reuse it.
@@ -29,8 +30,9 @@ import numpy as np
 
 from paperchat.citations import CheckedSentence, split_markers, split_sentences, with_markers
 from paperchat.embedding import Embedder, words
-from paperchat.names import coined_name, text_names, whole_names
+from paperchat.names import coined_name, paper_names, text_names, whole_names
 from paperchat.prompts import Source
+from paperchat.records import Hit
 from paperchat.retrieval import distinctive_terms
 
 MIN_SENTENCE_WORDS = 5  # shorter pieces of an abstract are headings or cut-offs
@@ -180,9 +182,9 @@ class ExtractiveAnswer:
         # "Compare ..." would draw the abstract's own "we compare ..." sentences: left out.
         query = " ".join([_ASKING.sub(" ", question), *context_terms])
         vectors = self.embedder.embed([c.text for c in found])
-        cosines = vectors @ self.embedder.embed_query(query)
+        cosines = vectors @ self.embedder.embed_query(_unnamed(query, found))
         # Each paper's title words and name words, worked out once, not once per sentence.
-        papers = {c.source.hit.title: _PaperWords.of(c.source.hit.title) for c in found}
+        papers = {c.source.hit.title: _PaperWords.of(c.source.hit) for c in found}
         # Paper names say which paper, and "compare" how it is asked; neither says what answers.
         names = set().union(*(p.name for p in papers.values()))
         terms = set(distinctive_terms(query)) - names - _ASKING_WORDS
@@ -206,9 +208,28 @@ class _PaperWords:
     name: frozenset[str]
 
     @classmethod
-    def of(cls, title: str) -> _PaperWords:
-        name = frozenset(w for n in whole_names(title) for w in words(n))
-        return cls(frozenset(words(title)), name)
+    def of(cls, hit: Hit) -> _PaperWords:
+        name = frozenset(w for n in _names(hit) for w in words(n))
+        return cls(frozenset(words(hit.title)), name)
+
+
+def _names(hit: Hit) -> list[str]:
+    """A paper's whole names: its title's, and, when the question calls it by one, the names
+    its abstract coins (stored names that are no title name); not the words inside a title
+    ("LLM" of "Aligned with LLM"). An unnamed paper's coinage is just a word of its text."""
+    of_title = set(paper_names(hit.title))
+    coined = [n for n in hit.names if n not in of_title] if hit.named else []
+    return [*whole_names(hit.title), *coined]
+
+
+def _unnamed(query: str, found: Sequence[Candidate]) -> str:
+    """The query with the names of the papers it names replaced by "the paper": the name
+    says which paper, and would draw the sentences that merely repeat it."""
+    named = {n for c in found if c.source.hit.named for n in _names(c.source.hit)}
+    for name in sorted(named, key=len, reverse=True):
+        pattern = r"(?<![\w-])" + r"[\s-]+".join(map(re.escape, name.split())) + r"(?![\w-])"
+        query = re.sub(pattern, "the paper", query, flags=re.IGNORECASE)
+    return query
 
 
 def _score(

@@ -21,7 +21,7 @@ MAX_NAME_WORDS = 6  # longer title prefixes are sentences: nobody types them as 
 MIN_NAME_CHARS = 2
 MIN_COINED_CHARS = 3  # "CL", "TL": the field's abbreviations, not a paper's name
 MAX_COINED_CHARS = 40
-MAX_COINED_NAMES = 3  # an abstract names its method, dataset, benchmark; more are its parts
+MAX_COINED_NAMES = 2  # the method and its dataset or benchmark; further ones are its parts
 _PREFIX_END = re.compile(r"\s*(?::|\s--?\s|\s[\u2013\u2014]\s)\s*")
 _PARENTHESISED = re.compile(r"\(([^()\s]{2,20})\)")
 _TOKEN = re.compile(r"[^\s,;:!?()\[\]{}\"\u201c\u201d]+")
@@ -116,15 +116,24 @@ def _variants(found: list[str]) -> list[str]:
 # verb and the name ("a novel method ZSCL").
 # "called", not "call": "API call and API usage" names nothing.
 _NAMING_VERB = (
-    r"(?:(?:propos|introduc|present|develop|establish|buil|releas|construct|curat|yield)\w*"
+    r"(?:(?:propos|introduc|present|develop|establish|buil|releas|construct|curat|yield|explor)\w*"
     r"|called|named|termed|dubbed|coined|namely|refer(?:red)?\s+to\s+[^.]{0,60}?\s+as)"
 )
 # After "on", "for", "with" ... comes what the idea is applied to ("results on COCO"), not it.
 _RELATION = r"(?:on|in|for|with|to|of|from|by|using|via|at|than|over|into|across|as)"
+# ... and a name stands alone ("ViLD, a method", "ZSCL to prevent ..."): in "a straightforward
+# MLP diffusion network" the acronym only describes the network.
+_AFTER_NAME = (
+    r"to|that|which|for|with|using|as|on|in|by|and|or|is|are|was|were|can|from|via|achieves"
+    r"|outperforms|consists|uses|leverages|learns|enables|based|built|trained|contain\w*|\("
+    # ... or is followed by what it is: "a novel Text4Point framework".
+    r"|framework|model|models|method|approach|dataset|benchmark|pipeline|system|architecture"
+    r"|algorithm|corpus|toolkit|family|series|suite|paradigm"
+)
 _COINED_AFTER_VERB = re.compile(
     r"\b" + _NAMING_VERB + r"\s+(?:(?:a|an|the)\s+)?"
     r"(?:(?!" + _RELATION + r"\b)[a-z][\w-]*,?\s+){0,6}?"
-    r"\(?((?=[\w-]*[A-Z])[A-Za-z0-9][\w-]*\w)(?=[\s,.;:)])",
+    r"\(?((?=[\w-]*[A-Z])[A-Za-z0-9][\w-]*\w)(?=[,.;:)]|\s+(?:" + _AFTER_NAME + r")\b|\s*$)",
 )
 # ... or an acronym defined for a capitalised phrase: "Programming Every Example (ProX)", not
 # the field's "natural language processing (NLP)".
@@ -154,8 +163,20 @@ def coined_names(abstract: str, title: str, elsewhere: frozenset[str] = frozense
     Of "ADapt And Merge (ADAM)" the acronym; plurals of acronyms ("LLMs") are no coinage, nor
     is any name when the title holds one.
     """
+    if distinctive_names(title):
+        return []  # "CLIM: ..." is called so: an acronym in its abstract names a part
     if whole_names(title):
-        return []  # "Language-Codec: ..." is called by its prefix, not its parts' acronyms
+        # A prefix of plain words ("Language-Codec: ...") is the paper's name, and its parts
+        # ("MCRVQ") are not; unless the abstract gives the prefix an acronym: "Programming
+        # Every Example (ProX)".
+        spelled = re.search(
+            re.escape(whole_names(title)[0]) + r"\s*\(([^()\s,;]{2,24})\)", normalise(abstract)
+        )
+        if not spelled:
+            return []
+        original = re.search(r"\((" + re.escape(spelled.group(1)) + r")\)", abstract, re.I)
+        name = original.group(1) if original else spelled.group(1)
+        return [name] if name_like(name) else []
     in_title = {normalise(w) for w in _words(title)}
     defined = list(_COINED_IN_PARENS.finditer(abstract))
     # "We propose ADapt And Merge (ADAM)": the acronym, not the phrase's first word.
