@@ -27,12 +27,13 @@ from paperchat.index import PAYLOAD_INDEXES, Filters, PaperIndex
 from paperchat.index import edge as edge_module
 from paperchat.index.edge import EdgeIndex
 from paperchat.index.push import push_index
+from paperchat.index.schema import CHUNK_FIELDS, payload_meta
 from paperchat.index.server import ServerIndex, local_client
 from paperchat.ingest import Ingestor
 from paperchat.names import paper_names
 from paperchat.pipeline import Pipeline
 from paperchat.retrieval import Retriever
-from paperchat.settings import SHIPPED_CORPUS, Settings
+from paperchat.settings import SHIPPED_CORPUS, IngestSettings, Settings
 
 LISTING = SHIPPED_CORPUS / "listing-4-mar-13.txt"
 ENGINES = ("edge", "server")
@@ -315,10 +316,10 @@ def test_concurrent_first_searches_open_the_shard_once(tmp_path: Path, monkeypat
     opened: list[int] = []
     real_load = edge_module._load
 
-    def slow_load(path: Path) -> object:  # widens the window in which a second opener races
+    def slow_load(path: Path, config: object) -> object:  # widens the window of a race
         opened.append(threading.get_ident())
         time.sleep(0.2)
-        return real_load(path)
+        return real_load(path, config)
 
     monkeypatch.setattr(edge_module, "_load", slow_load)
     index = EdgeIndex(settings)  # as a server starts: the shard opens on its first search
@@ -336,3 +337,78 @@ def test_concurrent_first_searches_open_the_shard_once(tmp_path: Path, monkeypat
         index.close()
     assert len(opened) == 1
     assert results == [expected] * 8
+
+
+def test_chunks_carry_the_filter_fields_and_hits_read_the_rest_from_the_head(
+    harness: Harness,
+) -> None:
+    points, offset = [], None
+    while True:
+        page, offset = harness.index.scroll(offset, 100)
+        points += page
+        if offset is None:
+            break
+    heads = {p.payload["paper_id"]: p.payload for p in points if p.payload["position"] == 0}
+    others = [p.payload for p in points if p.payload["position"]]
+    assert others and len(heads) == 60
+    assert all(set(p) == {*CHUNK_FIELDS, "text", "position"} for p in others)
+    assert all(p[f] == heads[p["paper_id"]][f] for p in others for f in CHUNK_FIELDS)
+    # A question made of a later chunk's words finds that chunk first; its hit still carries
+    # the paper's title, links and metadata, read from the head.
+    later = max(others, key=lambda p: len(p["text"]))
+    (hit,) = harness.retriever.search(later["text"], k=1, mode="sparse")
+    head = heads[later["paper_id"]]
+    assert hit.text == later["text"] != head["text"]
+    assert (hit.paper_id, hit.title, list(hit.urls)) == (
+        head["paper_id"], head["title"], head["urls"],
+    )  # fmt: skip
+    assert hit.meta == payload_meta(head)
+
+
+def test_a_small_segment_size_seals_while_writing_and_search_is_unchanged(
+    harnesses: dict[str, Harness], tmp_path: Path, monkeypatch
+) -> None:
+    """The memory bound: with `edge_segment_mb` small, the shard seals its appendable segment
+    into memory-mapped ones while the ingest writes (and reopens), as 100k papers do at 10 MB;
+    a server's searches meanwhile never fail, and the sealed index answers as the unsealed."""
+    monkeypatch.setattr(edge_module, "SEAL_CHECK", 40)  # ask every 40 chunks, not 8192
+    settings = Settings(data_dir=tmp_path, qdrant={"edge_segment_mb": 0.05})  # ~35 chunks
+    index = EdgeIndex(settings)
+    unsealed = harnesses["edge"]
+    embedder = unsealed.retriever.embedder
+    retriever = Retriever(index, embedder, settings.retrieval)
+    batches = IngestSettings(batch_papers=8)
+    ingestor = Ingestor(index, Chunker(128, 32), lambda: embedder, settings=batches)
+    done, failures = threading.Event(), []
+
+    def search_meanwhile() -> None:
+        while not done.is_set():
+            try:
+                retriever.search(QUESTIONS[0])
+            except IndexNotReadyError:
+                time.sleep(0.01)  # before the first batch lands
+            except Exception as e:  # any other failure is the finding
+                failures.append(e)
+
+    reader = threading.Thread(target=search_meanwhile)
+    reader.start()
+    try:
+        ingestor.run([LISTING])
+    finally:
+        done.set()
+        reader.join()
+    try:
+        assert failures == []
+        assert index.shard.info().segments_count >= 3  # sealed more than once
+        assert index.count_chunks() == unsealed.index.count_chunks()
+        ids = [term_id(t) for t in words("speech model training benchmark")]
+        assert index.document_frequencies(ids) == unsealed.index.document_frequencies(ids)
+        for question in QUESTIONS:
+            for mode in ("hybrid", "sparse", "dense"):
+                sealed = retriever.search(question, k=5, mode=mode)
+                plain = unsealed.retriever.search(question, k=5, mode=mode)
+                assert [(h.paper_id, h.chunks) for h in sealed] == [
+                    (h.paper_id, h.chunks) for h in plain
+                ]
+    finally:
+        index.close()

@@ -139,6 +139,13 @@ class QdrantSettings(_Section):
     shards: int = Field(1, ge=1, description="shard_number used when creating the collection.")
     replication: int = Field(1, ge=1, description="replication_factor when creating it.")
     upsert_batch: int = Field(256, ge=1, description="Points per upsert request to a server.")
+    edge_segment_mb: float = Field(
+        10.0,
+        gt=0,
+        description="Embedded index (Qdrant Edge): MB of vectors (dense or sparse, whichever is "
+        "larger) at which the segment being written, held in RAM, is sealed during ingest into "
+        "an indexed, memory-mapped segment; keeps ingest memory flat as the corpus grows.",
+    )
 
 
 class RetrievalSettings(_Section):

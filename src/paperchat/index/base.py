@@ -13,6 +13,7 @@ from paperchat.chunking import chunk_id, head_id
 from paperchat.errors import IndexUnavailableError
 from paperchat.index.schema import (
     HEAD_FIELDS,
+    HIT_FIELDS,
     Filters,
     Mode,
     QueryVectors,
@@ -20,7 +21,9 @@ from paperchat.index.schema import (
     StoredPaper,
     StoredPoint,
     dimension_mismatch,
-    group_hits,
+    group_chunks,
+    lacks_paper_fields,
+    make_hit,
     payload_meta,
     stored_points,
 )
@@ -197,10 +200,17 @@ class PaperIndex(ABC):
         limit = 2 * vectors.prefetch if mode == "hybrid" else max(vectors.prefetch, 4 * k)
         while True:
             chunks = self.search_chunks(vectors, mode, limit, filters)
-            hits = group_hits(chunks, k, group_size)
-            if len(hits) >= k or len(chunks) < limit or mode == "hybrid":
-                return hits
+            groups = group_chunks(chunks, k, group_size)
+            if len(groups) >= k or len(chunks) < limit or mode == "hybrid":
+                return self._hits(groups)
             limit *= 4
+
+    def _hits(self, groups: Mapping[str, Sequence[tuple[float, Mapping[str, Any]]]]) -> list[Hit]:
+        """The hits of grouped chunks; a paper whose best chunk is not its head gets its
+        fields from the head, all such heads read in one lookup."""
+        wanted = [head_id(pid) for pid, members in groups.items() if lacks_paper_fields(members)]
+        heads = {str(h.get("paper_id")): h for h in self.retrieve_payloads(wanted, HIT_FIELDS)}
+        return [make_hit(pid, members, heads.get(pid)) for pid, members in groups.items()]
 
     @abstractmethod
     def search_chunks(

@@ -7,6 +7,15 @@ demands; taken when the index is opened, so a second process gets a clear messag
 
 Qdrant Edge has no grouped query in Python: the fused candidates (both prefetch lists) are
 fetched and grouped per paper here, which is what a server's group-by does over the same list.
+
+Memory. Qdrant Edge writes into one appendable segment whose vectors, sparse index and payload
+indexes live in RAM, and it runs its optimizer only when asked; left alone, an ingest of 100k
+papers held 2 GB. So while writing, every `SEAL_CHECK` chunks the shard is asked to optimize:
+once the appendable segment passes `qdrant.edge_segment_mb` of vectors it is sealed into an
+indexed segment whose vectors, indexes and payload are memory-mapped (`Memory.Cold`), and a
+fresh appendable segment takes the next points. The shard is then closed and opened again: a
+shard that has written and sealed keeps memory that a freshly opened one does not. Readers of
+the same index (a server answering while an upload ingests) wait for that reopening only.
 """
 
 from __future__ import annotations
@@ -17,7 +26,8 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Collection, Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +36,7 @@ import qdrant_edge as qe
 from paperchat.chunking import head_id
 from paperchat.errors import IndexNotReadyError, IndexUnavailableError
 from paperchat.index.base import PaperIndex
+from paperchat.index.gate import ReadGate, reads
 from paperchat.index.schema import (
     DENSE,
     HIT_FIELDS,
@@ -44,12 +55,16 @@ from paperchat.settings import Settings
 log = logging.getLogger(__name__)
 WRITE_BATCH = 1024  # points per update: bounds the memory of one conversion to Rust
 SCAN_BATCH = 2048
-KINDS: dict[FieldKind, qe.PayloadSchemaType] = {
-    "keyword": qe.PayloadSchemaType.Keyword,
-    "integer": qe.PayloadSchemaType.Integer,
-    "float": qe.PayloadSchemaType.Float,
-    "bool": qe.PayloadSchemaType.Bool,
-    "datetime": qe.PayloadSchemaType.Datetime,
+SEAL_CHECK = 8192  # chunks written between two asks to seal the appendable segment
+SEGMENTS = 16  # sealed segments kept apart before the optimizer merges the smallest
+COLD = qe.Memory.Cold  # on disk, read through the page cache: the OS bounds what stays in RAM
+# Payload indexes of sealed segments memory-mapped too (in RAM they grew with every segment).
+KINDS: dict[FieldKind, Callable[[], Any]] = {
+    "keyword": lambda: qe.KeywordIndexParams(memory=COLD),
+    "integer": lambda: qe.IntegerIndexParams(lookup=True, range=True, memory=COLD),
+    "float": lambda: qe.FloatIndexParams(memory=COLD),
+    "bool": lambda: qe.BoolIndexParams(memory=COLD),
+    "datetime": lambda: qe.DatetimeIndexParams(memory=COLD),
 }
 
 
@@ -71,7 +86,11 @@ class EdgeIndex(PaperIndex):
         self._lock_file = _hold_lock(self.root / ".lock", settings.qdrant_path)
         self._shard: qe.EdgeShard | None = None
         self._opening = threading.Lock()
+        self.gate = ReadGate()
         self._dim: int | None = None
+        self._segment_kb = max(1, round(settings.qdrant.edge_segment_mb * 1024))
+        self._unsealed = 0  # chunks written since the last ask to seal
+        self.sealing_seconds = 0.0  # spent sealing by this process (benchmarks report it)
         self.terms = SqliteTermCounts(self.root / "terms.sqlite")
 
     # -- schema and state --------------------------------------------------------------------
@@ -98,7 +117,10 @@ class EdgeIndex(PaperIndex):
                 if self._shard is None:
                     if not self.exists():
                         raise IndexNotReadyError(self.empty_hint())
-                    self._shard = _load(self.root / "shard")
+                    # With today's configuration: a shard made before it converges to it
+                    # (memory-mapped segments, sealing) at its next optimize.
+                    config = _config(self.dimension() or 0, self._segment_kb)
+                    self._shard = _load(self.root / "shard", config)
         return self._shard
 
     def ensure(self, dim: int) -> None:
@@ -109,10 +131,7 @@ class EdgeIndex(PaperIndex):
             self._index_payload()
             return
         log.info("creating Qdrant Edge shard %s (dim %d)", self.root, dim)
-        config = qe.EdgeConfig(
-            vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)},
-            sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
-        )
+        config = _config(dim, self._segment_kb)
         self._shard = qe.EdgeShard.create(str(self.root / "shard"), config)
         self._index_payload()
         self.terms.replace({})
@@ -124,7 +143,7 @@ class EdgeIndex(PaperIndex):
         have = set(self.shard.info().payload_schema)
         for name, kind in PAYLOAD_INDEXES.items():
             if name not in have:
-                self.shard.update(qe.UpdateOperation.create_field_index(name, KINDS[kind]))
+                self.shard.update(qe.UpdateOperation.create_field_index(name, KINDS[kind]()))
 
     def dimension(self) -> int | None:
         if self._dim is None:  # asked by every query: read once
@@ -134,6 +153,7 @@ class EdgeIndex(PaperIndex):
     def engine_version(self) -> str:
         return f"Qdrant Edge {edge_version()} (embedded, qdrant-edge-py)"
 
+    @reads
     def optimize(self) -> bool:
         """Qdrant Edge runs no optimizer by itself: its segments stay as written (appendable,
         searched point by point) until asked. Segments past its indexing threshold get an
@@ -145,11 +165,31 @@ class EdgeIndex(PaperIndex):
         log.info("optimizing the Qdrant Edge shard %s", self.root)
         return self.shard.optimize()
 
-    def close(self) -> None:
+    def _seal_when_due(self, written: int) -> bool:
+        """Seals the appendable segment once it has outgrown `qdrant.edge_segment_mb`, then
+        opens the shard afresh (see the module's docstring); True if it sealed."""
+        self._unsealed += written
+        if self._unsealed < SEAL_CHECK:
+            return False
+        self._unsealed = 0
+        started = time.perf_counter()
+        if not self.shard.optimize():  # nothing past the threshold: a quick no-op
+            return False
+        with self.gate.alone():
+            self._close_shard()
+        took = time.perf_counter() - started
+        self.sealing_seconds += took
+        log.info("sealed a segment of %s in %.1f s", self.collection, took)
+        return True
+
+    def _close_shard(self) -> None:
         if self._shard is not None:
             self._shard.flush()
             self._shard.close()
             self._shard = None
+
+    def close(self) -> None:
+        self._close_shard()
         self.terms.close()
         self._lock_file.close()  # releases the lock
 
@@ -203,12 +243,14 @@ class EdgeIndex(PaperIndex):
 
     # -- writing -----------------------------------------------------------------------------
 
+    @reads
     def retrieve_payloads(self, ids: list[str], fields: list[str]) -> list[dict[str, Any]]:
         if not ids:
             return []
         records = self.shard.retrieve(ids, with_payload=fields, with_vector=False)
         return [r.payload or {} for r in records]
 
+    @reads
     def present_ids(self, ids: list[str]) -> list[str]:
         if not ids:
             return []
@@ -222,6 +264,7 @@ class EdgeIndex(PaperIndex):
             old = self.shard.retrieve(ids, with_payload=False, with_vector=[SPARSE])
             self.shard.update(qe.UpdateOperation.upsert_points([_point(p) for p in batch]))
             self.terms.apply(term_delta((p.sparse for p in batch), _sparse_of(old)))
+            self._seal_when_due(len(batch))
 
     def delete_stale(self, paper_ids: Collection[str], keep: Mapping[str, str]) -> None:
         ids = list(paper_ids)
@@ -243,17 +286,20 @@ class EdgeIndex(PaperIndex):
 
     # -- reading -----------------------------------------------------------------------------
 
+    @reads
     def count_chunks(self) -> int:
         # The shard's own tally, exact after deletes and overwrites: an exact count request
         # walks every point (36 ms at 250k chunks), and every search asks twice.
         return self.shard.info().points_count if self.exists() else 0
 
+    @reads
     def count_papers(self) -> int:
         if not self.exists():
             return 0
         heads = qe.Filter(must=[qe.FieldCondition("position", match=qe.MatchValue(0))])
         return self.shard.count(qe.CountRequest(exact=True, filter=heads))
 
+    @reads
     def document_frequencies(self, term_ids: Collection[int]) -> tuple[int, dict[int, int]]:
         chunks = self.count_chunks()
         counted, found = self.terms.get(term_ids)
@@ -265,18 +311,21 @@ class EdgeIndex(PaperIndex):
             counted, found = self.terms.get(term_ids)
         return counted, found
 
+    @reads
     def search_chunks(
         self, vectors: QueryVectors, mode: Mode, limit: int, filters: Filters | None
     ) -> list[tuple[float, dict[str, Any]]]:
         points = self.shard.query(_request(vectors, mode, _filter(filters), limit))
         return [(p.score, p.payload or {}) for p in points]
 
+    @reads
     def facet(self, key: str, limit: int = 1000) -> dict[Any, int]:
         if not self.exists():
             return {}
         request = qe.FacetRequest(key, limit=limit, exact=True, filter=_FIRST)
         return {h.value: h.count for h in self.shard.facet(request).hits}
 
+    @reads
     def heads(
         self, limit: int, offset: Any = None, filters: Filters | None = None
     ) -> tuple[list[dict[str, Any]], Any]:
@@ -293,6 +342,7 @@ class EdgeIndex(PaperIndex):
         records, following = self.shard.scroll(request)
         return [dict(r.payload or {}) for r in records], following
 
+    @reads
     def paper_ids_by_names(self, names: Collection[str], limit: int = 10) -> list[str]:
         if not names or not self.exists():
             return []
@@ -307,6 +357,7 @@ class EdgeIndex(PaperIndex):
         )
         return [str((r.payload or {}).get("paper_id")) for r in records]
 
+    @reads
     def scroll(self, offset: str | None, limit: int) -> tuple[list[StoredPoint], str | None]:
         records, following = self.shard.scroll(
             qe.ScrollRequest(offset=offset, limit=limit, with_payload=True, with_vector=True)
@@ -343,9 +394,28 @@ def _hold_lock(path: Path, where: Path) -> Any:
     return handle
 
 
-def _load(path: Path) -> qe.EdgeShard:
+def _config(dim: int, segment_kb: int) -> qe.EdgeConfig:
+    """The shard's configuration: sealed segments memory-mapped, sealed at `segment_kb`."""
+    cold = COLD
+    return qe.EdgeConfig(
+        vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine, memory=cold)},
+        sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf, memory=cold)},
+        payload_memory=cold,
+        id_tracker_memory=cold,
+        hnsw_config=qe.HnswIndexConfig(
+            m=16, ef_construct=100, full_scan_threshold=10_000, memory=cold
+        ),
+        # Qdrant merges segments down to a number set by the CPU count (2 here): each seal
+        # would rewrite everything sealed before. Kept apart instead, up to SEGMENTS.
+        optimizers=qe.EdgeOptimizersConfig(
+            indexing_threshold=segment_kb, default_segment_number=SEGMENTS
+        ),
+    )
+
+
+def _load(path: Path, config: qe.EdgeConfig) -> qe.EdgeShard:
     try:
-        return qe.EdgeShard.load(str(path))
+        return qe.EdgeShard.load(str(path), config)
     except Exception as e:  # qdrant-edge raises plain Exception
         raise IndexUnavailableError(
             f"The embedded index at {path} could not be opened ({e}). If it is damaged, delete "

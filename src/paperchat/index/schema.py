@@ -41,6 +41,13 @@ PAYLOAD_INDEXES: dict[str, FieldKind] = {
 }
 # The paper-level fields every chunk carries; a later source can fill them in (update_paper).
 META_FIELDS = ["authors", "year", "venue", "doi", "arxiv_id", "categories", "record_url"]
+# Payload fields every chunk carries: what filters and `delete_stale` match on. A paper's other
+# fields (title, names, links, authors, ...) live on its head (first chunk) only, and a hit
+# whose best chunk is another reads them from there (`PaperIndex.query`): Qdrant Edge's
+# binding spends about 10 µs converting each payload value, so repeating a paper's fields on
+# each of its chunks was the largest cost of writing. Indexes of an earlier layout, with every
+# field on every chunk, read the same.
+CHUNK_FIELDS = ("paper_id", "content_hash", "sources", "date", "year", "categories", "author_keys")
 # Payload fields a search returns of each chunk.
 HIT_FIELDS = ["paper_id", "title", "text", "sources", "date", "urls", "names", *META_FIELDS]
 # Payload fields `stored` reads from a paper's head chunk.
@@ -168,12 +175,9 @@ class StoredPoint:
     payload: dict[str, Any]
 
 
-def payload(chunk: Chunk, n_chunks: int) -> dict[str, object]:
-    return {**paper_payload(chunk, n_chunks), "text": chunk.text, "position": chunk.position}
-
-
 def paper_payload(chunk: Chunk, n_chunks: int) -> dict[str, object]:
-    """The fields every chunk of the paper carries alike (all but `text` and `position`)."""
+    """A paper's fields, on its head chunk (besides `text` and `position`); the other chunks
+    carry the `CHUNK_FIELDS` among them."""
     return {
         "paper_id": chunk.paper_id,
         "title": chunk.title,
@@ -218,31 +222,43 @@ def stored_points(
     chunks: Sequence[Chunk], dense: np.ndarray, sparse: Sequence[SparseVec]
 ) -> list[StoredPoint]:
     counts = Counter(c.paper_id for c in chunks)
-    shared: dict[str, dict[str, object]] = {}  # per paper: its fields are built once
+    # Per paper, built once: the head's fields and the other chunks' share of them.
+    shared: dict[str, tuple[dict[str, object], dict[str, object]]] = {}
     points = []
     for c, vec, sv in zip(chunks, dense.tolist(), sparse, strict=True):
         if (fields := shared.get(c.paper_id)) is None:
-            fields = shared[c.paper_id] = paper_payload(c, counts[c.paper_id])
-        points.append(
-            StoredPoint(c.chunk_id, vec, sv, {**fields, "text": c.text, "position": c.position})
-        )
+            head = paper_payload(c, counts[c.paper_id])
+            fields = shared[c.paper_id] = (head, {k: head[k] for k in CHUNK_FIELDS})
+        own = {"text": c.text, "position": c.position}
+        points.append(StoredPoint(c.chunk_id, vec, sv, {**fields[bool(c.position)], **own}))
     return points
 
 
-def group_hits(
-    scored: Iterable[tuple[float, Mapping[str, Any]]], k: int, group_size: int
-) -> list[Hit]:
+Scored = tuple[float, Mapping[str, Any]]
+
+
+def group_chunks(scored: Iterable[Scored], k: int, group_size: int) -> dict[str, list[Scored]]:
     """Chunks in score order -> the top k papers, each with its best `group_size` chunks."""
-    groups: dict[str, list[tuple[float, Mapping[str, Any]]]] = {}
+    groups: dict[str, list[Scored]] = {}
     for score, point in scored:
         members = groups.setdefault(str(point.get("paper_id")), [])
         if len(members) < group_size:
             members.append((score, point))
-    return [make_hit(pid, members) for pid, members in list(groups.items())[:k]]
+    return dict(list(groups.items())[:k])
 
 
-def make_hit(paper_id: str, members: Sequence[tuple[float, Mapping[str, Any]]]) -> Hit:
+def lacks_paper_fields(members: Sequence[Scored]) -> bool:
+    """True when a group's best chunk is not its paper's head (see `CHUNK_FIELDS`)."""
+    return "title" not in members[0][1]
+
+
+def make_hit(
+    paper_id: str, members: Sequence[Scored], head: Mapping[str, Any] | None = None
+) -> Hit:
+    """A paper's hit; `head` gives the paper fields its best chunk does not carry."""
     score, best = members[0]
+    if head:
+        best = {**head, **best}
     return Hit(
         paper_id=paper_id,
         title=best.get("title", ""),
