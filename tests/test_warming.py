@@ -1,5 +1,5 @@
 """The server embeds the papers' sentences ahead of answers: an extractive answer then runs
-the model for its question only."""
+the model for its question only (and for the question without the paper's name it uses)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,9 @@ def test_warmed_sentences_leave_an_answer_one_model_call(tmp_path: Path) -> None
         calls = pipeline.embedder._coalesced.calls
         answer = answerer.answer("What does ELECTRA pre-train its encoder to do?")
         assert answer.citations and not answer.abstained
-        assert pipeline.embedder._coalesced.calls == calls + 1  # the question, nothing else
+        # The question, and the question with its paper's name left out (what the sentences
+        # are scored against); the sentences themselves cost no model call.
+        assert pipeline.embedder._coalesced.calls == calls + 2
 
         # The sentences warmed are the ones the answer scored: cut from the whole abstract.
         (hit,) = pipeline.retriever.whole_papers(answer.question, answer.hits[:1])
