@@ -199,9 +199,10 @@ class ExtractiveAnswer:
         # "Compare ..." would draw the abstract's own "we compare ..." sentences: left out.
         query = " ".join([_ASKING.sub(" ", question), *context_terms])
         vectors = self.embedder.embed([c.text for c in found])
-        cosines = vectors @ self.embedder.embed_query(_unnamed(query, found))
         # Each paper's title words and name words, worked out once, not once per sentence.
-        papers = {c.source.hit.title: _PaperWords.of(c.source.hit) for c in found}
+        hits = {c.source.hit.title: c.source.hit for c in found}
+        cosines = vectors @ self.embedder.embed_query(_unnamed(query, hits.values()))
+        papers = {title: _PaperWords.of(hit) for title, hit in hits.items()}
         # Paper names say which paper, and "compare" how it is asked; neither says what answers.
         names = set().union(*(p.name for p in papers.values()))
         terms = set(distinctive_terms(query)) - names - _ASKING_WORDS
@@ -239,10 +240,10 @@ def _names(hit: Hit) -> list[str]:
     return [*whole_names(hit.title), *coined]
 
 
-def _unnamed(query: str, found: Sequence[Candidate]) -> str:
+def _unnamed(query: str, hits: Iterable[Hit]) -> str:
     """The query with the names of the papers it names replaced by "the paper": the name
     says which paper, and would draw the sentences that merely repeat it."""
-    named = {n for c in found if c.source.hit.named for n in _names(c.source.hit)}
+    named = {n for hit in hits if hit.named for n in _names(hit)}
     for name in sorted(named, key=len, reverse=True):
         pattern = r"(?<![\w-])" + r"[\s-]+".join(map(re.escape, name.split())) + r"(?![\w-])"
         query = re.sub(pattern, "the paper", query, flags=re.IGNORECASE)

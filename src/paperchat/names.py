@@ -165,13 +165,11 @@ def coined_names(abstract: str, title: str, elsewhere: frozenset[str] = frozense
     """
     if distinctive_names(title):
         return []  # "CLIM: ..." is called so: an acronym in its abstract names a part
-    if whole_names(title):
+    if whole := whole_names(title):
         # A prefix of plain words ("Language-Codec: ...") is the paper's name, and its parts
         # ("MCRVQ") are not; unless the abstract gives the prefix an acronym: "Programming
         # Every Example (ProX)".
-        spelled = re.search(
-            re.escape(whole_names(title)[0]) + r"\s*\(([^()\s,;]{2,24})\)", normalise(abstract)
-        )
+        spelled = re.search(re.escape(whole[0]) + r"\s*\(([^()\s,;]{2,24})\)", normalise(abstract))
         if not spelled:
             return []
         original = re.search(r"\((" + re.escape(spelled.group(1)) + r")\)", abstract, re.I)
