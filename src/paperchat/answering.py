@@ -188,9 +188,13 @@ class Answerer:
         retrieval.
         """
         rewrite = self._condense_with_llm if self._condense_by_llm() else None
-        o = options
         return self.reader.read(
-            question, history, k=o.k, mode=o.mode, rewrite=rewrite, filters=o.filters
+            question,
+            history,
+            k=options.k,
+            mode=options.mode,
+            rewrite=rewrite,
+            filters=options.filters,
         )
 
     def _condense_by_llm(self) -> bool:
