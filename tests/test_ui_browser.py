@@ -148,8 +148,10 @@ def test_conversation_survives_a_reload(ui_server, page):
     open_chat(page, ui_server)
     ask(page, "Which paper proposes replaced token detection?")
     wait_for_sources(page)
-    saved = page.get_by_text("Which paper proposes replaced").first  # the side panel
-    saved.wait_for(timeout=60_000)  # saved once the answer is complete
+    # The side panel's entry, not the question in the chat: it appears only once the
+    # conversation is in the browser's storage, so the reload cannot outrun the save.
+    saved = page.locator("table").get_by_text("Which paper proposes replaced")
+    saved.wait_for(timeout=60_000)
     page.reload(wait_until="load")
     page.locator("#question textarea").wait_for()
     saved.click(timeout=60_000)
