@@ -55,6 +55,9 @@ MAX_LIST_PAPERS = 4  # papers a "which papers ..." question may list
 # ... and for such a question a paper also joins when retrieval found it nearly as similar to
 # the question (dense cosine of its best chunk) as the lead: a list is about whole papers.
 LIST_RELEVANCE_MARGIN = 0.0
+# ... and a plural "which papers" question that found no second paper so takes the next one
+# holding the question's terms when it is this close to the lead in retrieval's similarity.
+PLURAL_RELEVANCE_MARGIN = 0.05
 # A paper joins only holding this share of the best paper's coverage of the question's terms:
 # close in embedding space but without the asked vocabulary, it is a neighbour, not an answer.
 LIST_COVERAGE_SHARE = 0.4
@@ -151,6 +154,12 @@ def is_keywords(question: str) -> bool:
 
 def asks_which_paper(question: str) -> bool:
     return bool(_WHICH_PAPER.search(question))
+
+
+def asks_which_papers(question: str) -> bool:
+    """ "Which papers ...", in the plural: not "Which paper compares ..." """
+    found = _WHICH_PAPER.search(question)
+    return bool(found and found.group().lower().endswith("s"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,13 +334,13 @@ def choose_papers(question: str, scored: Sequence[Candidate]) -> list[int]:
     near = max(relevance[n] for n in lead) - LIST_RELEVANCE_MARGIN
     coverage = {c.source.n: c.source.hit.coverage or 0.0 for c in scored}
     enough = max(coverage.values()) * LIST_COVERAGE_SHARE
-    others = sorted(
-        n
-        for n in best
-        if n not in lead
-        and (best[n] >= bar or (listing and relevance[n] >= near))
-        and coverage[n] >= enough
-    )
+    covering = sorted(n for n in best if n not in lead and coverage[n] >= enough)
+    others = [n for n in covering if best[n] >= bar or (listing and relevance[n] >= near)]
+    if listing and not others and asks_which_papers(question):
+        # "Which papers ..." expects more than one: the next paper retrieval ranks that holds
+        # the question's terms joins when retrieval found it almost as similar as the lead.
+        second = covering[:1]
+        others = [n for n in second if relevance[n] >= near - PLURAL_RELEVANCE_MARGIN]
     return [*lead, *others][: MAX_LIST_PAPERS if listing else MAX_PAPERS]
 
 
