@@ -219,3 +219,22 @@ def test_a_sentence_pointing_back_is_quoted_only_after_the_one_it_points_to() ->
     assert pick_sentences([back, main], 3, 0.4) == [main]
     before = Candidate(src, "Masked language models corrupt the input.", 0, 0.7)
     assert pick_sentences([before, back, main], 3, 0.4) == [before, back, main]
+
+
+@pytest.mark.parametrize(
+    ("sentence", "passage", "quoted"),
+    [
+        ("Language models translate questions.", "", "language models translate questions."),
+        # A proper noun: the abstract capitalises it mid-sentence too.
+        ("India has 22 languages.", "Languages of India differ.", "India has 22 languages."),
+        ("Ovis aligns the embeddings.", "", "Ovis aligns the embeddings."),  # the paper's name
+        ("BERT is strong.", "", "BERT is strong."),
+    ],
+)
+def test_a_quoted_sentence_keeps_its_proper_nouns_capitalised(
+    sentence: str, passage: str, quoted: str
+) -> None:
+    hit = Hit("p1", "Ovis: Structural Embedding Alignment for Language Models", 1.0, "")
+    source = Source(n=1, hit=hit, passage=f"{sentence} {passage}")
+    (written,) = write("What does it do?", [1], {1: [Candidate(source, sentence, 0, 1.0)]})
+    assert written.text == f'According to "{hit.title}" [1], {quoted}'

@@ -30,7 +30,7 @@ import numpy as np
 
 from paperchat.citations import CheckedSentence, split_markers, split_sentences, with_markers
 from paperchat.embedding import Embedder, words
-from paperchat.names import coined_name, paper_names, text_names, whole_names
+from paperchat.names import coined_name, normalise, paper_names, text_names, whole_names
 from paperchat.prompts import Source
 from paperchat.records import Hit
 from paperchat.retrieval import distinctive_terms
@@ -387,9 +387,8 @@ def write(
         for i, c in enumerate(chosen[n]):
             claim = _upper_first(third_person(_OPENER.sub("", c.text)))
             if i == 0:
-                title = c.source.hit.title
-                name = called.pop(n, f'"{title}"')
-                text = f"According to {name} [{n}], {_lower_first(claim, title)}"
+                name = called.pop(n, f'"{c.source.hit.title}"')
+                text = f"According to {name} [{n}], {_lower_first(claim, c.source)}"
             else:
                 text = with_markers(claim, [n])
             sentences.append(CheckedSentence(text=text, cited=[n]))
@@ -411,11 +410,13 @@ def _upper_first(sentence: str) -> str:
     return sentence[:1].upper() + sentence[1:]
 
 
-def _lower_first(sentence: str, title: str = "") -> str:
-    # Keep acronyms ("BERT ...") and the paper's own words ("Ovis ...") as written; only a
-    # plain capitalised word is lowered.
-    first = sentence.split(" ", 1)[0]
-    own = first.strip(",;:") in re.findall(r"[\w-]+", title)
-    if first[:1].isupper() and first[1:].islower() and not own:
-        return sentence[:1].lower() + sentence[1:]
-    return sentence
+def _lower_first(sentence: str, source: Source) -> str:
+    """The sentence to follow "According to ..., ": its first word lowered when it is a
+    plain word. Acronyms ("BERT ..."), the paper's names ("Ovis ...") and words its
+    abstract capitalises mid-sentence too, proper nouns ("India ..."), stay as written."""
+    first = sentence.split(" ", 1)[0].strip(",;:")
+    if not (first[:1].isupper() and first[1:].islower()):
+        return sentence
+    own = normalise(first) in {*source.hit.names, *paper_names(source.hit.title)}
+    proper = re.search(rf"[^.!?\s]\s+{re.escape(first)}\b", source.passage)
+    return sentence if own or proper else sentence[:1].lower() + sentence[1:]
