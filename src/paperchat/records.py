@@ -137,10 +137,10 @@ class Hit:
     relevance: float | None = None  # cosine of the question and the best chunk (abstention)
     coverage: float | None = None  # share of the question's distinctive terms it holds
     named: bool = False  # the question calls this paper by one of its names
-    # The question uses a name ("GPT-4") this paper's title and chunks never mention.
-    lacks_names: bool = False
     names: tuple[str, ...] = ()  # the paper's stored names (`Chunk.names`); () before they were
     meta: PaperMeta = NO_META
+    # The question uses a name ("GPT-4") this paper's title and chunks never mention.
+    lacks_names: bool = False
 
     @property
     def url(self) -> str | None:
