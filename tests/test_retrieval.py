@@ -91,6 +91,8 @@ def test_coverage_weighs_distinctive_terms_and_ignores_question_words() -> None:
     assert coverage(terms, weights, "Image models count cars.") == pytest.approx(7 / 13)
     assert coverage(terms, weights, "Counting the crowd in an image") == 1.0
     assert coverage([], weights, "anything") == 1.0
+    # How a question says what a paper is about is no part of the topic.
+    assert distinctive_terms("Which paper talks about Maltese?") == ["maltes"]
 
 
 def test_filters_by_source_and_date(ingested) -> None:

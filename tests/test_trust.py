@@ -34,6 +34,7 @@ KEYWORDS = {
     "replaced token detection": ELECTRA,
     "one-shot weight quantization GPT": "GPTQ:",
     "sparse plus low-rank pretraining memory": "SLTrain:",
+    "Which paper talks about Maltese?": "Pre-training Data Quality and Quantity",  # short
 }
 OFF_TOPIC = [
     "What MMLU score does Llama 3 405B get?",

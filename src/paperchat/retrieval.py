@@ -39,7 +39,9 @@ log = logging.getLogger(__name__)
 # the collection covers the topic, so coverage ignores them.
 GENERIC_WORDS = (
     "paper papers study studies work research article propose proposes present introduce "
-    "describe show find argue approach method methods use uses using model models new based"
+    "describe show find argue approach method methods use uses using model models new based "
+    # ... and how a question says what a paper is about: "Which paper talks about Maltese?"
+    "talk talks discuss discusses deal deals mention mentions"
 )
 NAME_LOOKUP_LIMIT = 10  # papers fetched per name lookup
 # A name that this many papers carry ("LLMs" in several titles) names none of them.
