@@ -1,8 +1,10 @@
-"""Papers -> the parts of their chunks that cost CPU: token windows, sparse vectors, and the
-vectors of an embedder cheap enough to run anywhere (`hash`), in a pool of worker processes.
+"""Papers -> the parts of their chunks that cost CPU: token windows, names, sparse vectors,
+and the vectors of an embedder cheap enough to run anywhere (`hash`), in a pool of worker
+processes.
 
-Outside the model, ingest spends its time cutting windows with the tokenizer and stemming
-terms for the sparse vectors. Both are pure functions of a paper's title and abstract, so
+Outside the model, ingest spends its time cutting windows with the tokenizer, finding the
+names a paper's title and abstract give it, and stemming terms for the sparse vectors. All
+are pure functions of a paper's title and abstract, so
 worker processes compute them batch after batch while the ingesting process parses, feeds the
 model and writes the index. The windows and vectors are the ones computed in-process: the
 same functions run (a test compares them).
@@ -23,13 +25,21 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from paperchat.chunking import Chunker, tokenizer
-from paperchat.embedding import Embedder, HashEmbedder, sparse_of_counts, term_counts, words
+from paperchat.embedding import (
+    Embedder,
+    HashEmbedder,
+    sparse_of_counts,
+    term_counts,
+    term_ids,
+    words,
+)
 from paperchat.index.schema import SparseVec
+from paperchat.names import indexed_names
 from paperchat.records import Paper, embed_text
 
 PARENT_CHECK_SECONDS = 1.0
@@ -37,25 +47,30 @@ PARENT_CHECK_SECONDS = 1.0
 
 @dataclass(slots=True)
 class Encoded:
-    """A batch of papers, encoded: windows per paper, vectors per chunk in the same order."""
+    """A batch of papers, encoded: windows and names per paper, vectors per chunk in order."""
 
     windows: list[list[str]]
     sparse: list[SparseVec]
     dense: np.ndarray | None = None  # only when the embedder runs in the workers
+    names: list[tuple[str, ...]] = field(default_factory=list)  # `indexed_names` per paper
 
 
 def encode(
     chunker: Chunker, papers: Sequence[tuple[str, str]], embedder: HashEmbedder | None
 ) -> Encoded:
-    """(title, abstract) pairs -> their windows and the vectors of each window's chunk."""
+    """(title, abstract) pairs -> their windows and names, and the vectors of each window's
+    chunk."""
     windows = [chunker.windows(title, abstract) for title, abstract in papers]
     counts = [
         term_counts(embed_text(title, window))
         for (title, _), paper_windows in zip(papers, windows, strict=True)
         for window in paper_windows
     ]
-    dense = embedder.embed_counts(counts) if embedder is not None else None
-    return Encoded(windows, [sparse_of_counts(c) for c in counts], dense)
+    ids = [term_ids(c) for c in counts]  # once, for both vectors
+    dense = embedder.embed_counts(counts, ids) if embedder is not None else None
+    sparse = [sparse_of_counts(c, i) for c, i in zip(counts, ids, strict=True)]
+    names = [tuple(indexed_names(title, abstract)) for title, abstract in papers]
+    return Encoded(windows, sparse, dense, names)
 
 
 def in_workers(embedder: Embedder) -> HashEmbedder | None:
