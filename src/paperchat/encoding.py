@@ -79,12 +79,20 @@ def in_workers(embedder: Embedder) -> HashEmbedder | None:
 
 
 class EncoderPool:
-    """Encodes batches of papers in `workers` processes, or in this one when it is 0."""
+    """Encodes batches of papers in `workers` processes, or in this one when it is 0.
+
+    Starting the workers takes seconds (the fork server imports the tokenizer and stemmer
+    first), so they start in a thread of their own, and batches are encoded here until they
+    are up: the ingest never waits for them.
+    """
 
     def __init__(self, chunker: Chunker, workers: int) -> None:
         self.chunker = chunker
         self.workers = workers
         self._pool: ProcessPoolExecutor | None = None
+        self._starter: threading.Thread | None = None
+        self._started = threading.Event()  # set once the first worker is up (or failed)
+        self._failure: BaseException | None = None
         self._batches = 0
 
     def submit(self, papers: Sequence[Paper], embedder: Embedder) -> Future[Encoded]:
@@ -92,25 +100,47 @@ class EncoderPool:
         cheap = in_workers(embedder)
         self._batches += 1
         # The first batch is encoded here: a small file that fits in one batch never pays
-        # for starting the pool (a second or more).
-        if not self.workers or self._batches == 1:
+        # for starting the pool.
+        if self._batches > 1:
+            self.start()
+        if self._failure is not None:
+            raise self._failure
+        if self._pool is None or not self._started.is_set():
             done: Future[Encoded] = Future()
             done.set_result(encode(self.chunker, pairs, cheap))  # here and now
             return done
-        return self._started().submit(encode, self.chunker, pairs, cheap)
+        return self._pool.submit(encode, self.chunker, pairs, cheap)
 
-    def _started(self) -> ProcessPoolExecutor:
-        if self._pool is None:
+    def start(self, wait: bool = False) -> None:
+        """Starts the workers aside, if any and not yet; with `wait`, returns once one is up
+        (every batch submitted from then on goes to them)."""
+        if self.workers and self._starter is None:
+            self._starter = threading.Thread(target=self._spawn, name="encoder-start", daemon=True)
+            self._starter.start()
+        if wait and self._starter is not None:
+            self._started.wait()
+
+    def _spawn(self) -> None:
+        """In the starter thread: the pool, and a first task that returns once a worker is up
+        (workers are spawned by the pool's first submit)."""
+        try:
             self._pool = ProcessPoolExecutor(
                 self.workers,
                 mp_context=_context(),
                 initializer=_start_worker,
                 initargs=(os.getpid(),),
             )
-        return self._pool
+            self._pool.submit(os.getpid).result()
+        except BaseException as e:  # raised to the ingest at its next batch
+            self._failure = e
+        finally:
+            self._started.set()
 
     def close(self) -> None:
         """Stops the workers; batches not yet encoded are dropped."""
+        if self._starter is not None:
+            self._starter.join()
+            self._starter = None
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
