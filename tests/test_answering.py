@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 
 import pytest
 
@@ -113,6 +114,14 @@ def test_off_topic_rule_combines_relevance_and_coverage() -> None:
     assert not off_topic([_hit(0.7, 0.3)], rule)  # a paraphrase: similar, other words
     assert not off_topic([_hit(0.4, 0.8)], rule)  # the terms are there
     assert not off_topic([_hit(0.4, None)], rule)  # no coverage known: relevance decides
+
+
+def test_a_name_no_retrieved_paper_mentions_is_off_topic() -> None:
+    rule = AnswerSettings(abstain_threshold=0.2, coverage_threshold=0.5, coverage_relevance=0.6)
+    lacking = replace(_hit(0.4, 0.8), lacks_names=True)  # "GPT-4": the other terms are there
+    assert off_topic([lacking, lacking], rule)
+    assert not off_topic([lacking, _hit(0.4, 0.8)], rule)  # one paper mentions it
+    assert not off_topic([replace(lacking, relevance=0.7)], rule)  # similar enough to answer
 
 
 def test_model_saying_the_abstain_phrase_abstains(ingested) -> None:

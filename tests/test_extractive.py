@@ -9,6 +9,7 @@ from paperchat.extractive import (
     Candidate,
     asks_for_several,
     asks_which_paper,
+    asks_which_papers,
     choose_papers,
     is_keywords,
     pick_sentences,
@@ -80,6 +81,8 @@ def test_keywords_are_told_from_questions_and_requests() -> None:
 
 def test_question_forms() -> None:
     assert asks_which_paper("Which paper trains a discriminator?")
+    assert asks_which_papers("Which recent papers train discriminators?")
+    assert not asks_which_papers("Which paper trains a discriminator?")
     assert asks_which_paper("What recent work proposes replaced token detection?")
     assert not asks_which_paper("What is ELECTRA's pre-training task?")
     assert asks_for_several("Compare ELECTRA and BART.")
@@ -135,6 +138,22 @@ def test_a_listed_paper_must_hold_some_of_the_questions_terms() -> None:
     rows = [(source(1, 0.6), 0.9), (source(2, 0.5), 0.8), (source(3, 0.1), 0.85)]
     # The third is as close in embedding space, but holds little of what is asked.
     assert choose_papers("Which papers build cancer foundation models?", _scored(rows)) == [1, 2]
+
+
+def test_a_plural_which_papers_question_takes_a_close_second_paper() -> None:
+    def source(n: int, relevance: float, coverage: float = 0.6) -> Source:
+        hit = Hit(f"p{n}", f"T{n}", 1.0 / n, "", relevance=relevance, coverage=coverage)
+        return Source(n=n, hit=hit, passage="")
+
+    def rows(second: float, coverage: float = 0.6) -> list[Candidate]:
+        return _scored([(source(1, 0.57), 0.95), (source(2, second, coverage), 0.70)])
+
+    plural = "Which papers build models for Indian languages?"
+    assert choose_papers(plural, rows(0.55)) == [1, 2]  # nearly as similar as the lead
+    assert choose_papers(plural, rows(0.45)) == [1]  # a distant neighbour is no answer
+    assert choose_papers(plural, rows(0.55, coverage=0.1)) == [1]  # nor one without the terms
+    # "Which paper ... comparing ...": asked about several things, but for one paper.
+    assert choose_papers("Which paper ranks languages by comparing them?", rows(0.55)) == [1]
 
 
 def test_comparison_questions_take_each_paper_that_answers() -> None:
@@ -200,3 +219,22 @@ def test_a_sentence_pointing_back_is_quoted_only_after_the_one_it_points_to() ->
     assert pick_sentences([back, main], 3, 0.4) == [main]
     before = Candidate(src, "Masked language models corrupt the input.", 0, 0.7)
     assert pick_sentences([before, back, main], 3, 0.4) == [before, back, main]
+
+
+@pytest.mark.parametrize(
+    ("sentence", "passage", "quoted"),
+    [
+        ("Language models translate questions.", "", "language models translate questions."),
+        # A proper noun: the abstract capitalises it mid-sentence too.
+        ("India has 22 languages.", "Languages of India differ.", "India has 22 languages."),
+        ("Ovis aligns the embeddings.", "", "Ovis aligns the embeddings."),  # the paper's name
+        ("BERT is strong.", "", "BERT is strong."),
+    ],
+)
+def test_a_quoted_sentence_keeps_its_proper_nouns_capitalised(
+    sentence: str, passage: str, quoted: str
+) -> None:
+    hit = Hit("p1", "Ovis: Structural Embedding Alignment for Language Models", 1.0, "")
+    source = Source(n=1, hit=hit, passage=f"{sentence} {passage}")
+    (written,) = write("What does it do?", [1], {1: [Candidate(source, sentence, 0, 1.0)]})
+    assert written.text == f'According to "{hit.title}" [1], {quoted}'

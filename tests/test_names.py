@@ -5,13 +5,16 @@ from __future__ import annotations
 import pytest
 
 from paperchat.names import (
+    asked_names,
     coined_name,
     distinctive_names,
+    holds_name,
     indexed_names,
     name_like,
     normalise,
     paper_names,
     question_names,
+    text_names,
 )
 
 DEBERTA = (
@@ -134,3 +137,17 @@ def test_the_index_stores_the_coined_name_beside_the_titles_names() -> None:
 def test_the_index_stores_every_name_the_abstract_coins() -> None:
     abstract = "This yields WebPerson, a dataset. Second, we introduce the GA-DMS framework."
     assert indexed_names("Robust Person Retrieval", abstract) == ["webperson", "ga-dms", "ga dms"]
+
+
+def test_the_names_a_question_asks_about_and_whether_a_text_holds_them() -> None:
+    assert asked_names("What MMLU score does GPT-4 get?") == ["mmlu", "gpt-4"]
+    # A plain-word suffix describes the name: "CLIP-like" asks about CLIP.
+    assert asked_names("Which papers adapt CLIP-like or wav2vec-style models?") == [
+        "clip",
+        "wav2vec",
+    ]
+    assert asked_names("Which paper trains with DP-SGD?") == ["dp-sgd"]
+    assert asked_names("Which papers study speech?") == []
+    held = text_names("We compare CLIP-based models with GPT-like ones on MMLU.")
+    assert holds_name("clip", held) and holds_name("mmlu", held)
+    assert not holds_name("gpt-4", held)  # "GPT-like" is no GPT-4

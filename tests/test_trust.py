@@ -37,6 +37,7 @@ KEYWORDS = {
 }
 OFF_TOPIC = [
     "What MMLU score does Llama 3 405B get?",
+    "What MMLU score does GPT-4 get?",  # UL2 reports MMLU scores, of other models
     "credit card fraud detection transactions",
     "What is a good recipe for sourdough bread?",
 ]

@@ -30,7 +30,7 @@ import numpy as np
 
 from paperchat.citations import CheckedSentence, split_markers, split_sentences, with_markers
 from paperchat.embedding import Embedder, words
-from paperchat.names import coined_name, paper_names, text_names, whole_names
+from paperchat.names import coined_name, normalise, paper_names, text_names, whole_names
 from paperchat.prompts import Source
 from paperchat.records import Hit
 from paperchat.retrieval import distinctive_terms
@@ -55,6 +55,9 @@ MAX_LIST_PAPERS = 4  # papers a "which papers ..." question may list
 # ... and for such a question a paper also joins when retrieval found it nearly as similar to
 # the question (dense cosine of its best chunk) as the lead: a list is about whole papers.
 LIST_RELEVANCE_MARGIN = 0.0
+# ... and a plural "which papers" question that found no second paper so takes the next one
+# holding the question's terms when it is this close to the lead in retrieval's similarity.
+PLURAL_RELEVANCE_MARGIN = 0.05
 # A paper joins only holding this share of the best paper's coverage of the question's terms:
 # close in embedding space but without the asked vocabulary, it is a neighbour, not an answer.
 LIST_COVERAGE_SHARE = 0.4
@@ -151,6 +154,12 @@ def is_keywords(question: str) -> bool:
 
 def asks_which_paper(question: str) -> bool:
     return bool(_WHICH_PAPER.search(question))
+
+
+def asks_which_papers(question: str) -> bool:
+    """ "Which papers ...", in the plural: not "Which paper compares ..." """
+    found = _WHICH_PAPER.search(question)
+    return bool(found and found.group().lower().endswith("s"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,13 +334,13 @@ def choose_papers(question: str, scored: Sequence[Candidate]) -> list[int]:
     near = max(relevance[n] for n in lead) - LIST_RELEVANCE_MARGIN
     coverage = {c.source.n: c.source.hit.coverage or 0.0 for c in scored}
     enough = max(coverage.values()) * LIST_COVERAGE_SHARE
-    others = sorted(
-        n
-        for n in best
-        if n not in lead
-        and (best[n] >= bar or (listing and relevance[n] >= near))
-        and coverage[n] >= enough
-    )
+    covering = sorted(n for n in best if n not in lead and coverage[n] >= enough)
+    others = [n for n in covering if best[n] >= bar or (listing and relevance[n] >= near)]
+    if listing and not others and asks_which_papers(question):
+        # "Which papers ..." expects more than one: the next paper retrieval ranks that holds
+        # the question's terms joins when retrieval found it almost as similar as the lead.
+        second = covering[:1]
+        others = [n for n in second if relevance[n] >= near - PLURAL_RELEVANCE_MARGIN]
     return [*lead, *others][: MAX_LIST_PAPERS if listing else MAX_PAPERS]
 
 
@@ -378,9 +387,8 @@ def write(
         for i, c in enumerate(chosen[n]):
             claim = _upper_first(third_person(_OPENER.sub("", c.text)))
             if i == 0:
-                title = c.source.hit.title
-                name = called.pop(n, f'"{title}"')
-                text = f"According to {name} [{n}], {_lower_first(claim, title)}"
+                name = called.pop(n, f'"{c.source.hit.title}"')
+                text = f"According to {name} [{n}], {_lower_first(claim, c.source)}"
             else:
                 text = with_markers(claim, [n])
             sentences.append(CheckedSentence(text=text, cited=[n]))
@@ -402,11 +410,13 @@ def _upper_first(sentence: str) -> str:
     return sentence[:1].upper() + sentence[1:]
 
 
-def _lower_first(sentence: str, title: str = "") -> str:
-    # Keep acronyms ("BERT ...") and the paper's own words ("Ovis ...") as written; only a
-    # plain capitalised word is lowered.
-    first = sentence.split(" ", 1)[0]
-    own = first.strip(",;:") in re.findall(r"[\w-]+", title)
-    if first[:1].isupper() and first[1:].islower() and not own:
-        return sentence[:1].lower() + sentence[1:]
-    return sentence
+def _lower_first(sentence: str, source: Source) -> str:
+    """The sentence to follow "According to ..., ": its first word lowered when it is a
+    plain word. Acronyms ("BERT ..."), the paper's names ("Ovis ...") and words its
+    abstract capitalises mid-sentence too, proper nouns ("India ..."), stay as written."""
+    first = sentence.split(" ", 1)[0].strip(",;:")
+    if not (first[:1].isupper() and first[1:].islower()):
+        return sentence
+    own = normalise(first) in {*source.hit.names, *paper_names(source.hit.title)}
+    proper = re.search(rf"[^.!?\s]\s+{re.escape(first)}\b", source.passage)
+    return sentence if own or proper else sentence[:1].lower() + sentence[1:]

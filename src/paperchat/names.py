@@ -27,6 +27,7 @@ _PARENTHESISED = re.compile(r"\(([^()\s]{2,20})\)")
 _TOKEN = re.compile(r"[^\s,;:!?()\[\]{}\"\u201c\u201d]+")
 _EDGE = "'\u2019.\"`*"
 _POSSESSIVE = re.compile(r"['\u2019]s?$")
+_PLAIN_SUFFIX = re.compile(r"-[a-z]+$")
 
 
 def normalise(name: str) -> str:
@@ -145,6 +146,24 @@ _COINED_IN_PARENS = re.compile(
 def text_names(text: str) -> frozenset[str]:
     """The normalised words of a text, to tell a paper's coinage from a shared term."""
     return frozenset(normalise(w) for w in _words(text))
+
+
+def asked_names(question: str) -> list[str]:
+    """The normalised name-like words of a question: "gpt-4", "mmlu", and "clip" of
+    "CLIP-like" (a plain-word suffix describes the name, it is not part of it)."""
+    found = []
+    for word in _words(question):
+        if not name_like(word):
+            continue
+        stem = _PLAIN_SUFFIX.sub("", word)
+        found.append(normalise(stem if name_like(stem) else word))
+    return list(dict.fromkeys(found))
+
+
+def holds_name(name: str, held: frozenset[str]) -> bool:
+    """`name` (from `asked_names`) is among a text's words (`text_names`), alone or as the
+    head of a compound ("CLIP" of "CLIP-based")."""
+    return name in held or any(w.startswith(name + "-") for w in held)
 
 
 def coined_name(abstract: str, title: str, elsewhere: frozenset[str] = frozenset()) -> str | None:

@@ -139,6 +139,8 @@ class Hit:
     named: bool = False  # the question calls this paper by one of its names
     names: tuple[str, ...] = ()  # the paper's stored names (`Chunk.names`); () before they were
     meta: PaperMeta = NO_META
+    # The question uses a name ("GPT-4") this paper's title and chunks never mention.
+    lacks_names: bool = False
 
     @property
     def url(self) -> str | None:

@@ -21,7 +21,14 @@ from functools import lru_cache
 from paperchat.embedding import Embedder, sparse_query, term_id, words
 from paperchat.errors import BadQuestionError, ConfigError, IndexNotReadyError
 from paperchat.index import Filters, Mode, PaperIndex, QueryVectors
-from paperchat.names import distinctive_names, paper_names, question_names
+from paperchat.names import (
+    asked_names,
+    distinctive_names,
+    holds_name,
+    paper_names,
+    question_names,
+    text_names,
+)
 from paperchat.records import Hit
 from paperchat.settings import RETRIEVAL_MODES, RetrievalSettings
 
@@ -198,16 +205,21 @@ class Retriever:
         return sum(idf(t, df, chunks) for t in terms)
 
     def _with_coverage(self, query: str, hits: list[Hit]) -> list[Hit]:
-        """Attach each paper's coverage of the question's distinctive terms."""
+        """Attach each paper's coverage of the question's distinctive terms, and whether it
+        lacks a name the question uses."""
         terms = distinctive_terms(query)
         if not hits or not terms:
             return hits
         chunks, df = self.index.document_frequencies([term_id(t) for t in terms])
         weights = {t: idf(t, df, chunks) for t in terms}
-        return [
-            replace(h, coverage=coverage(terms, weights, " ".join((h.title, *h.chunks, h.text))))
-            for h in hits
-        ]
+        asked = asked_names(query)
+        found = []
+        for h in hits:
+            text = " ".join((h.title, *h.chunks, h.text))
+            held = text_names(text)
+            lacks = any(not holds_name(name, held) for name in asked)
+            found.append(replace(h, coverage=coverage(terms, weights, text), lacks_names=lacks))
+        return found
 
     def _with_relevance(
         self,
