@@ -4,10 +4,10 @@ processes.
 
 Outside the model, ingest spends its time cutting windows with the tokenizer, finding the
 names a paper's title and abstract give it, and stemming terms for the sparse vectors. All
-are pure functions of a paper's title and abstract, so
-worker processes compute them batch after batch while the ingesting process parses, feeds the
-model and writes the index. The windows and vectors are the ones computed in-process: the
-same functions run (a test compares them).
+are pure functions of a paper's title and abstract, so worker processes compute them batch
+after batch while the ingesting process parses, feeds the model and writes the index. The
+windows, names and vectors are the ones computed in-process: the same functions run (a test
+compares them).
 
 Workers come from a fork server (on Linux; spawned elsewhere) that has imported the tokenizer
 and stemmer once, so a pool starts in about a second. They are never forked from the
