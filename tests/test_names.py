@@ -13,6 +13,7 @@ from paperchat.names import (
     name_like,
     normalise,
     paper_names,
+    plain_words,
     question_names,
     text_names,
 )
@@ -148,6 +149,14 @@ def test_the_names_a_question_asks_about_and_whether_a_text_holds_them() -> None
     ]
     assert asked_names("Which paper trains with DP-SGD?") == ["dp-sgd"]
     assert asked_names("Which papers study speech?") == []
+    assert asked_names("Which work quantizes 175B-parameter models to 4-bit at 4K?") == []
     held = text_names("We compare CLIP-based models with GPT-like ones on MMLU.")
     assert holds_name("clip", held) and holds_name("mmlu", held)
     assert not holds_name("gpt-4", held)  # "GPT-like" is no GPT-4
+
+
+def test_plain_words_are_the_lower_case_words_question_names_leaves_out() -> None:
+    question = "what is electra's task, and how does DeBERTaV3 use it?"
+    assert "electra" in plain_words(question) and "electra" not in question_names(question)
+    assert "debertav3" not in plain_words(question)  # written as a name: question_names has it
+    assert "is" not in plain_words(question)  # too short to be a name

@@ -86,6 +86,16 @@ def test_a_common_word_inside_a_title_names_no_paper(ingested, question, title) 
     assert hits[0].title.startswith(title)
 
 
+def test_a_name_typed_in_lower_case_names_its_paper_but_a_plain_word_does_not(ingested) -> None:
+    # The collection writes "ELECTRA" only as a name, so "electra" means the paper.
+    hits = ingested.retriever.search("what is electra?")
+    assert hits[0].title.startswith("ELECTRA:") and hits[0].named
+    # Abstracts also write "kind" as a word: "what kind of" is no call for "KIND: ...".
+    hits = ingested.retriever.search("what kind of model is proposed for text-to-SQL parsing?")
+    assert not any(h.title.startswith("KIND:") and h.named for h in hits)
+    assert ingested.retriever.search("What does the KIND paper integrate?")[0].named
+
+
 def test_a_common_phrase_that_is_a_title_prefix_names_no_paper(ingested) -> None:
     question = (
         "How do GraphCodeBERT and ContraBERT differ in how they improve code pre-trained models?"

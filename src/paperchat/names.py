@@ -150,10 +150,11 @@ def text_names(text: str) -> frozenset[str]:
 
 def asked_names(question: str) -> list[str]:
     """The normalised name-like words of a question: "gpt-4", "mmlu", and "clip" of
-    "CLIP-like" (a plain-word suffix describes the name, it is not part of it)."""
+    "CLIP-like" (a plain-word suffix describes the name, it is not part of it). Not
+    quantities ("175B-parameter", "4K", "3D"): a name starts with a letter."""
     found = []
     for word in _words(question):
-        if not name_like(word):
+        if not name_like(word) or not word[:1].isalpha():
             continue
         stem = _PLAIN_SUFFIX.sub("", word)
         found.append(normalise(stem if name_like(stem) else word))
@@ -227,6 +228,14 @@ def question_names(question: str, max_words: int = MAX_NAME_WORDS) -> list[str]:
                 found.append(normalise(" ".join(words[i : i + n])))
     found += [n.replace("-", " ") for n in found if "-" in n]
     return list(dict.fromkeys(n for n in found if len(n) >= MIN_NAME_CHARS))
+
+
+def plain_words(question: str) -> list[str]:
+    """The question's plain lower-case words ("electra" typed without its capitals), which
+    `question_names` leaves out: such a word names a paper only when the collection never
+    writes it in lower case (the retriever checks)."""
+    found = (w for w in _words(question) if w.isalpha() and w.islower() and len(w) >= 3)
+    return list(dict.fromkeys(found))
 
 
 def _words(text: str) -> list[str]:

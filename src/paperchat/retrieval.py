@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import replace
 from functools import lru_cache
@@ -26,6 +27,7 @@ from paperchat.names import (
     distinctive_names,
     holds_name,
     paper_names,
+    plain_words,
     question_names,
     text_names,
 )
@@ -108,7 +110,15 @@ class Retriever:
         if chunks == 0:
             raise IndexNotReadyError(self.index.empty_hint())
         k = k or self.settings.k
-        vectors = QueryVectors(
+        vectors = self.query_vectors(query, mode, k)
+        hits = self.index.query(vectors, mode, k, self.settings.chunks_per_paper, filters)
+        hits = self._names_first(query, hits, vectors, mode, k, filters)
+        hits = self._with_relevance(query, hits, vectors, mode, filters)
+        return self._with_coverage(query, hits)
+
+    def query_vectors(self, query: str, mode: Mode, k: int) -> QueryVectors:
+        """What the engine is asked for `query`: its vectors and the fusion settings."""
+        return QueryVectors(
             dense=self.embedder.embed_query(query) if mode != "sparse" else None,
             sparse=sparse_query(query) if mode != "dense" else None,
             weights=(self.settings.dense_weight, self.settings.sparse_weight),
@@ -116,10 +126,6 @@ class Retriever:
             rrf_k=self.settings.rrf_k,
             fusion=self.settings.fusion,
         )
-        hits = self.index.query(vectors, mode, k, self.settings.chunks_per_paper, filters)
-        hits = self._names_first(query, hits, vectors, mode, k, filters)
-        hits = self._with_relevance(query, hits, vectors, mode, filters)
-        return self._with_coverage(query, hits)
 
     def whole_papers(self, query: str, hits: list[Hit]) -> list[Hit]:
         """The hits with all their papers' chunks (best first): the whole abstracts.
@@ -159,13 +165,16 @@ class Retriever:
     ) -> list[Hit]:
         """Hits for the papers the question calls by name, in fused order."""
         candidates = question_names(query)
-        ids = self.index.paper_ids_by_names(candidates, limit=NAME_LOOKUP_LIMIT)
+        plain = [w for w in plain_words(query) if w not in candidates]
+        ids = self.index.paper_ids_by_names([*candidates, *plain], limit=NAME_LOOKUP_LIMIT)
         if not ids:
             return []
         only = replace(filters or Filters(), paper_ids=tuple(ids))
         found = self.index.query(vectors, mode, len(ids), self.settings.chunks_per_paper, only)
         asked = set(candidates)
-        matched = {h.paper_id: self._names_matched(asked, h) for h in found}
+        matched = {
+            h.paper_id: self._names_matched(asked, h) | self._plain_matched(plain, h) for h in found
+        }
         carriers: dict[str, int] = {}
         for names in matched.values():
             for name in names:
@@ -186,6 +195,28 @@ class Retriever:
         distinct = asked.intersection(distinctive_names(hit.title))
         others = asked.intersection(hit.names or paper_names(hit.title)) - distinct
         return distinct | {n for n in others if self._rare(n)}
+
+    def _plain_matched(self, plain: list[str], hit: Hit) -> set[str]:
+        """The question's lower-case words that name this paper: "electra" for ELECTRA, when
+        the collection writes the word only as a name; not "kind" for KIND, which abstracts
+        also use as a word."""
+        names = {*distinctive_names(hit.title), *hit.names}
+        return {w for w in plain if w in names and self._only_a_name(w)}
+
+    def _only_a_name(self, word: str) -> bool:
+        ids = [term_id(t) for t in words(word)]
+        if len(ids) != 1:
+            return False
+        _, df = self.index.document_frequencies(ids)
+        using = df.get(ids[0], 0)
+        if not using or using > RARE_NAME_MIN_CHUNKS:
+            return False  # a word many chunks use is a word, whatever its case
+        # All the chunks using it (a term-only query finds exactly those), none in lower case.
+        found = self.index.search_chunks(
+            QueryVectors(sparse=sparse_query(word)), "sparse", using, None
+        )
+        lower = re.compile(r"(?<![\w-])" + re.escape(word))
+        return not any(lower.search(str(payload.get("text", ""))) for _, payload in found)
 
     def _rare(self, name: str) -> bool:
         ids = [term_id(t) for t in words(name)]
