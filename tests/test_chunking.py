@@ -11,6 +11,7 @@ from paperchat.chunking import Chunker, count_tokens
 from paperchat.corpus import load_papers
 from paperchat.embedding import make_embedder
 from paperchat.settings import SHIPPED_CORPUS, Settings
+from paperchat.synthetic import synthetic_paper
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +66,25 @@ def test_overlap_must_be_smaller_than_size() -> None:
         Chunker(64, 64)
 
 
+# Texts that take the splitter's rarer paths: no spaces (cut on newlines, then characters), runs
+# of spaces, a word longer than a window, scripts of several bytes a character, text that
+# names a special token, and an abstract at the length ingest caps abstracts to.
+ODD_TEXTS = [
+    "",
+    "one",
+    " leading and trailing spaces ",
+    "x" * 900,
+    "a\nb " * 90,
+    "line\n" * 400,
+    "word " * 300,
+    "spaced   out  text " * 60,
+    "Ünïcödé naïve café — “quoted” 模型 数据集 Ωμέγα 🤖 " * 40,
+    "模型数据集" * 200,
+    "an <|endoftext|> marker and <|fim_prefix|> inside " * 30,
+    " ".join(synthetic_paper(i)["abstract"] for i in range(120))[:20_000],
+]
+
+
 @pytest.mark.parametrize(("size", "overlap"), [(128, 32), (64, 16), (40, 20)])
 def test_windows_are_those_of_llama_index_token_text_splitter(size: int, overlap: int) -> None:
     from llama_index.core.node_parser import TokenTextSplitter
@@ -72,7 +92,7 @@ def test_windows_are_those_of_llama_index_token_text_splitter(size: int, overlap
     from paperchat.chunking import token_windows, tokenizer
 
     papers, _ = load_papers([SHIPPED_CORPUS])
-    texts = [p.abstract for p in papers] + ["", "one", "x" * 900, "a\nb " * 90, "word " * 300]
+    texts = [p.abstract for p in papers] + ODD_TEXTS
     splitter = TokenTextSplitter(
         chunk_size=size, chunk_overlap=overlap, separator=" ", tokenizer=tokenizer()
     )

@@ -11,12 +11,15 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import paperchat.encoding as encoding
+import paperchat.ingest as ingest_module
 from paperchat.chunking import Chunker
 from paperchat.corpus import load_papers
 from paperchat.embedding import HashEmbedder, sparse_document
@@ -37,6 +40,7 @@ def test_workers_cut_the_same_windows_and_vectors_as_one_process() -> None:
     texts = [c.embed_text for c in chunks]
     pool = EncoderPool(chunker, workers=2)
     try:
+        pool.start(wait=True)  # else the batches are encoded here while the workers start
         halves = [pool.submit(part, HashEmbedder()) for part in (papers[:200], papers[200:])]
         first, second = (f.result() for f in halves)
     finally:
@@ -69,8 +73,20 @@ def edited_corpus(tmp_path: Path) -> list[Path]:
     return [first, second, LISTING]
 
 
+class StartedPool(EncoderPool):
+    """The pool, its workers up before the first batch: a run this small would otherwise be
+    over, or nearly, while they start."""
+
+    def __init__(self, chunker: Chunker, workers: int) -> None:
+        super().__init__(chunker, workers)
+        self.start(wait=True)
+
+
 @pytest.mark.parametrize("model", ["hash", "all-MiniLM-L6-v2"])
-def test_ingest_with_workers_stores_what_one_process_stores(tmp_path: Path, model: str) -> None:
+def test_ingest_with_workers_stores_what_one_process_stores(
+    tmp_path: Path, model: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ingest_module, "EncoderPool", StartedPool)
     files = edited_corpus(tmp_path) if model == "hash" else [LISTING]
     stored = {}
     for workers in (0, 2):
@@ -120,9 +136,17 @@ def alive(pid: int) -> bool:
     return state != "Z"  # a zombie has exited; only its parent's wait is missing
 
 
+def pool_up(pid: int, seconds: float = 60) -> None:
+    """Waits until the process runs its pool: a fork server, a worker and a resource tracker."""
+    deadline = time.monotonic() + seconds
+    while len(descendants(pid)) < 3:
+        assert time.monotonic() < deadline and alive(pid), "the pool did not start"
+        time.sleep(0.05)
+
+
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc")
 def test_killed_ingest_with_workers_leaves_none_behind_and_resumes(tmp_path: Path) -> None:
-    n = 3_000
+    n = 8_000  # long enough in one process for the pool to come up (it starts aside)
     corpus = write_jsonl(tmp_path / "synthetic.jsonl", n)
     env = {
         **os.environ,
@@ -134,6 +158,7 @@ def test_killed_ingest_with_workers_leaves_none_behind_and_resumes(tmp_path: Pat
     command = [sys.executable, "-m", "paperchat.cli", "ingest", str(corpus)]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
+        pool_up(process.pid)
         done = wait_for_progress(process, 1_000)
         workers = descendants(process.pid)
     finally:
@@ -155,3 +180,49 @@ def test_killed_ingest_with_workers_leaves_none_behind_and_resumes(tmp_path: Pat
         assert (pipeline.index.count_papers(), pipeline.index.count_chunks()) == (n, expected)
     finally:
         pipeline.close()
+
+
+# -- the pool starts aside -------------------------------------------------------------------
+
+
+def test_batches_are_encoded_here_while_the_workers_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    papers, _ = load_papers([SHIPPED_CORPUS])
+    batches = [papers[:30], papers[30:60], papers[60:90]]
+    chunker = Chunker(128, 32)
+    expected = [[chunker.windows(p.title, p.abstract) for p in b] for b in batches]
+    release = threading.Event()
+    real_context = encoding._context
+
+    def slow_context() -> object:
+        release.wait(30)  # the fork server takes this long to come up
+        return real_context()
+
+    monkeypatch.setattr(encoding, "_context", slow_context)
+    pool = EncoderPool(chunker, workers=1)
+    try:
+        first, second = (pool.submit(b, HashEmbedder()) for b in batches[:2])
+        assert first.done() and second.done()  # here, without waiting for the workers
+        release.set()
+        pool.start(wait=True)
+        third = pool.submit(batches[2], HashEmbedder())  # by the worker
+        assert [f.result().windows for f in (first, second, third)] == expected
+    finally:
+        release.set()
+        pool.close()
+
+
+def test_workers_that_cannot_start_fail_the_ingest(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken() -> object:
+        raise OSError("no fork server here")
+
+    monkeypatch.setattr(encoding, "_context", broken)
+    papers, _ = load_papers([SHIPPED_CORPUS])
+    pool = EncoderPool(Chunker(128, 32), workers=1)
+    try:
+        pool.start(wait=True)
+        with pytest.raises(OSError, match="no fork server"):
+            pool.submit(papers[:5], HashEmbedder())
+    finally:
+        pool.close()

@@ -35,11 +35,27 @@ def count_tokens(text: str) -> int:
     return len(tokenizer()(text))
 
 
+class _WordCounts(dict[str, int]):
+    """Token count per word, kept as counted: the splitter counts each word of an abstract on
+    its own, and words recur within and across abstracts. A plain dict (cleared when full)
+    answers a known word faster than an LRU cache, which matters at a hundred words a paper."""
+
+    LIMIT = 1 << 17
+
+    def __init__(self, encode: Callable[[str], list[int]]) -> None:
+        super().__init__()
+        self._encode = encode
+
+    def __missing__(self, word: str) -> int:
+        if len(self) >= self.LIMIT:
+            self.clear()
+        n = self[word] = len(self._encode(word))
+        return n
+
+
 @lru_cache(maxsize=1)
-def _word_tokenizer() -> Callable[[str], list[int]]:
-    # The splitter tokenizes each word of an abstract on its own, several times over; words
-    # recur within and across abstracts, so a bounded cache halves the time to chunk.
-    return lru_cache(maxsize=1 << 16)(tokenizer())
+def _word_counter() -> Callable[[str], int]:
+    return _WordCounts(tokenizer()).__getitem__
 
 
 def chunk_id(paper_id: str, position: int, digest: str) -> str:
@@ -76,10 +92,15 @@ class Chunker:
         overlap = min(self.overlap, budget // 2)
         return token_windows(abstract, budget, overlap) or [abstract]
 
-    def chunks(self, paper: Paper, texts: Sequence[str]) -> list[Chunk]:
-        """The paper's chunks from its windows (`windows`), with their ids and metadata."""
+    def chunks(
+        self, paper: Paper, texts: Sequence[str], names: Sequence[str] | None = None
+    ) -> list[Chunk]:
+        """The paper's chunks from its windows (`windows`), with their ids and metadata;
+        `names` are its `indexed_names` when already found (by ingest's workers)."""
         digest = content_hash(paper.title, paper.abstract)
-        names = tuple(indexed_names(paper.title, paper.abstract))
+        if names is None:
+            names = indexed_names(paper.title, paper.abstract)
+        names = tuple(names)
         return [
             Chunk(
                 chunk_id=chunk_id(paper.paper_id, i, digest),
@@ -107,50 +128,60 @@ def token_windows(text: str, size: int, overlap: int) -> list[str]:
     if text == "":
         return [text]
     whole = len(tokenizer()(text))  # abstracts rarely recur: not worth a cache entry
-    return _merge(_pieces(text, whole, size, _word_tokenizer()), size, overlap)
+    texts, counts = _pieces(text, whole, size, _word_counter())
+    return _merge(texts, counts, size, overlap)
 
 
 def _keep_separator(text: str, separator: str) -> list[str]:
-    parts = text.split(separator)
-    return [s for s in (separator + p if i else p for i, p in enumerate(parts)) if s]
+    """`text` split before each `separator`, empty parts left out (only the first can be)."""
+    parts = [separator + p for p in text.split(separator)]
+    parts[0] = parts[0][len(separator) :]
+    return parts if parts[0] else parts[1:]
 
 
 def _pieces(
-    text: str, tokens: int, size: int, count: Callable[[str], list[int]]
-) -> list[tuple[str, int]]:
-    """Splits of at most `size` tokens each, with their token counts (a split that cannot
-    be cut stays whole)."""
+    text: str, tokens: int, size: int, count: Callable[[str], int]
+) -> tuple[list[str], list[int]]:
+    """Splits of at most `size` tokens each, and their token counts (a split that cannot be
+    cut stays whole)."""
     if tokens <= size:
-        return [(text, tokens)]
+        return [text], [tokens]
     splits = _keep_separator(text, " ")
     if len(splits) <= 1:
         splits = _keep_separator(text, "\n")
     if len(splits) <= 1:
         splits = list(text)
-    out: list[tuple[str, int]] = []
-    for split in splits:
-        n = len(count(split))
-        if n <= size or len(splits) == 1:
-            out.append((split, n))
+    counts = list(map(count, splits))
+    if len(splits) == 1 or max(counts) <= size:  # every word fits: the usual case
+        return splits, counts
+    texts: list[str] = []
+    fitting: list[int] = []
+    for split, n in zip(splits, counts, strict=True):
+        if n <= size:
+            texts.append(split)
+            fitting.append(n)
         else:
-            out.extend(_pieces(split, n, size, count))
-    return out
+            more, more_counts = _pieces(split, n, size, count)
+            texts += more
+            fitting += more_counts
+    return texts, fitting
 
 
-def _merge(splits: list[tuple[str, int]], size: int, overlap: int) -> list[str]:
+def _merge(texts: list[str], counts: list[int], size: int, overlap: int) -> list[str]:
+    """Greedy windows of whole splits, the overlap kept from the end of the one before:
+    `texts[start:end]` is the window being filled, `length` its tokens."""
     chunks: list[str] = []
-    current: list[tuple[str, int]] = []
-    length = 0
-    for split, n in splits:
+    start = length = 0
+    for end, n in enumerate(counts):
         if length + n > size:
-            chunk = "".join(s for s, _ in current).strip()
+            chunk = "".join(texts[start:end]).strip()
             if chunk:
                 chunks.append(chunk)
-            while current and (length > overlap or length + n > size):
-                length -= current.pop(0)[1]
-        current.append((split, n))
+            while start < end and (length > overlap or length + n > size):
+                length -= counts[start]
+                start += 1
         length += n
-    chunk = "".join(s for s, _ in current).strip()
+    chunk = "".join(texts[start:]).strip()
     if chunk:
         chunks.append(chunk)
     return chunks

@@ -20,8 +20,9 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -240,18 +241,18 @@ class HashEmbedder(Embedder):
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
         return self.embed_counts([term_counts(text) for text in texts])
 
-    def embed_counts(self, counts: Sequence[Counter[str]]) -> np.ndarray:
-        """Vectors of texts given by their term counts (`term_counts`)."""
-        rows: list[int] = []
-        cells: list[int] = []
-        weights: list[float] = []
-        for row, terms in enumerate(counts):
-            for term, count in terms.items():
-                h = term_id(term)
-                rows.append(row)
-                cells.append(h % self.dim)
-                weights.append(count if h & 1 << 31 else -count)
-        flat = np.asarray(rows, dtype=np.int64) * self.dim + np.asarray(cells, dtype=np.int64)
+    def embed_counts(
+        self, counts: Sequence[Counter[str]], ids: Sequence[Sequence[int]] | None = None
+    ) -> np.ndarray:
+        """Vectors of texts given by their term counts (`term_counts`); `ids`, when given,
+        are the term ids of each text's terms in the order of its counts (`term_ids`)."""
+        if ids is None:
+            ids = [term_ids(c) for c in counts]
+        hashes = np.fromiter(chain.from_iterable(ids), dtype=np.int64)
+        tally = np.fromiter(chain.from_iterable(c.values() for c in counts), dtype=np.float64)
+        rows = np.repeat(np.arange(len(counts), dtype=np.int64), [len(c) for c in counts])
+        flat = rows * self.dim + hashes % self.dim
+        weights = np.where(hashes & 1 << 31, tally, -tally)
         # Sums of whole counts are exact in any order: the same vectors as term by term.
         sums = np.bincount(flat, weights=weights, minlength=len(counts) * self.dim)
         out = sums.reshape(len(counts), self.dim).astype(np.float32)
@@ -302,20 +303,33 @@ def _stemmer():  # noqa: ANN202 - nltk has no type hints
     return PorterStemmer()
 
 
-@lru_cache(maxsize=1 << 18)
-def _term(word: str) -> str | None:
-    """A word's stem, None for a stop word (cached: stemming is most of the sparse encoding)."""
-    return None if word in _stopwords() else _stemmer().stem(word)
+class _Terms(dict[str, str | None]):
+    """A word's stem, None for a stop word, kept as found: stemming is most of the sparse
+    encoding, and words recur. A plain dict (cleared when full) answers a known word faster
+    than an LRU cache, which matters at a hundred words a chunk."""
+
+    LIMIT = 1 << 18
+
+    def __missing__(self, word: str) -> str | None:
+        if len(self) >= self.LIMIT:
+            self.clear()
+        term = self[word] = None if word in _stopwords() else _stemmer().stem(word)
+        return term
+
+
+_TERMS = _Terms()
 
 
 def words(text: str) -> list[str]:
     """Lower-cased, stop words out, Porter-stemmed terms."""
-    return [t for t in map(_term, _WORD.findall(text.lower())) if t is not None]
+    return [t for t in map(_TERMS.__getitem__, _WORD.findall(text.lower())) if t is not None]
 
 
 def term_counts(text: str) -> Counter[str]:
-    """How often each term (`words`) occurs in the text."""
-    return Counter(words(text))
+    """How often each term (`words`) occurs in the text, in the order of first occurrence."""
+    counts: Counter[str | None] = Counter(map(_TERMS.__getitem__, _WORD.findall(text.lower())))
+    counts.pop(None, None)  # the stop words
+    return cast("Counter[str]", counts)
 
 
 @lru_cache(maxsize=1 << 18)
@@ -337,12 +351,25 @@ def sparse_document(text: str) -> tuple[list[int], list[float]]:
     return sparse_of_counts(term_counts(text))
 
 
-def sparse_of_counts(counts: Counter[str]) -> tuple[list[int], list[float]]:
-    """`sparse_document` of a text given by its term counts."""
+def sparse_of_counts(
+    counts: Counter[str], ids: Sequence[int] | None = None
+) -> tuple[list[int], list[float]]:
+    """`sparse_document` of a text given by its term counts (and, if known, `term_ids`)."""
+    ids = term_ids(counts) if ids is None else list(ids)
     length = sum(counts.values())
     norm = BM25_K1 * (1 - BM25_B + BM25_B * length / BM25_AVG_LEN)
-    weight = {t: c * (BM25_K1 + 1) / (c + norm) for t, c in counts.items()}
-    return _pairs(counts, weight)
+    weights = [c * (BM25_K1 + 1) / (c + norm) for c in counts.values()]
+    if len(set(ids)) == len(ids):  # no two terms share an id: nothing to merge
+        return ids, weights
+    merged: dict[int, float] = {}
+    for idx, weight in zip(ids, weights, strict=True):
+        merged[idx] = merged.get(idx, 0.0) + weight
+    return list(merged), list(merged.values())
+
+
+def term_ids(counts: Counter[str]) -> list[int]:
+    """The id of each term of `counts`, in its order (computed once for both vectors)."""
+    return list(map(term_id, counts))
 
 
 def sparse_query(text: str) -> tuple[list[int], list[float]]:

@@ -321,8 +321,10 @@ class Ingestor:
             encoded = batch.encoded.result()
             batch.chunks = [
                 c
-                for paper, windows in zip(batch.papers, encoded.windows, strict=True)
-                for c in self.chunker.chunks(paper, windows)
+                for paper, windows, names in zip(
+                    batch.papers, encoded.windows, encoded.names, strict=True
+                )
+                for c in self.chunker.chunks(paper, windows, names)
             ]
             if encoded.dense is not None:  # embedded by the workers
                 batch.dense = _done(encoded.dense)

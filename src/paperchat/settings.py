@@ -76,10 +76,10 @@ class IngestSettings(_Section):
         None,
         ge=0,
         le=64,
-        description="Worker processes that cut token windows and encode sparse vectors (and "
-        "the hash embedder's vectors) while the ingesting process parses, embeds with the "
-        "model and writes the index; 0 = everything in the ingesting process; unset = one "
-        "per core beyond the first (at most 4) on 4 or more cores, else 0.",
+        description="Worker processes that cut token windows, find papers' names and encode "
+        "sparse vectors (and the hash embedder's vectors) while the ingesting process parses, "
+        "embeds with the model and writes the index; 0 = everything in the ingesting process; "
+        "unset = one per core beyond the first (at most 4) on 4 or more cores, else 0.",
     )
     batch_papers: int = Field(
         256,
