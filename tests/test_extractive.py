@@ -8,6 +8,7 @@ from paperchat.citations import split_sentences
 from paperchat.extractive import (
     Candidate,
     asks_for_several,
+    asks_gist,
     asks_which_paper,
     asks_which_papers,
     choose_papers,
@@ -77,6 +78,15 @@ def test_keywords_are_told_from_questions_and_requests() -> None:
     assert not is_keywords("Compare UL2 and BART.")
     assert not is_keywords("tell me about sparse attention")
     assert not is_keywords("ELECTRA?")
+
+
+def test_requests_for_a_papers_gist_are_told_from_questions_about_an_aspect() -> None:
+    assert asks_gist("Summarize the BART paper.")
+    assert asks_gist("Tell me about SpeechT5")
+    assert asks_gist("What is the GPTQ paper about?")
+    assert asks_gist("Give me an overview of MoMa.")
+    assert not asks_gist("What is ELECTRA's pre-training task?")
+    assert not asks_gist("Which papers study summarization?")
 
 
 def test_question_forms() -> None:

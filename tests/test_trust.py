@@ -147,6 +147,15 @@ def test_a_few_keywords_get_the_gist_of_their_paper(ingested) -> None:
     assert "nine kinds" in answer.text
 
 
+def test_a_request_for_a_papers_gist_gets_what_it_proposes_and_how(ingested) -> None:
+    # "Summarize" is how it is asked, not what: the answer is not BART's one sentence on
+    # summarization tasks, but what BART is and how it is trained.
+    answer = make_answerer(ingested, None).answer("Summarize the BART paper.")
+    assert answer.citations[0].title.startswith("BART:")
+    assert "denoising autoencoder" in answer.text, answer.text
+    assert "corrupting text" in answer.text, answer.text
+
+
 @pytest.mark.parametrize("question", OFF_TOPIC)
 def test_off_topic_questions_are_still_declined(ingested, question) -> None:
     answer = make_answerer(ingested, None).answer(question)

@@ -92,6 +92,14 @@ _ASKS = re.compile(
     r"|describe|summari[sz]e)\b",
     re.IGNORECASE,
 )
+# A request for a paper's gist: it asks for no one aspect, like a few keywords.
+_GIST = re.compile(
+    r"^\s*(?:please\s+)?(?:summari[sz]e|describe|explain|tell\s+me\s+about"
+    r"|give\s+(?:me\s+)?(?:an?\s+)?(?:overview|summary)\s+of)\b"
+    r"|^\s*what\s+is\s+.{1,60}\s+about\s*\??\s*$",
+    re.IGNORECASE,
+)
+_GIST_WORDS = re.compile(r"\b(?:summari[sz]e|describe|explain|overview|summary|about)\b", re.I)
 _QUANTITY = re.compile(
     r"\b(how\s+(?:many|much|fast|large|big|long|often|quickly)|what\s+(?:score|accuracy|number"
     r"|percentage|size|rate)|by\s+how)\b",
@@ -152,6 +160,11 @@ def is_keywords(question: str) -> bool:
     return not _ASKS.search(question)
 
 
+def asks_gist(question: str) -> bool:
+    """A request for a paper's gist: "Summarize the BART paper", "Tell me about SpeechT5"."""
+    return bool(_GIST.search(question))
+
+
 def asks_which_paper(question: str) -> bool:
     return bool(_WHICH_PAPER.search(question))
 
@@ -189,12 +202,13 @@ class ExtractiveAnswer:
         one = len(papers) == 1
         count = SENTENCES_ONE_PAPER if one else SENTENCES_PER_PAPER
         margin = SENTENCE_MARGIN if one else SEVERAL_SENTENCE_MARGIN
-        if one and is_keywords(question):
+        gist = asks_gist(question)
+        if one and (gist or is_keywords(question)):
             margin = KEYWORDS_SENTENCE_MARGIN  # no aspect asked: the paper's gist
+        # Side by side, or asked for its gist, a paper is introduced by what it proposes.
+        introduce = gist or not one
         chosen = {
-            n: pick_sentences(
-                [c for c in scored if c.source.n == n], count, margin, introduce=not one
-            )
+            n: pick_sentences([c for c in scored if c.source.n == n], count, margin, introduce)
             for n in papers
         }
         return list(write(question, papers, chosen))
@@ -205,8 +219,10 @@ class ExtractiveAnswer:
         """Each candidate with its score: dense similarity plus term overlap (+ numbers)."""
         if not found:
             return []
-        # "Compare ..." would draw the abstract's own "we compare ..." sentences: left out.
-        query = " ".join([_ASKING.sub(" ", question), *context_terms])
+        # "Compare ..." would draw the abstract's own "we compare ..." sentences, and
+        # "Summarize ..." its "summarization" ones: how it is asked is left out.
+        asked = _GIST_WORDS.sub(" ", question) if asks_gist(question) else question
+        query = " ".join([_ASKING.sub(" ", asked), *context_terms])
         vectors = self.embedder.embed([c.text for c in found])
         # Each paper's title words and name words, worked out once, not once per sentence.
         hits = {c.source.hit.title: c.source.hit for c in found}
