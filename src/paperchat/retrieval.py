@@ -249,7 +249,7 @@ class Retriever:
         found = []
         for h in hits:
             text = " ".join((h.title, *h.chunks, h.text))
-            held = text_names(text)
+            held = text_names(text) if asked else frozenset()  # most questions use no name
             lacks = any(not holds_name(name, held) for name in asked)
             found.append(replace(h, coverage=coverage(terms, weights, text), lacks_names=lacks))
         return found
