@@ -55,7 +55,9 @@ def interrupt_an_answer(child: pexpect.spawn, attempts: int = 3) -> bool:
     """Ask, and press Ctrl-C while the model writes; True once an answer says [stopped].
 
     On a busy machine a short answer may end before the signal arrives: it then lands at the
-    prompt (which only clears the line), and the question is asked again.
+    prompt (which only clears the line), and the question is asked again. A signal that lands
+    while the first answer loads the model may go unseen (the answer then ends as usual):
+    asked again too.
     """
     for _ in range(attempts):
         child.sendline(QUESTION)
@@ -63,7 +65,8 @@ def interrupt_an_answer(child: pexpect.spawn, attempts: int = 3) -> bool:
         # The signal Ctrl-C sends, straight to the process: a busy machine's terminal may
         # hand the key over only after the answer is written.
         os.kill(child.pid, signal.SIGINT)
-        if child.expect_exact(["[stopped]", "Ctrl-D or /quit to leave"]) == 0:
+        ended = ["[stopped]", "Ctrl-D or /quit to leave", "/sources shows the passages"]
+        if child.expect_exact(ended) == 0:
             return True
         child.expect_exact("> ")
     return False
