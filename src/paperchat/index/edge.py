@@ -396,14 +396,13 @@ def _hold_lock(path: Path, where: Path) -> Any:
 
 def _config(dim: int, segment_kb: int) -> qe.EdgeConfig:
     """The shard's configuration: sealed segments memory-mapped, sealed at `segment_kb`."""
-    cold = COLD
     return qe.EdgeConfig(
-        vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine, memory=cold)},
-        sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf, memory=cold)},
-        payload_memory=cold,
-        id_tracker_memory=cold,
+        vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine, memory=COLD)},
+        sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf, memory=COLD)},
+        payload_memory=COLD,
+        id_tracker_memory=COLD,
         hnsw_config=qe.HnswIndexConfig(
-            m=16, ef_construct=100, full_scan_threshold=10_000, memory=cold
+            m=16, ef_construct=100, full_scan_threshold=10_000, memory=COLD
         ),
         # Qdrant merges segments down to a number set by the CPU count (2 here): each seal
         # would rewrite everything sealed before. Kept apart instead, up to SEGMENTS.
