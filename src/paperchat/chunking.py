@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import lru_cache
 
 from paperchat.corpus import content_hash
+from paperchat.memo import Memo
 from paperchat.names import indexed_names
 from paperchat.records import Chunk, Paper
 
@@ -35,27 +36,12 @@ def count_tokens(text: str) -> int:
     return len(tokenizer()(text))
 
 
-class _WordCounts(dict[str, int]):
-    """Token count per word, kept as counted: the splitter counts each word of an abstract on
-    its own, and words recur within and across abstracts. A plain dict (cleared when full)
-    answers a known word faster than an LRU cache, which matters at a hundred words a paper."""
-
-    LIMIT = 1 << 17
-
-    def __init__(self, encode: Callable[[str], list[int]]) -> None:
-        super().__init__()
-        self._encode = encode
-
-    def __missing__(self, word: str) -> int:
-        if len(self) >= self.LIMIT:
-            self.clear()
-        n = self[word] = len(self._encode(word))
-        return n
-
-
 @lru_cache(maxsize=1)
 def _word_counter() -> Callable[[str], int]:
-    return _WordCounts(tokenizer()).__getitem__
+    # The splitter counts each word of an abstract on its own; words recur within and across
+    # abstracts, so each word's count is kept.
+    encode = tokenizer()
+    return Memo(lambda word: len(encode(word)), limit=1 << 17).__getitem__
 
 
 def chunk_id(paper_id: str, position: int, digest: str) -> str:

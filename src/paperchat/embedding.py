@@ -27,6 +27,7 @@ from typing import Any, cast
 import numpy as np
 
 from paperchat.errors import ConfigError, MissingDependencyError
+from paperchat.memo import Memo
 
 log = logging.getLogger(__name__)
 
@@ -303,21 +304,13 @@ def _stemmer():  # noqa: ANN202 - nltk has no type hints
     return PorterStemmer()
 
 
-class _Terms(dict[str, str | None]):
-    """A word's stem, None for a stop word, kept as found: stemming is most of the sparse
-    encoding, and words recur. A plain dict (cleared when full) answers a known word faster
-    than an LRU cache, which matters at a hundred words a chunk."""
-
-    LIMIT = 1 << 18
-
-    def __missing__(self, word: str) -> str | None:
-        if len(self) >= self.LIMIT:
-            self.clear()
-        term = self[word] = None if word in _stopwords() else _stemmer().stem(word)
-        return term
+def _term(word: str) -> str | None:
+    """A word's stem, None for a stop word."""
+    return None if word in _stopwords() else _stemmer().stem(word)
 
 
-_TERMS = _Terms()
+# Kept as found: stemming is most of the sparse encoding, and words recur.
+_TERMS: Memo[str, str | None] = Memo(_term, limit=1 << 18)
 
 
 def words(text: str) -> list[str]:
