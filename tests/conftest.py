@@ -8,12 +8,12 @@ tests that only search or answer.
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from live_server import copy_qdrant
 from paperchat.pipeline import Pipeline
 from paperchat.settings import SHIPPED_CORPUS, Settings
 
@@ -53,7 +53,7 @@ def ingested_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data_dir = tmp_path_factory.mktemp("ingested")
     prepared = os.environ.get("PAPERCHAT_TEST_INGESTED_DIR")
     if prepared:
-        shutil.copytree(Path(prepared) / "qdrant", data_dir / "qdrant")
+        copy_qdrant(Path(prepared), data_dir)
         return data_dir
     pipeline = Pipeline(Settings(data_dir=data_dir))
     try:
@@ -74,7 +74,7 @@ def ingested_settings(ingested_dir: Path) -> Settings:
 def index_copy(ingested_dir: Path, tmp_path: Path) -> Settings:
     """A private copy of the ingested index, for tests that write or run another process."""
     target = tmp_path / "copy"
-    shutil.copytree(ingested_dir / "qdrant", target / "qdrant")
+    copy_qdrant(ingested_dir, target)
     return Settings(data_dir=target)
 
 
