@@ -160,8 +160,12 @@ def test_a_plural_which_papers_question_takes_a_close_second_paper() -> None:
 
     plural = "Which papers build models for Indian languages?"
     assert choose_papers(plural, rows(0.55)) == [1, 2]  # nearly as similar as the lead
+    assert choose_papers(plural, rows(0.49)) == [1, 2]  # ... within the plural margin
     assert choose_papers(plural, rows(0.45)) == [1]  # a distant neighbour is no answer
     assert choose_papers(plural, rows(0.55, coverage=0.1)) == [1]  # nor one without the terms
+    # ... nor one holding much less of them than the lead ("quantize GPT models": a paper
+    # about GPT's pre-training, not its quantization).
+    assert choose_papers(plural, rows(0.55, coverage=0.35)) == [1]
     # "Which paper ... comparing ...": asked about several things, but for one paper.
     assert choose_papers("Which paper ranks languages by comparing them?", rows(0.55)) == [1]
 
