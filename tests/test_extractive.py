@@ -96,6 +96,8 @@ def test_question_forms() -> None:
     assert asks_which_paper("What recent work proposes replaced token detection?")
     assert not asks_which_paper("What is ELECTRA's pre-training task?")
     assert asks_for_several("Compare ELECTRA and BART.")
+    assert asks_for_several("How is HoVLE different from EVE?")
+    assert not asks_for_several("Which paper trains on different image resolutions?")
     assert asks_for_several("Which papers study speech?")
     assert not asks_for_several("What problem does SpeechT5 address?")
     assert asks_for_several("Which vision-language pre-training methods add captions?")

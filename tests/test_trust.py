@@ -143,6 +143,17 @@ def test_a_name_of_a_kind_is_asked_about_the_name(ingested) -> None:
     assert "Medical" in answer.citations[0].title
 
 
+def test_a_comparison_with_a_paper_named_by_its_whole_title_cites_both_only(ingested) -> None:
+    question = "How is HoVLE different from Unveiling Encoder-Free Vision-Language Models?"
+    hits = ingested.retriever.search(question)
+    assert [h.named for h in hits[:3]] == [True, True, False]
+    answer = make_answerer(ingested, None).answer(question)
+    assert sorted(c.title.split(":")[0] for c in answer.citations) == [
+        "HoVLE",
+        "Unveiling Encoder-Free Vision-Language Models",
+    ]
+
+
 def test_names_first_keeps_the_filters(ingested) -> None:
     from paperchat.index import Filters
 

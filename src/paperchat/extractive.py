@@ -75,7 +75,7 @@ KEYWORDS_SENTENCE_MARGIN = 0.45
 # "each" or "contrast": "contrast within each modality" is about one method.
 _MULTI = re.compile(
     r"\b(compare[sd]?|comparison|comparing|differ|differs|difference|differences|both|versus"
-    r"|vs\.?|respectively|in\s+common|similarities)\b"
+    r"|vs\.?|respectively|in\s+common|similarities|different(?:ly)?\s+(?:from|than))\b"
     r"|^\s*(?:which|what|name\s+the|list\s+the|find\s+the)\s+"
     # ... but "Which paper studies ..." asks for one: there "studies" is the verb.
     r"(?!(?:paper|work|study|article|method|approach|model|system|resource)\b)"

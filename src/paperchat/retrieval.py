@@ -29,6 +29,7 @@ from paperchat.names import (
     paper_names,
     plain_words,
     question_names,
+    quotes_title,
     text_names,
 )
 from paperchat.records import Hit
@@ -157,6 +158,8 @@ class Retriever:
     ) -> list[Hit]:
         """The papers the question names first (marked), then the rest, k in all."""
         named = self.named_papers(query, vectors, mode, filters)
+        found = {h.paper_id for h in named}
+        named += [h for h in hits if h.paper_id not in found and quotes_title(query, h.title)]
         if not named:
             return hits
         rank = {h.paper_id: i for i, h in enumerate(hits)}
