@@ -19,6 +19,7 @@ from paperchat.conversation import (
     MAX_SOURCES,
     assistant_content,
     cited_papers,
+    compares_back,
     read_conversation,
 )
 from paperchat.corpus import load_papers, paper_id_for
@@ -199,6 +200,23 @@ def test_a_comparison_cites_both_papers(answerer):
     cited = titles(captions)
     assert any(t.startswith("LLM2CLIP") for t in cited)
     assert any(t.startswith("FLAME") for t in cited)
+
+
+def test_it_compared_to_a_paper_the_turn_names_cites_both(answerer):
+    # The conversation's paper is the subject ("How is it different from ..."), and the
+    # other is named by its whole title.
+    _, comparison = converse(
+        answerer,
+        "What is HoVLE?",
+        "How is it different from Unveiling Encoder-Free Vision-Language Models?",
+    )
+    cited = titles(comparison)
+    assert any(t.startswith("HoVLE") for t in cited)
+    assert "Unveiling Encoder-Free Vision-Language Models" in cited
+    assert compares_back("How does it compare to BART?")
+    assert not compares_back("Which datasets does it use?")
+    # "it" as what a new question asks about is no comparison with the conversation's paper.
+    assert not compares_back("Which paper builds a dataset, and how large is it compared with X?")
 
 
 def test_a_question_naming_another_paper_leaves_the_conversation(answerer):

@@ -56,7 +56,13 @@ _COMPARES_BACK = re.compile(
     r"\b(?:compared?|compares|comparison|differs?|difference|versus|vs\.?|contrasts?)\b"
     r"(?:\s+\w+){0,2}?\s*(?:(?:with|to|from|against|and)\s+(?:it|them|this|that|these|those"
     r"|(?:this|that|the\s+(?:previous|former|first|earlier|last))\s+(?:one|paper|work|model"
-    r"|method|approach))\b|\W*$)",
+    r"|method|approach))\b|\W*$)"
+    # ... or opens with the conversation's paper as its subject: "How does it compare to
+    # BART?", "How is it different from ...?" (not "... and how large is it compared with
+    # earlier datasets?", where "it" is what the question itself asks about).
+    r"|^\s*(?:how|in\s+what\s+ways?|is|are|does|do)\s+(?:\w+\s+)?(?:it|they|this|that)"
+    r"(?:\s+(?:paper|work|model|method|one))?\s+(?:\w+\s+)?"
+    r"(?:compared?|compares|differs?|different|similar)\s+(?:to|from|with|than)\b",
     re.IGNORECASE,
 )
 # ... optionally followed by the name the abstract coins: '"Title" (ViLD) [1]'.
