@@ -373,7 +373,7 @@ def _graph_links(index: EdgeIndex) -> list[int]:
     return [json.loads(path.read_text())["m"] for path in configs]
 
 
-@pytest.mark.parametrize("graph_mb", [100.0, 0.1])
+@pytest.mark.parametrize("graph_mb", [100.0, 0.1, 0.0])
 def test_a_small_segment_size_seals_while_writing_and_search_is_unchanged(
     harnesses: dict[str, Harness], tmp_path: Path, monkeypatch, graph_mb: float
 ) -> None:
@@ -381,7 +381,8 @@ def test_a_small_segment_size_seals_while_writing_and_search_is_unchanged(
     into memory-mapped ones while the ingest writes (and reopens), as 100k papers do at 10 MB;
     a server's searches meanwhile never fail, and the sealed index answers as the unsealed.
     Sealed segments get HNSW graphs only once the index outgrows `edge_graph_mb` (0.1 MB:
-    about 70 chunks of 384 dimensions), and then every one of them has its graph."""
+    about 70 chunks of 384 dimensions; 0: from the first seal), and then every one of them
+    has its graph."""
     monkeypatch.setattr(edge_module, "SEAL_CHECK", 40)  # ask every 40 chunks, not 8192
     qdrant = {"edge_segment_mb": 0.05, "edge_graph_mb": graph_mb}  # seals about every 35 chunks
     settings = Settings(data_dir=tmp_path, qdrant=qdrant)

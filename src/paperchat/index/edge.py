@@ -19,8 +19,8 @@ the same index (a server answering while an upload ingests) wait for that reopen
 
 Graphs. An HNSW graph costs about 250 µs of CPU a chunk to build (more than everything else
 the ingest does for a chunk), and below some size an exact scan of the memory-mapped vectors
-answers fast enough (about 4 ms per 15 MB of dense vectors on this machine's cores) and
-exactly. So sealed segments get no graph while the index holds at most
+answers fast enough (2 ms for 60,000 vectors of the hash embedder, 15 MB, on this machine)
+and exactly. So sealed segments get no graph while the index holds at most
 `qdrant.edge_graph_mb` of dense vectors. Once a seal or an optimize finds it past that, the
 shard is marked (`"graphs": true` in collection.json, never undone) and opened with the
 graph configuration, whose next optimize builds a graph for every sealed segment.
@@ -141,12 +141,13 @@ class EdgeIndex(PaperIndex):
             self._index_payload()
             return
         log.info("creating Qdrant Edge shard %s (dim %d)", self.root, dim)
-        config = _config(dim, self._segment_kb, graphs=False)
+        graphs = not self._graph_bytes  # 0: graphs from the first seal on
+        config = _config(dim, self._segment_kb, graphs)
         self._shard = qe.EdgeShard.create(str(self.root / "shard"), config)
         self._index_payload()
         self.terms.replace({})
         # Written last: a folder without it is an interrupted creation, created again.
-        _write_json(self._meta_path, {**self.identity, "dim": dim, "graphs": False})
+        _write_json(self._meta_path, {**self.identity, "dim": dim, "graphs": graphs})
 
     def _index_payload(self) -> None:
         """A payload index for every filter field; fields added since creation get theirs."""
