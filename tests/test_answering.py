@@ -72,6 +72,17 @@ def test_off_topic_question_abstains_listing_the_closest_papers(ingested) -> Non
     assert "".join(e.text for e in events if isinstance(e, Delta)) == answer.text
 
 
+def test_who_wrote_it_says_the_record_first_on_every_backend(ingested) -> None:
+    # The shipped listings give no authors: the answer says so before anything the model
+    # writes, and the model's cited answer follows.
+    llm = FakeLLM("ELECTRA trains a discriminator to detect replaced tokens [1].")
+    answer = make_answerer(ingested, llm).answer("Who wrote the ELECTRA paper?")
+    first, rest = answer.text.split("\n")[0].split(" gives no authors. ", 1)
+    assert first.startswith("The collection's record of \"ELECTRA: ") and first.endswith("[1]")
+    assert rest.startswith("ELECTRA trains a discriminator")
+    assert answer.citations[0].title.startswith("ELECTRA:") and len(llm.requests) == 1
+
+
 # Close to the collection in embedding space (transformers, images, pre-training), but about
 # topics no paper covers: dense similarity alone let these through.
 NEAR_MISSES = [

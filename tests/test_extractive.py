@@ -96,6 +96,8 @@ def test_question_forms() -> None:
     assert asks_which_paper("What recent work proposes replaced token detection?")
     assert not asks_which_paper("What is ELECTRA's pre-training task?")
     assert asks_for_several("Compare ELECTRA and BART.")
+    assert asks_for_several("How is HoVLE different from EVE?")
+    assert not asks_for_several("Which paper trains on different image resolutions?")
     assert asks_for_several("Which papers study speech?")
     assert not asks_for_several("What problem does SpeechT5 address?")
     assert asks_for_several("Which vision-language pre-training methods add captions?")
@@ -160,8 +162,12 @@ def test_a_plural_which_papers_question_takes_a_close_second_paper() -> None:
 
     plural = "Which papers build models for Indian languages?"
     assert choose_papers(plural, rows(0.55)) == [1, 2]  # nearly as similar as the lead
+    assert choose_papers(plural, rows(0.49)) == [1, 2]  # ... within the plural margin
     assert choose_papers(plural, rows(0.45)) == [1]  # a distant neighbour is no answer
     assert choose_papers(plural, rows(0.55, coverage=0.1)) == [1]  # nor one without the terms
+    # ... nor one holding much less of them than the lead ("quantize GPT models": a paper
+    # about GPT's pre-training, not its quantization).
+    assert choose_papers(plural, rows(0.55, coverage=0.35)) == [1]
     # "Which paper ... comparing ...": asked about several things, but for one paper.
     assert choose_papers("Which paper ranks languages by comparing them?", rows(0.55)) == [1]
 

@@ -54,6 +54,17 @@ def test_one_paper_per_work_with_every_source_and_its_metadata(formats_pipeline)
     assert links[QA] == "https://doi.org/10.18653/v1/n19-9999"
 
 
+def test_who_wrote_it_and_where_it_appeared_come_from_the_record(formats_pipeline) -> None:
+    answerer = formats_pipeline.answerer("extractive")
+    answer = answerer.answer("Who wrote ELECTRA and where was it published?")
+    first = answer.text.split("\n")[0]
+    assert first.startswith(f'"{ELECTRA}" [1] is by Kevin Clark, ')
+    assert "Christopher D. Manning" in first and "International Conference on Learning" in first
+    assert answer.citations[0].title == ELECTRA
+    # The quoted abstract follows: the record answers who, the abstract what.
+    assert f'According to "{ELECTRA}" [1], ' in answer.text
+
+
 def test_filters_by_category_author_date_and_source(formats_pipeline) -> None:
     p = formats_pipeline
     query = "pre-training models"

@@ -19,6 +19,7 @@ from paperchat.names import (
     paper_names,
     plain_words,
     question_names,
+    quotes_title,
     text_names,
 )
 
@@ -213,3 +214,29 @@ def test_plain_words_are_the_lower_case_words_question_names_leaves_out() -> Non
     assert "electra" in plain_words(question) and "electra" not in question_names(question)
     assert "debertav3" not in plain_words(question)  # written as a name: question_names has it
     assert "is" not in plain_words(question)  # too short to be a name
+
+
+def test_a_question_writing_out_a_title_names_its_paper() -> None:
+    title = "Unveiling Encoder-Free Vision-Language Models"
+    assert quotes_title("How is HoVLE different from unveiling encoder-free VLMs?", title) is False
+    assert quotes_title(
+        "How is HoVLE different from Unveiling Encoder-Free Vision-Language Models?", title
+    )
+    assert quotes_title("what does 'unveiling encoder free vision language models' do", title)
+    # The part before the colon is enough; a short one is a phrase used by chance.
+    assert quotes_title(
+        "Summarize Language-Driven Representation Learning for Robotics, please",
+        "Language-Driven Representation Learning for Robotics: A Study",
+    )
+    assert not quotes_title(
+        "Which models stay frozen in time?",
+        "Frozen in Time: A Joint Video and Image Encoder for End-to-End Retrieval",
+    )
+    assert not quotes_title(
+        "What is BART: what does it do?", "BART: Denoising Sequence-to-Sequence Pre-training"
+    )
+    # Whole words only: a title is not found inside longer words.
+    assert not quotes_title(
+        "Pre-training Text Encoders as Discriminatorsss",
+        "Pre-training Text Encoders as Discriminators",
+    )

@@ -93,6 +93,9 @@ def test_coverage_weighs_distinctive_terms_and_ignores_question_words() -> None:
     assert coverage([], weights, "anything") == 1.0
     # How a question says what a paper is about is no part of the topic.
     assert distinctive_terms("Which paper talks about Maltese?") == ["maltes"]
+    # "CLIP-style" asks about CLIP: the suffix is no topic of its own (alone it is one).
+    assert distinctive_terms("CLIP-style models for medical images") == ["clip", "medic", "imag"]
+    assert distinctive_terms("style transfer") == ["style", "transfer"]
 
 
 def test_filters_by_source_and_date(ingested) -> None:

@@ -124,6 +124,36 @@ def test_which_papers_lists_more_than_the_top_paper(ingested) -> None:
     assert all("ontinual" in c.passage for c in answer.citations)
 
 
+def test_a_plural_question_lists_a_second_paper_as_on_topic_as_the_lead(ingested) -> None:
+    answer = make_answerer(ingested, None).answer(
+        "Which papers generate explanation graphs with pre-trained language models?"
+    )
+    assert [c.title.split(" via ")[0] for c in answer.citations] == [
+        "Explanation Graph Generation",
+        "Explanation Graph Generation",
+    ]
+
+
+def test_a_name_of_a_kind_is_asked_about_the_name(ingested) -> None:
+    # "CLIP-style": the suffix is no topic the papers must hold.
+    answer = make_answerer(ingested, None).answer(
+        "Which papers apply CLIP-style models to medical images?"
+    )
+    assert not answer.abstained, [(h.title, h.relevance, h.coverage) for h in answer.hits[:3]]
+    assert "Medical" in answer.citations[0].title
+
+
+def test_a_comparison_with_a_paper_named_by_its_whole_title_cites_both_only(ingested) -> None:
+    question = "How is HoVLE different from Unveiling Encoder-Free Vision-Language Models?"
+    hits = ingested.retriever.search(question)
+    assert [h.named for h in hits[:3]] == [True, True, False]
+    answer = make_answerer(ingested, None).answer(question)
+    assert sorted(c.title.split(":")[0] for c in answer.citations) == [
+        "HoVLE",
+        "Unveiling Encoder-Free Vision-Language Models",
+    ]
+
+
 def test_names_first_keeps_the_filters(ingested) -> None:
     from paperchat.index import Filters
 

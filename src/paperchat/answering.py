@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 
+from paperchat.bibliography import asked, record_sentence
 from paperchat.chunking import count_tokens as cl100k_tokens
 from paperchat.citations import (
     CheckedSentence,
@@ -276,6 +277,9 @@ class Answerer:
     def _sentences(
         self, draft: Draft, sources: list[Source]
     ) -> Iterator[CheckedSentence | Partial]:
+        if sources and (what := asked(draft.answer.question)):
+            # Who wrote it, when, where: the record answers, or the answer says it does not.
+            yield CheckedSentence(text=record_sentence(what, sources[0].hit, 1), cited=[1])
         if self.llm is None:
             yield from self._extractive(draft, sources)
             return

@@ -56,8 +56,10 @@ MAX_LIST_PAPERS = 4  # papers a "which papers ..." question may list
 # the question (dense cosine of its best chunk) as the lead: a list is about whole papers.
 LIST_RELEVANCE_MARGIN = 0.0
 # ... and a plural "which papers" question that found no second paper so takes the next one
-# holding the question's terms when it is this close to the lead in retrieval's similarity.
-PLURAL_RELEVANCE_MARGIN = 0.05
+# holding nearly as much of the question's terms as the lead, when it is this close to the
+# lead in retrieval's similarity.
+PLURAL_RELEVANCE_MARGIN = 0.1
+PLURAL_COVERAGE_SHARE = 0.7
 # A paper joins only holding this share of the best paper's coverage of the question's terms:
 # close in embedding space but without the asked vocabulary, it is a neighbour, not an answer.
 LIST_COVERAGE_SHARE = 0.4
@@ -73,7 +75,7 @@ KEYWORDS_SENTENCE_MARGIN = 0.45
 # "each" or "contrast": "contrast within each modality" is about one method.
 _MULTI = re.compile(
     r"\b(compare[sd]?|comparison|comparing|differ|differs|difference|differences|both|versus"
-    r"|vs\.?|respectively|in\s+common|similarities)\b"
+    r"|vs\.?|respectively|in\s+common|similarities|different(?:ly)?\s+(?:from|than))\b"
     r"|^\s*(?:which|what|name\s+the|list\s+the|find\s+the)\s+"
     # ... but "Which paper studies ..." asks for one: there "studies" is the verb.
     r"(?!(?:paper|work|study|article|method|approach|model|system|resource)\b)"
@@ -355,7 +357,8 @@ def choose_papers(question: str, scored: Sequence[Candidate]) -> list[int]:
     if listing and not others and asks_which_papers(question):
         # "Which papers ..." expects more than one: the next paper retrieval ranks that holds
         # the question's terms joins when retrieval found it almost as similar as the lead.
-        second = covering[:1]
+        held = max(coverage[n] for n in lead) * PLURAL_COVERAGE_SHARE
+        second = [n for n in covering if coverage[n] >= held][:1]
         others = [n for n in second if relevance[n] >= near - PLURAL_RELEVANCE_MARGIN]
     return [*lead, *others][: MAX_LIST_PAPERS if listing else MAX_PAPERS]
 

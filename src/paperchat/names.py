@@ -17,11 +17,14 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from paperchat.corpus import normalize_title
+
 MAX_NAME_WORDS = 6  # longer title prefixes are sentences: nobody types them as a name
 MIN_NAME_CHARS = 2
 MIN_COINED_CHARS = 3  # "CL", "TL": the field's abbreviations, not a paper's name
 MAX_COINED_CHARS = 40
 MAX_COINED_NAMES = 2  # the method and its dataset or benchmark; further ones are its parts
+MIN_QUOTED_TITLE_WORDS = 4  # a title written out in a question names its paper (`quotes_title`)
 _PREFIX_END = re.compile(r"\s*(?::|\s--?\s|\s[\u2013\u2014]\s)\s*")
 _PARENTHESISED = re.compile(r"\(([^()\s]{2,20})\)")
 _TOKEN = re.compile(r"[^\s,;:!?()\[\]{}\"\u201c\u201d]+")
@@ -269,3 +272,16 @@ def _bare(token: str) -> str:
 def _single_word_name(word: str) -> bool:
     # A lower-case plain word is an ordinary word in a question, whatever a title calls itself.
     return name_like(word) or any(ch.isupper() or ch.isdigit() for ch in word)
+
+
+def quotes_title(question: str, title: str) -> bool:
+    """The question writes out the paper's title, or the part before its colon, as a user
+    naming a paper that has no short name does ("How is HoVLE different from Unveiling
+    Encoder-Free Vision-Language Models?"). Case and punctuation do not count; a title part
+    of fewer than MIN_QUOTED_TITLE_WORDS words is a phrase a question may use by chance."""
+    asked = f" {normalize_title(question)} "
+    for part in dict.fromkeys((title, title.split(":")[0])):
+        written = normalize_title(part)
+        if len(written.split()) >= MIN_QUOTED_TITLE_WORDS and f" {written} " in asked:
+            return True
+    return False

@@ -29,6 +29,7 @@ from paperchat.names import (
     paper_names,
     plain_words,
     question_names,
+    quotes_title,
     text_names,
 )
 from paperchat.records import Hit
@@ -43,6 +44,8 @@ GENERIC_WORDS = (
     # ... and how a question says what a paper is about: "Which paper talks about Maltese?"
     "talk talks discuss discusses deal deals mention mentions"
 )
+# "CLIP-style models" asks about CLIP: the suffix says "of that kind", not a topic of its own.
+_KIND_SUFFIX = re.compile(r"(?<=\w)-(?:like|style|based|type|inspired)\b", re.IGNORECASE)
 NAME_LOOKUP_LIMIT = 10  # papers fetched per name lookup
 # A name that this many papers carry ("LLMs" in several titles) names none of them.
 AMBIGUOUS_NAME_PAPERS = 3
@@ -64,7 +67,8 @@ def _generic_terms() -> frozenset[str]:
 def distinctive_terms(question: str) -> list[str]:
     """The question's stemmed content terms, without generic research words, each once."""
     generic = _generic_terms()
-    return [t for t in dict.fromkeys(words(question)) if t not in generic]
+    asked = _KIND_SUFFIX.sub("", question)
+    return [t for t in dict.fromkeys(words(asked)) if t not in generic]
 
 
 def idf(term: str, df: Mapping[int, int], chunks: int) -> float:
@@ -154,6 +158,8 @@ class Retriever:
     ) -> list[Hit]:
         """The papers the question names first (marked), then the rest, k in all."""
         named = self.named_papers(query, vectors, mode, filters)
+        found = {h.paper_id for h in named}
+        named += [h for h in hits if h.paper_id not in found and quotes_title(query, h.title)]
         if not named:
             return hits
         rank = {h.paper_id: i for i, h in enumerate(hits)}

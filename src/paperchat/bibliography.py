@@ -1,0 +1,89 @@
+"""Questions about a paper's record rather than its content: who wrote it, when, and where.
+
+An abstract rarely says who wrote it or where it appeared, so the answer to "Who wrote the
+ELECTRA paper?" comes from the record a source file gave (BibTeX, the arXiv snapshot, JSONL),
+or, when the collection has none, says so instead of quoting the abstract as if it answered.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from paperchat.records import Hit
+
+MAX_AUTHORS = 8  # more are "et al.": a sentence, not an author list
+
+_AUTHORS = re.compile(
+    r"\bwho\s+(?:wrote|writes|authored|are\s+the\s+authors|is\s+the\s+author|made|created)\b"
+    r"|\b(?:authors?|authored|written)\s+(?:of|by)\b|\bwhose\s+paper\b",
+    re.IGNORECASE,
+)
+_WHEN = re.compile(
+    r"\bwhen\s+(?:was|were|did)\b.*\b(?:published|released|written|appear|come\s+out|out)\b"
+    r"|\b(?:what|which)\s+year\b|\bpublication\s+(?:date|year)\b|\bpublished\s+(?:in|on)\s+what\b",
+    re.IGNORECASE,
+)
+_VENUE = re.compile(
+    r"\b(?:what|which)\s+(?:venue|conference|journal)\b|\bwhere\s+(?:was|were)\b.*\bpublished\b"
+    r"|\bpublished\s+(?:at|in)\s+(?:which|what)\s+(?:venue|conference|journal)\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """What of a paper's record a question asks for."""
+
+    authors: bool = False
+    when: bool = False
+    venue: bool = False
+
+    def __bool__(self) -> bool:
+        return self.authors or self.when or self.venue
+
+
+def asked(question: str) -> Asked:
+    """The parts of the record the question asks about (all False for a content question)."""
+    return Asked(
+        authors=bool(_AUTHORS.search(question)),
+        when=bool(_WHEN.search(question)),
+        venue=bool(_VENUE.search(question)),
+    )
+
+
+def record_sentence(what: Asked, hit: Hit, n: int) -> str:
+    """One sentence, citing source `n`: what the paper's record holds of `what`, and plainly
+    what it does not."""
+    meta = hit.meta
+    said: list[str] = []
+    missing: list[str] = []
+    if what.authors:
+        if meta.authors:
+            people = list(meta.authors[:MAX_AUTHORS])
+            more = len(meta.authors) > MAX_AUTHORS
+            said.append(f"is by {', '.join(people) + ' et al.' if more else _join(people)}")
+        else:
+            missing.append("authors")
+    if what.when:
+        if meta.year:
+            said.append(f"appeared in {meta.year}")
+        elif hit.date:
+            said.append(f"is listed with the date {hit.date}")
+        else:
+            missing.append("date")
+    if what.venue:
+        if meta.venue:
+            said.append(f"appeared in {meta.venue}")
+        else:
+            missing.append("venue")
+    title = f'"{hit.title}" [{n}]'
+    if not said:
+        return f"The collection's record of {title} gives no {_join(missing, 'or')}."
+    gaps = f"; its record gives no {_join(missing, 'or')}" if missing else ""
+    text = f"{title} {_join(said)}{gaps}"
+    return text if text.endswith(".") else text + "."  # "et al." ends it already
+
+
+def _join(items: list[str], conjunction: str = "and") -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} {conjunction} {items[-1]}"

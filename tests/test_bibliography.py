@@ -1,0 +1,53 @@
+"""Questions about a paper's record (who wrote it, when, where) and the sentence answering them."""
+
+from __future__ import annotations
+
+import pytest
+
+from paperchat.bibliography import Asked, asked, record_sentence
+from paperchat.records import Hit, PaperMeta
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("Who wrote the ELECTRA paper?", Asked(authors=True)),
+        ("Who are the authors of BART?", Asked(authors=True)),
+        ("When was GPTQ published?", Asked(when=True)),
+        ("In what year did UL2 come out?", Asked(when=True)),
+        ("Which conference published BART?", Asked(venue=True)),
+        ("Who wrote ELECTRA and where was it published?", Asked(authors=True, venue=True)),
+        # Content questions that share the words.
+        ("What is ELECTRA's pre-training task?", Asked()),
+        ("Which paper determines who spoke when in a meeting?", Asked()),
+        ("Which dataset did the FILIP authors build?", Asked()),
+    ],
+)
+def test_what_of_the_record_a_question_asks(question: str, expected: Asked) -> None:
+    assert asked(question) == expected
+    assert bool(asked(question)) == bool(expected != Asked())
+
+
+def _hit(meta: PaperMeta, date: str | None = None) -> Hit:
+    return Hit("p1", "ELECTRA: Pre-training", 1.0, "", date=date, meta=meta)
+
+
+def test_the_record_sentence_says_what_is_recorded_and_what_is_not() -> None:
+    full = PaperMeta(authors=("Kevin Clark", "Minh-Thang Luong"), year=2020, venue="ICLR")
+    assert record_sentence(Asked(authors=True, venue=True), _hit(full), 1) == (
+        '"ELECTRA: Pre-training" [1] is by Kevin Clark and Minh-Thang Luong and appeared in ICLR.'
+    )
+    # A listing's date stands in for a year; what nothing records is said plainly.
+    assert record_sentence(Asked(when=True, venue=True), _hit(PaperMeta(), "2020-03-23"), 2) == (
+        '"ELECTRA: Pre-training" [2] is listed with the date 2020-03-23; its record gives no venue.'
+    )
+    assert record_sentence(Asked(authors=True), _hit(PaperMeta()), 1) == (
+        'The collection\'s record of "ELECTRA: Pre-training" [1] gives no authors.'
+    )
+
+
+def test_a_long_author_list_is_cut_with_et_al() -> None:
+    many = PaperMeta(authors=tuple(f"Author {i}" for i in range(20)))
+    sentence = record_sentence(Asked(authors=True), _hit(many), 1)
+    assert sentence.endswith(", Author 7 et al.")  # one period
+    assert "Author 8" not in sentence
