@@ -96,6 +96,10 @@ def test_question_forms() -> None:
     assert asks_which_paper("What recent work proposes replaced token detection?")
     assert not asks_which_paper("What is ELECTRA's pre-training task?")
     assert asks_for_several("Compare ELECTRA and BART.")
+    # A request for papers is a plural "which papers" question.
+    for request in ("give me papers on text-to-SQL", "Are there any papers on Maltese?"):
+        assert asks_for_several(request) and asks_which_papers(request), request
+    assert not asks_which_paper("Does any paper pre-train on Maltese?")
     assert asks_for_several("How is HoVLE different from EVE?")
     assert not asks_for_several("Which paper trains on different image resolutions?")
     assert asks_for_several("Which papers study speech?")

@@ -12,6 +12,7 @@ from paperchat.names import (
     asked_names,
     coined_name,
     distinctive_names,
+    first_mention,
     holds_name,
     indexed_names,
     name_like,
@@ -239,4 +240,13 @@ def test_a_question_writing_out_a_title_names_its_paper() -> None:
     assert not quotes_title(
         "Pre-training Text Encoders as Discriminatorsss",
         "Pre-training Text Encoders as Discriminators",
+    )
+
+
+def test_first_mention_is_where_the_question_first_uses_a_name() -> None:
+    question = "How is ELECTRA different from DeBERTaV3?"
+    assert first_mention(question, ["debertav3"]) > first_mention(question, ["electra"]) >= 0
+    # Whole words only, and a paper the question does not name comes last.
+    assert first_mention("What does embarrassingly simple mean?", ["bart"]) == len(
+        "what does embarrassingly simple mean?"
     )

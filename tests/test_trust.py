@@ -134,6 +134,21 @@ def test_a_plural_question_lists_a_second_paper_as_on_topic_as_the_lead(ingested
     ]
 
 
+def test_papers_named_side_by_side_are_answered_in_the_order_asked(ingested) -> None:
+    for first, second in (("ELECTRA", "DeBERTaV3"), ("DeBERTaV3", "ELECTRA")):
+        question = f"How is {first} different from {second}?"
+        answer = make_answerer(ingested, None).answer(question)
+        cited = [c.title.split(":")[0] for c in answer.citations]
+        assert cited == [first, second], question
+
+
+def test_a_request_for_papers_gets_a_titled_list(ingested) -> None:
+    answer = make_answerer(ingested, None).answer("give me papers on text-to-SQL")
+    assert answer.text.startswith("The papers are ")
+    assert len(answer.citations) >= 2
+    assert all("SQL" in c.title for c in answer.citations)
+
+
 def test_a_name_of_a_kind_is_asked_about_the_name(ingested) -> None:
     # "CLIP-style": the suffix is no topic the papers must hold.
     answer = make_answerer(ingested, None).answer(

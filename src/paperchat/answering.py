@@ -279,7 +279,8 @@ class Answerer:
     ) -> Iterator[CheckedSentence | Partial]:
         if sources and (what := asked(draft.answer.question)):
             # Who wrote it, when, where: the record answers, or the answer says it does not.
-            yield CheckedSentence(text=record_sentence(what, sources[0].hit, 1), cited=[1])
+            lead = sources[0]
+            yield CheckedSentence(record_sentence(what, lead.hit, lead.n), cited=[lead.n])
         if self.llm is None:
             yield from self._extractive(draft, sources)
             return

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from paperchat.records import Hit
 
 MAX_AUTHORS = 8  # more are "et al.": a sentence, not an author list
+MAX_FIELD_CHARS = 120  # a record's fields are untrusted: one name or venue, not a page
 
 _AUTHORS = re.compile(
     r"\bwho\s+(?:wrote|writes|authored|are\s+the\s+authors|is\s+the\s+author|made|created)\b"
@@ -60,7 +61,7 @@ def record_sentence(what: Asked, hit: Hit, n: int) -> str:
     missing: list[str] = []
     if what.authors:
         if meta.authors:
-            people = list(meta.authors[:MAX_AUTHORS])
+            people = [_field(a) for a in meta.authors[:MAX_AUTHORS]]
             more = len(meta.authors) > MAX_AUTHORS
             said.append(f"is by {', '.join(people) + ' et al.' if more else _join(people)}")
         else:
@@ -74,7 +75,7 @@ def record_sentence(what: Asked, hit: Hit, n: int) -> str:
             missing.append("date")
     if what.venue:
         if meta.venue:
-            said.append(f"appeared in {meta.venue}")
+            said.append(f"appeared in {_field(meta.venue)}")
         else:
             missing.append("venue")
     title = f'"{hit.title}" [{n}]'
@@ -83,6 +84,12 @@ def record_sentence(what: Asked, hit: Hit, n: int) -> str:
     gaps = f"; its record gives no {_join(missing, 'or')}" if missing else ""
     text = f"{title} {_join(said)}{gaps}"
     return text if text.endswith(".") else text + "."  # "et al." ends it already
+
+
+def _field(text: str) -> str:
+    """One line, bounded."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= MAX_FIELD_CHARS else flat[: MAX_FIELD_CHARS - 1] + "…"
 
 
 def _join(items: list[str], conjunction: str = "and") -> str:

@@ -87,6 +87,14 @@ _WHICH_PAPER = re.compile(
     r"(?:paper|work|study|article|publication)s?\b",
     re.IGNORECASE,
 )
+# A request for papers, not in question form: "Give me papers on text-to-SQL", "papers about
+# sign language", "Are there any papers on ...?" (plural, a list).
+_PAPERS_REQUEST = re.compile(
+    r"^\s*(?:please\s+)?(?:(?:give|show|list|find|recommend|suggest)\s+(?:me\s+)?"
+    r"|(?:are\s+there|is\s+there|do\s+you\s+have)\s+)?(?:any\s+|some\s+|all\s+|the\s+)?"
+    r"(?:\w+\s+){0,2}?(?:papers|works|studies|articles)\s+(?:on|about|that|which|for|in)\b",
+    re.IGNORECASE,
+)
 # A question asks (a "?", or a question or request word first); a few keywords do not.
 _ASKS = re.compile(
     r"\?|^\s*(?:what|which|how|who|whom|whose|why|when|where|is|are|was|were|does|do|did|can"
@@ -154,7 +162,7 @@ def third_person(sentence: str) -> str:
 
 def asks_for_several(question: str) -> bool:
     """The question is about more than one paper (a comparison, a list, "A and B")."""
-    return bool(_MULTI.search(question))
+    return bool(_MULTI.search(question) or _PAPERS_REQUEST.search(question))
 
 
 def is_keywords(question: str) -> bool:
@@ -168,11 +176,13 @@ def asks_gist(question: str) -> bool:
 
 
 def asks_which_paper(question: str) -> bool:
-    return bool(_WHICH_PAPER.search(question))
+    return bool(_WHICH_PAPER.search(question) or _PAPERS_REQUEST.search(question))
 
 
 def asks_which_papers(question: str) -> bool:
     """ "Which papers ...", in the plural: not "Which paper compares ..." """
+    if _PAPERS_REQUEST.search(question):
+        return True
     found = _WHICH_PAPER.search(question)
     return bool(found and found.group().lower().endswith("s"))
 

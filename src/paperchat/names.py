@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 
 from paperchat.corpus import normalize_title
 
@@ -285,3 +286,11 @@ def quotes_title(question: str, title: str) -> bool:
         if len(written.split()) >= MIN_QUOTED_TITLE_WORDS and f" {written} " in asked:
             return True
     return False
+
+
+def first_mention(question: str, names: Iterable[str]) -> int:
+    """Where the question first uses one of a paper's (normalised) names, as a whole word;
+    past its end when it uses none. Papers named side by side are answered in this order."""
+    text = normalise(question)
+    found = (re.search(rf"(?<!\w){re.escape(n)}(?!\w)", text) for n in names if n)
+    return min((m.start() for m in found if m), default=len(text))

@@ -25,7 +25,9 @@ from paperchat.index import Filters, Mode, PaperIndex, QueryVectors
 from paperchat.names import (
     asked_names,
     distinctive_names,
+    first_mention,
     holds_name,
+    normalise,
     paper_names,
     plain_words,
     question_names,
@@ -163,7 +165,13 @@ class Retriever:
         if not named:
             return hits
         rank = {h.paper_id: i for i, h in enumerate(hits)}
-        named.sort(key=lambda h: rank.get(h.paper_id, len(rank)))
+        # In the order the question names them ("How is ELECTRA different from DeBERTaV3?").
+        named.sort(
+            key=lambda h: (
+                first_mention(query, [*h.names, *paper_names(h.title), normalise(h.title)]),
+                rank.get(h.paper_id, len(rank)),
+            )
+        )
         ids = {h.paper_id for h in named}
         first = [replace(h, named=True) for h in named[:k]]
         return [*first, *(h for h in hits if h.paper_id not in ids)][:k]
