@@ -10,10 +10,11 @@ into a fresh embedded index (Qdrant Edge) in its own process, then searches it: 
 paper by its code name, so the table also says whether BM25 put that paper first (the
 abstracts are pseudo-words: the dense branch has nothing to go on, so hybrid is only timed).
 After the ingest the cell optimizes the index, as `paperchat ingest` does (Qdrant Edge
-builds its HNSW graph and compact indexes only when asked): `optimize s`, not counted in
-the ingest rate. Memory is the process's peak RSS (ingest and search included) and the
-folder's size on disk. `hash` is the cheap deterministic embedder: it isolates what scales
-(parsing, chunking, the index) from the model's cost, and is marked as such.
+builds compact indexes, and HNSW graphs past `qdrant.edge_graph_mb`, only when asked):
+`optimize s`, not counted in the ingest rate. Memory is the process's peak RSS (ingest and
+search included) and the folder's size on disk. `hash` is the cheap deterministic embedder:
+it isolates what scales (parsing, chunking, the index) from the model's cost, and is marked
+as such.
 
 With `--keep DIR` each cell's folder is kept in `DIR/<papers>-<embedder>/`, and a later run
 with the same DIR searches the kept index without ingesting again: its ingest columns are

@@ -98,6 +98,9 @@ def test_stable_ids_from_normalised_title() -> None:
     )
     assert normalize_title("Pre-Training, Done!") == "pre training done"
     assert paper_id_for(ELECTRA) != paper_id_for("Another title")
+    # Accents and compatibility forms fold away, whether the title is ASCII or not.
+    assert normalize_title("Caf\u00e9 na\u00efve \ufb01ne-tuning") == "cafe naive fine tuning"
+    assert normalize_title("Cafe\u0301 \u00c5ngstr\u00f6m") == normalize_title("Cafe Angstrom")
 
 
 def test_jsonl_with_bad_records_keeps_good_ones(tmp_path: Path) -> None:

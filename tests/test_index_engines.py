@@ -365,14 +365,27 @@ def test_chunks_carry_the_filter_fields_and_hits_read_the_rest_from_the_head(
     assert hit.meta == payload_meta(head)
 
 
+def _graph_links(index: EdgeIndex) -> list[int]:
+    """Per sealed segment, the links per node of its dense HNSW graph (0: none), as Qdrant
+    Edge records them beside the graph."""
+    segments = index.root / "shard" / "segments"
+    configs = segments.glob("*/vector_index-dense/hnsw_config.json")
+    return [json.loads(path.read_text())["m"] for path in configs]
+
+
+@pytest.mark.parametrize("graph_mb", [100.0, 0.1, 0.0])
 def test_a_small_segment_size_seals_while_writing_and_search_is_unchanged(
-    harnesses: dict[str, Harness], tmp_path: Path, monkeypatch
+    harnesses: dict[str, Harness], tmp_path: Path, monkeypatch, graph_mb: float
 ) -> None:
     """The memory bound: with `edge_segment_mb` small, the shard seals its appendable segment
     into memory-mapped ones while the ingest writes (and reopens), as 100k papers do at 10 MB;
-    a server's searches meanwhile never fail, and the sealed index answers as the unsealed."""
+    a server's searches meanwhile never fail, and the sealed index answers as the unsealed.
+    Sealed segments get HNSW graphs only once the index outgrows `edge_graph_mb` (0.1 MB:
+    about 70 chunks of 384 dimensions; 0: from the first seal), and then every one of them
+    has its graph."""
     monkeypatch.setattr(edge_module, "SEAL_CHECK", 40)  # ask every 40 chunks, not 8192
-    settings = Settings(data_dir=tmp_path, qdrant={"edge_segment_mb": 0.05})  # ~35 chunks
+    qdrant = {"edge_segment_mb": 0.05, "edge_graph_mb": graph_mb}  # seals about every 35 chunks
+    settings = Settings(data_dir=tmp_path, qdrant=qdrant)
     index = EdgeIndex(settings)
     unsealed = harnesses["edge"]
     embedder = unsealed.retriever.embedder
@@ -400,6 +413,11 @@ def test_a_small_segment_size_seals_while_writing_and_search_is_unchanged(
     try:
         assert failures == []
         assert index.shard.info().segments_count >= 3  # sealed more than once
+        index.optimize()  # as `paperchat ingest` ends
+        links = _graph_links(index)
+        assert len(links) >= 2
+        assert index.graphs() is (graph_mb < 1)
+        assert set(links) == ({edge_module.GRAPH_M} if graph_mb < 1 else {0})
         assert index.count_chunks() == unsealed.index.count_chunks()
         ids = [term_id(t) for t in words("speech model training benchmark")]
         assert index.document_frequencies(ids) == unsealed.index.document_frequencies(ids)

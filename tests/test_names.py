@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import random
+import re
+
 import pytest
 
+from paperchat.names import _spelled_acronym as spelled_acronym
 from paperchat.names import (
     asked_names,
     coined_name,
@@ -124,6 +128,55 @@ def test_coined_name_is_the_name_an_abstract_gives_its_idea(
     abstract: str, title: str, name: str | None
 ) -> None:
     assert coined_name(abstract, title) == name
+
+
+@pytest.mark.parametrize(
+    ("abstract", "name"),
+    [
+        # The first place the prefix is followed by an acronym, not the prefix's first place.
+        ("Programming every example is hard. So Programming Every Example (ProX) helps.", "ProX"),
+        ("Programming Every Example\n  (ProX-2) and Programming Every Example (PX).", "ProX-2"),
+        ("Programming Every Example (P, X) then Programming Every Example (PEEx).", "PEEx"),
+        ("Programming Every Example (X) is too short to be its name.", None),
+        ("Programming every example (PROX), in other case: its written form.", "PROX"),
+    ],
+)
+def test_a_plain_prefix_is_named_by_the_acronym_the_abstract_gives_it(
+    abstract: str, name: str | None
+) -> None:
+    assert coined_name(abstract, "Programming Every Example: Lifting Data Quality") == name
+
+
+def _words_of(rng: random.Random, pieces: str, most: int) -> str:
+    return "".join(rng.choice(pieces) for _ in range(rng.randint(0, most)))
+
+
+def test_the_spelled_acronym_is_the_first_match_of_the_prefix_and_parentheses() -> None:
+    """Found without compiling an expression per title, and the same as that expression."""
+    rng = random.Random(7)
+    pieces = ["ab", "ab ", "a", " ", "\n", "(", ")", "(ab)", "(a)", "(a b)", "(a,b)", "x", "é"]
+    for _ in range(20_000):
+        name = _words_of(rng, ["ab", "a", " ", "b", "(", "."], 3) or "ab"
+        text = _words_of(rng, [*pieces, name, name + " (xy)"], 12)
+        searched = re.search(re.escape(name) + r"\s*\(([^()\s,;]{2,24})\)", text)
+        assert spelled_acronym(name, text) == (searched.group(1) if searched else None)
+
+
+def test_name_like_matches_its_plain_definition_on_any_word() -> None:
+    """Its shortcut for plain words ("Improving") gives what the full rule gives."""
+
+    def plain(word: str) -> bool:
+        if sum(ch.isalpha() for ch in word) < 2:
+            return False
+        inner = any(ch.isupper() for part in word.split("-") for ch in part[1:])
+        return inner or any(ch.isdigit() for ch in word)
+
+    rng = random.Random(3)
+    for _ in range(50_000):
+        word = _words_of(
+            rng, "aZb-1\u00b2\u01c5\u01c6\u0130\u03a3\u03c3\u4e2d\u2167\u0663_'\u00e9", 6
+        )
+        assert name_like(word) is plain(word), word
 
 
 def test_a_word_other_papers_use_is_no_coined_name() -> None:

@@ -66,7 +66,9 @@ class Problem:
 def normalize_title(title: str) -> str:
     """Case, accents, punctuation and spacing folded, so listings agree on one paper."""
     text = unicodedata.normalize("NFKD", title)
-    text = "".join(ch for ch in text if not unicodedata.combining(ch)).casefold()
+    if not text.isascii():  # ASCII has no combining marks: most titles skip the walk
+        text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = text.casefold()
     return " ".join(re.sub(r"[^\w]+", " ", text).split())
 
 

@@ -32,6 +32,8 @@ _TOKEN = re.compile(r"[^\s,;:!?()\[\]{}\"\u201c\u201d]+")
 _EDGE = "'\u2019.\"`*"
 _POSSESSIVE = re.compile(r"['\u2019]s?$")
 _PLAIN_SUFFIX = re.compile(r"-[a-z]+$")
+_IN_PARENS = re.compile(r"\s*\([^()]*\)")
+_ACRONYM_AFTER = re.compile(r"\s*\(([^()\s,;]{2,24})\)")  # "... (ProX)" after its phrase
 
 
 def normalise(name: str) -> str:
@@ -45,6 +47,8 @@ def name_like(word: str) -> bool:
 
     "ELECTRA", "DeBERTaV3", "mT5", "Inverse-LLaVA" are; "Improving", "Zero-shot", "15M" are not.
     """
+    if word.isalpha() and word[1:].islower():
+        return False  # most words ("Improving", "models"): no capital after the first, no digit
     letters = sum(ch.isalpha() for ch in word)
     if letters < MIN_NAME_CHARS:
         return False
@@ -110,7 +114,7 @@ def _inner(title: str) -> list[str]:
 
 
 def _variants(found: list[str]) -> list[str]:
-    without_parens = [re.sub(r"\s*\([^()]*\)", "", n) for n in found]
+    without_parens = [_IN_PARENS.sub("", n) for n in found]
     names = [normalise(n) for n in [*found, *without_parens]]
     names += [n.replace("-", " ") for n in names if "-" in n]
     return [n for n in dict.fromkeys(names) if len(n) >= MIN_NAME_CHARS]
@@ -193,11 +197,11 @@ def coined_names(abstract: str, title: str, elsewhere: frozenset[str] = frozense
         # A prefix of plain words ("Language-Codec: ...") is the paper's name, and its parts
         # ("MCRVQ") are not; unless the abstract gives the prefix an acronym: "Programming
         # Every Example (ProX)".
-        spelled = re.search(re.escape(whole[0]) + r"\s*\(([^()\s,;]{2,24})\)", normalise(abstract))
-        if not spelled:
+        spelled = _spelled_acronym(whole[0], normalise(abstract))
+        if spelled is None:
             return []
-        original = re.search(r"\((" + re.escape(spelled.group(1)) + r")\)", abstract, re.I)
-        name = original.group(1) if original else spelled.group(1)
+        original = re.search(r"\((" + re.escape(spelled) + r")\)", abstract, re.I)
+        name = original.group(1) if original else spelled
         return [name] if name_like(name) else []
     in_title = {normalise(w) for w in _words(title)}
     defined = list(_COINED_IN_PARENS.finditer(abstract))
@@ -217,6 +221,21 @@ def coined_names(abstract: str, title: str, elsewhere: frozenset[str] = frozense
         if fits and name_like(name) and not plural and not shared:
             found.setdefault(key, name)
     return list(found.values())[:MAX_COINED_NAMES]
+
+
+def _spelled_acronym(name: str, text: str) -> str | None:
+    """The acronym `text` gives `name` right after it ("programming every example (prox)"),
+    at the first place it does; None when it never does.
+
+    What `re.search(re.escape(name) + _ACRONYM_AFTER.pattern, text)` finds, without
+    compiling an expression per title (two thirds of the time `indexed_names` took).
+    """
+    start = text.find(name)
+    while start >= 0:
+        if acronym := _ACRONYM_AFTER.match(text, start + len(name)):
+            return acronym.group(1)
+        start = text.find(name, start + 1)
+    return None
 
 
 def question_names(question: str, max_words: int = MAX_NAME_WORDS) -> list[str]:

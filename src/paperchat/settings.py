@@ -146,6 +146,13 @@ class QdrantSettings(_Section):
         "larger) at which the segment being written, held in RAM, is sealed during ingest into "
         "an indexed, memory-mapped segment; keeps ingest memory flat as the corpus grows.",
     )
+    edge_graph_mb: float = Field(
+        100.0,
+        ge=0,
+        description="Embedded index (Qdrant Edge): MB of dense vectors up to which sealed "
+        "segments get no HNSW graph and dense search scans them exactly (sealing then costs "
+        "next to nothing); once the index outgrows it, its segments get graphs, for good.",
+    )
 
 
 class RetrievalSettings(_Section):

@@ -16,6 +16,14 @@ indexed segment whose vectors, indexes and payload are memory-mapped (`Memory.Co
 fresh appendable segment takes the next points. The shard is then closed and opened again: a
 shard that has written and sealed keeps memory that a freshly opened one does not. Readers of
 the same index (a server answering while an upload ingests) wait for that reopening only.
+
+Graphs. An HNSW graph costs about 250 µs of CPU a chunk to build (more than everything else
+the ingest does for a chunk), and below some size an exact scan of the memory-mapped vectors
+answers fast enough (2 ms for 60,000 vectors of the hash embedder, 15 MB, on this machine)
+and exactly. So sealed segments get no graph while the index holds at most
+`qdrant.edge_graph_mb` of dense vectors. Once a seal or an optimize finds it past that, the
+shard is marked (`"graphs": true` in collection.json, never undone) and opened with the
+graph configuration, whose next optimize builds a graph for every sealed segment.
 """
 
 from __future__ import annotations
@@ -57,6 +65,7 @@ WRITE_BATCH = 1024  # points per update: bounds the memory of one conversion to 
 SCAN_BATCH = 2048
 SEAL_CHECK = 8192  # chunks written between two asks to seal the appendable segment
 SEGMENTS = 16  # sealed segments kept apart before the optimizer merges the smallest
+GRAPH_M = 16  # HNSW links per node once the index has graphs; 0 builds none
 COLD = qe.Memory.Cold  # on disk, read through the page cache: the OS bounds what stays in RAM
 # Payload indexes of sealed segments memory-mapped too (in RAM they grew with every segment).
 KINDS: dict[FieldKind, Callable[[], Any]] = {
@@ -89,6 +98,7 @@ class EdgeIndex(PaperIndex):
         self.gate = ReadGate()
         self._dim: int | None = None
         self._segment_kb = max(1, round(settings.qdrant.edge_segment_mb * 1024))
+        self._graph_bytes = settings.qdrant.edge_graph_mb * 1024 * 1024
         self._unsealed = 0  # chunks written since the last ask to seal
         self.sealing_seconds = 0.0  # spent sealing by this process (benchmarks report it)
         self.terms = SqliteTermCounts(self.root / "terms.sqlite")
@@ -119,7 +129,7 @@ class EdgeIndex(PaperIndex):
                         raise IndexNotReadyError(self.empty_hint())
                     # With today's configuration: a shard made before it converges to it
                     # (memory-mapped segments, sealing) at its next optimize.
-                    config = _config(self.dimension() or 0, self._segment_kb)
+                    config = _config(self.dimension() or 0, self._segment_kb, self.graphs())
                     self._shard = _load(self.root / "shard", config)
         return self._shard
 
@@ -131,12 +141,13 @@ class EdgeIndex(PaperIndex):
             self._index_payload()
             return
         log.info("creating Qdrant Edge shard %s (dim %d)", self.root, dim)
-        config = _config(dim, self._segment_kb)
+        graphs = not self._graph_bytes  # 0: graphs from the first seal on
+        config = _config(dim, self._segment_kb, graphs)
         self._shard = qe.EdgeShard.create(str(self.root / "shard"), config)
         self._index_payload()
         self.terms.replace({})
         # Written last: a folder without it is an interrupted creation, created again.
-        _write_json(self._meta_path, {**self.identity, "dim": dim})
+        _write_json(self._meta_path, {**self.identity, "dim": dim, "graphs": graphs})
 
     def _index_payload(self) -> None:
         """A payload index for every filter field; fields added since creation get theirs."""
@@ -150,18 +161,41 @@ class EdgeIndex(PaperIndex):
             self._dim = self._meta().get("dim")
         return self._dim
 
+    def graphs(self) -> bool:
+        """True once sealed segments get HNSW graphs (see the module's docstring); shards
+        made before this choice existed have them."""
+        return bool(self._meta().get("graphs", True))
+
+    def _graphs_due(self) -> bool:
+        """Marks the shard for graphs once its dense vectors outgrow `qdrant.edge_graph_mb`;
+        True if it did now (the shard must then be opened again)."""
+        if self.graphs():
+            return False
+        dense_bytes = 4 * self.shard.info().points_count * (self.dimension() or 0)
+        if dense_bytes <= self._graph_bytes:
+            return False
+        _write_json(self._meta_path, {**self._meta(), "graphs": True})
+        log.info("%s outgrew qdrant.edge_graph_mb: its segments get HNSW graphs", self.collection)
+        return True
+
     def engine_version(self) -> str:
         return f"Qdrant Edge {edge_version()} (embedded, qdrant-edge-py)"
 
-    @reads
     def optimize(self) -> bool:
         """Qdrant Edge runs no optimizer by itself: its segments stay as written (appendable,
-        searched point by point) until asked. Segments past its indexing threshold get an
-        HNSW graph and compact sparse and payload indexes; small corpora (the shipped one)
-        stay below it, so their search stays exact and this returns at once. At 250k
-        chunks the hybrid query drops from 35 to 14 ms for a few minutes of building."""
+        searched point by point) until asked. Segments past its indexing threshold get
+        compact sparse and payload indexes, and an HNSW graph once the index is past
+        `qdrant.edge_graph_mb` (the module's docstring); small corpora (the shipped one)
+        stay below the threshold, so their search stays exact and this returns at once."""
         if not self.exists():
             return False
+        if self._graphs_due():
+            with self.gate.alone():
+                self._close_shard()  # opened again with the graph configuration
+        return self._optimize()
+
+    @reads
+    def _optimize(self) -> bool:
         log.info("optimizing the Qdrant Edge shard %s", self.root)
         return self.shard.optimize()
 
@@ -175,6 +209,7 @@ class EdgeIndex(PaperIndex):
         started = time.perf_counter()
         if not self.shard.optimize():  # nothing past the threshold: a quick no-op
             return False
+        self._graphs_due()  # then closed: opened again with graphs, built at the next seal
         with self.gate.alone():
             self._close_shard()
         took = time.perf_counter() - started
@@ -394,15 +429,16 @@ def _hold_lock(path: Path, where: Path) -> Any:
     return handle
 
 
-def _config(dim: int, segment_kb: int) -> qe.EdgeConfig:
-    """The shard's configuration: sealed segments memory-mapped, sealed at `segment_kb`."""
+def _config(dim: int, segment_kb: int, graphs: bool) -> qe.EdgeConfig:
+    """The shard's configuration: sealed segments memory-mapped, sealed at `segment_kb`,
+    with HNSW graphs or without (searched exactly)."""
     return qe.EdgeConfig(
         vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine, memory=COLD)},
         sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf, memory=COLD)},
         payload_memory=COLD,
         id_tracker_memory=COLD,
         hnsw_config=qe.HnswIndexConfig(
-            m=16, ef_construct=100, full_scan_threshold=10_000, memory=COLD
+            m=GRAPH_M if graphs else 0, ef_construct=100, full_scan_threshold=10_000, memory=COLD
         ),
         # Qdrant merges segments down to a number set by the CPU count (2 here): each seal
         # would rewrite everything sealed before. Kept apart instead, up to SEGMENTS.
