@@ -216,7 +216,9 @@ def test_it_compared_to_a_paper_the_turn_names_cites_both(answerer):
     assert compares_back("How does it compare to BART?")
     assert not compares_back("Which datasets does it use?")
     # "it" as what a new question asks about is no comparison with the conversation's paper.
-    assert not compares_back("Which paper builds a dataset, and how large is it compared with X?")
+    assert not compares_back(
+        "Which paper builds a dataset, and how large is it compared with earlier datasets?"
+    )
 
 
 def test_a_question_naming_another_paper_leaves_the_conversation(answerer):
