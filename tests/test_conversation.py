@@ -20,12 +20,13 @@ from paperchat.conversation import (
     assistant_content,
     cited_papers,
     compares_back,
+    pointed_papers,
     read_conversation,
 )
 from paperchat.corpus import load_papers, paper_id_for
 from paperchat.evaluation.conversations import CONVERSATIONS_FILE, read_conversations, summarise
 from paperchat.pipeline import Pipeline
-from paperchat.records import Answer, Citation, Turn
+from paperchat.records import Answer, Citation, Hit, Turn
 from paperchat.server.indexing import IndexStatus
 from paperchat.server.metrics import Metrics
 from paperchat.server.serving import ChatService
@@ -219,6 +220,29 @@ def test_it_compared_to_a_paper_the_turn_names_cites_both(answerer):
     assert not compares_back(
         "Which paper builds a dataset, and how large is it compared with earlier datasets?"
     )
+
+
+def test_papers_pointed_to_by_their_place_in_the_last_answer(answerer):
+    listing, second = converse(
+        answerer,
+        "give me papers on text-to-SQL",
+        "How does the second one differ from the first one?",
+    )
+    listed = titles(listing)
+    assert len(listed) >= 2
+    assert titles(second) == [listed[1], listed[0]]  # in the order the turn points to them
+
+
+def test_pointed_papers_reads_places_and_ignores_what_is_not_there() -> None:
+    ours = [Hit(f"p{i}", f"T{i}", 1.0, "") for i in range(3)]
+
+    def ids(turn: str) -> list[str]:
+        return [h.paper_id for h in pointed_papers(turn, ours)]
+
+    assert ids("What does the latter propose?") == ["p2"]
+    assert ids("Compare the third paper with the first one.") == ["p2", "p0"]
+    assert ids("What do they propose first?") == []  # "first" alone points to nothing
+    assert ids("What does the fourth one do?") == []  # the answer listed three
 
 
 def test_a_question_naming_another_paper_leaves_the_conversation(answerer):

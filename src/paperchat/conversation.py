@@ -66,6 +66,13 @@ _COMPARES_BACK = re.compile(
     re.IGNORECASE,
 )
 # ... optionally followed by the name the abstract coins: '"Title" (ViLD) [1]'.
+# A paper of the last answer pointed to by its place in it: "the second one", "the latter".
+_POINTED = re.compile(
+    r"\bthe\s+(?:(first|second|third|fourth|last)\s+(?:one|paper|work|model|method|approach)"
+    r"|(former|latter))\b",
+    re.IGNORECASE,
+)
+_PLACES = {"first": 0, "second": 1, "third": 2, "fourth": 3, "last": -1, "former": 0, "latter": -1}
 _QUOTED_TITLE = re.compile(r"\"([^\"\n]{8,400})\"(?:\s*\([^()\n]{1,60}\))?\s*\[(\d{1,3})\]")
 # A line that is just a title and its marker ("ELECTRA: Pre-training ... [1].").
 _BARE_TITLE = re.compile(r"^\s*([^\[\]\n\"]{8,400}?)\s*\[(\d{1,3})\]\s*\.?\s*$", re.MULTILINE)
@@ -237,9 +244,11 @@ class ConversationReader:
         if not ours:  # the cited titles are not in this collection (another index)
             return Reading("standalone", turn, turn, alone)
         own = [h for h in alone if h.paper_id not in conversation.paper_ids]
-        if compares_back(turn) and self._one_paper(turn, own, ours):
+        # "the second one": about the conversation's papers, whatever else its words find.
+        pointed = bool(pointed_papers(turn, ours))
+        if not pointed and compares_back(turn) and self._one_paper(turn, own, ours):
             return self._comparison(turn, conversation, own[0], ours)
-        if any(h.named for h in own) or self._standalone(turn, own, ours):
+        if not pointed and (any(h.named for h in own) or self._standalone(turn, own, ours)):
             return Reading("standalone", turn, turn, alone)
         # The turn alone finds the conversation's paper first: it needs no rewrite.
         finds_ours = bool(alone) and alone[0].paper_id in conversation.paper_ids
@@ -275,7 +284,9 @@ class ConversationReader:
         # The first cited paper is what "it" means; the others of a multi-paper answer join
         # when the earlier question asked about several ("which papers ...?"). Only they are
         # answered from: the turn is about them, whatever else shares its words.
-        about = ours if asks_for_several(conversation.last_question) else ours[:1]
+        about = pointed_papers(turn, ours) or (
+            ours if asks_for_several(conversation.last_question) else ours[:1]
+        )
         hits = [replace(h, named=True) for h in about]
         titles = " and ".join(f'"{h.title}"' for h in about)
         question = f"{turn} (about {titles})" if rewritten else turn
@@ -356,6 +367,15 @@ class _Filtered:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._retriever, name)
+
+
+def pointed_papers(turn: str, ours: Sequence[Hit]) -> list[Hit]:
+    """The conversation's papers the turn points to by their place in the last answer ("How
+    does the second one differ from the first one?"), in the order it names them; [] when it
+    points to none it has."""
+    places = [_PLACES[(m.group(1) or m.group(2)).lower()] for m in _POINTED.finditer(turn)]
+    found = [ours[i] for i in places if -len(ours) <= i < len(ours)]
+    return list({h.paper_id: h for h in found}.values()) if len(found) == len(places) else []
 
 
 def compares_back(turn: str) -> bool:
