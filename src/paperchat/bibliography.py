@@ -57,27 +57,21 @@ def record_sentence(what: Asked, hit: Hit, n: int) -> str:
     """One sentence, citing source `n`: what the paper's record holds of `what`, and plainly
     what it does not."""
     meta = hit.meta
-    said: list[str] = []
-    missing: list[str] = []
-    if what.authors:
-        if meta.authors:
-            people = [_field(a) for a in meta.authors[:MAX_AUTHORS]]
-            more = len(meta.authors) > MAX_AUTHORS
-            said.append(f"is by {', '.join(people) + ' et al.' if more else _join(people)}")
-        else:
-            missing.append("authors")
-    if what.when:
-        if meta.year:
-            said.append(f"appeared in {meta.year}")
-        elif hit.date:
-            said.append(f"is listed with the date {hit.date}")
-        else:
-            missing.append("date")
-    if what.venue:
-        if meta.venue:
-            said.append(f"appeared in {_field(meta.venue)}")
-        else:
-            missing.append("venue")
+    people = [_field(a) for a in meta.authors[:MAX_AUTHORS]]
+    more = len(meta.authors) > MAX_AUTHORS
+    authors = f"is by {', '.join(people) + ' et al.' if more else _join(people)}" if people else ""
+    when = f"appeared in {meta.year}" if meta.year else ""
+    if not when and hit.date:
+        when = f"is listed with the date {hit.date}"
+    venue = f"appeared in {_field(meta.venue)}" if meta.venue else ""
+    # (asked for, what the record says, the word for its absence)
+    parts = (
+        (what.authors, authors, "authors"),
+        (what.when, when, "date"),
+        (what.venue, venue, "venue"),
+    )
+    said = [known for asked_for, known, _ in parts if asked_for and known]
+    missing = [gap for asked_for, known, gap in parts if asked_for and not known]
     title = f'"{hit.title}" [{n}]'
     if not said:
         return f"The collection's record of {title} gives no {_join(missing, 'or')}."
