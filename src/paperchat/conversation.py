@@ -65,7 +65,6 @@ _COMPARES_BACK = re.compile(
     r"(?:compared?|compares|differs?|different|similar)\s+(?:to|from|with|than)\b",
     re.IGNORECASE,
 )
-# ... optionally followed by the name the abstract coins: '"Title" (ViLD) [1]'.
 # A paper of the last answer pointed to by its place in it: "the second one", "the latter".
 _POINTED = re.compile(
     r"\bthe\s+(?:(first|second|third|fourth|last)\s+(?:one|paper|work|model|method|approach)"
@@ -73,6 +72,7 @@ _POINTED = re.compile(
     re.IGNORECASE,
 )
 _PLACES = {"first": 0, "second": 1, "third": 2, "fourth": 3, "last": -1, "former": 0, "latter": -1}
+# ... optionally followed by the name the abstract coins: '"Title" (ViLD) [1]'.
 _QUOTED_TITLE = re.compile(r"\"([^\"\n]{8,400})\"(?:\s*\([^()\n]{1,60}\))?\s*\[(\d{1,3})\]")
 # A line that is just a title and its marker ("ELECTRA: Pre-training ... [1].").
 _BARE_TITLE = re.compile(r"^\s*([^\[\]\n\"]{8,400}?)\s*\[(\d{1,3})\]\s*\.?\s*$", re.MULTILINE)
