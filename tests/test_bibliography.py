@@ -21,6 +21,7 @@ from paperchat.records import Hit, PaperMeta
         ("What is ELECTRA's pre-training task?", Asked()),
         ("Which paper determines who spoke when in a meeting?", Asked()),
         ("Which dataset did the FILIP authors build?", Asked()),
+        ("Which paper was written by Kevin Clark?", Asked()),
     ],
 )
 def test_what_of_the_record_a_question_asks(question: str, expected: Asked) -> None:

@@ -17,7 +17,9 @@ MAX_FIELD_CHARS = 120  # a record's fields are untrusted: one name or venue, not
 
 _AUTHORS = re.compile(
     r"\bwho\s+(?:wrote|writes|authored|are\s+the\s+authors|is\s+the\s+author|made|created)\b"
-    r"|\b(?:authors?|authored|written)\s+(?:of|by)\b|\bwhose\s+paper\b",
+    # Not "written by X": "Which paper was written by Clark?" looks a paper up by its author
+    # (the author filter does that); "Who wrote it?" asks for the record.
+    r"|\bauthors?\s+of\b|\bwhose\s+paper\b",
     re.IGNORECASE,
 )
 _WHEN = re.compile(
