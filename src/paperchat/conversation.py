@@ -245,14 +245,14 @@ class ConversationReader:
             return Reading("standalone", turn, turn, alone)
         own = [h for h in alone if h.paper_id not in conversation.paper_ids]
         # "the second one": about the conversation's papers, whatever else its words find.
-        pointed = bool(pointed_papers(turn, ours))
+        pointed = pointed_papers(turn, ours)
         if not pointed and compares_back(turn) and self._one_paper(turn, own, ours):
             return self._comparison(turn, conversation, own[0], ours)
         if not pointed and (any(h.named for h in own) or self._standalone(turn, own, ours)):
             return Reading("standalone", turn, turn, alone)
         # The turn alone finds the conversation's paper first: it needs no rewrite.
         finds_ours = bool(alone) and alone[0].paper_id in conversation.paper_ids
-        return self._follow_up(turn, conversation, ours, rewritten=not finds_ours)
+        return self._follow_up(turn, conversation, ours, rewritten=not finds_ours, pointed=pointed)
 
     def _standalone(self, turn: str, own: Sequence[Hit], ours: Sequence[Hit]) -> bool:
         weight = self.retriever.term_weight(turn)
@@ -279,12 +279,19 @@ class ConversationReader:
         return sorted(found, key=lambda h: rank.get(h.paper_id, len(rank)))
 
     def _follow_up(
-        self, turn: str, conversation: Conversation, ours: list[Hit], *, rewritten: bool
+        self,
+        turn: str,
+        conversation: Conversation,
+        ours: list[Hit],
+        *,
+        rewritten: bool,
+        pointed: Sequence[Hit] = (),
     ) -> Reading:
-        # The first cited paper is what "it" means; the others of a multi-paper answer join
-        # when the earlier question asked about several ("which papers ...?"). Only they are
-        # answered from: the turn is about them, whatever else shares its words.
-        about = pointed_papers(turn, ours) or (
+        # The papers the turn points to by place (`pointed_papers`), else the first cited
+        # paper, which is what "it" means; the others of a multi-paper answer join when the
+        # earlier question asked about several ("which papers ...?"). Only they are answered
+        # from: the turn is about them, whatever else shares its words.
+        about = list(pointed) or (
             ours if asks_for_several(conversation.last_question) else ours[:1]
         )
         hits = [replace(h, named=True) for h in about]
