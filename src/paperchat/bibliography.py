@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from paperchat.extractive import join_words
 from paperchat.records import Hit
 
 MAX_AUTHORS = 8  # more are "et al.": a sentence, not an author list
@@ -61,7 +62,9 @@ def record_sentence(what: Asked, hit: Hit, n: int) -> str:
     meta = hit.meta
     people = [_field(a) for a in meta.authors[:MAX_AUTHORS]]
     more = len(meta.authors) > MAX_AUTHORS
-    authors = f"is by {', '.join(people) + ' et al.' if more else _join(people)}" if people else ""
+    authors = (
+        f"is by {', '.join(people) + ' et al.' if more else join_words(people)}" if people else ""
+    )
     when = f"appeared in {meta.year}" if meta.year else ""
     if not when and hit.date:
         when = f"is listed with the date {hit.date}"
@@ -76,9 +79,9 @@ def record_sentence(what: Asked, hit: Hit, n: int) -> str:
     missing = [gap for asked_for, known, gap in parts if asked_for and not known]
     title = f'"{hit.title}" [{n}]'
     if not said:
-        return f"The collection's record of {title} gives no {_join(missing, 'or')}."
-    gaps = f"; its record gives no {_join(missing, 'or')}" if missing else ""
-    text = f"{title} {_join(said)}{gaps}"
+        return f"The collection's record of {title} gives no {join_words(missing, 'or')}."
+    gaps = f"; its record gives no {join_words(missing, 'or')}" if missing else ""
+    text = f"{title} {join_words(said)}{gaps}"
     return text if text.endswith(".") else text + "."  # "et al." ends it already
 
 
@@ -86,7 +89,3 @@ def _field(text: str) -> str:
     """One line, bounded."""
     flat = " ".join(text.split())
     return flat if len(flat) <= MAX_FIELD_CHARS else flat[: MAX_FIELD_CHARS - 1] + "…"
-
-
-def _join(items: list[str], conjunction: str = "and") -> str:
-    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} {conjunction} {items[-1]}"

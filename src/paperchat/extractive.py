@@ -411,7 +411,7 @@ def write(
     if asks_which_paper(question):
         marked = [f"{called.pop(n)} [{n}]" for n in papers if n in sources]
         lead = "The papers are " if len(marked) > 1 else "The paper is "
-        sentences.append(CheckedSentence(text=lead + _join(marked) + ".", cited=list(papers)))
+        sentences.append(CheckedSentence(text=lead + join_words(marked) + ".", cited=list(papers)))
     for n in papers:
         for i, c in enumerate(chosen[n]):
             claim = _upper_first(third_person(_OPENER.sub("", c.text)))
@@ -431,8 +431,9 @@ def _called(source: Source, among: Iterable[Source]) -> str:
     return f'"{source.hit.title}" ({name})' if name else f'"{source.hit.title}"'
 
 
-def _join(items: Sequence[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+def join_words(items: Sequence[str], conjunction: str = "and") -> str:
+    """ "A", "A and B", "A, B and C" (or "or")."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} {conjunction} {items[-1]}"
 
 
 def _upper_first(sentence: str) -> str:
