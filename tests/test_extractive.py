@@ -9,6 +9,7 @@ from paperchat.extractive import (
     Candidate,
     asks_for_several,
     asks_gist,
+    asks_how,
     asks_which_paper,
     asks_which_papers,
     choose_papers,
@@ -87,6 +88,15 @@ def test_requests_for_a_papers_gist_are_told_from_questions_about_an_aspect() ->
     assert asks_gist("Give me an overview of MoMa.")
     assert not asks_gist("What is ELECTRA's pre-training task?")
     assert not asks_gist("Which papers study summarization?")
+
+
+def test_questions_asking_how_a_paper_works_are_told_from_quantities() -> None:
+    assert asks_how("How does MOS reduce forgetting in class-incremental learning?")
+    assert asks_how("how do they align speech with the LLM?")
+    assert not asks_how("How many tokens were synthetic?")
+    assert not asks_how("How much data does MeCo save?")
+    assert not asks_how("What is ELECTRA's pre-training task?")
+    assert not asks_how("Which paper shows how to do X?")
 
 
 def test_question_forms() -> None:
@@ -239,6 +249,17 @@ def test_a_sentence_pointing_back_is_quoted_only_after_the_one_it_points_to() ->
     assert pick_sentences([back, main], 3, 0.4) == [main]
     before = Candidate(src, "Masked language models corrupt the input.", 0, 0.7)
     assert pick_sentences([before, back, main], 3, 0.4) == [before, back, main]
+
+
+def test_what_a_paper_proposes_joins_its_best_sentence_even_one_pointing_back() -> None:
+    src = _source(1, "Frozen")
+    intro = Candidate(src, "We propose an end-to-end trainable video model.", 0, 0.5)
+    best = Candidate(src, "It is trained with a curriculum learning schedule.", 4, 0.9)
+    assert pick_sentences([intro, best], 3, 0.2, introduce=True) == [intro, best]
+    # ... but never opens the answer as "it": after it, the proposal comes alone.
+    late = Candidate(src, "We propose an end-to-end trainable video model.", 6, 0.5)
+    assert pick_sentences([late, best], 3, 0.2, introduce=True) == [late]
+    assert pick_sentences([best], 3, 0.2) == [best]  # the best there is, alone
 
 
 @pytest.mark.parametrize(

@@ -201,6 +201,15 @@ def test_a_request_for_a_papers_gist_gets_what_it_proposes_and_how(ingested) -> 
     assert "corrupting text" in answer.text, answer.text
 
 
+def test_a_question_how_a_paper_works_gets_what_it_proposes(ingested) -> None:
+    # The question's words sit in ALIP's background sentences (noisy web pairs); the answer
+    # must also say what ALIP does about them.
+    question = "How does ALIP deal with noisy web image-text pairs?"
+    answer = make_answerer(ingested, None).answer(question)
+    assert answer.citations[0].title.startswith("ALIP:")
+    assert "bi-path model" in answer.text, answer.text
+
+
 @pytest.mark.parametrize("question", OFF_TOPIC)
 def test_off_topic_questions_are_still_declined(ingested, question) -> None:
     answer = make_answerer(ingested, None).answer(question)

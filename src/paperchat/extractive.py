@@ -11,7 +11,9 @@ another paper only when its best sentence answers clearly better; a question abo
 papers ("compare", "which papers") takes every paper that answers nearly as well, and a
 "which papers" question also every paper retrieval found as close to it as the top one; none
 that holds little of the question's terms. Several papers each get their own best sentences,
-after the one saying what the paper proposes. A "which paper" question leads with the
+after the one saying what the paper proposes; so does one paper asked how it works ("How does
+ALIP deal with noisy pairs?" also gets "the authors propose ALIP, a bi-path model ..."). A
+"which paper" question leads with the
 paper's title; a title without a name is followed by the name its abstract coins ("(ViLD)").
 Abstracts speak as "we"; quoted here they speak of "the authors" ("we propose" -> "the
 authors propose", "our" -> "their").
@@ -109,6 +111,9 @@ _GIST = re.compile(
     r"|^\s*what\s+is\s+.{1,60}\s+about\s*\??\s*$",
     re.IGNORECASE,
 )
+# "How does X work / reduce ...?": asks for the method, which the sentence saying what the
+# paper proposes states, even when the question's words sit in its background sentences.
+_HOW = re.compile(r"^\s*how\s+(?:does|do|did|can|could|is|are|was|were)\b", re.IGNORECASE)
 _GIST_WORDS = re.compile(r"\b(?:summari[sz]e|describe|explain|overview|summary|about)\b", re.I)
 _QUANTITY = re.compile(
     r"\b(how\s+(?:many|much|fast|large|big|long|often|quickly)|what\s+(?:score|accuracy|number"
@@ -175,6 +180,12 @@ def asks_gist(question: str) -> bool:
     return bool(_GIST.search(question))
 
 
+def asks_how(question: str) -> bool:
+    """A question about how something is done ("How does MOS reduce forgetting?"), not about
+    a quantity ("How many ...")."""
+    return bool(_HOW.search(question)) and not _QUANTITY.search(question)
+
+
 def asks_which_paper(question: str) -> bool:
     return bool(_WHICH_PAPER.search(question) or _PAPERS_REQUEST.search(question))
 
@@ -217,8 +228,9 @@ class ExtractiveAnswer:
         gist = asks_gist(question)
         if one and (gist or is_keywords(question)):
             margin = KEYWORDS_SENTENCE_MARGIN  # no aspect asked: the paper's gist
-        # Side by side, or asked for its gist, a paper is introduced by what it proposes.
-        introduce = gist or not one
+        # Side by side, asked for its gist or how it works, a paper is introduced by what it
+        # proposes.
+        introduce = gist or not one or asks_how(question)
         chosen = {
             n: pick_sentences([c for c in scored if c.source.n == n], count, margin, introduce)
             for n in papers
@@ -389,12 +401,12 @@ def pick_sentences(
         return []
     intro = next((c for c in ranked if _PROPOSAL.search(c.text)), None) if introduce else None
     close = [c for c in ranked if c is not intro and c.score >= ranked[0].score - margin]
-    kept = sorted(
-        ([intro] if intro else []) + close[: count - (intro is not None)], key=lambda c: c.position
-    )
-    at = {c.position for c in kept}
-    readable = [c for c in kept if not _POINTS_BACK.search(c.text) or c.position - 1 in at]
-    return readable or kept[:1]
+    close = sorted(close[: count - (intro is not None)], key=lambda c: c.position)
+    at = {c.position for c in [*close, *([intro] if intro else [])]}
+    readable = [c for c in close if not _POINTS_BACK.search(c.text) or c.position - 1 in at]
+    if not readable and close and (intro is None or intro.position < close[0].position):
+        readable = close[:1]  # the best there is, unless it would open the answer as "they"
+    return sorted([*readable, *([intro] if intro else [])], key=lambda c: c.position)
 
 
 def write(
