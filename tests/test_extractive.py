@@ -138,6 +138,19 @@ def test_second_paper_is_cited_only_when_it_answers_clearly_better() -> None:
     assert choose_papers("What does A do?", close) == [1]  # not by default
 
 
+def test_a_second_paper_for_one_thing_holds_as_much_of_the_question() -> None:
+    # "Which paper studies whether gender affects self-supervised speech models?": a gender
+    # bias paper's sentence scored higher, but it holds less of the question than the lead.
+    def src(n: int, coverage: float) -> Source:
+        hit = Hit(paper_id=f"p{n}", title=f"T{n}", score=1.0 / n, text="", coverage=coverage)
+        return Source(n=n, hit=hit, passage="")
+
+    question = "Which paper studies gender in speech models?"
+    lead, narrower, as_broad = src(1, 0.6), src(2, 0.3), src(3, 0.6)
+    assert choose_papers(question, _scored([(lead, 0.80), (narrower, 0.90)])) == [1]
+    assert choose_papers(question, _scored([(lead, 0.80), (as_broad, 0.90)])) == [1, 3]
+
+
 def test_a_question_naming_several_papers_is_about_those_only() -> None:
     ul2, bart = _source(1, "UL2", named=True), _source(2, "BART", named=True)
     other = _source(3, "Pre-Trained Models")

@@ -7,10 +7,10 @@ distinctive terms they contain, a little more when they speak of the paper itsel
 their position; the names of the papers the question calls by name are left out of both, as
 they say which paper, not what answers. A paper is cited only when it answers: the papers
 the question names (only those, when it names several), else retrieval's top paper, plus
-another paper only when its best sentence answers clearly better; a question about several
-papers ("compare", "which papers") takes every paper that answers nearly as well, and a
-"which papers" question also every paper retrieval found as close to it as the top one; none
-that holds little of the question's terms. Several papers each get their own best sentences,
+another paper only when its best sentence answers clearly better and it holds as much of the
+question's terms; a question about several papers ("compare", "which papers") takes every
+paper that answers nearly as well, and a "which papers" question also every paper retrieval
+found as close to it as the top one; none that holds little of the question's terms. Several papers each get their own best sentences,
 after the one saying what the paper proposes; so does one paper asked how it works ("How does
 ALIP deal with noisy pairs?" also gets "the authors propose ALIP, a bi-path model ..."). A
 "which paper" question leads with the
@@ -354,7 +354,7 @@ def choose_papers(question: str, scored: Sequence[Candidate]) -> list[int]:
     weighs the whole abstract, one sentence does not). A question naming several papers is
     about those papers only. Others join only on evidence: a best sentence scoring within the
     margin of the lead's, a wide margin for a question about several papers, a narrow one
-    otherwise.
+    otherwise, where the other paper must also hold as much of the question's terms.
     """
     best: dict[int, float] = {}
     for c in scored:
@@ -376,6 +376,8 @@ def choose_papers(question: str, scored: Sequence[Candidate]) -> list[int]:
     enough = max(coverage.values()) * LIST_COVERAGE_SHARE
     covering = sorted(n for n in best if n not in lead and coverage[n] >= enough)
     others = [n for n in covering if best[n] >= bar or (listing and relevance[n] >= near)]
+    if not several:  # a second answer to a question about one thing holds as much of it
+        others = [n for n in others if coverage[n] >= max(coverage[n] for n in lead)]
     if listing and not others and asks_which_papers(question):
         # "Which papers ..." expects more than one: the next paper retrieval ranks that holds
         # the question's terms joins when retrieval found it almost as similar as the lead.
