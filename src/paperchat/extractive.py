@@ -10,11 +10,11 @@ the question names (only those, when it names several), else retrieval's top pap
 another paper only when its best sentence answers clearly better and it holds as much of the
 question's terms; a question about several papers ("compare", "which papers") takes every
 paper that answers nearly as well, and a "which papers" question also every paper retrieval
-found as close to it as the top one; none that holds little of the question's terms. Several papers each get their own best sentences,
-after the one saying what the paper proposes; so does one paper asked how it works ("How does
-ALIP deal with noisy pairs?" also gets "the authors propose ALIP, a bi-path model ..."). A
-"which paper" question leads with the
-paper's title; a title without a name is followed by the name its abstract coins ("(ViLD)").
+found as close to it as the top one; none that holds little of the question's terms. Several
+papers each get their own best sentences, after the one saying what the paper proposes; so
+does one paper asked how it works ("How does ALIP deal with noisy pairs?" also gets "the
+authors propose ALIP, a bi-path model ..."). A "which paper" question leads with the paper's
+title; a title without a name is followed by the name its abstract coins ("(ViLD)").
 Abstracts speak as "we"; quoted here they speak of "the authors" ("we propose" -> "the
 authors propose", "our" -> "their").
 
