@@ -396,7 +396,8 @@ def pick_sentences(
     proposes comes too, whatever its score: a comparison needs what each paper is, and
     "We present BART, a denoising autoencoder ..." rarely shares the question's words. A
     sentence that points back ("While they ...") is kept only right after the sentence it
-    points to; quoted first, its "they" would mean the paper's authors.
+    points to; quoted first, its "they" would mean the paper's authors. The best sentence
+    brings the one it points to along.
     """
     ranked = sorted(scored, key=lambda c: -c.score)
     if not ranked:
@@ -405,6 +406,12 @@ def pick_sentences(
     close = [c for c in ranked if c is not intro and c.score >= ranked[0].score - margin]
     close = sorted(close[: count - (intro is not None)], key=lambda c: c.position)
     at = {c.position for c in [*close, *([intro] if intro else [])]}
+    best = ranked[0]
+    before = {c.position: c for c in scored}.get(best.position - 1)
+    if before and best in close and _POINTS_BACK.search(best.text) and before.position not in at:
+        # The best answer ("It cuts the corpus to 0.3% ...") comes with what "it" is.
+        close = sorted([*close, before], key=lambda c: c.position)
+        at.add(before.position)
     readable = [c for c in close if not _POINTS_BACK.search(c.text) or c.position - 1 in at]
     if not readable and close and (intro is None or intro.position < close[0].position):
         readable = close[:1]  # the best there is, unless it would open the answer as "they"
