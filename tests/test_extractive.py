@@ -211,6 +211,16 @@ def test_a_named_paper_leads_and_stands_alone_for_a_question_about_it() -> None:
     assert choose_papers("What is ELECTRA's task?", scored) == [2]
 
 
+def test_a_named_paper_compared_with_a_name_outside_the_collection_stands_alone() -> None:
+    named = _source(1, "ELECTRA: Pre-training Text Encoders", named=True)
+    other = _source(2, "bert2BERT: Towards Reusable Pretrained Language Models")
+    scored = _scored([(named, 0.8), (other, 0.75)])
+    # BERT would be named too were it a paper of the collection.
+    assert choose_papers("How is ELECTRA different from BERT?", scored) == [1]
+    # Compared with the collection's other papers, those that answer still join.
+    assert choose_papers("How does ELECTRA compare with other methods?", scored) == [1, 2]
+
+
 def test_which_paper_answers_lead_with_the_title() -> None:
     src = _source(1, "ELECTRA: Pre-training Text Encoders")
     chosen = {1: [Candidate(src, "We propose replaced token detection.", 0, 1.0)]}

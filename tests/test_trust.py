@@ -201,6 +201,12 @@ def test_a_request_for_a_papers_gist_gets_what_it_proposes_and_how(ingested) -> 
     assert "corrupting text" in answer.text, answer.text
 
 
+def test_a_paper_compared_with_a_model_outside_the_collection_is_cited_alone(ingested) -> None:
+    # BERT is no paper of the collection: papers merely using BERT do not answer.
+    answer = make_answerer(ingested, None).answer("How is ELECTRA different from BERT?")
+    assert [c.title[:8] for c in answer.citations] == ["ELECTRA:"], answer.citations
+
+
 def test_a_question_how_a_paper_works_gets_what_it_proposes(ingested) -> None:
     # The question's words sit in ALIP's background sentences (noisy web pairs); the answer
     # must also say what ALIP does about them.

@@ -32,7 +32,14 @@ import numpy as np
 
 from paperchat.citations import CheckedSentence, split_markers, split_sentences, with_markers
 from paperchat.embedding import Embedder, words
-from paperchat.names import coined_name, normalise, paper_names, text_names, whole_names
+from paperchat.names import (
+    coined_name,
+    name_like,
+    normalise,
+    paper_names,
+    text_names,
+    whole_names,
+)
 from paperchat.prompts import Source
 from paperchat.records import Hit
 from paperchat.retrieval import distinctive_terms
@@ -366,10 +373,14 @@ def choose_papers(question: str, scored: Sequence[Candidate]) -> list[int]:
     several = asks_for_several(question)
     if named and not several:
         return lead  # the question is about the paper it names
+    listing = several and asks_which_paper(question)
+    if named and not listing and _names_another(question, scored, named[0]):
+        # "How is ELECTRA different from BERT?": BERT is no paper of the collection (it would
+        # be named too), and ELECTRA's abstract is what speaks of it, not papers using BERT.
+        return lead
     margin = MULTI_PAPER_MARGIN if several else SECOND_PAPER_MARGIN
     bar = max(best[n] for n in lead) - margin
     # In retrieval's order: its ranking weighs whole abstracts, a sentence score one sentence.
-    listing = several and asks_which_paper(question)
     relevance = {c.source.n: c.source.hit.relevance or 0.0 for c in scored}
     near = max(relevance[n] for n in lead) - LIST_RELEVANCE_MARGIN
     coverage = {c.source.n: c.source.hit.coverage or 0.0 for c in scored}
@@ -385,6 +396,14 @@ def choose_papers(question: str, scored: Sequence[Candidate]) -> list[int]:
         second = [n for n in covering if coverage[n] >= held][:1]
         others = [n for n in second if relevance[n] >= near - PLURAL_RELEVANCE_MARGIN]
     return [*lead, *others][: MAX_LIST_PAPERS if listing else MAX_PAPERS]
+
+
+def _names_another(question: str, scored: Sequence[Candidate], n: int) -> bool:
+    """Whether the question holds a name ("BERT") other than those of paper `n`."""
+    hit = next(c.source.hit for c in scored if c.source.n == n)
+    own = {normalise(part) for name in _names(hit) for part in [name, *name.split()]}
+    asked = re.findall(r"\w[\w.-]*\w|\w", question)
+    return any(name_like(w) and normalise(w) not in own for w in asked)
 
 
 def pick_sentences(
