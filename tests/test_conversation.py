@@ -169,6 +169,22 @@ def test_an_elliptical_follow_up_is_not_declined(answerer):
     assert "10 points" in follow_up.text
 
 
+def test_an_answer_written_elsewhere_is_read_for_the_titles_it_cites(answerer):
+    # An earlier answer from another client: the title inside a sentence, no Sources block.
+    question = "Is there a paper that compresses vision-language pre-training datasets?"
+    written = "Yes, Too Large; Data Reduction for Vision-Language Pre-Training [1] proposes TL;DR."
+    history = [Turn("user", question), Turn("assistant", written)]
+    follow_up = answerer.answer("How much does it shrink CC3M?", history)
+    assert not follow_up.abstained
+    assert titles(follow_up) == ["Too Large; Data Reduction for Vision-Language Pre-Training"]
+    assert "0.67M" in follow_up.text
+    # A declined answer lists the closest papers, and cites none: no paper is taken from it.
+    declined = answerer.answer("What MMLU score does Llama 3 405B get?")
+    history = [Turn("user", "Llama 3 405B MMLU?"), Turn("assistant", declined.text)]
+    reading = answerer.read("and on GSM8K?", history)
+    assert declined.abstained and not any(h.named for h in reading.hits)
+
+
 def test_a_follow_up_is_answered_with_the_sentences_it_asks_for(answerer):
     _, improvements = converse(
         answerer, "What is SLCA?", "how large are the improvements they report?"

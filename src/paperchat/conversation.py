@@ -4,7 +4,8 @@ A conversation arrives as messages (the API, the UI and `paperchat chat` all sen
 shape): earlier questions, and earlier answers as the API returns them, with `[n]` markers in
 the text and a "Sources:" block naming the cited papers (`assistant_content`).
 `read_conversation` recovers the conversation's papers from them: the papers the last answer
-cited, the first cited first.
+cited, the first cited first. An answer that cites with markers but writes its titles only
+inside its sentences (from another client) is searched for the collection's titles it holds.
 
 `ConversationReader.read` then decides how to read the new turn. Words such as "it" or "its"
 decide nothing ("which paper learns football player representations from match data, and
@@ -48,6 +49,7 @@ SOURCES_HEADER = "Sources:"
 MAX_SOURCES = 20  # a Sources block longer than this is not one paperchat wrote
 MAX_TITLE_CHARS = 400
 MAX_CONVERSATION_PAPERS = 4
+MAX_ANSWER_CHARS = 2000  # of an answer searched for the titles it cites (`_titled`)
 _SOURCE_LINE = re.compile(r"^\[(\d{1,3})\]\s*(.+?)(?:\s+\((https?://\S+)\))?\s*$")
 # A comparison whose second side is left to the conversation: "how does X compare with it?",
 # "how does X's way of ... differ?". With an object of its own ("compared with earlier
@@ -110,6 +112,7 @@ class Conversation:
 
     questions: tuple[str, ...] = ()  # earlier user questions, oldest first
     papers: tuple[CitedPaper, ...] = ()  # the last answer's cited papers, first cited first
+    answer: str = ""  # the last answer's text
 
     @property
     def last_question(self) -> str:
@@ -125,7 +128,7 @@ def read_conversation(history: Sequence[Turn]) -> Conversation:
     questions = tuple(t.content.strip() for t in history if t.role == "user" and t.content.strip())
     last_answer = next((t.content for t in reversed(history) if t.role == "assistant"), "")
     papers = cited_papers(last_answer)[:MAX_CONVERSATION_PAPERS]
-    return Conversation(questions, tuple(papers))
+    return Conversation(questions, tuple(papers), last_answer)
 
 
 def cited_papers(content: str) -> list[CitedPaper]:
@@ -220,6 +223,8 @@ class ConversationReader:
             scoped = ConversationReader(_Filtered(self.retriever, filters), self.settings)
             return scoped.read(turn, history, k=k, mode=mode, rewrite=rewrite)
         conversation = read_conversation(turns[-window:] if window else [])
+        if not conversation.papers and conversation.answer:
+            conversation = self._titled(conversation)
         alone = self.retriever.search(turn, k=k, mode=mode)
         if not conversation.questions:
             return Reading("standalone", turn, turn, alone)
@@ -230,6 +235,23 @@ class ConversationReader:
         if rewrite is not None and reading.kind != "standalone" and reading.hits:
             return self._checked_rewrite(reading, rewrite, turns, k, mode)
         return reading
+
+    def _titled(self, conversation: Conversation) -> Conversation:
+        """The papers an answer written elsewhere cites by their titles in its sentences
+        ("Yes, Too Large; Data Reduction for ... [1] proposes TL;DR."), in the order written:
+        papers of the collection whose whole title the answer holds."""
+        body, cites = split_markers(conversation.answer)
+        text = " ".join(body.split())[:MAX_ANSWER_CHARS]
+        if not cites or not text:  # cites nothing: declined (its "closest papers" are no answer)
+            return conversation
+        held = text.casefold()
+        where = {
+            h.paper_id: (held.find(" ".join(h.title.split()).casefold()), h.title)
+            for h in self.retriever.search(text, k=MAX_CONVERSATION_PAPERS)
+        }
+        found = sorted((at, pid, title) for pid, (at, title) in where.items() if at >= 0)
+        papers = tuple(CitedPaper(pid, title) for _, pid, title in found)
+        return replace(conversation, papers=papers) if papers else conversation
 
     # -- the decision ------------------------------------------------------------------------
 
