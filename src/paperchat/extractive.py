@@ -385,15 +385,15 @@ def choose_papers(question: str, scored: Sequence[Candidate]) -> list[int]:
     near = max(relevance[n] for n in lead) - LIST_RELEVANCE_MARGIN
     coverage = {c.source.n: c.source.hit.coverage or 0.0 for c in scored}
     enough = max(coverage.values()) * LIST_COVERAGE_SHARE
+    held = max(coverage[n] for n in lead)
     covering = sorted(n for n in best if n not in lead and coverage[n] >= enough)
     others = [n for n in covering if best[n] >= bar or (listing and relevance[n] >= near)]
     if not several:  # a second answer to a question about one thing holds as much of it
-        others = [n for n in others if coverage[n] >= max(coverage[n] for n in lead)]
+        others = [n for n in others if coverage[n] >= held]
     if listing and not others and asks_which_papers(question):
         # "Which papers ..." expects more than one: the next paper retrieval ranks that holds
         # the question's terms joins when retrieval found it almost as similar as the lead.
-        held = max(coverage[n] for n in lead) * PLURAL_COVERAGE_SHARE
-        second = [n for n in covering if coverage[n] >= held][:1]
+        second = [n for n in covering if coverage[n] >= held * PLURAL_COVERAGE_SHARE][:1]
         others = [n for n in second if relevance[n] >= near - PLURAL_RELEVANCE_MARGIN]
     return [*lead, *others][: MAX_LIST_PAPERS if listing else MAX_PAPERS]
 
@@ -422,9 +422,10 @@ def pick_sentences(
     if not ranked:
         return []
     intro = next((c for c in ranked if _PROPOSAL.search(c.text)), None) if introduce else None
+    intros = [intro] if intro else []
     close = [c for c in ranked if c is not intro and c.score >= ranked[0].score - margin]
-    close = sorted(close[: count - (intro is not None)], key=lambda c: c.position)
-    at = {c.position for c in [*close, *([intro] if intro else [])]}
+    close = sorted(close[: count - len(intros)], key=lambda c: c.position)
+    at = {c.position for c in [*close, *intros]}
     best = ranked[0]
     before = {c.position: c for c in scored}.get(best.position - 1)
     if before and best in close and _POINTS_BACK.search(best.text) and before.position not in at:
@@ -434,7 +435,7 @@ def pick_sentences(
     readable = [c for c in close if not _POINTS_BACK.search(c.text) or c.position - 1 in at]
     if not readable and close and (intro is None or intro.position < close[0].position):
         readable = close[:1]  # the best there is, unless it would open the answer as "they"
-    return sorted([*readable, *([intro] if intro else [])], key=lambda c: c.position)
+    return sorted([*readable, *intros], key=lambda c: c.position)
 
 
 def write(
