@@ -27,7 +27,7 @@ from paperchat.index import PAYLOAD_INDEXES, Filters, PaperIndex
 from paperchat.index import edge as edge_module
 from paperchat.index.edge import EdgeIndex
 from paperchat.index.push import push_index
-from paperchat.index.schema import CHUNK_FIELDS, payload_meta
+from paperchat.index.schema import CHUNK_FIELDS, group_chunks, payload_meta
 from paperchat.index.server import ServerIndex, local_client
 from paperchat.ingest import Ingestor
 from paperchat.names import paper_names
@@ -102,6 +102,16 @@ def test_both_engines_return_the_same_papers(harnesses: dict[str, Harness], mode
             assert a.score == pytest.approx(b.score, rel=1e-3, abs=1e-4)
             assert a.relevance == pytest.approx(b.relevance, abs=1e-4)
             assert a.coverage == pytest.approx(b.coverage)
+
+
+def test_equal_scores_group_the_same_whatever_order_the_engine_returns() -> None:
+    # A rank fusion ties often; the engine's order of ties varies from process to process.
+    chunks = [(0.5, {"paper_id": p, "text": t}) for p, t in [("c", "x"), ("a", "y"), ("b", "z")]]
+    chunks += [(0.9, {"paper_id": "d", "text": "w"}), (0.5, {"paper_id": "a", "text": "v"})]
+    groups = group_chunks(chunks, 3, 2)
+    assert list(groups) == ["d", "a", "b"]
+    assert [p["text"] for _, p in groups["a"]] == ["v", "y"]
+    assert group_chunks(list(reversed(chunks)), 3, 2) == groups
 
 
 def test_hits_are_whole_papers_ranked(harness: Harness) -> None:
