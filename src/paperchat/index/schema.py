@@ -238,12 +238,12 @@ Scored = tuple[float, Mapping[str, Any]]
 
 
 def group_chunks(scored: Iterable[Scored], k: int, group_size: int) -> dict[str, list[Scored]]:
-    """Chunks in score order -> the top k papers, each with its best `group_size` chunks.
+    """Scored chunks -> the top k papers, each with its best `group_size` chunks.
 
-    Equal scores are common in a rank fusion (3rd in one list alone scores as 3rd in the
-    other alone), and an engine returns them in no fixed order (Qdrant Edge's differs from
-    one process to the next): they are ordered by paper id and text, so the same question
-    always gets the same papers.
+    Ordered here by score, then paper id and text: equal scores are common in a rank fusion
+    (3rd in one list alone scores as 3rd in the other alone), and an engine returns them in
+    no fixed order (Qdrant Edge's differs from one process to the next), so the same
+    question always gets the same papers.
     """
     groups: dict[str, list[Scored]] = {}
     ordered = sorted(scored, key=lambda s: (-s[0], str(s[1].get("paper_id")), s[1].get("text", "")))
