@@ -22,6 +22,7 @@ from paperchat.names import (
     question_names,
     quotes_title,
     text_names,
+    writes_title_name,
 )
 
 DEBERTA = (
@@ -241,6 +242,21 @@ def test_a_question_writing_out_a_title_names_its_paper() -> None:
         "Pre-training Text Encoders as Discriminatorsss",
         "Pre-training Text Encoders as Discriminators",
     )
+
+
+def test_a_title_prefix_written_with_its_capitals_mid_question_names_its_paper() -> None:
+    title = "All in One: Exploring Unified Video-Language Pre-training"
+    assert writes_title_name("Compare HiTeA and All in One.", title)
+    assert writes_title_name("How does All in One encode video?", title)
+    # Lower case, or only the question's first word capitalised, is the plain phrase.
+    assert not writes_title_name("Compare HiTeA and all in one.", title)
+    assert not writes_title_name("All in one, which papers use video?", title)
+    assert not writes_title_name("All in One: what is it?", title)  # its first word
+    # Whole words only; a prefix of one capitalised word is left to the other name rules.
+    assert not writes_title_name("Is there an All in Ones paper?", title)
+    assert not writes_title_name("Is Frozen in time?", "Frozen in time: A Joint Encoder")
+    # A title without a prefix has no such name.
+    assert not writes_title_name("Compare it with Pre-training Text Encoders", "Pre-training Text")
 
 
 def test_first_mention_is_where_the_question_first_uses_a_name() -> None:

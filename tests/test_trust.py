@@ -207,6 +207,15 @@ def test_a_paper_compared_with_a_model_outside_the_collection_is_cited_alone(ing
     assert [c.title[:8] for c in answer.citations] == ["ELECTRA:"], answer.citations
 
 
+def test_a_comparison_names_a_paper_whose_short_name_is_plain_words(ingested) -> None:
+    # "All in One" is three common words; written with the title's capitals mid-question it
+    # names that paper, and the comparison cites the two papers it names and no neighbours.
+    answer = make_answerer(ingested, None).answer("Compare HiTeA and All in One.")
+    cited = [c.title.split(":")[0] for c in answer.citations]
+    assert cited == ["HiTeA", "All in One"], cited
+    assert "token rolling" in answer.text, answer.text
+
+
 def test_a_question_how_a_paper_works_gets_what_it_proposes(ingested) -> None:
     # The question's words sit in ALIP's background sentences (noisy web pairs); the answer
     # must also say what ALIP does about them.

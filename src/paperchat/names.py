@@ -91,6 +91,19 @@ def distinctive_names(title: str) -> list[str]:
     return _variants(found) if any(name_like(w) for n in found for w in _words(n)) else []
 
 
+def writes_title_name(question: str, title: str) -> bool:
+    """The question writes the title's prefix with the title's own capitals, after its first
+    word: "Compare HiTeA and All in One." names "All in One: ...", whose plain words alone
+    ("all", "one") name nothing. Two capitalised words mid-sentence are a name, not a phrase."""
+    prefix = _prefix(title)
+    if prefix is None or len(prefix.split()) > MAX_NAME_WORDS:
+        return False
+    if sum(word[:1].isupper() for word in prefix.split()) < 2:
+        return False
+    found = re.search(rf"(?<![\w-]){re.escape(prefix)}(?![\w-])", question)
+    return found is not None and bool(question[: found.start()].strip())
+
+
 def _prefix(title: str) -> str | None:
     """The title's part before its colon (or dash); None when it has none."""
     parts = _PREFIX_END.split(title.strip(), maxsplit=1)

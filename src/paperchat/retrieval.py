@@ -33,6 +33,8 @@ from paperchat.names import (
     question_names,
     quotes_title,
     text_names,
+    whole_names,
+    writes_title_name,
 )
 from paperchat.records import Hit
 from paperchat.settings import RETRIEVAL_MODES, RetrievalSettings
@@ -189,7 +191,8 @@ class Retriever:
         found = self.index.query(vectors, mode, len(ids), self.settings.chunks_per_paper, only)
         asked = set(candidates)
         matched = {
-            h.paper_id: self._names_matched(asked, h) | self._plain_matched(plain, h) for h in found
+            h.paper_id: self._names_matched(query, asked, h) | self._plain_matched(plain, h)
+            for h in found
         }
         carriers: dict[str, int] = {}
         for names in matched.values():
@@ -203,14 +206,16 @@ class Retriever:
             and (within is None or h.paper_id in within)  # a paper filter holds for names too
         ]
 
-    def _names_matched(self, asked: set[str], hit: Hit) -> set[str]:
+    def _names_matched(self, query: str, asked: set[str], hit: Hit) -> set[str]:
         """The asked names that name this paper: a name written as one ("ELECTRA", "mT5"),
-        or a name whose words the collection rarely uses ("Align before Fuse", the "ViLD" its
-        abstract coins); not a common phrase ("Pre-Trained Models") nor a common word ("LLM"
-        of "Aligned with LLM")."""
+        a name whose words the collection rarely uses ("Align before Fuse", the "ViLD" its
+        abstract coins), or a title prefix the question writes with the title's capitals ("All
+        in One"); not a common phrase ("pre-trained models") nor a common word ("LLM" of
+        "Aligned with LLM")."""
         distinct = asked.intersection(distinctive_names(hit.title))
         others = asked.intersection(hit.names or paper_names(hit.title)) - distinct
-        return distinct | {n for n in others if self._rare(n)}
+        cased = set(whole_names(hit.title)) if writes_title_name(query, hit.title) else set()
+        return distinct | {n for n in others if n in cased or self._rare(n)}
 
     def _plain_matched(self, plain: list[str], hit: Hit) -> set[str]:
         """The question's lower-case words that name this paper: "electra" for ELECTRA, when
