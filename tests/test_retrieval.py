@@ -10,7 +10,7 @@ from paperchat.cli import main
 from paperchat.errors import BadQuestionError, ConfigError
 from paperchat.index import Filters
 from paperchat.records import Hit
-from paperchat.retrieval import coverage, distinctive_terms
+from paperchat.retrieval import coverage, distinctive_terms, readings
 from paperchat.settings import Settings
 
 # Questions phrased without the title's words -> the paper that answers them.
@@ -96,6 +96,39 @@ def test_coverage_weighs_distinctive_terms_and_ignores_question_words() -> None:
     # "CLIP-style" asks about CLIP: the suffix is no topic of its own (alone it is one).
     assert distinctive_terms("CLIP-style models for medical images") == ["clip", "medic", "imag"]
     assert distinctive_terms("style transfer") == ["style", "transfer"]
+
+
+def test_a_question_with_or_is_read_once_per_alternative() -> None:
+    def read(question: str) -> list[list[str]]:
+        return readings(question, distinctive_terms(question))
+
+    # Both verbs act on "large models": each reading keeps those words.
+    assert read("Which papers quantize or sparsify large models?") == [
+        ["quantiz", "larg"],
+        ["sparsifi", "larg"],
+    ]
+    # Alternatives of several words: as many words on each side of "or".
+    assert read("Which papers do visual place recognition or 3D scene editing?") == [
+        ["visual", "place", "recognit"],
+        ["3d", "scene", "edit"],
+    ]
+    # A word that is also outside its alternative stays in both readings.
+    assert read("graph neural networks or graph foundation models") == [
+        ["graph", "neural", "network"],
+        ["graph", "foundat"],
+    ]
+    # No word on one side ("or from ..."), or no "or": one reading, all the terms.
+    assert read("images at 4K resolution or from bilingual prompts") == [
+        ["imag", "4k", "resolut", "bilingu", "prompt"]
+    ]
+    assert read("Which paper detects sarcasm in tweets?") == [["detect", "sarcasm", "tweet"]]
+
+
+def test_a_paper_holding_one_alternative_covers_the_question(ingested) -> None:
+    # GPTQ quantizes and never sparsifies: read with "quantize", it holds the question.
+    hits = ingested.retriever.search("Which papers quantize or sparsify large models?", k=5)
+    gptq = next(h for h in hits if h.title.startswith("GPTQ:"))
+    assert gptq.coverage is not None and gptq.coverage > 0.8, gptq.coverage
 
 
 def test_filters_by_source_and_date(ingested) -> None:

@@ -207,6 +207,14 @@ def test_a_paper_compared_with_a_model_outside_the_collection_is_cited_alone(ing
     assert [c.title[:8] for c in answer.citations] == ["ELECTRA:"], answer.citations
 
 
+def test_a_question_asking_for_either_of_two_topics_is_answered(ingested) -> None:
+    # No paper both quantizes and sparsifies; read as one topic the question was declined.
+    question = "Which papers quantize or sparsify large models, and what do they gain?"
+    answer = make_answerer(ingested, None).answer(question)
+    assert not answer.abstained, [(h.title, h.relevance, h.coverage) for h in answer.hits]
+    assert any(c.title.startswith("GPTQ:") for c in answer.citations), answer.citations
+
+
 def test_a_comparison_names_a_paper_whose_short_name_is_plain_words(ingested) -> None:
     # "All in One" is three common words; written with the title's capitals mid-question it
     # names that paper, and the comparison cites the two papers it names and no neighbours.

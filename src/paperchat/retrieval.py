@@ -75,6 +75,52 @@ def distinctive_terms(question: str) -> list[str]:
     return [t for t in dict.fromkeys(words(asked)) if t not in generic]
 
 
+_TOKEN = re.compile(r"[\w'-]+|[^\w\s]")
+MAX_ALTERNATIVES = 2  # "or"s read apart; a longer list of them is rare and multiplies readings
+
+
+def readings(question: str, terms: list[str]) -> list[list[str]]:
+    """The question's distinctive terms as each of its alternatives reads them.
+
+    "Which papers quantize or sparsify large models?" asks about papers that do either: one
+    reading drops "sparsify", the other "quantize". An alternative is the run of distinctive
+    words next to "or" on its side, as many on each ("visual place recognition or 3D scene
+    editing"); a question without "or" has one reading, all its terms.
+    """
+    tokens = _TOKEN.findall(_KIND_SUFFIX.sub("", question))
+    stems = [words(token) for token in tokens]
+    held = set(terms)
+
+    def run(indices: range) -> list[int]:
+        found: list[int] = []
+        for i in indices:
+            if not stems[i] or not held.issuperset(stems[i]):
+                break  # a stop word, a generic word or punctuation ends the alternative
+            found.append(i)
+        return found
+
+    def only_in(span: set[int]) -> set[str]:
+        elsewhere = {t for i, found in enumerate(stems) if i not in span for t in found}
+        return {t for i in span for t in stems[i]} - elsewhere
+
+    result = [terms]
+    ors = [i for i, t in enumerate(tokens) if t.lower() == "or"][:MAX_ALTERNATIVES]
+    for at in ors:
+        before, after = run(range(at - 1, -1, -1)), run(range(at + 1, len(tokens)))
+        # As many words on each side: in "quantize or sparsify large models" both alternatives
+        # act on "large models", which both readings keep.
+        width = min(len(before), len(after))
+        if not width:
+            continue
+        left, right = only_in(set(before[:width])), only_in(set(after[:width]))
+        result = [
+            [t for t in reading if t not in dropped]
+            for reading in result
+            for dropped in (right, left)
+        ]
+    return result
+
+
 def idf(term: str, df: Mapping[int, int], chunks: int) -> float:
     """BM25 inverse document frequency, as Qdrant's IDF modifier computes it."""
     n = df.get(term_id(term), 0)
@@ -265,12 +311,14 @@ class Retriever:
         chunks, df = self.index.document_frequencies([term_id(t) for t in terms])
         weights = {t: idf(t, df, chunks) for t in terms}
         asked = asked_names(query)
+        read = readings(query, terms)
         found = []
         for h in hits:
             text = " ".join((h.title, *h.chunks, h.text))
             held = text_names(text) if asked else frozenset()  # most questions use no name
             lacks = any(not holds_name(name, held) for name in asked)
-            found.append(replace(h, coverage=coverage(terms, weights, text), lacks_names=lacks))
+            covered = max(coverage(reading, weights, text) for reading in read)
+            found.append(replace(h, coverage=covered, lacks_names=lacks))
         return found
 
     def _with_relevance(
