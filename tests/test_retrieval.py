@@ -117,10 +117,13 @@ def test_a_question_with_or_is_read_once_per_alternative() -> None:
         ["graph", "neural", "network"],
         ["graph", "foundat"],
     ]
-    # No word on one side ("or from ..."), or no "or": one reading, all the terms.
+    # A stop word right after "or" opens the second alternative, as one opened the first.
     assert read("images at 4K resolution or from bilingual prompts") == [
-        ["imag", "4k", "resolut", "bilingu", "prompt"]
+        ["imag", "4k", "resolut"],
+        ["imag", "bilingu", "prompt"],
     ]
+    # No word on one side, or no "or": one reading, all the terms.
+    assert read("Is ELECTRA good or not?") == [["electra", "good"]]
     assert read("Which paper detects sarcasm in tweets?") == [["detect", "sarcasm", "tweet"]]
 
 

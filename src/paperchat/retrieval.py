@@ -85,7 +85,8 @@ def readings(question: str, terms: list[str]) -> list[list[str]]:
     "Which papers quantize or sparsify large models?" asks about papers that do either: one
     reading drops "sparsify", the other "quantize". An alternative is the run of distinctive
     words next to "or" on its side, as many on each ("visual place recognition or 3D scene
-    editing"); a question without "or" has one reading, all its terms.
+    editing"; a stop word right after "or" is skipped: "at 4K or from bilingual prompts"); a
+    question without "or" has one reading, all its terms.
     """
     tokens = _TOKEN.findall(_KIND_SUFFIX.sub("", question))
     stems = [words(token) for token in tokens]
@@ -106,7 +107,10 @@ def readings(question: str, terms: list[str]) -> list[list[str]]:
     result = [terms]
     ors = [i for i, t in enumerate(tokens) if t.lower() == "or"][:MAX_ALTERNATIVES]
     for at in ors:
-        before, after = run(range(at - 1, -1, -1)), run(range(at + 1, len(tokens)))
+        start = at + 1
+        if start < len(tokens) and tokens[start].isalpha() and not stems[start]:
+            start += 1  # "for image captioning or for visual perception": "for" opens both
+        before, after = run(range(at - 1, -1, -1)), run(range(start, len(tokens)))
         # As many words on each side: in "quantize or sparsify large models" both alternatives
         # act on "large models", which both readings keep.
         width = min(len(before), len(after))
