@@ -125,29 +125,6 @@ def readings(question: str, terms: list[str]) -> list[list[str]]:
     return result
 
 
-# How a question asks for a paper: "Which vision-language method ...", "Is there a paper that
-# ...". An abstract never speaks so; embedded with the topic, these words pull the question
-# towards other questions rather than towards the abstract that answers it. After "what", only
-# "paper", "work" or "study" asks for a paper: "What dataset did they build?" asks for a dataset.
-_KEEP = r"(?!(?:do|does|did|is|are|was|were|the|this|that|these|its|their)\b)[\w-]+\s+"
-_ASKING_FRAME = re.compile(
-    rf"^\s*(?:which\s+((?:{_KEEP}){{0,3}}?)(?:papers?|works?|stud(?:y|ies)|methods?"
-    r"|approach(?:es)?|systems?|models?|resources?|frameworks?|techniques?)\s+"
-    rf"(?:that\s+|is\s+|are\s+)?|what\s+((?:{_KEEP}){{0,3}}?)(?:papers?|works?|stud(?:y|ies))\s+"
-    r"(?:that\s+|is\s+|are\s+)?|(?:is|are)\s+there\s+(?:a|an|any)\s+(?:papers?|works?"
-    r"|stud(?:y|ies))\s+(?:that\s+|on\s+|about\s+)?)",
-    re.IGNORECASE,
-)
-
-
-def topic_text(question: str) -> str:
-    """The question without the words asking for a paper, what the dense branch embeds:
-    "Which vision-language method adds ..." is embedded as "vision-language adds ..."."""
-    topic = _ASKING_FRAME.sub(lambda m: m.group(1) or m.group(2) or "", question, count=1)
-    topic = topic.strip()
-    return topic or question
-
-
 def idf(term: str, df: Mapping[int, int], chunks: int) -> float:
     """BM25 inverse document frequency, as Qdrant's IDF modifier computes it."""
     n = df.get(term_id(term), 0)
@@ -202,7 +179,7 @@ class Retriever:
     def query_vectors(self, query: str, mode: Mode, k: int) -> QueryVectors:
         """What the engine is asked for `query`: its vectors and the fusion settings."""
         return QueryVectors(
-            dense=self.embedder.embed_query(topic_text(query)) if mode != "sparse" else None,
+            dense=self.embedder.embed_query(query) if mode != "sparse" else None,
             sparse=sparse_query(query) if mode != "dense" else None,
             weights=(self.settings.dense_weight, self.settings.sparse_weight),
             prefetch=max(self.settings.prefetch, k * 4),
@@ -356,16 +333,13 @@ class Retriever:
         mode: Mode,
         filters: Filters | None,
     ) -> list[Hit]:
-        """Attach each paper's dense cosine to the whole question: a scale-free signal for
-        abstention. Ranking embeds the question without its asking words (`topic_text`);
-        those raise every cosine, off-topic questions' too, so abstention keeps them."""
+        """Attach each paper's dense cosine: a scale-free signal for abstention."""
         if not hits:
             return hits
-        whole = topic_text(query) == query
-        if mode == "dense" and whole:
+        if mode == "dense":
             return [replace(h, relevance=h.score) for h in hits]
-        if vectors.dense is None or not whole:
-            vectors = replace(vectors, dense=self.embedder.embed_query(query))
+        if vectors.dense is None:
+            vectors.dense = self.embedder.embed_query(query)
         only = Filters(paper_ids=tuple(h.paper_id for h in hits))
         if filters:
             only = replace(filters, paper_ids=only.paper_ids)
