@@ -41,6 +41,8 @@ OFF_TOPIC = [
     "What MMLU score does GPT-4 get?",  # UL2 reports MMLU scores, of other models
     "credit card fraud detection transactions",
     "What is a good recipe for sourdough bread?",
+    # Close to two video-editing papers, but no paper of the collection mentions LEVI.
+    "LEVI video editing",
 ]
 
 

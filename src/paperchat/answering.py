@@ -394,9 +394,10 @@ def off_topic(hits: Sequence[Hit], settings: AnswerSettings) -> bool:
     them poorly. What they lack is vocabulary: no retrieved paper holds much of the question's
     distinctive terms. Paraphrased on-topic questions lack it too, but keep a high dense
     similarity; so low coverage abstains only while the similarity is below
-    `coverage_relevance`, and so does a question using a name ("What MMLU score does GPT-4
-    get?") that no retrieved paper mentions. A similarity below `abstain_threshold` abstains
-    on its own.
+    `coverage_relevance`. A question using a name ("What MMLU score does GPT-4 get?", "LEVI
+    video editing") that no retrieved paper mentions abstains at any similarity: a paper on
+    the topic is no answer about a method it never names. A similarity below
+    `abstain_threshold` abstains on its own.
     Both signals are the best over the hits: one paper that covers the question is enough.
     A question that names a paper of the collection is covered by it.
     """
@@ -409,10 +410,10 @@ def off_topic(hits: Sequence[Hit], settings: AnswerSettings) -> bool:
         return False
     if best < settings.abstain_threshold:
         return True
-    if best >= settings.coverage_relevance:
-        return False
     if all(h.lacks_names for h in hits):
         return True  # it asks about a "GPT-4" that no retrieved paper mentions
+    if best >= settings.coverage_relevance:
+        return False
     cover = max((h.coverage for h in hits if h.coverage is not None), default=None)
     return cover is not None and cover < settings.coverage_threshold
 

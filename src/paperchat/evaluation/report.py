@@ -148,10 +148,11 @@ def _abstention_section(summary: EvalSummary) -> list[str]:
         "## Abstention",
         "",
         "Retrieval-only configs abstain by the answerer's rule: the best hit's dense similarity "
-        f"is below {thresholds['abstain_threshold']}, or no retrieved paper holds "
-        f"{thresholds['coverage_threshold']} of the question's distinctive terms (or none "
-        "mentions a name the question uses) while that similarity is below "
-        f"{thresholds['coverage_relevance']}. Answer configs report what the answerer did.",
+        f"is below {thresholds['abstain_threshold']}, or no retrieved paper mentions a name "
+        "the question uses, or no retrieved paper holds "
+        f"{thresholds['coverage_threshold']} of the question's distinctive terms while that "
+        f"similarity is below {thresholds['coverage_relevance']}. A question naming a paper "
+        "of the collection is answered. Answer configs report what the answerer did.",
         "",
         *_table([*header, "declined answerable", "rate"], rows),
     ]
