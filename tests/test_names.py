@@ -83,6 +83,11 @@ def test_multi_word_names_match_case_and_hyphen_insensitively() -> None:
     assert "align before fuse" in asked
     assert "inverse llava" in asked
     assert "inverse-llava" in question_names("What is Inverse-LLaVA?")
+    # A hyphen the name does not write ("DeBERTa-V3"), and a model size after the name.
+    assert "debertav3" in question_names("How does DeBERTa-V3 improve?")
+    assert "electra" in question_names("What does ELECTRA-Small score?")
+    assert "llama" in question_names("Is LLaMA-7B used?")
+    assert "electra" not in question_names("Is ELECTRA-Style pre-training better?")
 
 
 def test_normalise_folds_case_dashes_and_possessives() -> None:
@@ -262,6 +267,9 @@ def test_a_title_prefix_written_with_its_capitals_mid_question_names_its_paper()
 def test_first_mention_is_where_the_question_first_uses_a_name() -> None:
     question = "How is ELECTRA different from DeBERTaV3?"
     assert first_mention(question, ["debertav3"]) > first_mention(question, ["electra"]) >= 0
+    # Written with a hyphen the name does not have, it is a mention all the same.
+    hyphened = "Compare DeBERTa-V3 and ELECTRA-Large."
+    assert first_mention(hyphened, ["debertav3"]) < first_mention(hyphened, ["electra"])
     # Whole words only, and a paper the question does not name comes last.
     assert first_mention("What does embarrassingly simple mean?", ["bart"]) == len(
         "what does embarrassingly simple mean?"

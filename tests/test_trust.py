@@ -25,6 +25,9 @@ NAMED = {
     "What is E-ViLM's main contribution?": "E-ViLM:",
     "What problem does GENIUS address?": "GENIUS:",
     "How does DeBERTaV3 improve on DeBERTa?": DEBERTA,
+    # A hyphen the title does not write, and a size after the model's name.
+    "How does DeBERTa-V3 improve on DeBERTa?": DEBERTA,
+    "What GLUE score does ELECTRA-Small get?": ELECTRA,
     "ELECTRA?": ELECTRA,
     # Names only the abstract gives: "we propose ViLD", "Programming Every Example (ProX)".
     "What does ViLD distill?": "Open-vocabulary Object Detection via Vision and Language",

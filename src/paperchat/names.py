@@ -33,6 +33,10 @@ _EDGE = "'\u2019.\"`*"
 _POSSESSIVE = re.compile(r"['\u2019]s?$")
 _PLAIN_SUFFIX = re.compile(r"-[a-z]+$")
 _IN_PARENS = re.compile(r"\s*\([^()]*\)")
+# A model's size or version written after its name: "ELECTRA-Small", "T5-XXL", "LLaMA-7B".
+_MODEL_SIZE = re.compile(
+    r"(?<=\w)-(?:small|base|large|tiny|mini|medium|huge|xl|xxl|\d+(?:\.\d+)?[bmk])$"
+)
 _ACRONYM_AFTER = re.compile(r"\s*\(([^()\s,;]{2,24})\)")  # "... (ProX)" after its phrase
 
 
@@ -262,7 +266,10 @@ def question_names(question: str, max_words: int = MAX_NAME_WORDS) -> list[str]:
         for n in range(2, max_words + 1):
             if i + n <= len(words):
                 found.append(normalise(" ".join(words[i : i + n])))
-    found += [n.replace("-", " ") for n in found if "-" in n]
+    hyphenated = [n for n in found if "-" in n]
+    # "DeBERTa-V3" for DeBERTaV3, and "ELECTRA-Small" (a size of the model) for ELECTRA.
+    found += [n.replace("-", " ") for n in hyphenated] + [n.replace("-", "") for n in hyphenated]
+    found += [_MODEL_SIZE.sub("", n) for n in hyphenated if _MODEL_SIZE.search(n)]
     return list(dict.fromkeys(n for n in found if len(n) >= MIN_NAME_CHARS))
 
 
@@ -305,5 +312,7 @@ def first_mention(question: str, names: Iterable[str]) -> int:
     """Where the question first uses one of a paper's (normalised) names, as a whole word;
     past its end when it uses none. Papers named side by side are answered in this order."""
     text = normalise(question)
-    found = (re.search(rf"(?<!\w){re.escape(n)}(?!\w)", text) for n in names if n)
+    # "DeBERTa-V3" is a mention of DeBERTaV3: a hyphen or space may stand between letters.
+    spelled = ("[- ]?".join(map(re.escape, n)) for n in names if n)
+    found = (re.search(rf"(?<!\w){pattern}(?!\w)", text) for pattern in spelled)
     return min((m.start() for m in found if m), default=len(text))
