@@ -25,6 +25,7 @@ from paperchat.conversation import (
 )
 from paperchat.corpus import load_papers, paper_id_for
 from paperchat.evaluation.conversations import CONVERSATIONS_FILE, read_conversations, summarise
+from paperchat.extractive import asks_which_one
 from paperchat.pipeline import Pipeline
 from paperchat.records import Answer, Citation, Hit, Turn
 from paperchat.server.indexing import IndexStatus
@@ -247,6 +248,25 @@ def test_papers_pointed_to_by_their_place_in_the_last_answer(answerer):
     listed = titles(listing)
     assert len(listed) >= 2
     assert titles(second) == [listed[1], listed[0]]  # in the order the turn points to them
+
+
+def test_which_one_of_the_listed_papers_is_the_one_its_words_fit(answerer):
+    listing, which = converse(
+        answerer, "Which papers pre-train on source code?", "Which one uses data flow?"
+    )
+    graphcodebert = next(t for t in titles(listing) if t.startswith("GraphCodeBERT"))
+    assert titles(listing)[0] != graphcodebert  # not simply the first one listed
+    assert titles(which) == [graphcodebert]
+    # The sentence that says so, not "One is to predict ..." for the word "one".
+    assert "use data flow" in which.text, which.text
+
+
+def test_asks_which_one_reads_the_ways_of_picking_from_a_list() -> None:
+    assert asks_which_one("Which one uses data flow?")
+    assert asks_which_one("which of them needs less memory?")
+    assert asks_which_one("Which of the two is faster?")
+    assert not asks_which_one("Which paper uses data flow?")  # a question of its own
+    assert not asks_which_one("Is this one faster?")
 
 
 def test_pointed_papers_reads_places_and_ignores_what_is_not_there() -> None:

@@ -36,7 +36,7 @@ from typing import Any, Literal
 
 from paperchat.citations import split_markers
 from paperchat.corpus import paper_id_for
-from paperchat.extractive import asks_for_several
+from paperchat.extractive import asks_for_several, asks_which_one
 from paperchat.index import Filters
 from paperchat.records import Answer, Citation, Hit, Turn
 from paperchat.retrieval import Retriever, distinctive_terms
@@ -316,6 +316,9 @@ class ConversationReader:
         about = list(pointed) or (
             ours if asks_for_several(conversation.last_question) else ours[:1]
         )
+        if not pointed and len(about) > 1 and asks_which_one(turn):
+            # One of the papers just listed: the one holding most of the turn's own words.
+            about = [max(about, key=lambda h: (h.coverage or 0.0, h.relevance or 0.0))]
         hits = [replace(h, named=True) for h in about]
         titles = " and ".join(f'"{h.title}"' for h in about)
         question = f"{turn} (about {titles})" if rewritten else turn

@@ -145,6 +145,12 @@ _ASKING_FORMS = (
 )
 _ASKING = re.compile(r"\b(?:" + "|".join(_ASKING_FORMS) + r")\b", re.IGNORECASE)
 _ASKING_WORDS = frozenset(words(" ".join(_ASKING_FORMS)))
+# "Which one uses data flow?", "Which of them needs less memory?": one of the papers just
+# listed. How it is asked, not what: "one" is no term an answer should hold.
+_WHICH_ONE = re.compile(
+    r"\bwhich\s+(?:one|of\s+(?:them|these|those|the\s+(?:two|three|four|papers)))\b",
+    re.IGNORECASE,
+)
 _LINK = re.compile(r"https?://|github\.com", re.IGNORECASE)
 # Discourse openers that only make sense after the abstract's previous sentence.
 _OPENER = re.compile(
@@ -175,6 +181,11 @@ def third_person(sentence: str) -> str:
 def asks_for_several(question: str) -> bool:
     """The question is about more than one paper (a comparison, a list, "A and B")."""
     return bool(_MULTI.search(question) or _PAPERS_REQUEST.search(question))
+
+
+def asks_which_one(question: str) -> bool:
+    """The question asks which one of the papers just talked about does something."""
+    return bool(_WHICH_ONE.search(question))
 
 
 def is_keywords(question: str) -> bool:
@@ -253,7 +264,7 @@ class ExtractiveAnswer:
         # "Compare ..." would draw the abstract's own "we compare ..." sentences, and
         # "Summarize ..." its "summarization" ones: how it is asked is left out.
         asked = _GIST_WORDS.sub(" ", question) if asks_gist(question) else question
-        query = " ".join([_ASKING.sub(" ", asked), *context_terms])
+        query = " ".join([_ASKING.sub(" ", _WHICH_ONE.sub(" ", asked)), *context_terms])
         vectors = self.embedder.embed([c.text for c in found])
         # Each paper's title words and name words, worked out once, not once per sentence.
         hits = {c.source.hit.title: c.source.hit for c in found}
