@@ -261,6 +261,20 @@ def test_which_one_of_the_listed_papers_is_the_one_its_words_fit(answerer):
     assert "use data flow" in which.text, which.text
 
 
+def test_other_papers_are_papers_besides_the_conversations(answerer):
+    first, others = converse(
+        answerer, "What is RecInDial?", "Is there any other paper on recommendation?"
+    )
+    assert titles(first)[0].startswith("RecInDial")
+    assert not others.abstained and titles(others)
+    assert not any(t.startswith("RecInDial") for t in titles(others))
+    assert any("Recommendation" in t for t in titles(others)), titles(others)
+    # With no topic of its own, "like this" is the conversation paper's topic.
+    _, like = converse(answerer, "Tell me about mBLIP", "Are there other papers like this?")
+    assert not like.abstained and titles(like)
+    assert not any(t.startswith("mBLIP") for t in titles(like))
+
+
 def test_asks_which_one_reads_the_ways_of_picking_from_a_list() -> None:
     assert asks_which_one("Which one uses data flow?")
     assert asks_which_one("which of them needs less memory?")

@@ -38,6 +38,7 @@ from paperchat.citations import split_markers
 from paperchat.corpus import paper_id_for
 from paperchat.extractive import asks_for_several, asks_which_one
 from paperchat.index import Filters
+from paperchat.names import name_like
 from paperchat.records import Answer, Citation, Hit, Turn
 from paperchat.retrieval import Retriever, distinctive_terms
 from paperchat.settings import AnswerSettings
@@ -73,6 +74,10 @@ _POINTED = re.compile(
     r"|(former|latter))\b",
     re.IGNORECASE,
 )
+# "Is there any other paper on recommendation?", "Show me more papers like that": papers
+# besides the conversation's, on the turn's topic or, when it names none, the conversation's.
+_OTHERS = re.compile(r"\b(?:another|other|more)\s+(?:papers?|works?|studies)\b", re.IGNORECASE)
+_OTHERS_WORDS = frozenset(distinctive_terms("another other more similar like else same kind"))
 _PLACES = {"first": 0, "second": 1, "third": 2, "fourth": 3, "last": -1, "former": 0, "latter": -1}
 # ... optionally followed by the name the abstract coins: '"Title" (ViLD) [1]'.
 _QUOTED_TITLE = re.compile(r"\"([^\"\n]{8,400})\"(?:\s*\([^()\n]{1,60}\))?\s*\[(\d{1,3})\]")
@@ -266,6 +271,8 @@ class ConversationReader:
         if not ours:  # the cited titles are not in this collection (another index)
             return Reading("standalone", turn, turn, alone)
         own = [h for h in alone if h.paper_id not in conversation.paper_ids]
+        if _OTHERS.search(turn):
+            return self._others(turn, conversation, mode)
         # "the second one": about the conversation's papers, whatever else its words find.
         pointed = pointed_papers(turn, ours)
         if not pointed and compares_back(turn) and self._one_paper(turn, own, ours):
@@ -338,6 +345,22 @@ class ConversationReader:
         # "compare with it" rarely says on what: the earlier question's terms say it.
         context = tuple(distinctive_terms(conversation.last_question))
         return Reading("comparison", turn, f"{turn} (comparing {titles})", hits, context)
+
+    def _others(self, turn: str, conversation: Conversation, mode: str | None) -> Reading:
+        """Papers besides the conversation's: on the turn's own topic, or, when it names none
+        ("Are there other papers like this?"), on its paper's, as the title says it after
+        the name ("mBLIP: Efficient Bootstrapping of Multilingual Vision-LLMs")."""
+        own_topic = set(distinctive_terms(turn)) - _OTHERS_WORDS
+        title = conversation.papers[0].title.split(":", 1)[-1]
+        # Without its names ("Vision-LLMs" -> "Vision"): other papers need not use them.
+        parts = (p for word in title.split() for p in word.split("-"))
+        topic = " ".join(p for p in parts if not name_like(p))
+        question = turn if own_topic else f"{turn} {topic}"
+        shown = set(conversation.paper_ids)
+        k = self.retriever.settings.k
+        found = self.retriever.search(question, k=k + len(shown), mode=mode)
+        hits = [h for h in found if h.paper_id not in shown][:k]
+        return Reading("standalone", turn, question, hits)
 
     def _without_papers(
         self,
