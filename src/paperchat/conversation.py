@@ -236,7 +236,7 @@ class ConversationReader:
         if not conversation.papers:
             reading = self._without_papers(turn, conversation, alone, k, mode)
         else:
-            reading = self._with_papers(turn, conversation, alone, mode)
+            reading = self._with_papers(turn, conversation, alone, k, mode)
         if rewrite is not None and reading.kind != "standalone" and reading.hits:
             return self._checked_rewrite(reading, rewrite, turns, k, mode)
         return reading
@@ -265,14 +265,15 @@ class ConversationReader:
         turn: str,
         conversation: Conversation,
         alone: list[Hit],
+        k: int | None,
         mode: str | None,
     ) -> Reading:
         ours = self._papers(turn, conversation.paper_ids, mode)
         if not ours:  # the cited titles are not in this collection (another index)
             return Reading("standalone", turn, turn, alone)
-        own = [h for h in alone if h.paper_id not in conversation.paper_ids]
         if _OTHERS.search(turn):
-            return self._others(turn, conversation, mode)
+            return self._others(turn, conversation, k, mode)
+        own = [h for h in alone if h.paper_id not in conversation.paper_ids]
         # "the second one": about the conversation's papers, whatever else its words find.
         pointed = pointed_papers(turn, ours)
         if not pointed and compares_back(turn) and self._one_paper(turn, own, ours):
@@ -346,7 +347,9 @@ class ConversationReader:
         context = tuple(distinctive_terms(conversation.last_question))
         return Reading("comparison", turn, f"{turn} (comparing {titles})", hits, context)
 
-    def _others(self, turn: str, conversation: Conversation, mode: str | None) -> Reading:
+    def _others(
+        self, turn: str, conversation: Conversation, k: int | None, mode: str | None
+    ) -> Reading:
         """Papers besides the conversation's: on the turn's own topic, or, when it names none
         ("Are there other papers like this?"), on its paper's, as the title says it after
         the name ("mBLIP: Efficient Bootstrapping of Multilingual Vision-LLMs")."""
@@ -357,7 +360,7 @@ class ConversationReader:
         topic = " ".join(p for p in parts if not name_like(p))
         question = turn if own_topic else f"{turn} {topic}"
         shown = set(conversation.paper_ids)
-        k = self.retriever.settings.k
+        k = k or self.retriever.settings.k
         found = self.retriever.search(question, k=k + len(shown), mode=mode)
         hits = [h for h in found if h.paper_id not in shown][:k]
         return Reading("standalone", turn, question, hits)
