@@ -132,7 +132,9 @@ def test_a_name_no_retrieved_paper_mentions_is_off_topic() -> None:
     lacking = replace(_hit(0.4, 0.8), lacks_names=True)  # "GPT-4": the other terms are there
     assert off_topic([lacking, lacking], rule)
     assert not off_topic([lacking, _hit(0.4, 0.8)], rule)  # one paper mentions it
-    assert not off_topic([replace(lacking, relevance=0.7)], rule)  # similar enough to answer
+    # However similar: a paper on the topic is no answer about a method it never names.
+    assert off_topic([replace(lacking, relevance=0.7)], rule)
+    assert not off_topic([replace(lacking, relevance=0.7, named=True)], rule)  # named: answered
 
 
 def test_model_saying_the_abstain_phrase_abstains(ingested) -> None:
