@@ -48,6 +48,19 @@ ELECTRA = "ELECTRA: Pre-training Text Encoders as Discriminators Rather Than Gen
         ("LegalTurk Optimized BERT for Multi-Label Text Classification", ["legalturk"]),
         ("End-to-End Semi-Supervised Object Detection with Soft Teacher", []),
         ("Scaling Speech-Text Pre-training with Synthetic Interleaved Data", []),
+        # TeX as arXiv keeps it: the name is also stored as a user types it.
+        (
+            r"$\textbf{S}^2$IP-LLM: Semantic Space Informed Prompt Learning",
+            [r"$\textbf{s}^2$ip-llm", "s2ip-llm", r"$\textbf{s}^2$ip llm", "s2ip llm"],
+        ),
+        (
+            r"$\mathcal{B}$-Coder: Value-Based Deep Reinforcement Learning",
+            [r"$\mathcal{b}$-coder", "b-coder", r"$\mathcal{b}$ coder", "b coder"],
+        ),
+        (
+            r"$\alpha$-CLIP: A CLIP Model",
+            [r"$\alpha$-clip", "alpha-clip", r"$\alpha$ clip", "alpha clip"],
+        ),
     ],
 )
 def test_names_come_from_the_title_prefix_and_leading_name(title: str, names: list[str]) -> None:

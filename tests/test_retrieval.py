@@ -94,6 +94,13 @@ def test_coverage_weighs_distinctive_terms_and_ignores_question_words() -> None:
     assert coverage([], weights, "anything") == 1.0
     # How a question says what a paper is about is no part of the topic.
     assert distinctive_terms("Which paper talks about Maltese?") == ["maltes"]
+    # ... nor how a user asks the collection itself.
+    assert distinctive_terms("Does the collection have anything on time series forecasting?") == [
+        "time",
+        "seri",
+        "forecast",
+    ]
+    assert distinctive_terms("Tell me about speech translation.") == ["speech", "translat"]
     # "CLIP-style" asks about CLIP: the suffix is no topic of its own (alone it is one).
     assert distinctive_terms("CLIP-style models for medical images") == ["clip", "medic", "imag"]
     assert distinctive_terms("style transfer") == ["style", "transfer"]

@@ -32,8 +32,13 @@ NAMED = {
     # Names only the abstract gives: "we propose ViLD", "Programming Every Example (ProX)".
     "What does ViLD distill?": "Open-vocabulary Object Detection via Vision and Language",
     "How does ProX refine pre-training data?": "Programming Every Example:",
+    # A name the title writes in TeX ("$\\textbf{S}^2$IP-LLM"), typed as users type it.
+    "Tell me about S2IP-LLM.": "$\\textbf{S}^2$IP-LLM:",
 }
 KEYWORDS = {
+    # Asked of the collection: "collection" and "anything" are no part of the topic.
+    "Does the collection have anything on time series forecasting?": "Generative Pre-Trained "
+    "Diffusion Paradigm for Zero-Shot Time Series Forecasting",
     "replaced token detection": ELECTRA,
     "one-shot weight quantization GPT": "GPTQ:",
     "sparse plus low-rank pretraining memory": "SLTrain:",

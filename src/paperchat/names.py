@@ -38,6 +38,14 @@ _MODEL_SIZE = re.compile(
     r"(?<=\w)-(?:small|base|large|tiny|mini|medium|huge|xl|xxl|\d+(?:\.\d+)?[bmk])$"
 )
 _ACRONYM_AFTER = re.compile(r"\s*\(([^()\s,;]{2,24})\)")  # "... (ProX)" after its phrase
+# TeX in titles (arXiv keeps it): "$\textbf{S}^2$IP-LLM" is called "S2IP-LLM",
+# "$\mathcal{B}$-Coder" "B-Coder". Font commands go; other commands keep their word
+# ("$\alpha$-CLIP": "alpha-CLIP").
+_TEX_FONT = re.compile(
+    r"\\(?:text|math)(?:bf|it|rm|sf|tt|cal|bb|frak|scr)?\b|\\(?:emph|bf|it|rm)\b"
+)
+_TEX_COMMAND = re.compile(r"\\([A-Za-z]+)\s*")
+_TEX_MARKUP = re.compile(r"[$^_{}]")
 
 
 def normalise(name: str) -> str:
@@ -131,10 +139,16 @@ def _inner(title: str) -> list[str]:
 
 
 def _variants(found: list[str]) -> list[str]:
+    found = [*found, *(_without_tex(n) for n in found if "$" in n or "\\" in n)]
     without_parens = [_IN_PARENS.sub("", n) for n in found]
     names = [normalise(n) for n in [*found, *without_parens]]
     names += [n.replace("-", " ") for n in names if "-" in n]
     return [n for n in dict.fromkeys(names) if len(n) >= MIN_NAME_CHARS]
+
+
+def _without_tex(name: str) -> str:
+    """The name as typed without TeX: "$\\textbf{S}^2$IP-LLM" -> "S2IP-LLM"."""
+    return _TEX_MARKUP.sub("", _TEX_COMMAND.sub(r"\1", _TEX_FONT.sub("", name)))
 
 
 # A name the abstract gives its idea: "we propose ViLD, ...", "we introduce Programming Every

@@ -46,7 +46,10 @@ GENERIC_WORDS = (
     "paper papers study studies work research article propose proposes present introduce "
     "describe show find argue approach method methods use uses using model models new based "
     # ... and how a question says what a paper is about: "Which paper talks about Maltese?"
-    "talk talks discuss discusses deal deals mention mentions"
+    "talk talks discuss discusses deal deals mention mentions "
+    # ... and how a user asks the collection itself: "Does the collection have anything on
+    # time series forecasting?", "Tell me about ...", "Give me an overview of ...".
+    "collection anything something tell know list give overview look looking suggest"
 )
 # "CLIP-style models" asks about CLIP: the suffix says "of that kind", not a topic of its own.
 _KIND_SUFFIX = re.compile(r"(?<=\w)-(?:like|style|based|type|inspired)\b", re.IGNORECASE)

@@ -354,7 +354,7 @@ class Settings(BaseSettings):
             "embedder": self.embedding.model,
             "chunk_size": self.chunking.size,
             "chunk_overlap": self.chunking.overlap,
-            "schema": 3,  # bump when chunking or payload layout changes
+            "schema": 4,  # bump when chunking or payload layout (names among it) changes
         }
 
     @property
