@@ -313,3 +313,25 @@ def test_a_quoted_sentence_keeps_its_proper_nouns_capitalised(
     source = Source(n=1, hit=hit, passage=f"{sentence} {passage}")
     (written,) = write("What does it do?", [1], {1: [Candidate(source, sentence, 0, 1.0)]})
     assert written.text == f'According to "{hit.title}" [1], {quoted}'
+
+
+def test_a_listed_paper_that_another_beats_on_coverage_and_similarity_gives_way() -> None:
+    # "Which papers represent molecules with language models?": a retrieval paper's sentence
+    # on "representative words" scored above the bar, SELFormer's just below it; SELFormer
+    # holds more of the question and is closer to it.
+    def source(n: int, relevance: float, coverage: float) -> Source:
+        hit = Hit(f"p{n}", f"T{n}", 1.0 / n, "", relevance=relevance, coverage=coverage)
+        return Source(n=n, hit=hit, passage="")
+
+    lead, selformer, prop = source(1, 0.62, 0.65), source(2, 0.55, 1.0), source(4, 0.30, 0.41)
+    listing = "Which papers represent molecules with language models?"
+    assert choose_papers(listing, _scored([(lead, 1.02), (selformer, 0.80), (prop, 0.83)])) == [
+        1,
+        2,
+    ]
+    # A listed paper that beats the others on one signal only stays.
+    close = source(4, 0.60, 0.41)
+    assert choose_papers(listing, _scored([(lead, 1.02), (selformer, 0.80), (close, 0.83)])) == [
+        1,
+        4,
+    ]

@@ -92,6 +92,12 @@ def test_coverage_weighs_distinctive_terms_and_ignores_question_words() -> None:
     assert coverage(terms, weights, "Image models count cars.") == pytest.approx(7 / 13)
     assert coverage(terms, weights, "Counting the crowd in an image") == 1.0
     assert coverage([], weights, "anything") == 1.0
+    # One word family the stemmer leaves apart ("molecul", "molecular") is one term; short
+    # stems ("medic", "medicin") and longer extensions are not.
+    family = {"molecul": 1.0, "synthes": 1.0}
+    assert coverage(["molecul", "synthes"], family, "Molecular speech synthesis") == 1.0
+    assert coverage(["medic"], {"medic": 1.0}, "medicine") == 0.0
+    assert coverage(["transform"], {"transform": 1.0}, "TransformerXL") == 0.0  # a name
     # How a question says what a paper is about is no part of the topic.
     assert distinctive_terms("Which paper talks about Maltese?") == ["maltes"]
     # ... nor how a user asks the collection itself.

@@ -401,12 +401,34 @@ def choose_papers(question: str, scored: Sequence[Candidate]) -> list[int]:
     others = [n for n in covering if best[n] >= bar or (listing and relevance[n] >= near)]
     if not several:  # a second answer to a question about one thing holds as much of it
         others = [n for n in others if coverage[n] >= held]
+    if listing:
+        others = _undominated(others, [n for n in covering if n not in others], coverage, relevance)
     if listing and not others and asks_which_papers(question):
         # "Which papers ..." expects more than one: the next paper retrieval ranks that holds
         # the question's terms joins when retrieval found it almost as similar as the lead.
         second = [n for n in covering if coverage[n] >= held * PLURAL_COVERAGE_SHARE][:1]
         others = [n for n in second if relevance[n] >= near - PLURAL_RELEVANCE_MARGIN]
     return [*lead, *others][: MAX_LIST_PAPERS if listing else MAX_PAPERS]
+
+
+def _undominated(
+    listed: list[int], rest: list[int], coverage: dict[int, float], relevance: dict[int, float]
+) -> list[int]:
+    """A listed paper that another paper beats on both whole-paper signals (more of the
+    question's terms, more similar) gives way to the papers that beat it.
+
+    One sentence scoring well lets a paper join a list; a paper that holds more of the
+    question and is closer to it answers better: "Which papers represent molecules with
+    language models?" lists SELFormer, not a retrieval paper whose sentence says
+    "representative words".
+    """
+
+    def beats(a: int, b: int) -> bool:
+        return coverage[a] > coverage[b] and relevance[a] > relevance[b]
+
+    dropped = [n for n in listed if any(beats(other, n) for other in rest)]
+    joined = [other for other in rest if any(beats(other, n) for n in dropped)]
+    return sorted([n for n in listed if n not in dropped] + joined)
 
 
 def _names_another(question: str, scored: Sequence[Candidate], n: int) -> bool:

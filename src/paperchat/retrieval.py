@@ -62,6 +62,10 @@ AMBIGUOUS_NAME_PAPERS = 3
 # "LLM" or "pre-trained models" not.
 RARE_NAME_SHARE = 0.02
 RARE_NAME_MIN_CHUNKS = 10
+# Stems of one word family that coverage counts as the same term: both this long, and the
+# longer at most this many letters more ("molecul"/"molecular").
+MIN_FAMILY_STEM = 6
+MAX_FAMILY_SUFFIX = 3
 WHOLE_PAPER_CHUNKS = 12  # chunks fetched per paper for its whole abstract (most have 2-4)
 
 
@@ -143,7 +147,23 @@ def coverage(terms: list[str], weights: Mapping[str, float], text: str) -> float
     if not total:
         return 1.0
     present = set(words(text))
-    return sum(weights[t] for t in terms if t in present) / total
+    return sum(weights[t] for t in terms if _holds_term(t, present)) / total
+
+
+def _holds_term(term: str, present: set[str]) -> bool:
+    """The term, or a stem of the same word family the stemmer left apart: "molecules" and
+    "Molecular" ("molecul", "molecular"), "synthesize" and "synthesis" ("synthes",
+    "synthesi"). A long stem that a few letters extend, not "person" and "personalis"."""
+    if term in present:
+        return True
+    if len(term) < MIN_FAMILY_STEM:
+        return False
+    return any(
+        len(word) >= MIN_FAMILY_STEM
+        and abs(len(word) - len(term)) <= MAX_FAMILY_SUFFIX
+        and (word.startswith(term) or term.startswith(word))
+        for word in present
+    )
 
 
 class Retriever:
