@@ -20,6 +20,7 @@ from paperchat.conversation import (
     assistant_content,
     cited_papers,
     compares_back,
+    compares_both,
     pointed_papers,
     read_conversation,
 )
@@ -96,6 +97,10 @@ def test_the_conversation_is_the_last_answer_and_the_questions():
     conversation = read_conversation(history)
     assert conversation.questions == ("What is ELECTRA?", "What is DeBERTaV3?")
     assert [p.title for p in conversation.papers] == [DEBERTA]
+    # ... and the papers earlier answers cited besides, the latest first.
+    assert [p.title for p in conversation.earlier] == [ELECTRA]
+    again = [*history, Turn("user", "More?"), Turn("assistant", answer_citing((1, ELECTRA)))]
+    assert [p.title for p in read_conversation(again).earlier] == [DEBERTA]
 
 
 def test_the_gold_conversations_are_well_formed():
@@ -218,6 +223,20 @@ def test_a_comparison_cites_both_papers(answerer):
     cited = titles(captions)
     assert any(t.startswith("LLM2CLIP") for t in cited)
     assert any(t.startswith("FLAME") for t in cited)
+
+
+def test_comparing_the_two_papers_of_the_conversation_cites_both(answerer):
+    # The last answer is about one paper; "the two" are it and the one before.
+    *_, compared = converse(
+        answerer, "Tell me about SELFormer.", "And 3D-MolT5?", "How do the two differ?"
+    )
+    cited = titles(compared)
+    assert cited[0].startswith("SELFormer:") and cited[1].startswith("3D-MolT5:"), cited
+    *_, compared = converse(answerer, "What is ELECTRA?", "What is BART?", "Compare them.")
+    assert titles(compared)[0] == ELECTRA and titles(compared)[1].startswith("BART:")
+    assert compares_both("How do they compare?")
+    assert not compares_both("How does it compare to BART?")  # one side is its own
+    assert not compares_both("Which datasets do they use?")  # no comparison
 
 
 def test_it_compared_to_a_paper_the_turn_names_cites_both(answerer):

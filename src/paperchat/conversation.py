@@ -77,6 +77,11 @@ _POINTED = re.compile(
 # "Is there any other paper on recommendation?", "Show me more papers like that": papers
 # besides the conversation's, on the turn's topic or, when it names none, the conversation's.
 _OTHERS = re.compile(r"\b(?:another|other|more)\s+(?:papers?|works?|studies)\b", re.IGNORECASE)
+# "How do the two differ?", "Compare them.": a comparison of papers the conversation has shown,
+# both sides left to it.
+_BOTH_SIDES = re.compile(
+    r"\b(?:they|them|both|these|those|the\s+two|each\s+other|one\s+another)\b", re.IGNORECASE
+)
 _OTHERS_WORDS = frozenset(distinctive_terms("another other more similar like else same kind"))
 _PLACES = {"first": 0, "second": 1, "third": 2, "fourth": 3, "last": -1, "former": 0, "latter": -1}
 # ... optionally followed by the name the abstract coins: '"Title" (ViLD) [1]'.
@@ -118,6 +123,8 @@ class Conversation:
     questions: tuple[str, ...] = ()  # earlier user questions, oldest first
     papers: tuple[CitedPaper, ...] = ()  # the last answer's cited papers, first cited first
     answer: str = ""  # the last answer's text
+    # Papers the answers before the last one cited and it did not, the latest answer's first.
+    earlier: tuple[CitedPaper, ...] = ()
 
     @property
     def last_question(self) -> str:
@@ -131,9 +138,13 @@ class Conversation:
 def read_conversation(history: Sequence[Turn]) -> Conversation:
     """The earlier questions and the papers the last answer cited."""
     questions = tuple(t.content.strip() for t in history if t.role == "user" and t.content.strip())
-    last_answer = next((t.content for t in reversed(history) if t.role == "assistant"), "")
+    answers = [t.content for t in reversed(history) if t.role == "assistant"]
+    last_answer = answers[0] if answers else ""
     papers = cited_papers(last_answer)[:MAX_CONVERSATION_PAPERS]
-    return Conversation(questions, tuple(papers), last_answer)
+    shown = {p.paper_id for p in papers}
+    earlier = [p for answer in answers[1:] for p in cited_papers(answer) if p.paper_id not in shown]
+    earlier = list({p.paper_id: p for p in earlier}.values())[:MAX_CONVERSATION_PAPERS]
+    return Conversation(questions, tuple(papers), last_answer, tuple(earlier))
 
 
 def cited_papers(content: str) -> list[CitedPaper]:
@@ -278,6 +289,12 @@ class ConversationReader:
         pointed = pointed_papers(turn, ours)
         if not pointed and compares_back(turn) and self._one_paper(turn, own, ours):
             return self._comparison(turn, conversation, own[0], ours)
+        if not pointed and len(ours) == 1 and conversation.earlier and compares_both(turn):
+            # "Tell me about SELFormer." ... "And 3D-MolT5?" "How do the two differ?": the
+            # other side is the paper an earlier answer was about.
+            earlier = self._papers(turn, [conversation.earlier[0].paper_id], mode)
+            if earlier:
+                return self._comparison(turn, conversation, earlier[0], ours)
         if not pointed and (any(h.named for h in own) or self._standalone(turn, own, ours)):
             return Reading("standalone", turn, turn, alone)
         # The turn alone finds the conversation's paper first: it needs no rewrite.
@@ -439,6 +456,12 @@ def pointed_papers(turn: str, ours: Sequence[Hit]) -> list[Hit]:
 def compares_back(turn: str) -> bool:
     """The turn asks for a comparison and leaves one side to the conversation."""
     return bool(_COMPARES_BACK.search(turn))
+
+
+def compares_both(turn: str) -> bool:
+    """The turn compares papers it only refers to ("How do the two differ?", "Compare
+    them."): both sides are the conversation's."""
+    return compares_back(turn) and bool(_BOTH_SIDES.search(turn))
 
 
 def finds_its_own_paper(
