@@ -278,6 +278,14 @@ def test_which_one_of_the_listed_papers_is_the_one_its_words_fit(answerer):
     assert titles(which) == [graphcodebert]
     # The sentence that says so, not "One is to predict ..." for the word "one".
     assert "use data flow" in which.text, which.text
+    # Both abstracts mention LLMs; the paper whose title holds the word is the one using one.
+    listing, which = converse(
+        answerer,
+        "Which papers forecast time series with pre-trained models?",
+        "Which of them uses an LLM?",
+    )
+    assert len(titles(listing)) > 1
+    assert [t.split(":")[0] for t in titles(which)] == [r"$\textbf{S}^2$IP-LLM"], titles(which)
 
 
 def test_other_papers_are_papers_besides_the_conversations(answerer):

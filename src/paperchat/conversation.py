@@ -36,6 +36,7 @@ from typing import Any, Literal
 
 from paperchat.citations import split_markers
 from paperchat.corpus import paper_id_for
+from paperchat.embedding import words
 from paperchat.extractive import asks_for_several, asks_which_one
 from paperchat.index import Filters
 from paperchat.names import name_like
@@ -342,8 +343,20 @@ class ConversationReader:
             ours if asks_for_several(conversation.last_question) else ours[:1]
         )
         if not pointed and len(about) > 1 and asks_which_one(turn):
-            # One of the papers just listed: the one holding most of the turn's own words.
-            about = [max(about, key=lambda h: (h.coverage or 0.0, h.relevance or 0.0))]
+            # One of the papers just listed: the one holding most of the turn's own words,
+            # and of those the one whose title holds them ("Which of them uses an LLM?":
+            # S2IP-LLM, not a paper whose abstract mentions LLMs as background).
+            asked = set(distinctive_terms(turn))
+            about = [
+                max(
+                    about,
+                    key=lambda h: (
+                        h.coverage or 0.0,
+                        len(asked.intersection(words(h.title))),
+                        h.relevance or 0.0,
+                    ),
+                )
+            ]
         hits = [replace(h, named=True) for h in about]
         titles = " and ".join(f'"{h.title}"' for h in about)
         question = f"{turn} (about {titles})" if rewritten else turn
