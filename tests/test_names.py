@@ -227,6 +227,11 @@ def test_the_names_a_question_asks_about_and_whether_a_text_holds_them() -> None
     held = text_names("We compare CLIP-based models with GPT-like ones on MMLU.")
     assert holds_name("clip", held) and holds_name("mmlu", held)
     assert not holds_name("gpt-4", held)  # "GPT-like" is no GPT-4
+    # A paper whose own name is built on the asked one speaks of it: xRAG of RAG.
+    assert holds_name("rag", frozenset(), own=("xrag",))
+    assert not holds_name("rag", frozenset(), own=("rag",))  # its name is no text of it
+    assert not holds_name("t5", frozenset(), own=("mt5",))  # too short to tell
+    assert not holds_name("gpt-4", held, own=("clip",))
 
 
 def test_plain_words_are_the_lower_case_words_question_names_leaves_out() -> None:

@@ -43,6 +43,8 @@ KEYWORDS = {
     "one-shot weight quantization GPT": "GPTQ:",
     "sparse plus low-rank pretraining memory": "SLTrain:",
     "Which paper talks about Maltese?": "Pre-training Data Quality and Quantity",  # short
+    # "RAG": the abstract spells retrieval-augmented generation out; the paper is xRAG.
+    "compress retrieved documents into one token for RAG": "xRAG:",
 }
 OFF_TOPIC = [
     "What MMLU score does Llama 3 405B get?",

@@ -200,10 +200,15 @@ def asked_names(question: str) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def holds_name(name: str, held: frozenset[str]) -> bool:
+def holds_name(name: str, held: frozenset[str], own: Iterable[str] = ()) -> bool:
     """`name` (from `asked_names`) is among a text's words (`text_names`), alone or as the
-    head of a compound ("CLIP" of "CLIP-based")."""
-    return name in held or any(w.startswith(name + "-") for w in held)
+    head of a compound ("CLIP" of "CLIP-based"); or the paper's `own` names are built on it:
+    xRAG speaks of RAG even where its abstract writes "retrieval-augmented generation"."""
+    if name in held or any(w.startswith(name + "-") for w in held):
+        return True
+    return len(name) >= MIN_COINED_CHARS and any(
+        n != name and (n.startswith(name) or n.endswith(name)) for n in own
+    )
 
 
 def coined_name(abstract: str, title: str, elsewhere: frozenset[str] = frozenset()) -> str | None:

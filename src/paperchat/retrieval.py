@@ -343,7 +343,7 @@ class Retriever:
         for h in hits:
             text = " ".join((h.title, *h.chunks, h.text))
             held = text_names(text) if asked else frozenset()  # most questions use no name
-            lacks = any(not holds_name(name, held) for name in asked)
+            lacks = any(not holds_name(name, held, h.names) for name in asked)
             covered = max(coverage(reading, weights, text) for reading in read)
             found.append(replace(h, coverage=covered, lacks_names=lacks))
         return found
