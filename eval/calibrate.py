@@ -69,7 +69,9 @@ def collect(pipeline: Pipeline, items: Sequence[GoldItem]) -> Samples:
             samples.named += 1
             continue
         best = max((h.relevance for h in hits if h.relevance is not None), default=0.0)
-        cover = max((h.coverage for h in hits if h.coverage is not None), default=1.0)
+        floor = pipeline.settings.answer.coverage_min_relevance  # off_topic's; not fitted
+        covering = [h for h in hits if (h.relevance or 0.0) >= floor]
+        cover = max((h.coverage for h in covering if h.coverage is not None), default=0.0)
         (samples.answerable if item.answerable else samples.unanswerable).append((best, cover))
     return samples
 

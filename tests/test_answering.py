@@ -89,6 +89,10 @@ NEAR_MISSES = [
     "Which paper runs pre-trained transformers on quantum computers?",
     "Which paper counts people in dense crowd images?",
     OFF_TOPIC,
+    # No topic at all: an abstract's "Thanks to ..." or "how many" is no coverage.
+    "thanks!",
+    "How many papers are in the collection?",
+    "What is the best paper in the collection?",
 ]
 # On-topic questions worded away from their paper's abstract.
 PARAPHRASED = [
@@ -124,7 +128,19 @@ def test_off_topic_rule_combines_relevance_and_coverage() -> None:
     assert off_topic([_hit(0.4, 0.3)], rule)  # few of the question's terms, not similar
     assert not off_topic([_hit(0.7, 0.3)], rule)  # a paraphrase: similar, other words
     assert not off_topic([_hit(0.4, 0.8)], rule)  # the terms are there
-    assert not off_topic([_hit(0.4, None)], rule)  # no coverage known: relevance decides
+    # No distinctive terms ("How many papers are there?"): nothing is covered, so only a
+    # similarity of coverage_relevance answers.
+    assert off_topic([_hit(0.4, None)], rule)
+    assert not off_topic([_hit(0.7, None)], rule)
+    # The covering paper must itself be similar enough: "thanks!" and "Thanks to ...".
+    floor = AnswerSettings(
+        abstain_threshold=0.05,
+        coverage_threshold=0.5,
+        coverage_relevance=0.6,
+        coverage_min_relevance=0.15,
+    )
+    assert off_topic([_hit(0.3, 0.0), _hit(0.11, 1.0)], floor)
+    assert not off_topic([_hit(0.3, 0.0), _hit(0.2, 1.0)], floor)
 
 
 def test_a_name_no_retrieved_paper_mentions_is_off_topic() -> None:

@@ -398,8 +398,11 @@ def off_topic(hits: Sequence[Hit], settings: AnswerSettings) -> bool:
     video editing") that no retrieved paper mentions abstains at any similarity: a paper on
     the topic is no answer about a method it never names. A similarity below
     `abstain_threshold` abstains on its own.
-    Both signals are the best over the hits: one paper that covers the question is enough.
-    A question that names a paper of the collection is covered by it.
+    Both signals are the best over the hits: one paper that covers the question is enough,
+    if it is at least `coverage_min_relevance` similar ("thanks!" is not covered by an
+    abstract's "Thanks to ..."). A question without distinctive terms has no coverage: it
+    is answered only at `coverage_relevance`. A question that names a paper of the
+    collection is covered by it.
     """
     if not hits:
         return True
@@ -414,8 +417,17 @@ def off_topic(hits: Sequence[Hit], settings: AnswerSettings) -> bool:
         return True  # it asks about a "GPT-4" that no retrieved paper mentions
     if best >= settings.coverage_relevance:
         return False
-    cover = max((h.coverage for h in hits if h.coverage is not None), default=None)
-    return cover is not None and cover < settings.coverage_threshold
+    if all(h.coverage is None for h in hits):
+        return True  # no distinctive terms ("How many papers are there?"): nothing is covered
+    cover = max(
+        (
+            h.coverage
+            for h in hits
+            if h.coverage is not None and (h.relevance or 0.0) >= settings.coverage_min_relevance
+        ),
+        default=0.0,
+    )
+    return cover < settings.coverage_threshold
 
 
 def merge_chunks(chunks: Sequence[str]) -> str:

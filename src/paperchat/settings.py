@@ -240,6 +240,15 @@ class AnswerSettings(_Section):
         description="Dense similarity of the best paper above which low term coverage is "
         "taken for a paraphrase and answered anyway.",
     )
+    coverage_min_relevance: float = Field(
+        0.15,
+        ge=0,
+        le=1,
+        description="Min dense similarity of a paper for its term coverage to count: one "
+        'holding the words but far from the question in meaning ("thanks!" and an '
+        'abstract\'s "Thanks to ...") covers nothing. Not fitted: below every answerable '
+        "gold and fresh question's covering paper.",
+    )
     sources: int = Field(5, ge=1, description="Sources shown to the LLM (trimmed to fit).")
     history_turns: int = Field(6, ge=0, description="Earlier messages used for follow-ups.")
     standalone_terms: float = Field(

@@ -144,13 +144,17 @@ def _abstention_section(summary: EvalSummary) -> list[str]:
         for name, c in summary.configs.items()
     ]
     header = ["config", "decided by", "abstained on unanswerable", "rate"]
+    # Reports of runs before the floor existed have none.
+    floor = thresholds.get("coverage_min_relevance")
+    similar = f" at least {floor} similar" if floor else ""
     return [
         "## Abstention",
         "",
         "Retrieval-only configs abstain by the answerer's rule: the best hit's dense similarity "
         f"is below {thresholds['abstain_threshold']}, or no retrieved paper mentions a name "
-        "the question uses, or no retrieved paper holds "
-        f"{thresholds['coverage_threshold']} of the question's distinctive terms while that "
+        f"the question uses, or no retrieved paper{similar} holds "
+        f"{thresholds['coverage_threshold']} of the question's distinctive terms (a question "
+        "without any holds none) while the best "
         f"similarity is below {thresholds['coverage_relevance']}. A question naming a paper "
         "of the collection is answered. Answer configs report what the answerer did.",
         "",

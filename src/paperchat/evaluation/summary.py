@@ -42,7 +42,12 @@ ABSTENTION_METRICS = ("right_rate", "wrong_rate")
 LOWER_IS_BETTER = frozenset(
     {"wrong_rate", "invalid_citations", "dropped_markers", "unsupported_sentences"}
 )
-THRESHOLDS = ("abstain_threshold", "coverage_threshold", "coverage_relevance")
+THRESHOLDS = (
+    "abstain_threshold",
+    "coverage_threshold",
+    "coverage_relevance",
+    "coverage_min_relevance",
+)
 
 ItemValues = dict[str, dict[str, float]]  # item id -> metric -> value
 
