@@ -110,6 +110,10 @@ def test_question_forms() -> None:
     for request in ("give me papers on text-to-SQL", "Are there any papers on Maltese?"):
         assert asks_for_several(request) and asks_which_papers(request), request
     assert not asks_which_paper("Does any paper pre-train on Maltese?")
+    # Asking the collection for anything on a topic is asking for its papers.
+    for request in ("Does the collection have anything on OCR?", "Is there anything about GANs?"):
+        assert asks_for_several(request) and asks_which_papers(request), request
+    assert not asks_for_several("Is there something wrong with ELECTRA?")
     assert asks_for_several("How is HoVLE different from EVE?")
     assert not asks_for_several("Which paper trains on different image resolutions?")
     assert asks_for_several("Which papers study speech?")

@@ -259,6 +259,15 @@ def test_readme_question_cites_electra_only_in_the_third_person(ingested) -> Non
     assert not re.search(r"\b(we|our|We|Our)\b", answer.text)
 
 
+def test_anything_on_a_topic_lists_the_collections_papers_on_it(ingested) -> None:
+    answer = make_answerer(ingested, None).answer(
+        "Does the collection have anything on time series forecasting?"
+    )
+    cited = [c.title for c in answer.citations]
+    assert len(cited) >= 2 and all("Time Series" in t for t in cited), cited
+    assert answer.text.startswith("The papers are"), answer.text
+
+
 def test_a_list_cites_the_papers_that_hold_the_question_not_a_lucky_sentence(ingested) -> None:
     # "Molecular" and "molecules" are one term; PROP's "representative words" sentence
     # scored above SELFormer's best, but SELFormer holds more of the question.

@@ -101,7 +101,11 @@ _WHICH_PAPER = re.compile(
 _PAPERS_REQUEST = re.compile(
     r"^\s*(?:please\s+)?(?:(?:give|show|list|find|recommend|suggest)\s+(?:me\s+)?"
     r"|(?:are\s+there|is\s+there|do\s+you\s+have)\s+)?(?:any\s+|some\s+|all\s+|the\s+)?"
-    r"(?:\w+\s+){0,2}?(?:papers|works|studies|articles)\s+(?:on|about|that|which|for|in)\b",
+    r"(?:\w+\s+){0,2}?(?:papers|works|studies|articles)\s+(?:on|about|that|which|for|in)\b"
+    # ... or for anything the collection holds on a topic: "Does the collection have anything
+    # on time series forecasting?", "Is there anything about sign language?"
+    r"|^\s*(?:(?:does|do)\s+(?:the\s+collection|it|you)\s+(?:have|hold|contain|include)\s+"
+    r"|is\s+there\s+)?(?:anything|something)\s+(?:on|about|regarding|related\s+to)\b",
     re.IGNORECASE,
 )
 # A question asks (a "?", or a question or request word first); a few keywords do not.
