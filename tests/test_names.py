@@ -101,6 +101,10 @@ def test_multi_word_names_match_case_and_hyphen_insensitively() -> None:
     assert "electra" in question_names("What does ELECTRA-Small score?")
     assert "llama" in question_names("Is LLaMA-7B used?")
     assert "electra" not in question_names("Is ELECTRA-Style pre-training better?")
+    # A name typed apart: "GraphCode BERT", "Deberta v3"; plain words are not joined.
+    assert "graphcodebert" in question_names("What is GraphCode BERT?")
+    assert "debertav3" in question_names("What does Deberta v3 improve?")
+    assert "allinone" not in question_names("is it all in one model?")
 
 
 def test_normalise_folds_case_dashes_and_possessives() -> None:

@@ -28,6 +28,9 @@ NAMED = {
     # A hyphen the title does not write, and a size after the model's name.
     "How does DeBERTa-V3 improve on DeBERTa?": DEBERTA,
     "What GLUE score does ELECTRA-Small get?": ELECTRA,
+    # ... and a name typed as two words.
+    "What is GraphCode BERT?": "GraphCodeBERT:",
+    "What does Deberta v3 improve?": DEBERTA,
     "ELECTRA?": ELECTRA,
     # Names only the abstract gives: "we propose ViLD", "Programming Every Example (ProX)".
     "What does ViLD distill?": "Open-vocabulary Object Detection via Vision and Language",

@@ -285,6 +285,13 @@ def question_names(question: str, max_words: int = MAX_NAME_WORDS) -> list[str]:
         for n in range(2, max_words + 1):
             if i + n <= len(words):
                 found.append(normalise(" ".join(words[i : i + n])))
+    # "GraphCode BERT", "Deberta v3": a name typed apart, for GraphCodeBERT and DeBERTaV3.
+    found += [
+        normalise("".join(words[i : i + n]))
+        for i in range(len(words))
+        for n in (2, 3)
+        if i + n <= len(words) and any(_single_word_name(w) for w in words[i : i + n])
+    ]
     hyphenated = [n for n in found if "-" in n]
     # "DeBERTa-V3" for DeBERTaV3, and "ELECTRA-Small" (a size of the model) for ELECTRA.
     found += [n.replace("-", " ") for n in hyphenated] + [n.replace("-", "") for n in hyphenated]
