@@ -196,6 +196,17 @@ def test_empty_question_is_refused(ingested, question: str) -> None:
         make_answerer(ingested, None).answer(question)
 
 
+def test_a_label_pasted_with_the_question_is_no_part_of_it(ingested) -> None:
+    answerer = make_answerer(ingested, None)
+    assert answerer.validate("Q: Which papers detect AI-generated text?") == (
+        "Which papers detect AI-generated text?"
+    )
+    assert answerer.validate("Question: What is ELECTRA?") == "What is ELECTRA?"
+    assert answerer.validate("Q:") == "Q:"  # nothing after it: no label
+    answer = answerer.answer("Q: Which papers detect AI-generated text?")
+    assert not answer.abstained and answer.citations[0].title.startswith("LLM-Detector:")
+
+
 def test_over_long_question_is_refused_naming_the_limit(ingested) -> None:
     answerer = make_answerer(ingested, None, max_question_chars=100)
     with pytest.raises(BadQuestionError) as info:

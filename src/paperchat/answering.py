@@ -53,6 +53,8 @@ MIN_PASSAGE_WORDS = 20  # a source is never shortened below this to fit a small 
 PROMPT_SLACK_TOKENS = 16  # our count and the server's may differ by a few template tokens
 CONDENSE_MAX_TOKENS = 64
 MIN_OVERLAP_CHARS = 20  # consecutive chunks share a window overlap at least this long
+# A label pasted with a question ("Q: Which papers ...?"): no part of what it asks.
+_QUESTION_LABEL = re.compile(r"^(?:q|question)\s*[:.)]\s*(?=\S)", re.IGNORECASE)
 _REWRITE_LABEL = re.compile(r"^(standalone|rewritten)?\s*question\s*:\s*", re.IGNORECASE)
 
 
@@ -168,7 +170,8 @@ class Answerer:
     # -- steps -------------------------------------------------------------------------------
 
     def validate(self, question: str) -> str:
-        question = " ".join(question.split())
+        # Its "Q" would count as a term no paper holds.
+        question = _QUESTION_LABEL.sub("", " ".join(question.split()))
         if not question:
             raise BadQuestionError("The question is empty; ask something about the papers.")
         limit = self.settings.max_question_chars
