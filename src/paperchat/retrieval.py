@@ -49,7 +49,7 @@ GENERIC_WORDS = (
     "talk talks discuss discusses deal deals mention mentions "
     # ... and how a user asks the collection itself: "Does the collection have anything on
     # time series forecasting?", "Tell me about ...", "Give me an overview of ...".
-    "collection anything something tell know list give overview look looking suggest many"
+    "collection anything something tell know list give overview suggest many"
 )
 # "CLIP-style models" asks about CLIP: the suffix says "of that kind", not a topic of its own.
 _KIND_SUFFIX = re.compile(r"(?<=\w)-(?:like|style|based|type|inspired)\b", re.IGNORECASE)
