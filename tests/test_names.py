@@ -15,6 +15,7 @@ from paperchat.names import (
     first_mention,
     holds_name,
     indexed_names,
+    misspells,
     name_like,
     normalise,
     paper_names,
@@ -296,3 +297,21 @@ def test_first_mention_is_where_the_question_first_uses_a_name() -> None:
     assert first_mention("What does embarrassingly simple mean?", ["bart"]) == len(
         "what does embarrassingly simple mean?"
     )
+
+
+@pytest.mark.parametrize(
+    ("asked", "name", "expected"),
+    [
+        ("electa", "electra", True),  # a letter dropped
+        ("selformmer", "selformer", True),  # ... added
+        ("eletcra", "electra", True),  # two swapped
+        ("visfocs", "visfocus", True),
+        ("electra", "electra", False),  # the name itself is no misspelling
+        ("llama-2", "llama-3", False),  # another version, not a typo
+        ("debertav3", "deberta", False),  # another model
+        ("xlectra", "electra", False),  # the first letter is kept
+        ("bart", "bert", False),  # short names are a letter from each other
+    ],
+)
+def test_a_misspelt_name_is_one_letter_from_the_name(asked: str, name: str, expected: bool) -> None:
+    assert misspells(asked, name) is expected

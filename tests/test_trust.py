@@ -28,6 +28,9 @@ NAMED = {
     # A hyphen the title does not write, and a size after the model's name.
     "How does DeBERTa-V3 improve on DeBERTa?": DEBERTA,
     "What GLUE score does ELECTRA-Small get?": ELECTRA,
+    # ... a name misspelt by a letter, of a paper retrieval finds anyway.
+    "What is Electa?": ELECTRA,
+    "How does SELFormmer encode molecules?": "SELFormer:",
     # ... and a name typed as two words.
     "What is GraphCode BERT?": "GraphCodeBERT:",
     "What does Deberta v3 improve?": DEBERTA,

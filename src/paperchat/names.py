@@ -25,6 +25,7 @@ MIN_NAME_CHARS = 2
 MIN_COINED_CHARS = 3  # "CL", "TL": the field's abbreviations, not a paper's name
 MAX_COINED_CHARS = 40
 MAX_COINED_NAMES = 2  # the method and its dataset or benchmark; further ones are its parts
+MIN_TYPO_CHARS = 6  # shorter names ("BERT", "ViLD") are a letter from other names
 MIN_QUOTED_TITLE_WORDS = 4  # a title written out in a question names its paper (`quotes_title`)
 _PREFIX_END = re.compile(r"\s*(?::|\s--?\s|\s[\u2013\u2014]\s)\s*")
 _PARENTHESISED = re.compile(r"\(([^()\s]{2,20})\)")
@@ -297,6 +298,28 @@ def question_names(question: str, max_words: int = MAX_NAME_WORDS) -> list[str]:
     found += [n.replace("-", " ") for n in hyphenated] + [n.replace("-", "") for n in hyphenated]
     found += [_MODEL_SIZE.sub("", n) for n in hyphenated if _MODEL_SIZE.search(n)]
     return list(dict.fromkeys(n for n in found if len(n) >= MIN_NAME_CHARS))
+
+
+def misspells(asked: str, name: str) -> bool:
+    """`asked` is `name` (both normalised) with one letter dropped, added, changed or two
+    letters swapped: "electa", "grapcodebert", "selformmer". Names of MIN_TYPO_CHARS letters
+    or more only, and never a digit: "LLaMA-2" is no typo of "LLaMA-3"."""
+    if asked == name or min(len(asked), len(name)) < MIN_TYPO_CHARS:
+        return False
+    if abs(len(asked) - len(name)) > 1 or asked[0] != name[0]:
+        return False
+    if any(ch.isdigit() for ch in set(asked) ^ set(name)):
+        return False
+    if len(asked) == len(name):
+        apart = [i for i, (a, b) in enumerate(zip(asked, name, strict=True)) if a != b]
+        swapped = len(apart) == 2 and apart[1] == apart[0] + 1
+        swapped = (
+            swapped and asked[apart[0]] == name[apart[1]] and asked[apart[1]] == name[apart[0]]
+        )
+        return (len(apart) == 1 and asked[apart[0]].isalpha()) or swapped
+    short, long_ = sorted((asked, name), key=len)
+    i = next((i for i, (a, b) in enumerate(zip(short, long_, strict=False)) if a != b), len(short))
+    return long_[i].isalpha() and short[i:] == long_[i + 1 :]
 
 
 def plain_words(question: str) -> list[str]:

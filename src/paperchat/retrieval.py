@@ -27,6 +27,7 @@ from paperchat.names import (
     distinctive_names,
     first_mention,
     holds_name,
+    misspells,
     normalise,
     paper_names,
     plain_words,
@@ -237,6 +238,14 @@ class Retriever:
         named = self.named_papers(query, vectors, mode, filters)
         found = {h.paper_id for h in named}
         named += [h for h in hits if h.paper_id not in found and quotes_title(query, h.title)]
+        if not named:
+            # "What is Electa?": a retrieved paper's name, misspelt by a letter.
+            typed = [n for n in question_names(query) if " " not in n]
+            named = [
+                h
+                for h in hits
+                if any(misspells(t, n) for t in typed for n in distinctive_names(h.title))
+            ]
         if not named:
             return hits
         rank = {h.paper_id: i for i, h in enumerate(hits)}
