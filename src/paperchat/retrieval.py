@@ -49,7 +49,8 @@ GENERIC_WORDS = (
     # ... and how a question says what a paper is about: "Which paper talks about Maltese?"
     "talk talks discuss discusses deal deals mention mentions "
     # ... and how a user asks the collection itself: "Does the collection have anything on
-    # time series forecasting?", "Tell me about ...", "Give me an overview of ...".
+    # time series forecasting?", "Tell me about ...", "Give me an overview of ...", "How
+    # many ...?".
     "collection anything something tell know list give overview suggest many"
 )
 # "CLIP-style models" asks about CLIP: the suffix says "of that kind", not a topic of its own.

@@ -246,8 +246,9 @@ class AnswerSettings(_Section):
         le=1,
         description="Min dense similarity of a paper for its term coverage to count: one "
         'holding the words but far from the question in meaning ("thanks!" and an '
-        'abstract\'s "Thanks to ...") covers nothing. Not fitted: below every answerable '
-        "gold and fresh question's covering paper.",
+        'abstract\'s "Thanks to ...") covers nothing. Not fitted: set below the covering paper '
+        "of every answerable question in the gold file and in the questions written to test "
+        "the rule.",
     )
     sources: int = Field(5, ge=1, description="Sources shown to the LLM (trimmed to fit).")
     history_turns: int = Field(6, ge=0, description="Earlier messages used for follow-ups.")
