@@ -237,6 +237,9 @@ def test_comparing_the_two_papers_of_the_conversation_cites_both(answerer):
     assert compares_both("How do they compare?")
     assert not compares_both("How does it compare to BART?")  # one side is its own
     assert not compares_both("Which datasets do they use?")  # no comparison
+    # "they" compare, not are compared: a question about the one paper.
+    assert not compares_both("Which datasets do they compare against?")
+    assert compares_both("How are they different?")
 
 
 def test_it_compared_to_a_paper_the_turn_names_cites_both(answerer):

@@ -79,9 +79,14 @@ _POINTED = re.compile(
 # besides the conversation's, on the turn's topic or, when it names none, the conversation's.
 _OTHERS = re.compile(r"\b(?:another|other|more)\s+(?:papers?|works?|studies)\b", re.IGNORECASE)
 # "How do the two differ?", "Compare them.": a comparison of papers the conversation has shown,
-# both sides left to it.
+# both sides left to it. The papers are what is compared, not who compares: "Which datasets do
+# they compare against?" asks about one paper.
 _BOTH_SIDES = re.compile(
-    r"\b(?:they|them|both|these|those|the\s+two|each\s+other|one\s+another)\b", re.IGNORECASE
+    r"\b(?:how|in\s+what\s+ways?)\s+(?:do|are|did)\s+(?:they|the\s+two|these|those|both)"
+    r"(?:\s+\w+){0,2}?\s+(?:compare|differ|different|similar)\b"
+    r"|\b(?:compare|contrast)\s+(?:them|the\s+two|both|these|those)\b"
+    r"|\bdifferences?\s+between\s+(?:them|the\s+two|these|those|both)\b",
+    re.IGNORECASE,
 )
 _OTHERS_WORDS = frozenset(distinctive_terms("another other more similar like else same kind"))
 _PLACES = {"first": 0, "second": 1, "third": 2, "fourth": 3, "last": -1, "former": 0, "latter": -1}
@@ -474,7 +479,7 @@ def compares_back(turn: str) -> bool:
 def compares_both(turn: str) -> bool:
     """The turn compares papers it only refers to ("How do the two differ?", "Compare
     them."): both sides are the conversation's."""
-    return compares_back(turn) and bool(_BOTH_SIDES.search(turn))
+    return bool(_BOTH_SIDES.search(turn))
 
 
 def finds_its_own_paper(
