@@ -25,6 +25,7 @@ MIN_NAME_CHARS = 2
 MIN_COINED_CHARS = 3  # "CL", "TL": the field's abbreviations, not a paper's name
 MAX_COINED_CHARS = 40
 MAX_COINED_NAMES = 2  # the method and its dataset or benchmark; further ones are its parts
+MAX_APART_WORDS = 3  # a name typed as this many words at most ("mPLUG Doc Owl")
 MIN_TYPO_CHARS = 6  # shorter names ("BERT", "ViLD") are a letter from other names
 MIN_QUOTED_TITLE_WORDS = 4  # a title written out in a question names its paper (`quotes_title`)
 _PREFIX_END = re.compile(r"\s*(?::|\s--?\s|\s[\u2013\u2014]\s)\s*")
@@ -285,14 +286,11 @@ def question_names(question: str, max_words: int = MAX_NAME_WORDS) -> list[str]:
             found.append(normalise(word))
         for n in range(2, max_words + 1):
             if i + n <= len(words):
-                found.append(normalise(" ".join(words[i : i + n])))
-    # "GraphCode BERT", "Deberta v3": a name typed apart, for GraphCodeBERT and DeBERTaV3.
-    found += [
-        normalise("".join(words[i : i + n]))
-        for i in range(len(words))
-        for n in (2, 3)
-        if i + n <= len(words) and any(_single_word_name(w) for w in words[i : i + n])
-    ]
+                run = words[i : i + n]
+                found.append(normalise(" ".join(run)))
+                if n <= MAX_APART_WORDS and any(_single_word_name(w) for w in run):
+                    # "GraphCode BERT", "Deberta v3": GraphCodeBERT and DeBERTaV3 typed apart.
+                    found.append(normalise("".join(run)))
     hyphenated = [n for n in found if "-" in n]
     # "DeBERTa-V3" for DeBERTaV3, and "ELECTRA-Small" (a size of the model) for ELECTRA.
     found += [n.replace("-", " ") for n in hyphenated] + [n.replace("-", "") for n in hyphenated]

@@ -145,10 +145,14 @@ def coverage(terms: list[str], weights: Mapping[str, float], text: str) -> float
 
     A term the collection never uses weighs most: a question built on it is off-topic.
     """
+    return coverage_of_words(terms, weights, set(words(text)))
+
+
+def coverage_of_words(terms: list[str], weights: Mapping[str, float], present: set[str]) -> float:
+    """`coverage` of a text already stemmed into its set of words (`words`)."""
     total = sum(weights[t] for t in terms)
     if not total:
         return 1.0
-    present = set(words(text))
     return sum(weights[t] for t in terms if _holds_term(t, present)) / total
 
 
@@ -354,7 +358,8 @@ class Retriever:
             text = " ".join((h.title, *h.chunks, h.text))
             held = text_names(text) if asked else frozenset()  # most questions use no name
             lacks = any(not holds_name(name, held, h.names) for name in asked)
-            covered = max(coverage(reading, weights, text) for reading in read)
+            present = set(words(text))  # stemmed once for every reading
+            covered = max(coverage_of_words(reading, weights, present) for reading in read)
             found.append(replace(h, coverage=covered, lacks_names=lacks))
         return found
 
