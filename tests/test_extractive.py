@@ -162,12 +162,16 @@ def test_a_question_naming_several_papers_is_about_those_only() -> None:
     assert choose_papers("How do UL2 and BART differ?", scored) == [1, 2]
 
 
-def test_which_papers_lists_each_paper_retrieval_finds_as_close_as_the_lead() -> None:
-    def source(n: int, relevance: float) -> Source:
-        hit = Hit(paper_id=f"p{n}", title=f"T{n}", score=1.0 / n, text="", relevance=relevance)
-        return Source(n=n, hit=hit, passage="")
+def _whole(n: int, relevance: float, coverage: float) -> Source:
+    """A source whose paper retrieval found this similar, holding this share of the terms."""
+    hit = Hit(f"p{n}", f"T{n}", 1.0 / n, "", relevance=relevance, coverage=coverage)
+    return Source(n=n, hit=hit, passage="")
 
-    rows = [(source(1, 0.70), 0.9), (source(2, 0.75), 0.4), (source(3, 0.50), 0.4)]
+
+def test_which_papers_lists_the_papers_near_the_lead_on_the_whole_paper() -> None:
+    # The second paper's best sentence is far below the lead's, but the paper holds as much
+    # of the question and is nearly as similar: a list is about whole papers.
+    rows = [(_whole(1, 0.70, 0.9), 0.9), (_whole(2, 0.55, 0.9), 0.4), (_whole(3, 0.45, 0.5), 0.4)]
     assert choose_papers("Which papers study vocabulary expansion?", _scored(rows)) == [1, 2]
     # Not for a question about one paper: there a sentence must answer.
     assert choose_papers("Which paper studies vocabulary expansion?", _scored(rows)) == [1]
@@ -183,22 +187,19 @@ def test_a_listed_paper_must_hold_some_of_the_questions_terms() -> None:
     assert choose_papers("Which papers build cancer foundation models?", _scored(rows)) == [1, 2]
 
 
-def test_a_plural_which_papers_question_takes_a_close_second_paper() -> None:
-    def source(n: int, relevance: float, coverage: float = 0.6) -> Source:
-        hit = Hit(f"p{n}", f"T{n}", 1.0 / n, "", relevance=relevance, coverage=coverage)
-        return Source(n=n, hit=hit, passage="")
-
-    def rows(second: float, coverage: float = 0.6) -> list[Candidate]:
-        return _scored([(source(1, 0.57), 0.95), (source(2, second, coverage), 0.70)])
+def test_similarity_and_coverage_both_count_towards_a_listed_paper() -> None:
+    def rows(relevance: float, coverage: float = 0.6) -> list[Candidate]:
+        return _scored([(_whole(1, 0.57, 0.6), 0.95), (_whole(2, relevance, coverage), 0.70)])
 
     plural = "Which papers build models for Indian languages?"
     assert choose_papers(plural, rows(0.55)) == [1, 2]  # nearly as similar as the lead
-    assert choose_papers(plural, rows(0.49)) == [1, 2]  # ... within the plural margin
-    assert choose_papers(plural, rows(0.45)) == [1]  # a distant neighbour is no answer
-    assert choose_papers(plural, rows(0.55, coverage=0.1)) == [1]  # nor one without the terms
-    # ... nor one holding much less of them than the lead ("quantize GPT models": a paper
-    # about GPT's pre-training, not its quantization).
-    assert choose_papers(plural, rows(0.55, coverage=0.35)) == [1]
+    assert choose_papers(plural, rows(0.35)) == [1, 2]  # ... or less, holding as much
+    assert choose_papers(plural, rows(0.25)) == [1]  # a distant neighbour is no answer
+    assert choose_papers(plural, rows(0.30, coverage=1.0)) == [1, 2]  # more makes up for less
+    assert choose_papers(plural, rows(0.05, coverage=1.0)) == [1]
+    # ... nor one holding much less of the terms than the best ("quantize GPT models": a
+    # paper about GPT's pre-training, not its quantization), however similar.
+    assert choose_papers(plural, rows(0.60, coverage=0.25)) == [1]
     # "Which paper ... comparing ...": asked about several things, but for one paper.
     assert choose_papers("Which paper ranks languages by comparing them?", rows(0.55)) == [1]
 
@@ -319,23 +320,11 @@ def test_a_quoted_sentence_keeps_its_proper_nouns_capitalised(
     assert written.text == f'According to "{hit.title}" [1], {quoted}'
 
 
-def test_a_listed_paper_that_another_beats_on_coverage_and_similarity_gives_way() -> None:
+def test_one_well_scoring_sentence_does_not_list_a_paper() -> None:
     # "Which papers represent molecules with language models?": a retrieval paper's sentence
-    # on "representative words" scored above the bar, SELFormer's just below it; SELFormer
-    # holds more of the question and is closer to it.
-    def source(n: int, relevance: float, coverage: float) -> Source:
-        hit = Hit(f"p{n}", f"T{n}", 1.0 / n, "", relevance=relevance, coverage=coverage)
-        return Source(n=n, hit=hit, passage="")
-
-    lead, selformer, prop = source(1, 0.62, 0.65), source(2, 0.55, 1.0), source(4, 0.30, 0.41)
+    # on "representative words" scored above SELFormer's best; SELFormer holds more of the
+    # question and is closer to it.
+    lead, selformer, prop = _whole(1, 0.62, 0.65), _whole(2, 0.55, 1.0), _whole(4, 0.30, 0.41)
     listing = "Which papers represent molecules with language models?"
-    assert choose_papers(listing, _scored([(lead, 1.02), (selformer, 0.80), (prop, 0.83)])) == [
-        1,
-        2,
-    ]
-    # A listed paper that beats the others on one signal only stays.
-    close = source(4, 0.60, 0.41)
-    assert choose_papers(listing, _scored([(lead, 1.02), (selformer, 0.80), (close, 0.83)])) == [
-        1,
-        4,
-    ]
+    scored = _scored([(lead, 1.02), (selformer, 0.80), (prop, 0.83)])
+    assert choose_papers(listing, scored) == [1, 2]

@@ -107,6 +107,9 @@ def test_coverage_weighs_distinctive_terms_and_ignores_question_words() -> None:
         "forecast",
     ]
     assert distinctive_terms("Tell me about speech translation.") == ["speech", "translat"]
+    # "Which papers build ..." says that a paper does it, as "use" does: "Building Bridges"
+    # in a title is no part of a text-to-SQL topic.
+    assert distinctive_terms("Which papers build text-to-SQL models?") == ["text", "sql"]
     # "CLIP-style" asks about CLIP: the suffix is no topic of its own (alone it is one).
     assert distinctive_terms("CLIP-style models for medical images") == ["clip", "medic", "imag"]
     assert distinctive_terms("style transfer") == ["style", "transfer"]

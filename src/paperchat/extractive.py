@@ -8,13 +8,14 @@ their position; the names of the papers the question calls by name are left out 
 they say which paper, not what answers. A paper is cited only when it answers: the papers
 the question names (only those, when it names several), else retrieval's top paper, plus
 another paper only when its best sentence answers clearly better and it holds as much of the
-question's terms; a question about several papers ("compare", "which papers") takes every
-paper that answers nearly as well, and a "which papers" question also every paper retrieval
-found as close to it as the top one; none that holds little of the question's terms. Several
-papers each get their own best sentences, after the one saying what the paper proposes; so
-does one paper asked how it works ("How does ALIP deal with noisy pairs?" also gets "the
-authors propose ALIP, a bi-path model ..."). A "which paper" question leads with the paper's
-title; a title without a name is followed by the name its abstract coins ("(ViLD)").
+question's terms; a comparison takes every paper that answers nearly as well, and a "which
+papers" question every paper that stands nearly as well as the top one on the whole paper
+(similarity, coverage and best sentence together); none that holds little of the question's
+terms. Several papers each get their own best sentences, after the one saying what the paper
+proposes; so does one paper asked how it works ("How does ALIP deal with noisy pairs?" also
+gets "the authors propose ALIP, a bi-path model ..."). A "which paper" question leads with
+the paper's title; a title without a name is followed by the name its abstract coins
+("(ViLD)").
 Abstracts speak as "we"; quoted here they speak of "the authors" ("we propose" -> "the
 authors propose", "our" -> "their").
 
@@ -61,17 +62,18 @@ MIN_LINK_WORDS = 12  # a shorter sentence with a link is a "code is at ..." note
 SECOND_PAPER_MARGIN = -0.05
 MULTI_PAPER_MARGIN = 0.2
 MAX_LIST_PAPERS = 4  # papers a "which papers ..." question may list
-# ... and for such a question a paper also joins when retrieval found it nearly as similar to
-# the question (dense cosine of its best chunk) as the lead: a list is about whole papers.
-LIST_RELEVANCE_MARGIN = 0.0
-# ... and a plural "which papers" question that found no second paper so takes the next one
-# holding nearly as much of the question's terms as the lead, when it is this close to the
-# lead in retrieval's similarity.
-PLURAL_RELEVANCE_MARGIN = 0.1
-PLURAL_COVERAGE_SHARE = 0.7
+# A list is about whole papers: a paper joins it when its standing (retrieval's similarity,
+# plus a share of its coverage of the question's terms and of its best sentence's score) is
+# within the margin of the lead's. No one signal decides: a paper close in embedding space
+# may hold none of what is asked, and one sentence scoring well says little of a paper.
+LIST_COVERAGE_WEIGHT = 0.25
+LIST_SENTENCE_WEIGHT = 0.25
+LIST_MARGIN = 0.3
 # A paper joins only holding this share of the best paper's coverage of the question's terms:
 # close in embedding space but without the asked vocabulary, it is a neighbour, not an answer.
-LIST_COVERAGE_SHARE = 0.4
+# A list asks for more: each listed paper is presented as being about the topic.
+COVERAGE_SHARE = 0.4
+LIST_COVERAGE_SHARE = 0.5
 # Within a paper, further sentences must score within this much of its best one: wider when
 # several papers answer, where each paper's aspect may sit in a less central sentence.
 SENTENCE_MARGIN = 0.25
@@ -374,9 +376,11 @@ def choose_papers(question: str, scored: Sequence[Candidate]) -> list[int]:
 
     Papers the question names lead; otherwise retrieval's top paper does (its hybrid rank
     weighs the whole abstract, one sentence does not). A question naming several papers is
-    about those papers only. Others join only on evidence: a best sentence scoring within the
-    margin of the lead's, a wide margin for a question about several papers, a narrow one
-    otherwise, where the other paper must also hold as much of the question's terms.
+    about those papers only. Others join only on evidence. A plural "which papers" question
+    lists the papers whose standing (similarity, coverage and best sentence) is near the
+    lead's. Other questions take a paper whose best sentence scores within the margin of the
+    lead's: a wide margin for a question about several papers, a narrow one otherwise, where
+    the other paper must also hold as much of the question's terms.
     """
     best: dict[int, float] = {}
     for c in scored:
@@ -393,46 +397,26 @@ def choose_papers(question: str, scored: Sequence[Candidate]) -> list[int]:
         # "How is ELECTRA different from BERT?": BERT is no paper of the collection (it would
         # be named too), and ELECTRA's abstract is what speaks of it, not papers using BERT.
         return lead
+    coverage = {c.source.n: c.source.hit.coverage or 0.0 for c in scored}
+    most = max(coverage.values())
+    # In retrieval's order: its ranking weighs whole abstracts, a sentence score one sentence.
+    others = sorted(n for n in best if n not in lead)
+    if asks_which_papers(question):
+        covering = [n for n in others if coverage[n] >= most * LIST_COVERAGE_SHARE]
+        relevance = {c.source.n: c.source.hit.relevance or 0.0 for c in scored}
+        standing = {
+            n: relevance[n] + LIST_COVERAGE_WEIGHT * coverage[n] + LIST_SENTENCE_WEIGHT * best[n]
+            for n in best
+        }
+        bar = max(standing[n] for n in lead) - LIST_MARGIN
+        return [*lead, *(n for n in covering if standing[n] >= bar)][:MAX_LIST_PAPERS]
     margin = MULTI_PAPER_MARGIN if several else SECOND_PAPER_MARGIN
     bar = max(best[n] for n in lead) - margin
-    # In retrieval's order: its ranking weighs whole abstracts, a sentence score one sentence.
-    relevance = {c.source.n: c.source.hit.relevance or 0.0 for c in scored}
-    near = max(relevance[n] for n in lead) - LIST_RELEVANCE_MARGIN
-    coverage = {c.source.n: c.source.hit.coverage or 0.0 for c in scored}
-    enough = max(coverage.values()) * LIST_COVERAGE_SHARE
-    held = max(coverage[n] for n in lead)
-    covering = sorted(n for n in best if n not in lead and coverage[n] >= enough)
-    others = [n for n in covering if best[n] >= bar or (listing and relevance[n] >= near)]
+    others = [n for n in others if coverage[n] >= most * COVERAGE_SHARE and best[n] >= bar]
     if not several:  # a second answer to a question about one thing holds as much of it
+        held = max(coverage[n] for n in lead)
         others = [n for n in others if coverage[n] >= held]
-    if listing:
-        others = _undominated(others, [n for n in covering if n not in others], coverage, relevance)
-    if listing and not others and asks_which_papers(question):
-        # "Which papers ..." expects more than one: the next paper retrieval ranks that holds
-        # the question's terms joins when retrieval found it almost as similar as the lead.
-        second = [n for n in covering if coverage[n] >= held * PLURAL_COVERAGE_SHARE][:1]
-        others = [n for n in second if relevance[n] >= near - PLURAL_RELEVANCE_MARGIN]
-    return [*lead, *others][: MAX_LIST_PAPERS if listing else MAX_PAPERS]
-
-
-def _undominated(
-    listed: list[int], rest: list[int], coverage: dict[int, float], relevance: dict[int, float]
-) -> list[int]:
-    """A listed paper that another paper beats on both whole-paper signals (more of the
-    question's terms, more similar) gives way to the papers that beat it.
-
-    One sentence scoring well lets a paper join a list; a paper that holds more of the
-    question and is closer to it answers better: "Which papers represent molecules with
-    language models?" lists SELFormer, not a retrieval paper whose sentence says
-    "representative words".
-    """
-
-    def beats(a: int, b: int) -> bool:
-        return coverage[a] > coverage[b] and relevance[a] > relevance[b]
-
-    dropped = [n for n in listed if any(beats(other, n) for other in rest)]
-    joined = [other for other in rest if any(beats(other, n) for n in dropped)]
-    return sorted([n for n in listed if n not in dropped] + joined)
+    return [*lead, *others][:MAX_PAPERS]
 
 
 def _names_another(question: str, scored: Sequence[Candidate], n: int) -> bool:

@@ -48,6 +48,9 @@ GENERIC_WORDS = (
     "describe show find argue approach method methods use uses using model models new based "
     # ... and how a question says what a paper is about: "Which paper talks about Maltese?"
     "talk talks discuss discusses deal deals mention mentions "
+    # ... and that a paper makes something, as "use" says it uses it: "Which papers build
+    # text-to-SQL models?" asks about text-to-SQL, not about titles saying "Building".
+    "build builds "
     # ... and how a user asks the collection itself: "Does the collection have anything on
     # time series forecasting?", "Tell me about ...", "Give me an overview of ...", "How
     # many ...?".
