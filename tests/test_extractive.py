@@ -16,6 +16,7 @@ from paperchat.extractive import (
     is_keywords,
     pick_sentences,
     third_person,
+    with_result,
     write,
 )
 from paperchat.prompts import Source
@@ -328,3 +329,23 @@ def test_one_well_scoring_sentence_does_not_list_a_paper() -> None:
     listing = "Which papers represent molecules with language models?"
     scored = _scored([(lead, 1.02), (selformer, 0.80), (prop, 0.83)])
     assert choose_papers(listing, scored) == [1, 2]
+
+
+def test_a_paper_asked_for_also_reports_what_it_achieves() -> None:
+    source = _source(1, "VDI: Visual-Dynamic Injection")
+    texts = [
+        "Pre-trained models have achieved dramatic improvements on many tasks.",
+        "We propose Visual-Dynamic Injection to model video changes.",
+        "Experiments on Charades-STA show that VDI achieves state-of-the-art results.",
+        "VDI outperforms earlier methods by 3% on unseen scenes.",
+    ]
+    scores = [0.6, 0.9, 0.4, 0.3]
+    scored = [
+        Candidate(source, t, i, s) for i, (t, s) in enumerate(zip(texts, scores, strict=True))
+    ]
+    proposal, result = scored[1], scored[2]
+    # The best sentence on the paper's own result joins, in the abstract's order; the field's
+    # background ("have achieved ...") is no result of the paper.
+    assert with_result(scored, [proposal], 4) == [proposal, result]
+    assert with_result(scored, [proposal], 1) == [proposal]  # no room left
+    assert with_result(scored, [proposal, scored[3]], 4) == [proposal, scored[3]]  # has one

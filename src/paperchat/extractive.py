@@ -134,6 +134,12 @@ _QUANTITY = re.compile(
     re.IGNORECASE,
 )
 _NUMBER = re.compile(r"\d")
+_RESULT = re.compile(
+    r"\b(?:outperform\w*|surpass\w*|state[- ]of[- ]the[- ]art|achiev\w*|sets?\s+a\s+new"
+    r"|\d+(?:\.\d+)?\s*%)",
+    re.IGNORECASE,
+)
+_EXPERIMENTS = re.compile(r"\b(?:experiment\w*|results?|evaluations?)\b", re.IGNORECASE)
 _PROPOSAL = re.compile(
     r"\b(?:we|this paper|this work)\s+(?:\w+\s+)?(?:propose|introduce|present|develop|design)",
     re.IGNORECASE,
@@ -259,6 +265,9 @@ class ExtractiveAnswer:
             n: pick_sentences([c for c in scored if c.source.n == n], count, margin, introduce)
             for n in papers
         }
+        if one and (gist or is_keywords(question) or asks_which_paper(question)):
+            (n,) = papers
+            chosen[n] = with_result([c for c in scored if c.source.n == n], chosen[n], count)
         return list(write(question, papers, chosen))
 
     def score(
@@ -457,6 +466,32 @@ def pick_sentences(
     if not readable and close and (intro is None or intro.position < close[0].position):
         readable = close[:1]  # the best there is, unless it would open the answer as "they"
     return sorted([*readable, *intros], key=lambda c: c.position)
+
+
+def with_result(
+    scored: Sequence[Candidate], chosen: list[Candidate], count: int
+) -> list[Candidate]:
+    """The chosen sentences, plus the paper's best sentence reporting what it achieves."""
+    if len(chosen) >= count or any(_reports_result(c) for c in chosen):
+        return chosen
+    taken = {c.position for c in chosen}
+    results = [c for c in scored if c.position not in taken and _reports_result(c)]
+    if not results:
+        return chosen
+    best = max(results, key=lambda c: c.score)
+    return sorted([*chosen, best], key=lambda c: c.position)
+
+
+def _reports_result(candidate: Candidate) -> bool:
+    """A sentence reporting what the paper achieves: "Extensive experiments show that STAR
+    achieves ...", not the field's background, "Pre-trained models have achieved ..."."""
+    text = candidate.text
+    if not _RESULT.search(text) or _POINTS_BACK.search(text):
+        return False
+    present = set(words(text))
+    names = [set(words(name)) for name in _names(candidate.source.hit)]
+    own = any(name and name <= present for name in names)
+    return own or bool(_FIRST_PERSON_WORD.search(text) or _EXPERIMENTS.search(text))
 
 
 def write(
