@@ -184,6 +184,13 @@ def test_an_answer_written_elsewhere_is_read_for_the_titles_it_cites(answerer):
     assert not follow_up.abstained
     assert titles(follow_up) == ["Too Large; Data Reduction for Vision-Language Pre-Training"]
     assert "0.67M" in follow_up.text
+    # A whole line "Yes, <title> [1]." is no title: the title it holds is found instead.
+    written = "Yes, GraphCodeBERT: Pre-training Code Representations with Data Flow [1]."
+    history = [Turn("user", "Is there a code model pre-trained with data flow?")]
+    follow_up = answerer.answer(
+        "Which tasks is it evaluated on?", [*history, Turn("assistant", written)]
+    )
+    assert titles(follow_up) == ["GraphCodeBERT: Pre-training Code Representations with Data Flow"]
     # A declined answer lists the closest papers, and cites none: no paper is taken from it.
     declined = answerer.answer("What MMLU score does Llama 3 405B get?")
     history = [Turn("user", "Llama 3 405B MMLU?"), Turn("assistant", declined.text)]

@@ -286,6 +286,11 @@ class ConversationReader:
         mode: str | None,
     ) -> Reading:
         ours = self._papers(turn, conversation.paper_ids, mode)
+        if not ours:
+            # No cited title is a paper here: words around a title ("Yes, CoAVT: ... [1].")
+            # may have been read as part of it; the titles the answer holds are found instead.
+            conversation = self._titled(replace(conversation, papers=()))
+            ours = self._papers(turn, conversation.paper_ids, mode) if conversation.papers else []
         if not ours:  # the cited titles are not in this collection (another index)
             return Reading("standalone", turn, turn, alone)
         if _OTHERS.search(turn):
