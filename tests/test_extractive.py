@@ -347,5 +347,8 @@ def test_a_paper_asked_for_also_reports_what_it_achieves() -> None:
     # The best sentence on the paper's own result joins, in the abstract's order; the field's
     # background ("have achieved ...") is no result of the paper.
     assert with_result(scored, [proposal], 4) == [proposal, result]
-    assert with_result(scored, [proposal], 1) == [proposal]  # no room left
+    # With no room left it takes the place of the weakest sentence, never of the proposal.
+    assert with_result(scored, [proposal], 1) == [proposal]
+    weak = Candidate(source, "The task needs no extra labels at all.", 5, 0.2)
+    assert with_result([*scored, weak], [proposal, weak], 2) == [proposal, result]
     assert with_result(scored, [proposal, scored[3]], 4) == [proposal, scored[3]]  # has one

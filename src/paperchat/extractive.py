@@ -139,6 +139,10 @@ _RESULT = re.compile(
     r"|\d+(?:\.\d+)?\s*%)",
     re.IGNORECASE,
 )
+_RESULTS_ASKED = re.compile(
+    r"\b(?:results?|perform(?:s|ed|ance)?|how\s+well|achiev\w*|outperform\w*|gains?)\b",
+    re.IGNORECASE,
+)
 _EXPERIMENTS = re.compile(r"\b(?:experiment\w*|results?|evaluations?)\b", re.IGNORECASE)
 _PROPOSAL = re.compile(
     r"\b(?:we|this paper|this work)\s+(?:\w+\s+)?(?:propose|introduce|present|develop|design)",
@@ -265,9 +269,13 @@ class ExtractiveAnswer:
             n: pick_sentences([c for c in scored if c.source.n == n], count, margin, introduce)
             for n in papers
         }
-        if one and (gist or is_keywords(question) or asks_which_paper(question)):
-            (n,) = papers
-            chosen[n] = with_result([c for c in scored if c.source.n == n], chosen[n], count)
+        # Asked for a paper, or for results, a paper also says what it achieves.
+        asked_for = one and (gist or is_keywords(question) or asks_which_paper(question))
+        if asked_for or _RESULTS_ASKED.search(question):
+            chosen = {
+                n: with_result([c for c in scored if c.source.n == n], chosen[n], count)
+                for n in papers
+            }
         return list(write(question, papers, chosen))
 
     def score(
@@ -471,14 +479,23 @@ def pick_sentences(
 def with_result(
     scored: Sequence[Candidate], chosen: list[Candidate], count: int
 ) -> list[Candidate]:
-    """The chosen sentences, plus the paper's best sentence reporting what it achieves."""
-    if len(chosen) >= count or any(_reports_result(c) for c in chosen):
+    """The chosen sentences with the paper's best sentence reporting what it achieves: added,
+    or, with `count` reached, in place of the weakest one that does not say what the paper
+    proposes."""
+    if any(_reports_result(c) for c in chosen):
         return chosen
     taken = {c.position for c in chosen}
     results = [c for c in scored if c.position not in taken and _reports_result(c)]
     if not results:
         return chosen
-    best = max(results, key=lambda c: c.score)
+    if len(chosen) >= count:
+        replaceable = [c for c in chosen if not _PROPOSAL.search(c.text)]
+        if not replaceable:
+            return chosen
+        weakest = min(replaceable, key=lambda c: c.score)
+        chosen = [c for c in chosen if c is not weakest]
+    # A number says more of a result than "achieves state-of-the-art performance".
+    best = max(results, key=lambda c: c.score + (QUANTITY_BONUS if _NUMBER.search(c.text) else 0))
     return sorted([*chosen, best], key=lambda c: c.position)
 
 
