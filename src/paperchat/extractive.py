@@ -15,9 +15,10 @@ terms. Several papers each get their own best sentences, after the one saying wh
 proposes; so does one paper asked how it works ("How does ALIP deal with noisy pairs?" also
 gets "the authors propose ALIP, a bi-path model ..."). A "which paper" question leads with
 the paper's title; a title without a name is followed by the name its abstract coins
-("(ViLD)").
-Abstracts speak as "we"; quoted here they speak of "the authors" ("we propose" -> "the
-authors propose", "our" -> "their").
+("(ViLD)"). A paper asked for (by "which paper", a few keywords or a request for its gist),
+and each paper of a question asking for results, also gets its sentence reporting what it
+achieves. Abstracts speak as "we"; quoted here they speak of "the authors" ("we propose" ->
+"the authors propose", "our" -> "their").
 
 `ExtractiveAnswer.compose` takes the question and optional extra context terms (for
 example from a conversation), so callers other than the answerer can reuse it.
