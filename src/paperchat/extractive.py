@@ -266,17 +266,14 @@ class ExtractiveAnswer:
         # Side by side, asked for its gist or how it works, a paper is introduced by what it
         # proposes.
         introduce = gist or not one or asks_how(question)
-        chosen = {
-            n: pick_sentences([c for c in scored if c.source.n == n], count, margin, introduce)
-            for n in papers
-        }
         # Asked for a paper, or for results, a paper also says what it achieves.
         asked_for = one and (gist or is_keywords(question) or asks_which_paper(question))
-        if asked_for or _RESULTS_ASKED.search(question):
-            chosen = {
-                n: with_result([c for c in scored if c.source.n == n], chosen[n], count)
-                for n in papers
-            }
+        results = asked_for or bool(_RESULTS_ASKED.search(question))
+        chosen: dict[int, list[Candidate]] = {}
+        for n in papers:
+            own = [c for c in scored if c.source.n == n]
+            picked = pick_sentences(own, count, margin, introduce)
+            chosen[n] = with_result(own, picked, count) if results else picked
         return list(write(question, papers, chosen))
 
     def score(
