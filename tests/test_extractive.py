@@ -16,6 +16,7 @@ from paperchat.extractive import (
     is_keywords,
     pick_sentences,
     third_person,
+    with_number,
     with_result,
     write,
 )
@@ -352,3 +353,15 @@ def test_a_paper_asked_for_also_reports_what_it_achieves() -> None:
     weak = Candidate(source, "The task needs no extra labels at all.", 5, 0.2)
     assert with_result([*scored, weak], [proposal, weak], 2) == [proposal, result]
     assert with_result(scored, [proposal, scored[3]], 4) == [proposal, scored[3]]  # has one
+
+
+def test_a_quantity_asked_for_is_answered_with_a_number() -> None:
+    # "How fast is DiffRhythm?": its best sentence says "fast inference speeds"; the one with
+    # "4m45s in only ten seconds" answers.
+    source = _source(1, "DiffRhythm: Fast Song Generation")
+    fast = Candidate(source, "Its non-autoregressive structure ensures fast inference.", 1, 0.9)
+    timed = Candidate(source, "DiffRhythm generates songs of up to 4m45s in ten seconds.", 0, 0.5)
+    assert with_number([fast, timed], [fast], 4) == [timed, fast]
+    # A chosen sentence already holding a number answers, even one that points back.
+    said = Candidate(source, "It cuts the corpus to a mere 0.3% of the data.", 2, 0.8)
+    assert with_number([fast, timed, said], [said], 4) == [said]

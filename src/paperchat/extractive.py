@@ -17,7 +17,8 @@ gets "the authors propose ALIP, a bi-path model ..."). A "which paper" question 
 the paper's title; a title without a name is followed by the name its abstract coins
 ("(ViLD)"). A paper asked for (by "which paper", a few keywords or a request for its gist),
 and each paper of a question asking for results, also gets its sentence reporting what it
-achieves. Abstracts speak as "we"; quoted here they speak of "the authors" ("we propose" ->
+achieves; asked for a quantity, an answer without a number gets the paper's best sentence
+with one. Abstracts speak as "we"; quoted here they speak of "the authors" ("we propose" ->
 "the authors propose", "our" -> "their").
 
 `ExtractiveAnswer.compose` takes the question and optional extra context terms (for
@@ -27,7 +28,7 @@ example from a conversation), so callers other than the answerer can reuse it.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -269,11 +270,13 @@ class ExtractiveAnswer:
         # Asked for a paper, or for results, a paper also says what it achieves.
         asked_for = one and (gist or is_keywords(question) or asks_which_paper(question))
         results = asked_for or bool(_RESULTS_ASKED.search(question))
+        wants_number = bool(_QUANTITY.search(question))
         chosen: dict[int, list[Candidate]] = {}
         for n in papers:
             own = [c for c in scored if c.source.n == n]
             picked = pick_sentences(own, count, margin, introduce)
-            chosen[n] = with_result(own, picked, count) if results else picked
+            picked = with_result(own, picked, count) if results else picked
+            chosen[n] = with_number(own, picked, count) if wants_number else picked
         return list(write(question, papers, chosen))
 
     def score(
@@ -480,11 +483,30 @@ def with_result(
     """The chosen sentences with the paper's best sentence reporting what it achieves: added,
     or, with `count` reached, in place of the weakest one that does not say what the paper
     proposes."""
-    if any(_reports_result(c) for c in chosen):
+    return _with_one(scored, chosen, count, _reports_result)
+
+
+def with_number(
+    scored: Sequence[Candidate], chosen: list[Candidate], count: int
+) -> list[Candidate]:
+    """The chosen sentences with the paper's best sentence stating a number, as `with_result`:
+    asked "how fast", an answer without any number has not answered."""
+    if any(_NUMBER.search(c.text) for c in chosen):
+        return chosen  # "It cuts the corpus to 0.3%" states it, after the sentence it follows
+    return _with_one(scored, chosen, count, _states_number)
+
+
+def _with_one(
+    scored: Sequence[Candidate],
+    chosen: list[Candidate],
+    count: int,
+    wanted: Callable[[Candidate], bool],
+) -> list[Candidate]:
+    if any(wanted(c) for c in chosen):
         return chosen
     taken = {c.position for c in chosen}
-    results = [c for c in scored if c.position not in taken and _reports_result(c)]
-    if not results:
+    found = [c for c in scored if c.position not in taken and wanted(c)]
+    if not found:
         return chosen
     if len(chosen) >= count:
         replaceable = [c for c in chosen if not _PROPOSAL.search(c.text)]
@@ -493,8 +515,12 @@ def with_result(
         weakest = min(replaceable, key=lambda c: c.score)
         chosen = [c for c in chosen if c is not weakest]
     # A number says more of a result than "achieves state-of-the-art performance".
-    best = max(results, key=lambda c: c.score + (QUANTITY_BONUS if _NUMBER.search(c.text) else 0))
+    best = max(found, key=lambda c: c.score + (QUANTITY_BONUS if _NUMBER.search(c.text) else 0))
     return sorted([*chosen, best], key=lambda c: c.position)
+
+
+def _states_number(candidate: Candidate) -> bool:
+    return bool(_NUMBER.search(candidate.text)) and not _POINTS_BACK.search(candidate.text)
 
 
 def _reports_result(candidate: Candidate) -> bool:
