@@ -243,16 +243,17 @@ class Retriever:
         filters: Filters | None,
     ) -> list[Hit]:
         """The papers the question names first (marked), then the rest, k in all."""
-        named = self.named_papers(query, vectors, mode, filters)
+        candidates = question_names(query)
+        named = self.named_papers(query, candidates, vectors, mode, filters)
         found = {h.paper_id for h in named}
         named += [h for h in hits if h.paper_id not in found and quotes_title(query, h.title)]
         if not named:
             # "What is Electa?": a retrieved paper's name, misspelt by a letter.
-            typed = [n for n in question_names(query) if " " not in n]
+            typed = [n for n in candidates if " " not in n]
             named = [
                 h
                 for h in hits
-                if any(misspells(t, n) for t in typed for n in distinctive_names(h.title))
+                if any(misspells(t, n) for n in distinctive_names(h.title) for t in typed)
             ]
         if not named:
             return hits
@@ -269,10 +270,15 @@ class Retriever:
         return [*first, *(h for h in hits if h.paper_id not in ids)][:k]
 
     def named_papers(
-        self, query: str, vectors: QueryVectors, mode: Mode, filters: Filters | None
+        self,
+        query: str,
+        candidates: list[str],
+        vectors: QueryVectors,
+        mode: Mode,
+        filters: Filters | None,
     ) -> list[Hit]:
-        """Hits for the papers the question calls by name, in fused order."""
-        candidates = question_names(query)
+        """Hits for the papers the question calls by name (`candidates`, its
+        `question_names`), in fused order."""
         plain = [w for w in plain_words(query) if w not in candidates]
         ids = self.index.paper_ids_by_names([*candidates, *plain], limit=NAME_LOOKUP_LIMIT)
         if not ids:
