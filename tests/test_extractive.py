@@ -180,11 +180,7 @@ def test_which_papers_lists_the_papers_near_the_lead_on_the_whole_paper() -> Non
 
 
 def test_a_listed_paper_must_hold_some_of_the_questions_terms() -> None:
-    def source(n: int, coverage: float) -> Source:
-        hit = Hit(f"p{n}", f"T{n}", 1.0 / n, "", relevance=0.7, coverage=coverage)
-        return Source(n=n, hit=hit, passage="")
-
-    rows = [(source(1, 0.6), 0.9), (source(2, 0.5), 0.8), (source(3, 0.1), 0.85)]
+    rows = [(_whole(1, 0.7, 0.6), 0.9), (_whole(2, 0.7, 0.5), 0.8), (_whole(3, 0.7, 0.1), 0.85)]
     # The third is as close in embedding space, but holds little of what is asked.
     assert choose_papers("Which papers build cancer foundation models?", _scored(rows)) == [1, 2]
 
