@@ -9,6 +9,7 @@ import pytest
 
 from paperchat.names import _spelled_acronym as spelled_acronym
 from paperchat.names import (
+    abbreviates,
     asked_names,
     coined_name,
     distinctive_names,
@@ -169,6 +170,44 @@ def test_a_plain_prefix_is_named_by_the_acronym_the_abstract_gives_it(
     abstract: str, name: str | None
 ) -> None:
     assert coined_name(abstract, "Programming Every Example: Lifting Data Quality") == name
+
+
+ALBEF = "Align before Fuse: Vision and Language Representation Learning"
+
+
+@pytest.mark.parametrize(
+    ("abstract", "name"),
+    [
+        # The acronym is given where the prefix is not written out: its capitals spell it.
+        ("We introduce a loss to ALign representations BEfore Fusing (ALBEF) them.", "ALBEF"),
+        # The first acronym of the prefix, after others that abbreviate something else.
+        ("We use masked modeling (MLM) and momentum distillation (MoD) in AbF (AbF).", "AbF"),
+        # An acronym of the abstract's own phrase is no name of the paper.
+        ("We propose Mask Channel Residual Vector Quantization (MCRVQ).", None),
+        ("Results on (COCO) and (ALIGN).", None),
+    ],
+)
+def test_a_plain_prefix_is_named_by_an_acronym_of_its_words(
+    abstract: str, name: str | None
+) -> None:
+    assert coined_name(abstract, ALBEF) == name
+
+
+@pytest.mark.parametrize(
+    ("acronym", "phrase", "expected"),
+    [
+        ("ALBEF", "Align before Fuse", True),
+        ("ADAM", "ADapt And Merge", True),  # a small word may give letters ...
+        ("AM", "Adapt and Merge", True),  # ... or none
+        ("PEE", "Programming Every Example", True),
+        ("PE", "Programming Every Example", False),  # every other word gives one at least
+        ("ALIGN", "Align before Fuse", False),
+        ("MCRVQ", "Language-Codec", False),
+        ("LC", "Language-Codec", True),
+    ],
+)
+def test_abbreviates(acronym: str, phrase: str, expected: bool) -> None:
+    assert abbreviates(acronym, phrase) is expected
 
 
 def _words_of(rng: random.Random, pieces: str, most: int) -> str:

@@ -38,6 +38,9 @@ NAMED = {
     # Names only the abstract gives: "we propose ViLD", "Programming Every Example (ProX)".
     "What does ViLD distill?": "Open-vocabulary Object Detection via Vision and Language",
     "How does ProX refine pre-training data?": "Programming Every Example:",
+    # ... an acronym of the title's prefix, spelled by the abstract's capitals "ALign ...
+    # BEfore Fusing (ALBEF)", first though TCL's paper ranks first without the name.
+    "How do ALBEF and TCL differ in their contrastive objectives?": "Align before Fuse:",
     # A name the title writes in TeX ("$\\textbf{S}^2$IP-LLM"), typed as users type it.
     "Tell me about S2IP-LLM.": "$\\textbf{S}^2$IP-LLM:",
 }
@@ -169,6 +172,17 @@ def test_papers_named_side_by_side_are_answered_in_the_order_asked(ingested) -> 
         answer = make_answerer(ingested, None).answer(question)
         cited = [c.title.split(":")[0] for c in answer.citations]
         assert cited == [first, second], question
+
+
+def test_a_paper_named_by_its_abstracts_acronym_is_compared_with_the_other(ingested) -> None:
+    answer = make_answerer(ingested, None).answer(
+        "How do ALBEF and TCL differ in their contrastive objectives?"
+    )
+    cited = [c.title.split(":")[0] for c in answer.citations]
+    assert cited == [
+        "Align before Fuse",
+        "Vision-Language Pre-Training with Triple Contrastive Learning",
+    ]
 
 
 def test_a_request_for_papers_gets_a_titled_list(ingested) -> None:

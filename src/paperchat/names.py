@@ -39,6 +39,11 @@ _IN_PARENS = re.compile(r"\s*\([^()]*\)")
 _MODEL_SIZE = re.compile(
     r"(?<=\w)-(?:small|base|large|tiny|mini|medium|huge|xl|xxl|\d+(?:\.\d+)?[bmk])$"
 )
+# Words an acronym may skip: "ADapt And Merge (ADAM)" keeps "And", others leave it out.
+_SMALL_WORDS = frozenset(
+    {"a", "an", "the", "of", "for", "and", "or", "with", "to", "in", "on", "via", "by", "at"}
+)
+MAX_ACRONYMS_READ = 8  # parenthesised words of an abstract tried as its prefix's acronym
 _ACRONYM_AFTER = re.compile(r"\s*\(([^()\s,;]{2,24})\)")  # "... (ProX)" after its phrase
 # TeX in titles (arXiv keeps it): "$\textbf{S}^2$IP-LLM" is called "S2IP-LLM",
 # "$\mathcal{B}$-Coder" "B-Coder". Font commands go; other commands keep their word
@@ -237,7 +242,13 @@ def coined_names(abstract: str, title: str, elsewhere: frozenset[str] = frozense
         # Every Example (ProX)".
         spelled = _spelled_acronym(whole[0], normalise(abstract))
         if spelled is None:
-            return []
+            # "ALign the image and text representations BEfore Fusing (ALBEF)": the acronym
+            # is given where the prefix is not written out, but it abbreviates the prefix.
+            return [
+                name
+                for name in _PARENTHESISED.findall(abstract)[:MAX_ACRONYMS_READ]
+                if len(name) >= MIN_COINED_CHARS and name_like(name) and abbreviates(name, whole[0])
+            ][:1]
         original = re.search(r"\((" + re.escape(spelled) + r")\)", abstract, re.I)
         name = original.group(1) if original else spelled
         return [name] if name_like(name) else []
@@ -259,6 +270,27 @@ def coined_names(abstract: str, title: str, elsewhere: frozenset[str] = frozense
         if fits and name_like(name) and not plural and not shared:
             found.setdefault(key, name)
     return list(found.values())[:MAX_COINED_NAMES]
+
+
+def abbreviates(acronym: str, phrase: str) -> bool:
+    """Whether `acronym` is made of the beginnings of `phrase`'s words, in order: "ALBEF" of
+    "Align before Fuse" (al-be-f). Every word gives at least its first letter, except the
+    small words ("of", "and", ...), which may give none."""
+    letters = re.sub(r"[^a-z0-9]", "", acronym.lower())
+    words = (re.sub(r"[^a-z0-9]", "", w) for w in re.split(r"[\s-]+", phrase.lower()))
+    parts = [w for w in words if w]
+
+    def match(at: int, word: int) -> bool:
+        if word == len(parts):
+            return at == len(letters)
+        part = parts[word]
+        least = 0 if part in _SMALL_WORDS else 1
+        return any(
+            letters[at : at + n] == part[:n] and match(at + n, word + 1)
+            for n in range(least, min(len(part), len(letters) - at) + 1)
+        )
+
+    return bool(letters) and bool(parts) and match(0, 0)
 
 
 def _spelled_acronym(name: str, text: str) -> str | None:

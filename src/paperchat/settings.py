@@ -364,7 +364,7 @@ class Settings(BaseSettings):
             "embedder": self.embedding.model,
             "chunk_size": self.chunking.size,
             "chunk_overlap": self.chunking.overlap,
-            "schema": 4,  # bump when chunking or payload layout (names among it) changes
+            "schema": 5,  # bump when chunking or payload layout (names among it) changes
         }
 
     @property
