@@ -318,6 +318,25 @@ def test_a_quoted_sentence_keeps_its_proper_nouns_capitalised(
     assert written.text == f'According to "{hit.title}" [1], {quoted}'
 
 
+@pytest.mark.parametrize(
+    ("sentence", "quoted"),
+    [
+        ("First, we explore repeating the data.", "the authors explore repeating the data."),
+        ("Next, we present a unified view.", "the authors present a unified view."),
+        ("Here, we propose a two-stage model.", "the authors propose a two-stage model."),
+        ("Secondly, the model is small.", "the model is small."),
+        # Not an opener: the word begins the claim.
+        ("Firstborn models are rare.", "firstborn models are rare."),
+        ("Recently, models grew.", "recently, models grew."),
+    ],
+)
+def test_a_quoted_sentence_loses_the_step_it_opened_with(sentence: str, quoted: str) -> None:
+    hit = Hit("p1", "A Plain Title", 1.0, "")
+    source = Source(n=1, hit=hit, passage=sentence)
+    (written,) = write("What does it do?", [1], {1: [Candidate(source, sentence, 0, 1.0)]})
+    assert written.text == f'According to "{hit.title}" [1], {quoted}'
+
+
 def test_one_well_scoring_sentence_does_not_list_a_paper() -> None:
     # "Which papers represent molecules with language models?": a retrieval paper's sentence
     # on "representative words" scored above SELFormer's best; SELFormer holds more of the

@@ -174,6 +174,9 @@ _LINK = re.compile(r"https?://|github\.com", re.IGNORECASE)
 _OPENER = re.compile(
     r"^(?:however|moreover|furthermore|additionally|in addition|specifically|in particular"
     r"|consequently|therefore|thus|then|finally|besides|notably|to this end|as an alternative"
+    # An abstract's steps ("First, ...", "Next, ...") and asides: quoted alone, no step.
+    r"|first(?:ly)?|second(?:ly)?|third(?:ly)?|lastly|next|here|meanwhile|subsequently"
+    r"|nevertheless|hence|further|particularly|remarkably|overall|in contrast"
     r"|as a result|to (?:address|tackle|overcome|solve) (?:this|these|the|such)(?: \w+){1,2}"
     r"|in this (?:paper|work|study|article)),\s+",
     re.IGNORECASE,
