@@ -38,8 +38,8 @@ NAMED = {
     # Names only the abstract gives: "we propose ViLD", "Programming Every Example (ProX)".
     "What does ViLD distill?": "Open-vocabulary Object Detection via Vision and Language",
     "How does ProX refine pre-training data?": "Programming Every Example:",
-    # ... an acronym of the title's prefix, spelled by the abstract's capitals "ALign ...
-    # BEfore Fusing (ALBEF)", first though TCL's paper ranks first without the name.
+    # ... and an acronym of the title's prefix that the abstract spells in capitals, "ALign
+    # ... BEfore Fusing (ALBEF)" (unnamed, the paper ranked below TCL's).
     "How do ALBEF and TCL differ in their contrastive objectives?": "Align before Fuse:",
     # A name the title writes in TeX ("$\\textbf{S}^2$IP-LLM"), typed as users type it.
     "Tell me about S2IP-LLM.": "$\\textbf{S}^2$IP-LLM:",
