@@ -12,6 +12,7 @@ from paperchat.names import (
     abbreviates,
     asked_names,
     coined_name,
+    defined_names,
     distinctive_names,
     first_mention,
     holds_name,
@@ -191,6 +192,51 @@ def test_a_plain_prefix_is_named_by_an_acronym_of_its_words(
     abstract: str, name: str | None
 ) -> None:
     assert coined_name(abstract, ALBEF) == name
+
+
+@pytest.mark.parametrize(
+    ("abstract", "names"),
+    [
+        # The phrase right after the naming verb spells the acronym: by its words ...
+        ("We propose Representation-Aligned Preference-based Learning (RAPL), a method.", ["RAPL"]),
+        # ... by its capitals, after a few plain words ...
+        (
+            "We introduce a novel Gradient-RegulAted Meta-prompt learning (GRAM) framework.",
+            ["GRAM"],
+        ),
+        # ... or after "referred to as", though "propose" came earlier in the sentence.
+        (
+            "We propose a generic method, referred to as Visual-Dynamic Injection (VDI), to help.",
+            ["VDI"],
+        ),
+        # Not what the paper works with or on ...
+        (
+            "We propose to explore the power of Contrastive Language-Image Pre-training (CLIP).",
+            [],
+        ),
+        ("We propose Dynamic Rank-Selective Low Rank Adaptation (LoRA).", []),
+        ("Results on the Waymo Open Dataset (WOD) are strong. We propose it.", []),
+        # ... nor the field's terms, named by no verb, nor plurals, nor unspelled words.
+        ("The development of Vision-Language Pre-training (VLP) is fast.", []),
+        ("We present Large Language Models (LLMs) that reason.", []),
+        ("We present a monolingual BERT model trained from scratch (BERTu).", []),
+    ],
+)
+def test_the_acronyms_an_abstract_defines_for_what_it_proposes(
+    abstract: str, names: list[str]
+) -> None:
+    assert defined_names(abstract) == names
+
+
+def test_the_index_stores_the_acronym_defined_for_what_a_paper_proposes() -> None:
+    # A title whose prefix names something else: users call the paper by the acronym.
+    title = "Maximizing Alignment with Minimal Feedback: Learning Rewards for Robots"
+    abstract = "We propose Representation-Aligned Preference-based Learning (RAPL), a method."
+    assert "rapl" in indexed_names(title, abstract)
+    assert coined_name(abstract, title) is None  # shown with the title's own name only
+    # A title without a name is shown with it: "Advancing ..." (HD-VILA).
+    abstract = "We propose a novel High-resolution and Diversified VIdeo-LAnguage model (HD-VILA)."
+    assert coined_name(abstract, "Advancing High-Resolution Video-Language Learning") == "HD-VILA"
 
 
 @pytest.mark.parametrize(

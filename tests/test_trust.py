@@ -41,6 +41,9 @@ NAMED = {
     # ... and an acronym of the title's prefix that the abstract spells in capitals, "ALign
     # ... BEfore Fusing (ALBEF)" (unnamed, the paper ranked below TCL's).
     "How do ALBEF and TCL differ in their contrastive objectives?": "Align before Fuse:",
+    # ... and an acronym the abstract defines for what it proposes, where the title's own
+    # prefix names something else ("Maximizing Alignment with Minimal Feedback: ...").
+    "How does RAPL learn visual rewards?": "Maximizing Alignment with Minimal Feedback:",
     # A name the title writes in TeX ("$\\textbf{S}^2$IP-LLM"), typed as users type it.
     "Tell me about S2IP-LLM.": "$\\textbf{S}^2$IP-LLM:",
 }
@@ -183,6 +186,27 @@ def test_a_paper_named_by_its_abstracts_acronym_is_compared_with_the_other(inges
         "Align before Fuse",
         "Vision-Language Pre-Training with Triple Contrastive Learning",
     ]
+
+
+@pytest.mark.parametrize(
+    ("question", "cited"),
+    [
+        ("Compare RAPL and KITE.", ["Maximizing Alignment with Minimal Feedback", "KITE"]),
+        (
+            "Compare GRAM and ZSCL.",
+            [
+                "Gradient-Regulated Meta-Prompt Learning for Generalizable Vision-Language Models",
+                "Preventing Zero-Shot Transfer Degradation in Continual Learning of "
+                "Vision-Language Models",
+            ],
+        ),
+    ],
+)
+def test_papers_called_by_the_acronyms_their_abstracts_define_are_compared(
+    ingested, question, cited
+) -> None:
+    answer = make_answerer(ingested, None).answer(question)
+    assert [c.title.split(":")[0] for c in answer.citations] == cited
 
 
 def test_a_request_for_papers_gets_a_titled_list(ingested) -> None:

@@ -82,12 +82,54 @@ def paper_names(title: str) -> list[str]:
 
 
 def indexed_names(title: str, abstract: str) -> list[str]:
-    """What the index stores as a paper's names: its title's, and those its abstract coins.
+    """What the index stores as a paper's names: its title's, those its abstract coins, and
+    the acronyms it defines for what it proposes.
 
     A coined name ("ViLD") is not a whole name: like a word inside a title's prefix, it names
     the paper only where the collection rarely uses it (decided by retrieval).
     """
-    return _variants([*_whole(title), *_inner(title), *coined_names(abstract, title)])
+    coined = coined_names(abstract, title)
+    return _variants([*_whole(title), *_inner(title), *coined, *defined_names(abstract)])
+
+
+def defined_names(abstract: str) -> list[str]:
+    """The acronyms an abstract defines for what it proposes, where the phrase right after
+    the naming verb spells them: "we propose Representation-Aligned Preference-based Learning
+    (RAPL)", "we introduce a novel Gradient-RegulAted Meta-prompt learning (GRAM) framework"
+    (its capitals), "... referred to as Visual-Dynamic Injection (VDI)". Users call the paper
+    so, though its title names something else ("Maximizing Alignment with Minimal Feedback").
+    Not what it works with: "propose to explore the potential of Contrastive Language-Image
+    Pre-training (CLIP)", "propose Dynamic Rank-Selective Low Rank Adaptation (LoRA)"; only
+    a few plain words ("a novel") may stand between the verb and the phrase.
+    """
+    found: dict[str, str] = {}
+    for match in _ACRONYM.finditer(abstract):
+        name = match.group(1)
+        plural = name.endswith("s") and name[-2:-1].isupper()
+        if len(name) < MIN_COINED_CHARS or plural or not name_like(name):
+            continue
+        sentence = _SENTENCE_START.split(abstract[max(0, match.start() - 200) : match.start()])
+        verbs = list(_DEFINING_VERB.finditer(sentence[-1]))
+        between = sentence[-1][verbs[-1].end() :].split() if verbs else []
+        if between and _spelled_after_verb(name, between):
+            found.setdefault(normalise(name), name)
+    return list(found.values())[:MAX_COINED_NAMES]
+
+
+def _spelled_after_verb(name: str, between: list[str]) -> bool:
+    """Whether the words between a naming verb and an acronym end in a phrase spelling it, by
+    its capitals ("ALign ... BEfore Fusing") or by its words' beginnings ("Align before
+    Fuse"), after at most a few plain words that relate nothing ("a novel", not "... of")."""
+    letters = re.sub(r"[^a-z0-9]", "", name.lower())
+    for start, first in enumerate(between[: MAX_WORDS_BEFORE_PHRASE + 1]):
+        if not first[:1].isupper():
+            if first.lower() in _RELATION_WORDS:
+                return False
+            continue
+        span = between[start:]
+        capitals = "".join(ch for word in span for ch in word if ch.isupper() or ch.isdigit())
+        return capitals.lower() == letters or abbreviates(name, " ".join(span))
+    return False
 
 
 def whole_names(title: str) -> list[str]:
@@ -187,6 +229,16 @@ _COINED_AFTER_VERB = re.compile(
 _COINED_IN_PARENS = re.compile(
     r"\b" + _NAMING_VERB + r"\b[^.]{0,160}?\b[A-Z][\w-]*\s+\(([^()\s,;]{2,24})\)"
 )
+# ... and an acronym defined right after a naming verb (`defined_names`): verbs only, not
+# "development of ..." or "exploration of ...".
+_DEFINING_VERB = re.compile(
+    r"\b(?:(?:propos|introduc|releas|curat)(?:e|es|ed)|(?:present|develop|construct)(?:s|ed)?"
+    r"|builds?|called|named|termed|dubbed|coined|namely|refer(?:red)?\s+to\s+as)\b"
+)
+_ACRONYM = re.compile(r"\(([^()\s,;]{2,24})\)")
+_SENTENCE_START = re.compile(r"[.!?;]\s+|[()]")
+_RELATION_WORDS = frozenset(_RELATION[3:-1].split("|"))
+MAX_WORDS_BEFORE_PHRASE = 3  # plain words between the verb and its phrase: "a novel", "a"
 
 
 def text_names(text: str) -> frozenset[str]:
@@ -268,6 +320,11 @@ def coined_names(abstract: str, title: str, elsewhere: frozenset[str] = frozense
         shared = key in in_title or key in elsewhere
         fits = MIN_COINED_CHARS <= len(name) <= MAX_COINED_CHARS
         if fits and name_like(name) and not plural and not shared:
+            found.setdefault(key, name)
+    # "a novel High-resolution and Diversified VIdeo-LAnguage pre-training model (HD-VILA)"
+    for name in defined_names(abstract):
+        key = normalise(name)
+        if key not in in_title and key not in elsewhere:
             found.setdefault(key, name)
     return list(found.values())[:MAX_COINED_NAMES]
 
