@@ -11,7 +11,7 @@ from paperchat.embedding import term_id
 from paperchat.errors import BadQuestionError, ConfigError
 from paperchat.index import Filters
 from paperchat.records import Hit
-from paperchat.retrieval import coverage, distinctive_terms, idf, readings
+from paperchat.retrieval import coverage, covering_first, distinctive_terms, idf, readings
 from paperchat.settings import Settings
 
 # Questions phrased without the title's words -> the paper that answers them.
@@ -183,3 +183,27 @@ def test_search_json_contract(index_copy: Settings, monkeypatch, capsys) -> None
     assert set(records[0]) == {"rank", "paper_id", "title", "score", "text"}
     assert records[0]["title"].startswith("ELECTRA")
     assert "replaced token detection" in records[0]["text"]
+
+
+def _covering(title: str, cover: float, *, named: bool = False) -> Hit:
+    return Hit(paper_id=title, title=title, score=0.0, text="", coverage=cover, named=named)
+
+
+@pytest.mark.parametrize(
+    ("covers", "named", "order"),
+    [
+        # The paper holding every term leads the one holding half of them ...
+        ((0.52, 1.0, 0.52), False, ["b", "a", "c"]),
+        ((0.56, 0.32, 1.0), False, ["c", "a", "b"]),
+        # ... not one holding somewhat more, nor one holding most but not all of them ...
+        ((0.7, 1.0, 0.5), False, ["a", "b", "c"]),
+        ((0.3, 0.85, 0.5), False, ["a", "b", "c"]),
+        # ... and a paper the question names keeps its lead.
+        ((0.2, 1.0, 0.5), True, ["a", "b", "c"]),
+    ],
+)
+def test_the_paper_holding_the_questions_terms_leads_one_holding_far_fewer(
+    covers: tuple[float, ...], named: bool, order: list[str]
+) -> None:
+    hits = [_covering(t, c, named=named and t == "a") for t, c in zip("abc", covers, strict=True)]
+    assert [h.title for h in covering_first(hits)] == order

@@ -209,6 +209,20 @@ def test_papers_called_by_the_acronyms_their_abstracts_define_are_compared(
     assert [c.title.split(":")[0] for c in answer.citations] == cited
 
 
+@pytest.mark.parametrize(
+    ("question", "title"),
+    [
+        # Fusion ranked a paper on mixing with diffusion first; UL2 holds the whole term.
+        ("Which paper introduces Mixture-of-Denoisers?", "UL2"),
+        ("Which paper proposes cross-modal late interaction?", "FILIP"),
+        ("Which paper introduces time-decoupled training?", "PanGu-Draw"),
+    ],
+)
+def test_the_paper_holding_the_asked_term_answers_alone(ingested, question, title) -> None:
+    answer = make_answerer(ingested, None).answer(question)
+    assert [c.title.split(":")[0] for c in answer.citations] == [title]
+
+
 def test_a_request_for_papers_gets_a_titled_list(ingested) -> None:
     answer = make_answerer(ingested, None).answer("give me papers on text-to-SQL")
     assert answer.text.startswith("The papers are ")

@@ -71,6 +71,11 @@ RARE_NAME_MIN_CHUNKS = 10
 # longer at most this many letters more ("molecul"/"molecular").
 MIN_FAMILY_STEM = 6
 MAX_FAMILY_SUFFIX = 3
+# A paper holding (nearly) every distinctive term of the question leads when the top paper
+# holds this much less: "Which paper introduces Mixture-of-Denoisers?" is UL2's, not that of
+# a paper on mixing with diffusion that fusion ranked first.
+COVERING_LEAD = 0.9
+COVERING_LEAD_GAP = 0.4
 WHOLE_PAPER_CHUNKS = 12  # chunks fetched per paper for its whole abstract (most have 2-4)
 
 
@@ -135,6 +140,18 @@ def readings(question: str, terms: list[str]) -> list[list[str]]:
             for dropped in (right, left)
         ]
     return result
+
+
+def covering_first(hits: list[Hit]) -> list[Hit]:
+    """The hits with the paper that holds the question's terms moved first, when the top
+    paper holds far fewer of them (`COVERING_LEAD_GAP`); a named paper keeps the lead."""
+    if len(hits) < 2 or hits[0].named or hits[0].coverage is None:
+        return hits
+    best = max(hits[1:], key=lambda h: h.coverage or 0.0)
+    covered = best.coverage or 0.0
+    if covered < COVERING_LEAD or covered - hits[0].coverage < COVERING_LEAD_GAP:
+        return hits
+    return [best, *(h for h in hits if h is not best)]
 
 
 def idf(term: str, df: Mapping[int, int], chunks: int) -> float:
@@ -206,7 +223,7 @@ class Retriever:
         hits = self.index.query(vectors, mode, k, self.settings.chunks_per_paper, filters)
         hits = self._names_first(query, hits, vectors, mode, k, filters)
         hits = self._with_relevance(query, hits, vectors, mode, filters)
-        return self._with_coverage(query, hits)
+        return covering_first(self._with_coverage(query, hits))
 
     def query_vectors(self, query: str, mode: Mode, k: int) -> QueryVectors:
         """What the engine is asked for `query`: its vectors and the fusion settings."""
