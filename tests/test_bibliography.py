@@ -22,6 +22,10 @@ from paperchat.records import Hit, PaperMeta
         ("Which paper determines who spoke when in a meeting?", Asked()),
         ("Which dataset did the FILIP authors build?", Asked()),
         ("Which paper was written by Kevin Clark?", Asked()),
+        # Asking for the authors, or about what the authors did.
+        ("The authors of BART?", Asked(authors=True)),
+        ("List the authors of GPTQ.", Asked(authors=True)),
+        ("What do the authors of SELFormer use instead of SMILES?", Asked()),
     ],
 )
 def test_what_of_the_record_a_question_asks(question: str, expected: Asked) -> None:

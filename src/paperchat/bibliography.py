@@ -20,7 +20,10 @@ _AUTHORS = re.compile(
     r"\bwho\s+(?:wrote|writes|authored|are\s+the\s+authors|is\s+the\s+author|made|created)\b"
     # Not "written by X": "Which paper was written by Clark?" looks a paper up by its author
     # (the author filter does that); "Who wrote it?" asks for the record.
-    r"|\bauthors?\s+of\b|\bwhose\s+paper\b",
+    # "The authors of BART?", "List the authors of BART": asking for them; not "What do the
+    # authors of SELFormer use instead of SMILES?", which asks what they did.
+    r"|^\s*(?:(?:what|which)\s+(?:are|were)\s+|(?:list|name|give\s+me|tell\s+me|show\s+me)"
+    r"\s+)?(?:the\s+)?authors?\s+of\b|\bwhose\s+paper\b",
     re.IGNORECASE,
 )
 _WHEN = re.compile(
