@@ -223,6 +223,14 @@ def test_the_paper_holding_the_asked_term_answers_alone(ingested, question, titl
     assert [c.title.split(":")[0] for c in answer.citations] == [title]
 
 
+def test_an_acronym_a_named_paper_defines_for_its_part_is_what_is_asked_about(ingested) -> None:
+    # "MoD" names UL2's paper, whose own name is "UL2": the question asks about its
+    # Mixture-of-Denoisers, not for the paper's gist.
+    answer = make_answerer(ingested, None).answer("What is MoD?")
+    assert [c.title.split(":")[0] for c in answer.citations] == ["UL2"]
+    assert "Mixture-of-Denoisers (MoD)" in answer.text.split(" [1]")[1]
+
+
 def test_a_request_for_papers_gets_a_titled_list(ingested) -> None:
     answer = make_answerer(ingested, None).answer("give me papers on text-to-SQL")
     assert answer.text.startswith("The papers are ")

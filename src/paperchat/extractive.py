@@ -37,6 +37,7 @@ from paperchat.citations import CheckedSentence, split_markers, split_sentences,
 from paperchat.embedding import Embedder, words
 from paperchat.names import (
     coined_name,
+    distinctive_names,
     name_like,
     normalise,
     paper_names,
@@ -328,9 +329,12 @@ class _PaperWords:
 def _names(hit: Hit) -> list[str]:
     """A paper's whole names: its title's, and, when the question calls it by one, the names
     its abstract coins (stored names that are no title name); not the words inside a title
-    ("LLM" of "Aligned with LLM"). An unnamed paper's coinage is just a word of its text."""
+    ("LLM" of "Aligned with LLM"). An unnamed paper's coinage is just a word of its text. A
+    paper whose title has a name ("UL2") is called so: the acronyms its abstract defines name
+    its parts ("Mixture-of-Denoisers (MoD)"), which "What is MoD?" asks about."""
     of_title = set(paper_names(hit.title))
-    coined = [n for n in hit.names if n not in of_title] if hit.named else []
+    own = hit.named and not distinctive_names(hit.title)
+    coined = [n for n in hit.names if n not in of_title] if own else []
     return [*whole_names(hit.title), *coined]
 
 
