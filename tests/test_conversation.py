@@ -268,6 +268,16 @@ def test_it_compared_to_a_paper_the_turn_names_cites_both(answerer):
     )
 
 
+def test_it_as_the_object_of_compare_is_the_conversations_paper(answerer):
+    _, comparison = converse(answerer, "What is ALBEF?", "Compare it with TCL.")
+    assert sorted(t.split(":")[0] for t in titles(comparison)) == [
+        "Align before Fuse",
+        "Vision-Language Pre-Training with Triple Contrastive Learning",
+    ]
+    assert compares_back("Contrast this one to BART.")
+    assert not compares_back("Compare the results on COCO.")
+
+
 def test_papers_pointed_to_by_their_place_in_the_last_answer(answerer):
     listing, second = converse(
         answerer,

@@ -66,7 +66,10 @@ _COMPARES_BACK = re.compile(
     # earlier datasets?", where "it" is what the question itself asks about).
     r"|^\s*(?:how|in\s+what\s+ways?|is|are|does|do)\s+(?:\w+\s+)?(?:it|they|this|that)"
     r"(?:\s+(?:paper|work|model|method|one))?\s+(?:\w+\s+)?"
-    r"(?:compared?|compares|differs?|different|similar)\s+(?:to|from|with|than)\b",
+    r"(?:compared?|compares|differs?|different|similar)\s+(?:to|from|with|than)\b"
+    # ... or as the object of "compare": "Compare it with TCL.", "Contrast this one to BART."
+    r"|\b(?:compare|contrast)\s+(?:it|this|that|(?:this|that|the\s+(?:previous|former|first"
+    r"|earlier|last))\s+(?:one|paper|work|model|method|approach))\s+(?:with|to|against|and)\b",
     re.IGNORECASE,
 )
 # A paper of the last answer pointed to by its place in it: "the second one", "the latter".
