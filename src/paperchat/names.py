@@ -108,9 +108,9 @@ def defined_names(abstract: str) -> list[str]:
         plural = name.endswith("s") and name[-2:-1].isupper()
         if len(name) < MIN_COINED_CHARS or plural or not name_like(name):
             continue
-        sentence = _SENTENCE_START.split(abstract[max(0, match.start() - 200) : match.start()])
-        verbs = list(_DEFINING_VERB.finditer(sentence[-1]))
-        between = sentence[-1][verbs[-1].end() :].split() if verbs else []
+        before = _SPELLING_STOP.split(abstract[max(0, match.start() - 200) : match.start()])[-1]
+        verbs = list(_DEFINING_VERB.finditer(before))
+        between = before[verbs[-1].end() :].split() if verbs else []
         if between and _spelled_after_verb(name, between):
             found.setdefault(normalise(name), name)
     return list(found.values())[:MAX_COINED_NAMES]
@@ -209,7 +209,10 @@ _NAMING_VERB = (
     r"|called|named|termed|dubbed|coined|namely|refer(?:red)?\s+to\s+[^.]{0,60}?\s+as)"
 )
 # After "on", "for", "with" ... comes what the idea is applied to ("results on COCO"), not it.
-_RELATION = r"(?:on|in|for|with|to|of|from|by|using|via|at|than|over|into|across|as)"
+_RELATION_WORDS = frozenset(
+    "on in for with to of from by using via at than over into across as".split()  # noqa: SIM905
+)
+_RELATION = r"(?:" + "|".join(sorted(_RELATION_WORDS)) + ")"
 # ... and a name stands alone ("ViLD, a method", "ZSCL to prevent ..."): in "a straightforward
 # MLP diffusion network" the acronym only describes the network.
 _AFTER_NAME = (
@@ -236,8 +239,8 @@ _DEFINING_VERB = re.compile(
     r"|builds?|called|named|termed|dubbed|coined|namely|refer(?:red)?\s+to\s+as)\b"
 )
 _ACRONYM = re.compile(r"\(([^()\s,;]{2,24})\)")
-_SENTENCE_START = re.compile(r"[.!?;]\s+|[()]")
-_RELATION_WORDS = frozenset(_RELATION[3:-1].split("|"))
+# Where the words that may spell an acronym stop: a sentence's end, or other parentheses.
+_SPELLING_STOP = re.compile(r"[.!?;]\s+|[()]")
 MAX_WORDS_BEFORE_PHRASE = 3  # plain words between the verb and its phrase: "a novel", "a"
 
 
