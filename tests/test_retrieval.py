@@ -194,10 +194,11 @@ def _covering(title: str, cover: float, *, named: bool = False) -> Hit:
     [
         # The paper holding every term leads the one holding half of them ...
         ((0.52, 1.0, 0.52), False, ["b", "a", "c"]),
-        ((0.56, 0.32, 1.0), False, ["c", "a", "b"]),
-        # ... not one holding somewhat more, nor one holding most but not all of them ...
+        # ... not one holding somewhat more, nor one holding most but not all of them, nor
+        # one that fusion ranked further down ...
         ((0.7, 1.0, 0.5), False, ["a", "b", "c"]),
         ((0.3, 0.85, 0.5), False, ["a", "b", "c"]),
+        ((0.56, 0.32, 1.0), False, ["a", "b", "c"]),
         # ... and a paper the question names keeps its lead.
         ((0.2, 1.0, 0.5), True, ["a", "b", "c"]),
     ],

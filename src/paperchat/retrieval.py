@@ -71,9 +71,9 @@ RARE_NAME_MIN_CHUNKS = 10
 # longer at most this many letters more ("molecul"/"molecular").
 MIN_FAMILY_STEM = 6
 MAX_FAMILY_SUFFIX = 3
-# A paper holding (nearly) every distinctive term of the question leads when the top paper
-# holds this much less: "Which paper introduces Mixture-of-Denoisers?" is UL2's, not that of
-# a paper on mixing with diffusion that fusion ranked first.
+# Fusion's second paper leads when it holds (nearly) every distinctive term of the question
+# and the top paper holds this much less: "Which paper introduces Mixture-of-Denoisers?" is
+# UL2's, not that of a paper on mixing with diffusion that fusion ranked first.
 COVERING_LEAD = 0.9
 COVERING_LEAD_GAP = 0.4
 WHOLE_PAPER_CHUNKS = 12  # chunks fetched per paper for its whole abstract (most have 2-4)
@@ -143,15 +143,16 @@ def readings(question: str, terms: list[str]) -> list[list[str]]:
 
 
 def covering_first(hits: list[Hit]) -> list[Hit]:
-    """The hits with the paper that holds the question's terms moved first, when the top
-    paper holds far fewer of them (`COVERING_LEAD_GAP`); a named paper keeps the lead."""
+    """The hits with the top two swapped when the second holds the question's terms and the
+    top paper far fewer of them (`COVERING_LEAD_GAP`); a named paper keeps the lead. Only the
+    second: fusion ranked it close, where a paper further down, holding one reading of an
+    "or" question, is no better answer than the top."""
     if len(hits) < 2 or hits[0].named or hits[0].coverage is None:
         return hits
-    best = max(hits[1:], key=lambda h: h.coverage or 0.0)
-    covered = best.coverage or 0.0
+    covered = hits[1].coverage or 0.0
     if covered < COVERING_LEAD or covered - hits[0].coverage < COVERING_LEAD_GAP:
         return hits
-    return [best, *(h for h in hits if h is not best)]
+    return [hits[1], hits[0], *hits[2:]]
 
 
 def idf(term: str, df: Mapping[int, int], chunks: int) -> float:
