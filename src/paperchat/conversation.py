@@ -72,6 +72,13 @@ _COMPARES_BACK = re.compile(
     r"|earlier|last))\s+(?:one|paper|work|model|method|approach))\s+(?:with|to|against|and)\b",
     re.IGNORECASE,
 )
+# The conversation's paper as the comparison's first side: "How does it compare to BART?",
+# "Compare it with TCL." (not "How does BART compare with it?").
+_ITSELF_FIRST = re.compile(
+    r"^\s*(?:(?:how|in\s+what\s+ways?|is|are|does|do)\s+(?:\w+\s+)?|(?:compare|contrast)\s+)"
+    r"(?:it|they|this|that)\b",
+    re.IGNORECASE,
+)
 # A paper of the last answer pointed to by its place in it: "the second one", "the latter".
 _POINTED = re.compile(
     r"\bthe\s+(?:(first|second|third|fourth|last)\s+(?:one|paper|work|model|method|approach)"
@@ -384,6 +391,8 @@ class ConversationReader:
             filters=Filters(paper_ids=(other.paper_id,)),
         )
         papers = [*(mine or [other]), ours[0]]
+        if _ITSELF_FIRST.search(turn):
+            papers.reverse()  # in the order the turn names its sides
         hits = [replace(h, named=True) for h in papers]
         titles = " and ".join(f'"{h.title}"' for h in papers)
         # "compare with it" rarely says on what: the earlier question's terms say it.
