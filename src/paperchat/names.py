@@ -88,8 +88,9 @@ def indexed_names(title: str, abstract: str) -> list[str]:
     A coined name ("ViLD") is not a whole name: like a word inside a title's prefix, it names
     the paper only where the collection rarely uses it (decided by retrieval).
     """
-    coined = coined_names(abstract, title)
-    return _variants([*_whole(title), *_inner(title), *coined, *defined_names(abstract)])
+    defined = defined_names(abstract)
+    coined = coined_names(abstract, title, defined=defined)
+    return _variants([*_whole(title), *_inner(title), *coined, *defined])
 
 
 def defined_names(abstract: str) -> list[str]:
@@ -283,11 +284,18 @@ def coined_name(abstract: str, title: str, elsewhere: frozenset[str] = frozenset
     return next(iter(coined_names(abstract, title, elsewhere)), None)
 
 
-def coined_names(abstract: str, title: str, elsewhere: frozenset[str] = frozenset()) -> list[str]:
+def coined_names(
+    abstract: str,
+    title: str,
+    elsewhere: frozenset[str] = frozenset(),
+    *,
+    defined: list[str] | None = None,
+) -> list[str]:
     """Every name the abstract coins, in order ("WebPerson" its dataset, "GA-DMS" its method).
 
     Of "ADapt And Merge (ADAM)" the acronym; plurals of acronyms ("LLMs") are no coinage, nor
-    is any name when the title holds one.
+    is any name when the title holds one. `defined`: the abstract's `defined_names`, when the
+    caller has them already.
     """
     if distinctive_names(title):
         return []  # "CLIM: ..." is called so: an acronym in its abstract names a part
@@ -308,15 +316,15 @@ def coined_names(abstract: str, title: str, elsewhere: frozenset[str] = frozense
         name = original.group(1) if original else spelled
         return [name] if name_like(name) else []
     in_title = {normalise(w) for w in _words(title)}
-    defined = list(_COINED_IN_PARENS.finditer(abstract))
+    in_parens = list(_COINED_IN_PARENS.finditer(abstract))
     # "We propose ADapt And Merge (ADAM)": the acronym, not the phrase's first word.
     named = [
         m
         for m in _COINED_AFTER_VERB.finditer(abstract)
-        if not any(d.start() <= m.start(1) < d.start(1) for d in defined)
+        if not any(d.start() <= m.start(1) < d.start(1) for d in in_parens)
     ]
     found: dict[str, str] = {}
-    for match in sorted([*defined, *named], key=lambda m: m.start(1)):
+    for match in sorted([*in_parens, *named], key=lambda m: m.start(1)):
         name = match.group(1)
         key = normalise(name)
         plural = name.endswith("s") and name[-2:-1].isupper()
@@ -325,7 +333,7 @@ def coined_names(abstract: str, title: str, elsewhere: frozenset[str] = frozense
         if fits and name_like(name) and not plural and not shared:
             found.setdefault(key, name)
     # "a novel High-resolution and Diversified VIdeo-LAnguage pre-training model (HD-VILA)"
-    for name in defined_names(abstract):
+    for name in defined_names(abstract) if defined is None else defined:
         key = normalise(name)
         if key not in in_title and key not in elsewhere:
             found.setdefault(key, name)
