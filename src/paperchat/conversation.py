@@ -53,31 +53,34 @@ MAX_TITLE_CHARS = 400
 MAX_CONVERSATION_PAPERS = 4
 MAX_ANSWER_CHARS = 2000  # of an answer searched for the titles it cites (`_titled`)
 _SOURCE_LINE = re.compile(r"^\[(\d{1,3})\]\s*(.+?)(?:\s+\((https?://\S+)\))?\s*$")
+# The conversation's paper, referred to: "this one", "the previous paper".
+_THAT_PAPER = (
+    r"(?:this|that|the\s+(?:previous|former|first|earlier|last))\s+(?:one|paper|work|model"
+    r"|method|approach)"
+)
+# ... as a question's subject: "How does it ...", "Is this ...".
+_IT_ASKED_ABOUT = r"^\s*(?:how|in\s+what\s+ways?|is|are|does|do)\s+(?:\w+\s+)?(?:it|they|this|that)"
 # A comparison whose second side is left to the conversation: "how does X compare with it?",
 # "how does X's way of ... differ?". With an object of its own ("compared with earlier
 # datasets") a comparison word asks for nothing from the conversation.
 _COMPARES_BACK = re.compile(
     r"\b(?:compared?|compares|comparison|differs?|difference|versus|vs\.?|contrasts?)\b"
     r"(?:\s+\w+){0,2}?\s*(?:(?:with|to|from|against|and)\s+(?:it|them|this|that|these|those"
-    r"|(?:this|that|the\s+(?:previous|former|first|earlier|last))\s+(?:one|paper|work|model"
-    r"|method|approach))\b|\W*$)"
+    r"|" + _THAT_PAPER + r")\b|\W*$)"
     # ... or opens with the conversation's paper as its subject: "How does it compare to
     # BART?", "How is it different from ...?" (not "... and how large is it compared with
     # earlier datasets?", where "it" is what the question itself asks about).
-    r"|^\s*(?:how|in\s+what\s+ways?|is|are|does|do)\s+(?:\w+\s+)?(?:it|they|this|that)"
-    r"(?:\s+(?:paper|work|model|method|one))?\s+(?:\w+\s+)?"
+    r"|" + _IT_ASKED_ABOUT + r"(?:\s+(?:paper|work|model|method|one))?\s+(?:\w+\s+)?"
     r"(?:compared?|compares|differs?|different|similar)\s+(?:to|from|with|than)\b"
     # ... or as the object of "compare": "Compare it with TCL.", "Contrast this one to BART."
-    r"|\b(?:compare|contrast)\s+(?:it|this|that|(?:this|that|the\s+(?:previous|former|first"
-    r"|earlier|last))\s+(?:one|paper|work|model|method|approach))\s+(?:with|to|against|and)\b",
+    r"|\b(?:compare|contrast)\s+(?:it|this|that|" + _THAT_PAPER + r")"
+    r"\s+(?:with|to|against|and)\b",
     re.IGNORECASE,
 )
 # The conversation's paper as the comparison's first side: "How does it compare to BART?",
 # "Compare it with TCL." (not "How does BART compare with it?").
 _ITSELF_FIRST = re.compile(
-    r"^\s*(?:(?:how|in\s+what\s+ways?|is|are|does|do)\s+(?:\w+\s+)?|(?:compare|contrast)\s+)"
-    r"(?:it|they|this|that)\b",
-    re.IGNORECASE,
+    _IT_ASKED_ABOUT + r"\b|^\s*(?:compare|contrast)\s+(?:it|they|this|that)\b", re.IGNORECASE
 )
 # A paper of the last answer pointed to by its place in it: "the second one", "the latter".
 _POINTED = re.compile(
