@@ -211,7 +211,8 @@ _NAMING_VERB = (
 )
 # After "on", "for", "with" ... comes what the idea is applied to ("results on COCO"), not it.
 _RELATION_WORDS = frozenset(
-    "on in for with to of from by using via at than over into across as".split()  # noqa: SIM905
+    {"on", "in", "for", "with", "to", "of", "from", "by", "using", "via", "at", "than", "over"}
+    | {"into", "across", "as"}
 )
 _RELATION = r"(?:" + "|".join(sorted(_RELATION_WORDS)) + ")"
 # ... and a name stands alone ("ViLD, a method", "ZSCL to prevent ..."): in "a straightforward
