@@ -5,12 +5,12 @@
 Fits on the gold file's `fit` split only (see eval/gold/README.md): `paperchat eval` reports
 the held-out `test` split, so the reported numbers are not the ones the thresholds were fitted
 to. A question that names a paper of the collection is answered whatever the thresholds (see
-answering.off_topic), so it is left out of the fit.
+abstention.off_topic), so it is left out of the fit.
 
-Abstention (see answering.off_topic): abstain_threshold on the best retrieved paper's dense
+Abstention (see abstention.off_topic): abstain_threshold on the best retrieved paper's dense
 relevance, coverage_threshold on the largest share of the question's distinctive terms a
-retrieved paper holds, and coverage_relevance, the relevance above which low coverage is
-answered anyway.
+retrieved paper holds, and coverage_relevance, the similarity above which low coverage is
+answered anyway (the mean of the best relevance and of the closest sentence's similarity).
 The three are picked together, on answerable against unanswerable gold questions: as many
 unanswerable questions abstained on as possible while wrongly abstaining on at most
 --max-wrong of the answerable ones (fewest wrong among those; then the pick nearest the
@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from paperchat.abstention import sentence_relevance
 from paperchat.answering import Answerer, merge_chunks
 from paperchat.citations import RECITE_MARGIN, CitationChecker, split_markers, split_sentences
 from paperchat.corpus import load_papers
@@ -44,7 +45,8 @@ from paperchat.settings import Settings
 GOLD = Path(__file__).parent / "gold" / "papers.jsonl"
 GRID = [round(i * 0.01, 2) for i in range(0, 81)]
 COARSE = [round(i * 0.02, 2) for i in range(0, 41)]  # the joint abstention search is 3-D
-Signals = tuple[float, float]  # best dense relevance, best coverage among the hits
+# best dense relevance, best coverage among the hits, the closest sentence's similarity
+Signals = tuple[float, float, float]
 
 
 @dataclass
@@ -62,7 +64,8 @@ def collect(pipeline: Pipeline, items: Sequence[GoldItem]) -> Samples:
     answerer = pipeline.answerer("extractive")  # the conversation read from evidence, no model
     samples = Samples()
     for item in items:
-        hits = answerer.read(answerer.validate(item.question), item.history).hits
+        reading = answerer.read(answerer.validate(item.question), item.history)
+        hits = reading.hits
         if item.answerable:
             add_support(samples, answerer, item, hits)
         if any(h.named for h in hits):
@@ -72,7 +75,9 @@ def collect(pipeline: Pipeline, items: Sequence[GoldItem]) -> Samples:
         floor = pipeline.settings.answer.coverage_min_relevance  # off_topic's; not fitted
         covering = [h for h in hits if (h.relevance or 0.0) >= floor]
         cover = max((h.coverage for h in covering if h.coverage is not None), default=0.0)
-        (samples.answerable if item.answerable else samples.unanswerable).append((best, cover))
+        sentence = sentence_relevance(answerer.embedder, reading.question, hits)
+        signals = (best, cover, sentence)
+        (samples.answerable if item.answerable else samples.unanswerable).append(signals)
     return samples
 
 
@@ -103,9 +108,9 @@ Rule = tuple[float, float, float]  # abstain_threshold, coverage_threshold, cove
 
 
 def abstains(signals: Signals, rule: Rule) -> bool:
-    """answering.off_topic on the collected signals."""
-    (relevance, cover), (floor, min_cover, trusted) = signals, rule
-    return relevance < floor or (cover < min_cover and relevance < trusted)
+    """abstention.off_topic on the collected signals."""
+    (relevance, cover, sentence), (floor, min_cover, trusted) = signals, rule
+    return relevance < floor or (cover < min_cover and (relevance + sentence) / 2 < trusted)
 
 
 def abstain_rate(samples: Sequence[Signals], rule: Rule) -> float:
@@ -149,7 +154,7 @@ def _mark(t: float, picked: float, current: float) -> str:
 def report(samples: Samples, settings: Settings, max_wrong: float) -> None:
     current = settings.answer
     print(f"fit split; {samples.named} questions name a paper (answered, not fitted)")
-    for name, i in (("relevance", 0), ("coverage", 1)):
+    for name, i in (("relevance", 0), ("coverage", 1), ("sentence", 2)):
         for kind, values in (
             ("answerable", samples.answerable),
             ("unanswerable", samples.unanswerable),

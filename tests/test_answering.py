@@ -8,19 +8,18 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import replace
 
 import pytest
 
 from fake_llm import FakeLLM
-from paperchat.answering import Answerer, Delta, Done, off_topic
+from paperchat.answering import Answerer, Delta, Done
 from paperchat.cli import main
 from paperchat.errors import BadQuestionError, LLMUnavailableError
 from paperchat.llm import ChatLLM, OpenAICompatibleLLM
 from paperchat.pipeline import Pipeline
 from paperchat.prompts import ABSTAIN_PHRASE, SOURCES_CLOSE
-from paperchat.records import Answer, Hit, Turn
-from paperchat.settings import AnswerSettings, LLMSettings, Settings
+from paperchat.records import Answer, Turn
+from paperchat.settings import LLMSettings, Settings
 from test_llm import _refused_url
 
 ELECTRA_Q = "How does ELECTRA pre-train text encoders?"
@@ -115,42 +114,6 @@ def test_paraphrased_on_topic_questions_are_answered(ingested, question: str) ->
     answer = make_answerer(ingested, None).answer(question)
     assert not answer.abstained, [(h.title, h.relevance, h.coverage) for h in answer.hits[:3]]
     assert answer.citations
-
-
-def _hit(relevance: float, coverage: float | None) -> Hit:
-    return Hit("p", "A paper", 0.1, "text", relevance=relevance, coverage=coverage)
-
-
-def test_off_topic_rule_combines_relevance_and_coverage() -> None:
-    rule = AnswerSettings(abstain_threshold=0.2, coverage_threshold=0.5, coverage_relevance=0.6)
-    assert off_topic([], rule)
-    assert off_topic([_hit(0.1, 1.0)], rule)  # too dissimilar, whatever the words
-    assert off_topic([_hit(0.4, 0.3)], rule)  # few of the question's terms, not similar
-    assert not off_topic([_hit(0.7, 0.3)], rule)  # a paraphrase: similar, other words
-    assert not off_topic([_hit(0.4, 0.8)], rule)  # the terms are there
-    # No distinctive terms ("How many papers are there?"): nothing is covered, so only a
-    # similarity of coverage_relevance answers.
-    assert off_topic([_hit(0.4, None)], rule)
-    assert not off_topic([_hit(0.7, None)], rule)
-    # The covering paper must itself be similar enough: "thanks!" and "Thanks to ...".
-    floor = AnswerSettings(
-        abstain_threshold=0.05,
-        coverage_threshold=0.5,
-        coverage_relevance=0.6,
-        coverage_min_relevance=0.15,
-    )
-    assert off_topic([_hit(0.3, 0.0), _hit(0.11, 1.0)], floor)
-    assert not off_topic([_hit(0.3, 0.0), _hit(0.2, 1.0)], floor)
-
-
-def test_a_name_no_retrieved_paper_mentions_is_off_topic() -> None:
-    rule = AnswerSettings(abstain_threshold=0.2, coverage_threshold=0.5, coverage_relevance=0.6)
-    lacking = replace(_hit(0.4, 0.8), lacks_names=True)  # "GPT-4": the other terms are there
-    assert off_topic([lacking, lacking], rule)
-    assert not off_topic([lacking, _hit(0.4, 0.8)], rule)  # one paper mentions it
-    # However similar: a paper on the topic is no answer about a method it never names.
-    assert off_topic([replace(lacking, relevance=0.7)], rule)
-    assert not off_topic([replace(lacking, relevance=0.7, named=True)], rule)  # named: answered
 
 
 def test_model_saying_the_abstain_phrase_abstains(ingested) -> None:

@@ -15,10 +15,9 @@ from paperchat.corpus import load_papers
 from paperchat.errors import ConfigError
 from paperchat.evaluation.baseline import LlamaIndexBaseline
 from paperchat.evaluation.configs import GOLD_FILE, load_presets, make_config
-from paperchat.evaluation.gold import GoldItem
 from paperchat.evaluation.judge import Judge, parse_score
 from paperchat.evaluation.report import default_out_dir, write_report
-from paperchat.evaluation.runner import evaluate, score_item, shown_path
+from paperchat.evaluation.runner import evaluate, retrieval_abstains, shown_path
 from paperchat.evaluation.summary import summarise
 from paperchat.llm.gguf import local_model_folder
 from paperchat.records import Hit
@@ -73,18 +72,18 @@ def test_retrieval_metrics_cover_answerable_items_only(retrieval_report) -> None
 
 
 def test_retrieval_only_abstention_uses_the_answerers_rule() -> None:
-    item = GoldItem("u", "unanswerable", "Which paper detects sarcasm?", answer="")
     rule = AnswerSettings(abstain_threshold=0.2, coverage_threshold=0.5, coverage_relevance=0.6)
 
-    def abstained(hits: list[Hit]) -> bool:
-        return score_item(item, hits, None, 10, rule).abstained
+    def abstained(hits: list[Hit], sentence: float = 0.5) -> bool:
+        return retrieval_abstains(hits, rule, lambda: sentence)
 
     def hit(relevance: float, coverage: float) -> Hit:
         return Hit("p", "A paper", 0.1, "text", relevance=relevance, coverage=coverage)
 
     assert abstained([hit(0.45, 0.2)])  # relevance alone would have answered
     assert not abstained([hit(0.45, 0.9)])
-    assert not abstained([hit(0.7, 0.2)])
+    assert not abstained([hit(0.7, 0.2)])  # a paraphrase: close in meaning, other words
+    assert abstained([hit(0.7, 0.2)], sentence=0.4)  # ... but no sentence restates it
     assert abstained([])
 
 

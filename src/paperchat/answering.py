@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 
+from paperchat.abstention import off_topic, sentence_relevance
 from paperchat.bibliography import asked, record_sentence
 from paperchat.chunking import count_tokens as cl100k_tokens
 from paperchat.citations import (
@@ -46,7 +47,6 @@ __all__ = [
     "Limits",
     "Retrieved",
     "format_sources",
-    "off_topic",
 ]
 
 MIN_PASSAGE_WORDS = 20  # a source is never shortened below this to fit a small context
@@ -133,7 +133,7 @@ class Answerer:
         limits = options.limits or Limits()
         draft = Draft(answer, start, self.count_tokens, limits, reading=reading)
         try:
-            if self._off_topic(hits):
+            if self._off_topic(reading):
                 yield from self._abstain(draft)
             else:
                 yield from self._generate(draft)
@@ -222,8 +222,12 @@ class Answerer:
         # A rewrite that is not a question of sensible length is worse than the heuristic.
         return first if 3 <= len(first.split()) <= 60 else None
 
-    def _off_topic(self, hits: Sequence[Hit]) -> bool:
-        return off_topic(hits, self.settings)
+    def _off_topic(self, reading: Reading) -> bool:
+        return off_topic(
+            reading.hits,
+            self.settings,
+            lambda: sentence_relevance(self.embedder, reading.question, reading.hits),
+        )
 
     def _abstain(self, draft: Draft) -> Iterator[AnswerEvent]:
         draft.answer.abstained = True
@@ -387,50 +391,6 @@ class Answerer:
         assert reading is not None  # every draft of a question carries its reading
         composer = ExtractiveAnswer(self.embedder)
         yield from composer.compose(reading.turn, sources, reading.context_terms)
-
-
-def off_topic(hits: Sequence[Hit], settings: AnswerSettings) -> bool:
-    """True when the collection does not cover the question the hits were retrieved for.
-
-    Off-topic questions still get hits that are close in embedding space (a question on
-    quantum computing lands near papers on computing), so dense similarity alone separates
-    them poorly. What they lack is vocabulary: no retrieved paper holds much of the question's
-    distinctive terms. Paraphrased on-topic questions lack it too, but keep a high dense
-    similarity; so low coverage abstains only while the similarity is below
-    `coverage_relevance`. A question using a name ("What MMLU score does GPT-4 get?", "LEVI
-    video editing") that no retrieved paper mentions abstains at any similarity: a paper on
-    the topic is no answer about a method it never names. A similarity below
-    `abstain_threshold` abstains on its own.
-    Both signals are the best over the hits: one paper that covers the question is enough,
-    if it is at least `coverage_min_relevance` similar ("thanks!" is not covered by an
-    abstract's "Thanks to ..."). A question without distinctive terms has no coverage: it
-    is answered only at `coverage_relevance`. A question that names a paper of the
-    collection is covered by it.
-    """
-    if not hits:
-        return True
-    if any(h.named for h in hits):
-        return False  # the question names a paper of the collection: that paper covers it
-    best = max((h.relevance for h in hits if h.relevance is not None), default=None)
-    if best is None:
-        return False
-    if best < settings.abstain_threshold:
-        return True
-    if all(h.lacks_names for h in hits):
-        return True  # it asks about a "GPT-4" that no retrieved paper mentions
-    if best >= settings.coverage_relevance:
-        return False
-    if all(h.coverage is None for h in hits):
-        return True  # no distinctive terms ("How many papers are there?"): nothing is covered
-    cover = max(
-        (
-            h.coverage
-            for h in hits
-            if h.coverage is not None and (h.relevance or 0.0) >= settings.coverage_min_relevance
-        ),
-        default=0.0,
-    )
-    return cover < settings.coverage_threshold
 
 
 def merge_chunks(chunks: Sequence[str]) -> str:

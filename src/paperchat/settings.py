@@ -231,14 +231,15 @@ class AnswerSettings(_Section):
         le=1,
         description="Min share of the question's distinctive terms (IDF-weighted) that one "
         "retrieved paper's title and best chunks hold; below it the answerer abstains unless "
-        "the best dense similarity reaches coverage_relevance.",
+        "the similarity reaches coverage_relevance.",
     )
     coverage_relevance: float = Field(
-        0.52,
+        0.51,
         ge=0,
         le=1,
-        description="Dense similarity of the best paper above which low term coverage is "
-        "taken for a paraphrase and answered anyway.",
+        description="Similarity above which low term coverage is taken for a paraphrase and "
+        "answered anyway: the mean of the best paper's dense similarity and of the best "
+        "similarity of one sentence of the lead papers' best chunks.",
     )
     coverage_min_relevance: float = Field(
         0.15,

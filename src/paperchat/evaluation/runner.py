@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from paperchat.answering import Answerer, off_topic
+from paperchat.abstention import off_topic, sentence_relevance
+from paperchat.answering import Answerer
 from paperchat.corpus import load_papers
 from paperchat.evaluation.baseline import LlamaIndexBaseline
 from paperchat.evaluation.configs import SEED, EvalConfig, load_presets, make_config
@@ -126,11 +127,11 @@ def invalid_citations(answer: Answer) -> int:
 
 
 def score_item(
-    item: GoldItem, hits: Sequence[Hit], answer: Answer | None, depth: int, rule: AnswerSettings
+    item: GoldItem, hits: Sequence[Hit], answer: Answer | None, depth: int, abstained: bool
 ) -> ItemScores:
+    """`abstained`: the answerer's decision, or `retrieval_abstains` for a retrieval config."""
     ranked = [h.paper_id for h in hits][:depth]
     gold = item.gold_paper_ids
-    abstained = answer.abstained if answer else (not _has_relevance(hits) or off_topic(hits, rule))
     ranking = {}
     if item.answerable:
         ranking = {
@@ -157,8 +158,12 @@ def score_item(
     )
 
 
-def _has_relevance(hits: Sequence[Hit]) -> bool:
-    return any(h.relevance is not None for h in hits)
+def retrieval_abstains(
+    hits: Sequence[Hit], rule: AnswerSettings, sentence: Callable[[], float]
+) -> bool:
+    """The answerer's rule on a retrieval config's hits (a baseline without relevance: no)."""
+    has_relevance = any(h.relevance is not None for h in hits)
+    return not has_relevance or off_topic(hits, rule, sentence)
 
 
 # -- results ---------------------------------------------------------------------------------
@@ -312,7 +317,13 @@ class Evaluator:
         started = time.perf_counter()
         hits = search(query, RETRIEVAL_DEPTH)
         seconds = {"retrieve": time.perf_counter() - started}
-        scores = score_item(item, hits, None, RETRIEVAL_DEPTH, self.pipeline.settings.answer)
+        embedder = self.pipeline.embedder
+        abstained = retrieval_abstains(
+            hits,
+            self.pipeline.settings.answer,
+            lambda: sentence_relevance(embedder, query, hits),
+        )
+        scores = score_item(item, hits, None, RETRIEVAL_DEPTH, abstained)
         self.progress(config.name, self.total)
         return ItemResult(item, query, hits, seconds, scores)
 
@@ -320,7 +331,7 @@ class Evaluator:
         self, item: GoldItem, answerer: Answerer, config: EvalConfig, depth: int
     ) -> ItemResult:
         answer = answerer.answer(item.question, item.history)
-        scores = score_item(item, answer.hits, answer, depth, self.pipeline.settings.answer)
+        scores = score_item(item, answer.hits, answer, depth, answer.abstained)
         result = ItemResult(
             item, answer.question, answer.hits, dict(answer.timings), scores, answer
         )

@@ -1,0 +1,77 @@
+"""When the collection does not answer a question: the rule that declines it before any model.
+
+It runs on retrieval's evidence only, so the extractive answer and every model decline the
+same questions, and an evaluation of retrieval alone can apply it too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from paperchat.citations import split_sentences
+from paperchat.embedding import Embedder
+from paperchat.records import Hit
+from paperchat.settings import AnswerSettings
+
+# Papers whose best chunks are read sentence by sentence for a paraphrase: the answer's
+# lead papers; a paraphrase of a paper further down is not one the answer would quote.
+SENTENCE_PAPERS = 3
+
+
+def off_topic(hits: Sequence[Hit], settings: AnswerSettings, sentence: Callable[[], float]) -> bool:
+    """True when the collection does not cover the question the hits were retrieved for.
+
+    Off-topic questions still get hits that are close in embedding space (a question on
+    quantum computing lands near papers on computing), so dense similarity alone separates
+    them poorly. What they lack is vocabulary: no retrieved paper holds much of the question's
+    distinctive terms. Paraphrased on-topic questions lack it too, but restate one sentence of
+    their paper: so low coverage abstains only while the similarity to the question, the mean
+    of the best chunk's and of the best sentence's (`sentence`, asked for only then: it embeds
+    the sentences), is below `coverage_relevance`. A chunk's similarity alone is diluted by
+    the rest of its window, so a question near a paper's field but about something else
+    matches a chunk about as well as a paraphrase does; it matches no sentence as well.
+    A question using a name ("What MMLU score does GPT-4 get?", "LEVI video editing") that no
+    retrieved paper mentions abstains at any similarity: a paper on the topic is no answer
+    about a method it never names. A similarity below `abstain_threshold` abstains on its own.
+    Coverage is the best over the hits: one paper that covers the question is enough, if it is
+    at least `coverage_min_relevance` similar ("thanks!" is not covered by an abstract's
+    "Thanks to ..."). A question without distinctive terms has no coverage: only similarity
+    answers it. A question that names a paper of the collection is covered by it.
+    """
+    if not hits:
+        return True
+    if any(h.named for h in hits):
+        return False  # the question names a paper of the collection: that paper covers it
+    best = max((h.relevance for h in hits if h.relevance is not None), default=None)
+    if best is None:
+        return False
+    if best < settings.abstain_threshold:
+        return True
+    if all(h.lacks_names for h in hits):
+        return True  # it asks about a "GPT-4" that no retrieved paper mentions
+    cover = max(
+        (
+            h.coverage
+            for h in hits
+            if h.coverage is not None and (h.relevance or 0.0) >= settings.coverage_min_relevance
+        ),
+        default=None,  # no distinctive terms ("How many papers are there?"): nothing covers
+    )
+    if cover is not None and cover >= settings.coverage_threshold:
+        return False
+    return (best + sentence()) / 2 < settings.coverage_relevance
+
+
+def sentence_relevance(embedder: Embedder, question: str, hits: Sequence[Hit]) -> float:
+    """Cosine of the question and the closest sentence of the lead papers' best chunks."""
+    sentences = [
+        s
+        for hit in hits[:SENTENCE_PAPERS]
+        for chunk in hit.chunks or (hit.text,)
+        for s in split_sentences(chunk)
+    ]
+    if not sentences:
+        return 0.0
+    return float(np.max(embedder.embed(sentences) @ embedder.embed_query(question)))

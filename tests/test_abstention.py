@@ -1,0 +1,105 @@
+"""The abstention rule: relevance, term coverage, and a paraphrase's closest sentence.
+
+Unit tests of `off_topic` on hand-made hits, and the rule on the real index and embedder:
+questions near the collection's fields but about something else are declined, paraphrases
+of one abstract sentence are answered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+import pytest
+
+from paperchat.abstention import off_topic, sentence_relevance
+from paperchat.records import Hit
+from paperchat.settings import AnswerSettings
+from test_answering import make_answerer
+
+RULE = AnswerSettings(abstain_threshold=0.2, coverage_threshold=0.5, coverage_relevance=0.6)
+
+
+def _hit(relevance: float, coverage: float | None) -> Hit:
+    return Hit("p", "A paper", 0.1, "text", relevance=relevance, coverage=coverage)
+
+
+def _sentence(value: float) -> Callable[[], float]:
+    return lambda: value
+
+
+def _never() -> float:
+    raise AssertionError("the sentences were embedded although coverage decided")
+
+
+def test_off_topic_rule_combines_relevance_coverage_and_the_closest_sentence() -> None:
+    assert off_topic([], RULE, _never)
+    assert off_topic([_hit(0.1, 1.0)], RULE, _never)  # too dissimilar, whatever the words
+    assert not off_topic([_hit(0.4, 0.8)], RULE, _never)  # the terms are there
+    # Few of the question's terms: answered only as a paraphrase, close to a chunk and
+    # closer still to one of its sentences.
+    assert off_topic([_hit(0.4, 0.3)], RULE, _sentence(0.5))
+    assert not off_topic([_hit(0.55, 0.3)], RULE, _sentence(0.7))
+    # A chunk as similar as a paraphrase's, but no sentence restating the question.
+    assert off_topic([_hit(0.62, 0.3)], RULE, _sentence(0.5))
+    # No distinctive terms ("How many papers are there?"): only similarity answers.
+    assert off_topic([_hit(0.4, None)], RULE, _sentence(0.5))
+    assert not off_topic([_hit(0.7, None)], RULE, _sentence(0.7))
+    # The covering paper must itself be similar enough: "thanks!" and "Thanks to ...".
+    floor = RULE.model_copy(update={"abstain_threshold": 0.05, "coverage_min_relevance": 0.15})
+    assert off_topic([_hit(0.3, 0.0), _hit(0.11, 1.0)], floor, _sentence(0.3))
+    assert not off_topic([_hit(0.3, 0.0), _hit(0.2, 1.0)], floor, _never)
+
+
+def test_a_name_no_retrieved_paper_mentions_is_off_topic() -> None:
+    lacking = replace(_hit(0.4, 0.8), lacks_names=True)  # "GPT-4": the other terms are there
+    assert off_topic([lacking, lacking], RULE, _never)
+    assert not off_topic([lacking, _hit(0.4, 0.8)], RULE, _never)  # one paper mentions it
+    # However similar: a paper on the topic is no answer about a method it never names.
+    assert off_topic([replace(lacking, relevance=0.7)], RULE, _sentence(0.9))
+    named = replace(lacking, relevance=0.7, named=True)
+    assert not off_topic([named], RULE, _never)  # named: answered
+
+
+def test_sentence_relevance_is_the_closest_sentence_of_the_lead_papers(ingested) -> None:
+    embedder = ingested.embedder
+    question = "Which model is trained to tell original input words from swapped ones?"
+    replaced = "The discriminator is trained to tell original tokens from replaced ones."
+    lead = Hit("a", "A paper", 0.1, "We study transfer. " + replaced, chunks=())
+    far = Hit("b", "Another", 0.1, "Bread needs flour, water and salt.", chunks=())
+    exact = float(embedder.embed([replaced])[0] @ embedder.embed_query(question))
+    assert sentence_relevance(embedder, question, [far, lead]) == pytest.approx(exact, abs=1e-5)
+    # Past the lead papers, a sentence does not count.
+    assert sentence_relevance(embedder, question, [far, far, far, lead]) < exact - 0.2
+    assert sentence_relevance(embedder, question, []) == 0.0
+
+
+# Near the collection's fields (graph networks, LLM inference, social media with language
+# models) but answered by none of its papers: a chunk is about as similar as a paraphrase's.
+NEAR_FIELDS = [
+    "Which paper uses graph neural networks to predict traffic flow on road networks?",
+    "Which paper detects fake news or misinformation on social media with pre-trained "
+    "language models?",
+]
+
+# Paraphrases sharing few words with their abstract, each restating one of its sentences;
+# the chunk similarity alone (0.50, 0.51) declined them.
+RESTATED = {
+    "Which work adds descriptions of happenings and their order to web clips so that "
+    "searching clips by text captures what occurs when?": "EA-VTR: Event-Aware Video-Text",
+    "Which system lets a user steer the style of the body movements that accompany speech "
+    "using a sentence, a sample motion sequence, or a video?": "GestureDiffuCLIP",
+}
+
+
+@pytest.mark.parametrize("question", NEAR_FIELDS)
+def test_questions_near_the_collections_fields_are_declined(ingested, question) -> None:
+    answer = make_answerer(ingested, None).answer(question)
+    assert answer.abstained, [(h.title, h.relevance, h.coverage) for h in answer.hits[:3]]
+
+
+@pytest.mark.parametrize(("question", "title"), RESTATED.items())
+def test_paraphrases_of_one_sentence_are_answered(ingested, question, title) -> None:
+    answer = make_answerer(ingested, None).answer(question)
+    assert not answer.abstained, [(h.title, h.relevance, h.coverage) for h in answer.hits[:3]]
+    assert answer.citations[0].title.startswith(title)
