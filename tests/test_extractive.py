@@ -370,6 +370,22 @@ def test_a_paper_asked_for_also_reports_what_it_achieves() -> None:
     assert with_result(scored, [proposal, scored[3]], 4) == [proposal, scored[3]]  # has one
 
 
+def test_results_asked_for_are_answered_with_a_measured_result() -> None:
+    # "How does CoCa perform?": "achieves state-of-the-art performance" is a result, but the
+    # abstract also measures one.
+    source = _source(1, "CoCa: Contrastive Captioners")
+    proposal = Candidate(source, "We present CoCa, a minimalist image-text model.", 0, 0.9)
+    claimed = Candidate(
+        source, "CoCa achieves state-of-the-art results on Kinetics-400 and VQAv2.", 1, 0.8
+    )
+    measured = Candidate(source, "CoCa obtains 86.3% zero-shot top-1 accuracy on ImageNet.", 2, 0.5)
+    scored = [proposal, claimed, measured]
+    assert with_result(scored, [proposal, claimed], 4, measured=True) == scored
+    assert with_result(scored, [proposal, claimed], 4) == [proposal, claimed]  # not asked
+    # A paper that measures nothing keeps its claimed result.
+    assert with_result(scored[:2], [proposal, claimed], 4, measured=True) == [proposal, claimed]
+
+
 def test_a_quantity_asked_for_is_answered_with_a_number() -> None:
     # "How fast is DiffRhythm?": its best sentence says "fast inference speeds"; the one with
     # "4m45s in only ten seconds" answers.

@@ -137,6 +137,9 @@ _QUANTITY = re.compile(
     re.IGNORECASE,
 )
 _NUMBER = re.compile(r"\d")
+# A measured result: a share, a multiple or a decimal score, not a name's digits ("VQAv2",
+# "Kinetics-400").
+_MEASURE = re.compile(r"\d(?:\.\d+)?\s*(?:%|[x\u00d7](?![a-z]))|\b\d+\.\d+\b", re.IGNORECASE)
 _RESULT = re.compile(
     r"\b(?:outperform\w*|surpass\w*|state[- ]of[- ]the[- ]art|achiev\w*|sets?\s+a\s+new"
     r"|\d+(?:\.\d+)?\s*%)",
@@ -273,13 +276,14 @@ class ExtractiveAnswer:
         introduce = gist or not one or asks_how(question)
         # Asked for a paper, or for results, a paper also says what it achieves.
         asked_for = one and (gist or is_keywords(question) or asks_which_paper(question))
-        results = asked_for or bool(_RESULTS_ASKED.search(question))
+        measured = bool(_RESULTS_ASKED.search(question))  # "How does CoCa perform?"
+        results = asked_for or measured
         wants_number = bool(_QUANTITY.search(question))
         chosen: dict[int, list[Candidate]] = {}
         for n in papers:
             own = [c for c in scored if c.source.n == n]
             picked = pick_sentences(own, count, margin, introduce)
-            picked = with_result(own, picked, count) if results else picked
+            picked = with_result(own, picked, count, measured) if results else picked
             chosen[n] = with_number(own, picked, count) if wants_number else picked
         return list(write(question, papers, chosen))
 
@@ -485,11 +489,15 @@ def pick_sentences(
 
 
 def with_result(
-    scored: Sequence[Candidate], chosen: list[Candidate], count: int
+    scored: Sequence[Candidate], chosen: list[Candidate], count: int, measured: bool = False
 ) -> list[Candidate]:
     """The chosen sentences with the paper's best sentence reporting what it achieves: added,
     or, with `count` reached, in place of the weakest one that does not say what the paper
-    proposes."""
+    proposes. `measured` (the question asks for results): a result with a measure, when the
+    paper reports one; "How does CoCa perform?" is answered by "86.3% zero-shot top-1
+    accuracy", not only by "achieves state-of-the-art performance"."""
+    if measured and any(_measured_result(c) for c in scored):
+        return _with_one(scored, chosen, count, _measured_result)
     return _with_one(scored, chosen, count, _reports_result)
 
 
@@ -524,6 +532,10 @@ def _with_one(
     # A number says more of a result than "achieves state-of-the-art performance".
     best = max(found, key=lambda c: c.score + (QUANTITY_BONUS if _NUMBER.search(c.text) else 0))
     return sorted([*chosen, best], key=lambda c: c.position)
+
+
+def _measured_result(candidate: Candidate) -> bool:
+    return bool(_MEASURE.search(candidate.text)) and _reports_result(candidate)
 
 
 def _states_number(candidate: Candidate) -> bool:
