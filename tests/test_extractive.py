@@ -268,6 +268,20 @@ def test_each_of_several_papers_is_introduced_by_what_it_proposes() -> None:
     assert [c.position for c in pick_sentences(rows, 2, 0.4)] == [0, 2]
 
 
+def test_the_fields_background_before_what_a_paper_proposes_is_not_quoted() -> None:
+    src = _source(1, "HiTeA: Hierarchical Temporal-Aware Video-Language Pre-training")
+    rows = [
+        Candidate(src, "Video-language pre-training has advanced many video tasks.", 0, 0.9),
+        Candidate(src, "Existing HiTeA-like models lack moments.", 1, 0.5),  # names the paper
+        Candidate(src, "We propose HiTeA, a hierarchical pre-training framework.", 2, 0.7),
+        Candidate(src, "Temporal pre-training helps on SSv2.", 3, 0.6),  # after: a finding
+    ]
+    picked = [c.position for c in pick_sentences(rows, 3, 0.5, introduce=True)]
+    assert picked == [1, 2, 3]
+    # Quoted for its own best sentences, not introduced: the best one is the best one.
+    assert [c.position for c in pick_sentences(rows, 3, 0.5)] == [0, 2, 3]
+
+
 def test_a_sentence_pointing_back_is_quoted_only_after_the_one_it_points_to() -> None:
     src = _source(1, "ELECTRA")
     back = Candidate(src, "While they work well, they need much compute.", 1, 0.9)
@@ -307,6 +321,8 @@ def test_what_a_paper_proposes_joins_its_best_sentence_even_one_pointing_back() 
         ("India has 22 languages.", "Languages of India differ.", "India has 22 languages."),
         ("Ovis aligns the embeddings.", "", "Ovis aligns the embeddings."),  # the paper's name
         ("BERT is strong.", "", "BERT is strong."),
+        # A function word capitalised after a colon in the abstract is still no proper noun.
+        ("We align the views.", "Two issues: The data is noisy.", "the authors align the views."),
     ],
 )
 def test_a_quoted_sentence_keeps_its_proper_nouns_capitalised(
@@ -325,6 +341,14 @@ def test_a_quoted_sentence_keeps_its_proper_nouns_capitalised(
         ("Next, we present a unified view.", "the authors present a unified view."),
         ("Here, we propose a two-stage model.", "the authors propose a two-stage model."),
         ("Secondly, the model is small.", "the model is small."),
+        # What the sentence before posed ("this gap", "the above problems"), quoted alone.
+        ("To bridge this gap, we propose a unified model.", "the authors propose a unified model."),
+        ("In order to solve the above problems, we propose X.", "the authors propose X."),
+        ("Motivated by this observation, we build Y.", "the authors build Y."),
+        ("Based on these findings, we design Z.", "the authors design Z."),
+        ("Based on CLIP, we design Z.", "based on CLIP, the authors design Z."),
+        # One opener after another.
+        ("To address the above issues, in this paper, we grow it.", "the authors grow it."),
         # Not an opener: the word begins the claim.
         ("Firstborn models are rare.", "firstborn models are rare."),
         ("Recently, models grew.", "recently, models grew."),

@@ -366,6 +366,25 @@ def test_comparison_answers_cite_and_quote_each_paper(ingested) -> None:
         assert f'According to "{title}" [{n}]' in answer.text
 
 
+def test_each_compared_paper_opens_with_what_it_does_not_the_fields_background(ingested) -> None:
+    answer = make_answerer(ingested, None).answer(
+        "Compare E-ViLM and HiTeA for video-language pre-training."
+    )
+    assert [c.title.split(":")[0] for c in answer.citations] == ["E-ViLM", "HiTeA"]
+    # HiTeA's abstract opens "Video-language pre-training has advanced the performance of
+    # various downstream video-language tasks": any paper of the field could say so.
+    assert '"HiTeA: Hierarchical Temporal-Aware Video-Language Pre-training" [2], the authors ' in (
+        answer.text
+    )
+    assert "has advanced the performance" not in answer.text
+
+
+def test_results_asked_for_come_with_the_papers_measured_result(ingested) -> None:
+    answer = make_answerer(ingested, None).answer("How does CoCa perform?")
+    assert answer.citations[0].title.startswith("CoCa: Contrastive Captioners")
+    assert "86.3% zero-shot top-1 accuracy" in answer.text
+
+
 def test_a_paper_called_by_its_coined_name_answers_the_asked_aspect(ingested) -> None:
     # The name says which paper; the sentences quoted are those that answer what is asked,
     # not only the one that repeats "ViLD".

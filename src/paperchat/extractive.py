@@ -176,13 +176,15 @@ _WHICH_ONE = re.compile(
 _LINK = re.compile(r"https?://|github\.com", re.IGNORECASE)
 # Discourse openers that only make sense after the abstract's previous sentence.
 _OPENER = re.compile(
-    r"^(?:however|moreover|furthermore|additionally|in addition|specifically|in particular"
+    r"^(?:(?:however|moreover|furthermore|additionally|in addition|specifically|in particular"
     r"|consequently|therefore|thus|then|finally|besides|notably|to this end|as an alternative"
     # An abstract's steps ("First, ...", "Next, ...") and asides: quoted alone, no step.
     r"|first(?:ly)?|second(?:ly)?|third(?:ly)?|lastly|next|here|meanwhile|subsequently"
     r"|nevertheless|hence|further|particularly|remarkably|overall|in contrast"
-    r"|as a result|to (?:address|tackle|overcome|solve) (?:this|these|the|such)(?: \w+){1,2}"
-    r"|in this (?:paper|work|study|article)),\s+",
+    r"|as a result|(?:in order )?to (?:address|tackle|overcome|solve|bridge|alleviate|mitigate"
+    r"|fill|close|resolve) (?:this|these|the|such|that)(?: \w+){1,2}"
+    r"|(?:motivated|inspired) by (?:this|these|such)(?: \w+){0,2}|based on (?:this|these)(?: \w+)?"
+    r"|in this (?:paper|work|study|article)),\s+)+",
     re.IGNORECASE,
 )
 _FIRST_PERSON = (
@@ -473,6 +475,11 @@ def pick_sentences(
         return []
     intro = next((c for c in ranked if _PROPOSAL.search(c.text)), None) if introduce else None
     intros = [intro] if intro else []
+    if intro:
+        # Before what the paper proposes, a sentence not speaking of the paper is the field's
+        # background ("Video-language pre-training has advanced ..."): it says what any
+        # paper of the field would, not what this one does.
+        ranked = [c for c in ranked if c.position > intro.position or _speaks_of_paper(c)]
     close = [c for c in ranked if c is not intro and c.score >= ranked[0].score - margin]
     close = sorted(close[: count - len(intros)], key=lambda c: c.position)
     at = {c.position for c in [*close, *intros]}
@@ -548,10 +555,16 @@ def _reports_result(candidate: Candidate) -> bool:
     text = candidate.text
     if not _RESULT.search(text) or _POINTS_BACK.search(text):
         return False
-    present = set(words(text))
+    return _speaks_of_paper(candidate) or bool(_EXPERIMENTS.search(text))
+
+
+def _speaks_of_paper(candidate: Candidate) -> bool:
+    """The sentence speaks of the paper itself: "we", "this paper", or the paper's name."""
+    if _FIRST_PERSON_WORD.search(candidate.text):
+        return True
+    present = set(words(candidate.text))
     names = [set(words(name)) for name in _names(candidate.source.hit)]
-    own = any(name and name <= present for name in names)
-    return own or bool(_FIRST_PERSON_WORD.search(text) or _EXPERIMENTS.search(text))
+    return any(name and name <= present for name in names)
 
 
 def write(
@@ -605,5 +618,6 @@ def _lower_first(sentence: str, source: Source) -> str:
     if not (first[:1].isupper() and first[1:].islower()):
         return sentence
     own = normalise(first) in {*source.hit.names, *paper_names(source.hit.title)}
-    proper = re.search(rf"[^.!?\s]\s+{re.escape(first)}\b", source.passage)
+    # A function word ("The", "These") is no proper noun, even capitalised after a colon.
+    proper = words(first) and re.search(rf"[^.!?\s]\s+{re.escape(first)}\b", source.passage)
     return sentence if own or proper else sentence[:1].lower() + sentence[1:]
