@@ -347,6 +347,9 @@ def test_a_quoted_sentence_keeps_its_proper_nouns_capitalised(
         ("Motivated by this observation, we build Y.", "the authors build Y."),
         ("Based on these findings, we design Z.", "the authors design Z."),
         ("Based on CLIP, we design Z.", "based on CLIP, the authors design Z."),
+        ("To overcome this, we add noise.", "the authors add noise."),
+        ("In this survey we review models.", "the authors review models."),
+        ("In this survey of LMs, we list them.", "in this survey of LMs, the authors list them."),
         # One opener after another.
         ("To address the above issues, in this paper, we grow it.", "the authors grow it."),
         # Not an opener: the word begins the claim.
