@@ -121,6 +121,15 @@ def test_a_name_typed_in_lower_case_names_its_paper_but_a_plain_word_does_not(in
     assert ingested.retriever.search("What does the KIND paper integrate?")[0].named
 
 
+@pytest.mark.parametrize("question", ["Which papers improve VQA?", "what is vqa?"])
+def test_an_acronym_other_papers_use_too_names_no_paper(ingested, question) -> None:
+    # A captioning paper's abstract builds "a zero-shot VQA pipeline", so "VQA" is stored
+    # among its names; five other abstracts write VQA too: it is the field's term.
+    hits = ingested.retriever.search(question, k=5)
+    assert not any(h.named for h in hits), [(h.title, h.named) for h in hits]
+    assert not hits[0].title.startswith("Mining Fine-Grained Image-Text Alignment")
+
+
 def test_a_common_phrase_that_is_a_title_prefix_names_no_paper(ingested) -> None:
     question = (
         "How do GraphCodeBERT and ContraBERT differ in how they improve code pre-trained models?"

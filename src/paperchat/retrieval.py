@@ -67,6 +67,13 @@ AMBIGUOUS_NAME_PAPERS = 3
 # "LLM" or "pre-trained models" not.
 RARE_NAME_SHARE = 0.02
 RARE_NAME_MIN_CHUNKS = 10
+# A one-word name that is not the title's own ("ViLD", coined by its abstract) is the paper's
+# only while few other papers use the word: at most this share of the papers (or
+# FIELD_TERM_MIN_PAPERS). "VQA" of a captioning paper's "zero-shot VQA pipeline" is used by five
+# other abstracts of the shipped corpus, the field's term; "ALBEF" by one, a paper comparing
+# with it.
+FIELD_TERM_SHARE = 0.002
+FIELD_TERM_MIN_PAPERS = 1
 # Stems of one word family that coverage counts as the same term: both this long, and the
 # longer at most this many letters more ("molecul"/"molecular").
 MIN_FAMILY_STEM = 6
@@ -329,14 +336,25 @@ class Retriever:
         distinct = asked.intersection(distinctive_names(hit.title))
         others = asked.intersection(hit.names or paper_names(hit.title)) - distinct
         cased = set(whole_names(hit.title)) if writes_title_name(query, hit.title) else set()
-        return distinct | {n for n in others if n in cased or self._rare(n)}
+        return distinct | {
+            n
+            for n in others
+            if n in cased or (self._rare(n) and not self._field_term(n, hit.paper_id))
+        }
 
     def _plain_matched(self, plain: list[str], hit: Hit) -> set[str]:
         """The question's lower-case words that name this paper: "electra" for ELECTRA, when
         the collection writes the word only as a name; not "kind" for KIND, which abstracts
         also use as a word."""
         names = {*distinctive_names(hit.title), *hit.names}
-        return {w for w in plain if w in names and self._only_a_name(w)}
+        own = set(distinctive_names(hit.title))
+        return {
+            w
+            for w in plain
+            if w in names
+            and self._only_a_name(w)
+            and (w in own or not self._field_term(w, hit.paper_id))
+        }
 
     def _only_a_name(self, word: str) -> bool:
         ids = [term_id(t) for t in words(word)]
@@ -352,6 +370,27 @@ class Retriever:
         )
         lower = re.compile(r"(?<![\w-])" + re.escape(word))
         return not any(lower.search(str(payload.get("text", ""))) for _, payload in found)
+
+    def _field_term(self, name: str, paper_id: str) -> bool:
+        """A one-word name that other papers use too, more than FIELD_TERM_SHARE of them: the
+        field's term ("VQA"), not the name this paper's abstract gave its work."""
+        ids = [term_id(t) for t in words(name)]
+        if len(ids) != 1:
+            return False  # a phrase ("align before fuse") is the rarity check's
+        _, df = self.index.document_frequencies(ids)
+        using = df.get(ids[0], 0)
+        if not using:
+            return False
+        # All the chunks using its stem (a term-only query finds exactly those); of those,
+        # the papers writing it as a word of its own ("Mod-X" is no "MoD").
+        found = self.index.search_chunks(
+            QueryVectors(sparse=sparse_query(name)), "sparse", using, None
+        )
+        word = re.compile(r"(?<![\w-])" + re.escape(name) + r"(?![\w-])", re.IGNORECASE)
+        writing = {str(p.get("paper_id")) for _, p in found if word.search(str(p.get("text", "")))}
+        others = writing - {paper_id}
+        limit = max(FIELD_TERM_MIN_PAPERS, FIELD_TERM_SHARE * self.index.count_papers())
+        return len(others) > limit
 
     def _rare(self, name: str) -> bool:
         ids = [term_id(t) for t in words(name)]
