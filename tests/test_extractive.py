@@ -348,6 +348,7 @@ def test_a_quoted_sentence_keeps_its_proper_nouns_capitalised(
         ("Based on these findings, we design Z.", "the authors design Z."),
         ("Based on CLIP, we design Z.", "based on CLIP, the authors design Z."),
         ("To overcome this, we add noise.", "the authors add noise."),
+        ("To answer these questions, we probe it.", "the authors probe it."),
         ("In this survey we review models.", "the authors review models."),
         ("In this survey of LMs, we list them.", "in this survey of LMs, the authors list them."),
         # One opener after another.

@@ -182,7 +182,7 @@ _OPENER = re.compile(
     r"|first(?:ly)?|second(?:ly)?|third(?:ly)?|lastly|next|here|meanwhile|subsequently"
     r"|nevertheless|hence|further|particularly|remarkably|overall|in contrast"
     r"|as a result|(?:in order )?to (?:address|tackle|overcome|solve|bridge|alleviate|mitigate"
-    r"|fill|close|resolve) (?:this|these|the|such|that)(?: \w+){0,2}"
+    r"|fill|close|resolve|confront|handle|answer) (?:this|these|the|such|that)(?: \w+){0,2}"
     r"|(?:motivated|inspired) by (?:this|these|such)(?: \w+){0,2}|based on (?:this|these)(?: \w+)?"
     r"|in this (?:paper|work|study|article)),\s+"
     r"|in this (?:paper|work|study|article|survey)\s+(?=we\b))+",
