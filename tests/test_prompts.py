@@ -66,7 +66,10 @@ def run_answerer(hits: list[Hit], question: str) -> FakeLLM:
         embedder=HashEmbedder(),
         prompts=PromptSet(PROMPTS_DIR),
         llm=llm,
-        settings=AnswerSettings(abstain_threshold=0.0, support_threshold=0.0),
+        # Every question reaches the model: these tests are about what it is sent.
+        settings=AnswerSettings(
+            abstain_threshold=0.0, coverage_relevance=0.0, support_threshold=0.0
+        ),
         llm_settings=LLMSettings(),
     )
     answerer.answer(question)

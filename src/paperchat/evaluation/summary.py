@@ -141,7 +141,7 @@ class ConfigSummary:
 
     @property
     def decided_by(self) -> str:
-        return "answerer" if self.config.backend else "relevance and coverage"
+        return "answerer" if self.config.backend else "relevance, coverage, sentence"
 
     def get(self, metric: str) -> float | None:
         """A metric's point estimate, from whichever set reports it."""
