@@ -45,9 +45,8 @@ from paperchat.settings import Settings
 GOLD = Path(__file__).parent / "gold" / "papers.jsonl"
 GRID = [round(i * 0.01, 2) for i in range(0, 81)]
 COARSE = [round(i * 0.02, 2) for i in range(0, 41)]  # the joint abstention search is 3-D
-# best dense relevance, best coverage among the hits, the closest sentence's similarity, and
-# whether the question uses a term no chunk holds (its coverage does not count then)
-Signals = tuple[float, float, float, bool]
+# best dense relevance, best coverage among the hits, the closest sentence's similarity
+Signals = tuple[float, float, float]
 
 
 @dataclass
@@ -77,8 +76,7 @@ def collect(pipeline: Pipeline, items: Sequence[GoldItem]) -> Samples:
         covering = [h for h in hits if (h.relevance or 0.0) >= floor]
         cover = max((h.coverage for h in covering if h.coverage is not None), default=0.0)
         sentence = sentence_relevance(answerer.embedder, reading.question, hits)
-        unheard = any(h.unheard_terms for h in hits)
-        signals = (best, cover, sentence, unheard)
+        signals = (best, cover, sentence)
         (samples.answerable if item.answerable else samples.unanswerable).append(signals)
     return samples
 
@@ -111,9 +109,8 @@ Rule = tuple[float, float, float]  # abstain_threshold, coverage_threshold, cove
 
 def abstains(signals: Signals, rule: Rule) -> bool:
     """abstention.off_topic on the collected signals."""
-    (relevance, cover, sentence, unheard), (floor, min_cover, trusted) = signals, rule
-    uncovered = cover < min_cover or unheard
-    return relevance < floor or (uncovered and (relevance + sentence) / 2 < trusted)
+    (relevance, cover, sentence), (floor, min_cover, trusted) = signals, rule
+    return relevance < floor or (cover < min_cover and (relevance + sentence) / 2 < trusted)
 
 
 def abstain_rate(samples: Sequence[Signals], rule: Rule) -> float:

@@ -51,14 +51,6 @@ def test_off_topic_rule_combines_relevance_coverage_and_the_closest_sentence() -
     assert not off_topic([_hit(0.3, 0.0), _hit(0.2, 1.0)], floor, _never)
 
 
-def test_coverage_does_not_answer_a_question_using_a_term_no_paper_holds() -> None:
-    unheard = replace(_hit(0.45, 0.8), unheard_terms=True)  # "reward hacking in RLHF"
-    assert not off_topic([_hit(0.45, 0.8)], RULE, _never)
-    assert off_topic([unheard], RULE, _sentence(0.5))
-    assert not off_topic([unheard], RULE, _sentence(0.8))  # a paraphrase in its own words
-    assert not off_topic([replace(unheard, named=True)], RULE, _never)
-
-
 def test_a_name_no_retrieved_paper_mentions_is_off_topic() -> None:
     lacking = replace(_hit(0.4, 0.8), lacks_names=True)  # "GPT-4": the other terms are there
     assert off_topic([lacking, lacking], RULE, _never)
@@ -82,17 +74,12 @@ def test_sentence_relevance_is_the_closest_sentence_of_the_lead_papers(ingested)
     assert sentence_relevance(embedder, question, []) == 0.0
 
 
-# Near the collection's fields (graph networks, social media with language models, learning
-# from human feedback, health records) but answered by none of its papers: a chunk is about
-# as similar as a paraphrase's, or a paper holds all of the question's words but one that
-# no paper uses ("hacking", "mortality").
+# Near the collection's fields (graph networks, LLM inference, social media with language
+# models) but answered by none of its papers: a chunk is about as similar as a paraphrase's.
 NEAR_FIELDS = [
     "Which paper uses graph neural networks to predict traffic flow on road networks?",
     "Which paper detects fake news or misinformation on social media with pre-trained "
     "language models?",
-    "Which paper studies reward hacking in reinforcement learning from human feedback?",
-    "Which paper uses contrastive learning on electronic health records to predict patient "
-    "mortality?",
 ]
 
 # Paraphrases sharing few words with their abstract, each restating one of its sentences;

@@ -37,9 +37,8 @@ def off_topic(hits: Sequence[Hit], settings: AnswerSettings, sentence: Callable[
     about a method it never names. A similarity below `abstain_threshold` abstains on its own.
     Coverage is the best over the hits: one paper that covers the question is enough, if it is
     at least `coverage_min_relevance` similar ("thanks!" is not covered by an abstract's
-    "Thanks to ..."). A question without distinctive terms has no coverage, and one using a
-    term no chunk of the collection holds gets none: only similarity answers them. A question
-    that names a paper of the collection is covered by it.
+    "Thanks to ..."). A question without distinctive terms has no coverage: only similarity
+    answers it. A question that names a paper of the collection is covered by it.
     """
     if not hits:
         return True
@@ -60,10 +59,7 @@ def off_topic(hits: Sequence[Hit], settings: AnswerSettings, sentence: Callable[
         ),
         default=None,  # no distinctive terms ("How many papers are there?"): nothing covers
     )
-    # A term no paper uses is something the collection lacks ("reward hacking in RLHF" is
-    # covered 0.70 by a paper on RLHF), or a paraphrase's own word: only similarity can tell.
-    unheard = any(h.unheard_terms for h in hits)
-    if cover is not None and cover >= settings.coverage_threshold and not unheard:
+    if cover is not None and cover >= settings.coverage_threshold:
         return False
     return (best + sentence()) / 2 < settings.coverage_relevance
 

@@ -141,9 +141,6 @@ class Hit:
     meta: PaperMeta = NO_META
     # The question uses a name ("GPT-4") this paper's title and chunks never mention.
     lacks_names: bool = False
-    # The question uses a term no chunk of the collection holds ("hacking"), in each of its
-    # readings: the same for every hit of a question.
-    unheard_terms: bool = False
 
     @property
     def url(self) -> str | None:

@@ -410,8 +410,8 @@ class Retriever:
         return sum(idf(t, df, chunks) for t in terms)
 
     def _with_coverage(self, query: str, hits: list[Hit]) -> list[Hit]:
-        """Attach each paper's coverage of the question's distinctive terms, whether it
-        lacks a name the question uses, and whether the collection lacks one of its terms."""
+        """Attach each paper's coverage of the question's distinctive terms, and whether it
+        lacks a name the question uses."""
         terms = distinctive_terms(query)
         if not hits or not terms:
             return hits
@@ -419,7 +419,6 @@ class Retriever:
         weights = {t: idf(t, df, chunks) for t in terms}
         asked = asked_names(query)
         read = readings(query, terms)
-        unheard = all(any(not df.get(term_id(t)) for t in reading) for reading in read)
         found = []
         for h in hits:
             text = " ".join((h.title, *h.chunks, h.text))
@@ -427,7 +426,7 @@ class Retriever:
             lacks = any(not holds_name(name, held, h.names) for name in asked)
             present = set(words(text))  # stemmed once for every reading
             covered = max(coverage_of_words(reading, weights, present) for reading in read)
-            found.append(replace(h, coverage=covered, lacks_names=lacks, unheard_terms=unheard))
+            found.append(replace(h, coverage=covered, lacks_names=lacks))
         return found
 
     def _with_relevance(
