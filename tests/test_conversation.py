@@ -101,6 +101,8 @@ def test_the_conversation_is_the_last_answer_and_the_questions():
     assert [p.title for p in conversation.earlier] == [ELECTRA]
     again = [*history, Turn("user", "More?"), Turn("assistant", answer_citing((1, ELECTRA)))]
     assert [p.title for p in read_conversation(again).earlier] == [DEBERTA]
+    # ... and the papers the answer before the last cited.
+    assert [p.title for p in conversation.previous] == [ELECTRA]
 
 
 def test_the_gold_conversations_are_well_formed():
@@ -307,6 +309,26 @@ def test_which_one_of_the_listed_papers_is_the_one_its_words_fit(answerer):
     )
     assert len(titles(listing)) > 1
     assert [t.split(":")[0] for t in titles(which)] == [r"$\textbf{S}^2$IP-LLM"], titles(which)
+
+
+def test_the_other_one_is_the_listed_paper_the_last_answer_left(answerer):
+    listing, which, other = converse(
+        answerer,
+        "Which papers build Vietnamese or Portuguese language models?",
+        "Which of them uses OpenLLaMA?",
+        "What benchmark does the other one report?",
+    )
+    assert len(titles(listing)) == 2
+    assert [t.split(":")[0] for t in titles(which)] == ["Cabrita"]
+    assert [t.split(":")[0] for t in titles(other)] == ["Vi-Mistral-X"], titles(other)
+    # "the other paper" is that paper too, not "other papers" on the topic.
+    *_, paper = converse(
+        answerer,
+        "Which papers build Vietnamese or Portuguese language models?",
+        "Which of them uses OpenLLaMA?",
+        "Which benchmark does the other paper use?",
+    )
+    assert [t.split(":")[0] for t in titles(paper)] == ["Vi-Mistral-X"], titles(paper)
 
 
 def test_other_papers_are_papers_besides_the_conversations(answerer):

@@ -21,6 +21,10 @@ what's its pretraining task?" describes its own paper); evidence does:
   does X compare with it?", "how does X's way of ... differ?"), and finds one other paper on
   its own: that paper and the conversation's are both answered from.
 
+A follow-up may point elsewhere in the conversation: to a paper of the last answer by its
+place ("the second one"), or to "the other one", the paper the answer before the last cited
+besides the last answer's one paper.
+
 The papers a reading settles on are marked `named` on their hits: the turn refers to them,
 so they lead the answer and are never declined. An LLM rewrite of the turn (when a capable
 model serves) is used only when its own retrieval agrees with the reading.
@@ -90,7 +94,15 @@ _POINTED = re.compile(
 )
 # "Is there any other paper on recommendation?", "Show me more papers like that": papers
 # besides the conversation's, on the turn's topic or, when it names none, the conversation's.
-_OTHERS = re.compile(r"\b(?:another|other|more)\s+(?:papers?|works?|studies)\b", re.IGNORECASE)
+_OTHERS = re.compile(
+    r"\b(?:another|(?<!the )other|more)\s+(?:papers?|works?|studies)\b", re.IGNORECASE
+)
+# "What does the other one report?": the paper the answer before the last cited and the last
+# one did not ("Which papers build Vietnamese or Portuguese LLMs?", "Which of them uses
+# OpenLLaMA?", "What benchmark does the other one report?").
+_THE_OTHER = re.compile(
+    r"\bthe\s+other\s+(?:one|paper|work|study|model|method|approach)\b", re.IGNORECASE
+)
 # "How do the two differ?", "Compare them.": a comparison of papers the conversation has shown,
 # both sides left to it. The papers are what is compared, not who compares: "Which datasets do
 # they compare against?" asks about one paper.
@@ -144,6 +156,7 @@ class Conversation:
     answer: str = ""  # the last answer's text
     # Papers the answers before the last one cited and it did not, the latest answer's first.
     earlier: tuple[CitedPaper, ...] = ()
+    previous: tuple[CitedPaper, ...] = ()  # the papers the answer before the last cited
 
     @property
     def last_question(self) -> str:
@@ -163,7 +176,8 @@ def read_conversation(history: Sequence[Turn]) -> Conversation:
     shown = {p.paper_id for p in papers}
     earlier = [p for answer in answers[1:] for p in cited_papers(answer) if p.paper_id not in shown]
     earlier = list({p.paper_id: p for p in earlier}.values())[:MAX_CONVERSATION_PAPERS]
-    return Conversation(questions, tuple(papers), last_answer, tuple(earlier))
+    previous = tuple(cited_papers(answers[1])) if len(answers) > 1 else ()
+    return Conversation(questions, tuple(papers), last_answer, tuple(earlier), previous)
 
 
 def cited_papers(content: str) -> list[CitedPaper]:
@@ -306,6 +320,8 @@ class ConversationReader:
             ours = self._papers(turn, conversation.paper_ids, mode) if conversation.papers else []
         if not ours:  # the cited titles are not in this collection (another index)
             return Reading("standalone", turn, turn, alone)
+        if _THE_OTHER.search(turn) and (other := self._the_other(turn, conversation, mode)):
+            return self._follow_up(turn, conversation, ours, rewritten=True, pointed=other)
         if _OTHERS.search(turn):
             return self._others(turn, conversation, k, mode)
         own = [h for h in alone if h.paper_id not in conversation.paper_ids]
@@ -324,6 +340,15 @@ class ConversationReader:
         # The turn alone finds the conversation's paper first: it needs no rewrite.
         finds_ours = bool(alone) and alone[0].paper_id in conversation.paper_ids
         return self._follow_up(turn, conversation, ours, rewritten=not finds_ours, pointed=pointed)
+
+    def _the_other(self, turn: str, conversation: Conversation, mode: str | None) -> list[Hit]:
+        """The one paper the answer before the last cited besides the last answer's one
+        paper; [] when "the other" could mean several, or none."""
+        shown = set(conversation.paper_ids)
+        left = [p for p in conversation.previous if p.paper_id not in shown]
+        if len(conversation.papers) != 1 or len(left) != 1:
+            return []
+        return self._papers(turn, [left[0].paper_id], mode)
 
     def _standalone(self, turn: str, own: Sequence[Hit], ours: Sequence[Hit]) -> bool:
         weight = self.retriever.term_weight(turn)
