@@ -18,6 +18,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import replace
 from functools import lru_cache
+from typing import Any
 
 from paperchat.embedding import Embedder, sparse_query, term_id, words
 from paperchat.errors import BadQuestionError, ConfigError, IndexNotReadyError
@@ -346,8 +347,8 @@ class Retriever:
         """The question's lower-case words that name this paper: "electra" for ELECTRA, when
         the collection writes the word only as a name; not "kind" for KIND, which abstracts
         also use as a word."""
-        names = {*distinctive_names(hit.title), *hit.names}
         own = set(distinctive_names(hit.title))
+        names = own | set(hit.names)
         return {
             w
             for w in plain
@@ -357,37 +358,38 @@ class Retriever:
         }
 
     def _only_a_name(self, word: str) -> bool:
+        found = self._chunks_using(word, RARE_NAME_MIN_CHUNKS)
+        if found is None:
+            return False  # no chunk uses it, or many do: a word, whatever its case
+        lower = re.compile(r"(?<![\w-])" + re.escape(word))  # none writes it in lower case
+        return not any(lower.search(str(payload.get("text", ""))) for payload in found)
+
+    def _chunks_using(self, word: str, most: int | None = None) -> list[dict[str, Any]] | None:
+        """The payloads of every chunk using a one-term word (a term-only query finds exactly
+        those); None for a phrase, for a word no chunk uses, or one more than `most` use."""
         ids = [term_id(t) for t in words(word)]
         if len(ids) != 1:
-            return False
+            return None
         _, df = self.index.document_frequencies(ids)
         using = df.get(ids[0], 0)
-        if not using or using > RARE_NAME_MIN_CHUNKS:
-            return False  # a word many chunks use is a word, whatever its case
-        # All the chunks using it (a term-only query finds exactly those), none in lower case.
+        if not using or (most is not None and using > most):
+            return None
         found = self.index.search_chunks(
             QueryVectors(sparse=sparse_query(word)), "sparse", using, None
         )
-        lower = re.compile(r"(?<![\w-])" + re.escape(word))
-        return not any(lower.search(str(payload.get("text", ""))) for _, payload in found)
+        return [payload for _, payload in found]
 
     def _field_term(self, name: str, paper_id: str) -> bool:
         """A one-word name that other papers use too, more than FIELD_TERM_SHARE of them: the
         field's term ("VQA"), not the name this paper's abstract gave its work."""
-        ids = [term_id(t) for t in words(name)]
-        if len(ids) != 1:
-            return False  # a phrase ("align before fuse") is the rarity check's
-        _, df = self.index.document_frequencies(ids)
-        using = df.get(ids[0], 0)
-        if not using:
-            return False
-        # All the chunks using its stem (a term-only query finds exactly those); of those,
-        # the papers writing it as a word of its own ("Mod-X" is no "MoD").
-        found = self.index.search_chunks(
-            QueryVectors(sparse=sparse_query(name)), "sparse", using, None
-        )
+        # Of the chunks using its stem, the papers writing it as a word of its own ("Mod-X"
+        # is no "MoD"); a phrase ("align before fuse") is the rarity check's.
         word = re.compile(r"(?<![\w-])" + re.escape(name) + r"(?![\w-])", re.IGNORECASE)
-        writing = {str(p.get("paper_id")) for _, p in found if word.search(str(p.get("text", "")))}
+        writing = {
+            str(p.get("paper_id"))
+            for p in self._chunks_using(name) or []
+            if word.search(str(p.get("text", "")))
+        }
         others = writing - {paper_id}
         limit = max(FIELD_TERM_MIN_PAPERS, FIELD_TERM_SHARE * self.index.count_papers())
         return len(others) > limit
