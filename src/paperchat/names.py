@@ -104,12 +104,12 @@ def defined_names(abstract: str) -> list[str]:
     a few plain words ("a novel") may stand between the verb and the phrase.
     """
     found: dict[str, str] = {}
-    for match in _ACRONYM.finditer(abstract):
+    for match in _ACRONYM_AFTER.finditer(abstract):
         name = match.group(1)
-        plural = name.endswith("s") and name[-2:-1].isupper()
-        if len(name) < MIN_COINED_CHARS or plural or not name_like(name):
+        if len(name) < MIN_COINED_CHARS or _plural_acronym(name) or not name_like(name):
             continue
-        before = _SPELLING_STOP.split(abstract[max(0, match.start() - 200) : match.start()])[-1]
+        opening = match.start(1) - 1  # its "("
+        before = _SPELLING_STOP.split(abstract[max(0, opening - 200) : opening])[-1]
         verbs = list(_DEFINING_VERB.finditer(before))
         between = before[verbs[-1].end() :].split() if verbs else []
         if between and _spelled_after_verb(name, between):
@@ -240,7 +240,6 @@ _DEFINING_VERB = re.compile(
     r"\b(?:(?:propos|introduc|releas|curat)(?:e|es|ed)|(?:present|develop|construct)(?:s|ed)?"
     r"|builds?|called|named|termed|dubbed|coined|namely|refer(?:red)?\s+to\s+as)\b"
 )
-_ACRONYM = re.compile(r"\(([^()\s,;]{2,24})\)")
 # Where the words that may spell an acronym stop: a sentence's end, or other parentheses.
 _SPELLING_STOP = re.compile(r"[.!?;]\s+|[()]")
 MAX_WORDS_BEFORE_PHRASE = 3  # plain words between the verb and its phrase: "a novel", "a"
@@ -328,10 +327,9 @@ def coined_names(
     for match in sorted([*in_parens, *named], key=lambda m: m.start(1)):
         name = match.group(1)
         key = normalise(name)
-        plural = name.endswith("s") and name[-2:-1].isupper()
         shared = key in in_title or key in elsewhere
         fits = MIN_COINED_CHARS <= len(name) <= MAX_COINED_CHARS
-        if fits and name_like(name) and not plural and not shared:
+        if fits and name_like(name) and not _plural_acronym(name) and not shared:
             found.setdefault(key, name)
     # "a novel High-resolution and Diversified VIdeo-LAnguage pre-training model (HD-VILA)"
     for name in defined_names(abstract) if defined is None else defined:
@@ -339,6 +337,11 @@ def coined_names(
         if key not in in_title and key not in elsewhere:
             found.setdefault(key, name)
     return list(found.values())[:MAX_COINED_NAMES]
+
+
+def _plural_acronym(name: str) -> bool:
+    """ "LLMs", "PTMs": the field's things, no coinage."""
+    return name.endswith("s") and name[-2:-1].isupper()
 
 
 def abbreviates(acronym: str, phrase: str) -> bool:
