@@ -16,6 +16,7 @@ from paperchat.extractive import (
     is_keywords,
     pick_sentences,
     third_person,
+    with_method,
     with_number,
     with_result,
     write,
@@ -47,6 +48,12 @@ from paperchat.records import Hit
         ("Tokens are replaced [1]. Next one.", ["Tokens are replaced [1].", "Next one."]),
         ("It ranks No. 1 on MTEB. Next.", ["It ranks No. 1 on MTEB.", "Next."]),
         ("The answer is no. Then yes.", ["The answer is no.", "Then yes."]),
+        # A quotation closing the sentence: the next sentence starts after the quote.
+        (
+            'Inputs like "Grab the left ear." To tackle this, we propose KITE.',
+            ['Inputs like "Grab the left ear."', "To tackle this, we propose KITE."],
+        ),
+        ("They say \u201cstop.\u201d Then go [2].", ["They say \u201cstop.\u201d", "Then go [2]."]),
     ],
 )
 def test_splitter_keeps_abbreviations_numbers_and_parentheses(
@@ -323,6 +330,8 @@ def test_what_a_paper_proposes_joins_its_best_sentence_even_one_pointing_back() 
         ("BERT is strong.", "", "BERT is strong."),
         # A function word capitalised after a colon in the abstract is still no proper noun.
         ("We align the views.", "Two issues: The data is noisy.", "the authors align the views."),
+        # "A" opening a sentence is the article.
+        ("A crucial step is grounding.", "", "a crucial step is grounding."),
     ],
 )
 def test_a_quoted_sentence_keeps_its_proper_nouns_capitalised(
@@ -412,6 +421,34 @@ def test_results_asked_for_are_answered_with_a_measured_result() -> None:
     assert with_result(scored, [proposal, claimed], 4) == [proposal, claimed]  # not asked
     # A paper that measures nothing keeps its claimed result.
     assert with_result(scored[:2], [proposal, claimed], 4, measured=True) == [proposal, claimed]
+
+
+def test_a_gist_follows_what_the_paper_proposes_with_how_it_works() -> None:
+    # "augmentation-free self-supervised tabular data": the keywords match the background and
+    # the results; the sentence after the proposal says how T-JEPA works.
+    source = _source(1, "T-JEPA: Augmentation-Free Self-Supervised Learning for Tabular Data")
+    rows = [
+        Candidate(source, "We propose a novel augmentation-free SSL method for tables.", 0, 1.2),
+        Candidate(source, "Our approach relies on a Joint Embedding Predictive model.", 1, 0.4),
+        Candidate(source, "It predicts the latent representation of a feature subset.", 2, 0.3),
+        Candidate(source, "We use our method as a pre-training technique for tables.", 3, 0.8),
+        Candidate(source, "Experiments show it outperforms gradient boosted trees.", 4, 0.9),
+    ]
+    proposal, after, further, used, result = rows
+    # Full, the sentence after the proposal takes the weakest other one's place; a result stays.
+    assert with_method(rows, [proposal, used, result], 3) == [proposal, after, result]
+    # With room, the following sentences come in order; one place is left for a result.
+    assert with_method(rows, [proposal], 4) == [proposal, after, further]
+    assert with_method(rows, [proposal, result], 4) == [proposal, after, further, result]
+    # A sentence before the proposal that speaks of the paper keeps its place.
+    opening = Candidate(source, "We analyse why tabular SSL lags behind.", -1, 0.2)
+    assert with_method([opening, *rows], [opening, proposal, result], 3) == [
+        opening,
+        proposal,
+        result,
+    ]
+    # Without a sentence saying what the paper proposes, there is nothing to follow.
+    assert with_method(rows, [used, result], 4) == [used, result]
 
 
 def test_a_quantity_asked_for_is_answered_with_a_number() -> None:

@@ -290,6 +290,42 @@ def test_a_few_keywords_get_the_gist_of_their_paper(ingested) -> None:
     assert "nine kinds" in answer.text
 
 
+@pytest.mark.parametrize(
+    ("question", "title", "how", "background"),
+    [
+        # The keywords match the field's background and the results; the sentence after the
+        # proposal says how the method works.
+        (
+            "augmentation-free self-supervised tabular data",
+            "T-JEPA:",
+            "Joint Embedding Predictive Architecture",
+            "generally involves generating different views",
+        ),
+        (
+            "embedding table click-through rate",
+            "OptEmbed:",
+            "learnable pruning thresholds",
+            "plays a fundamental role",
+        ),
+        # The background sentence ends in a quotation: '... "Grab the left ear of the
+        # elephant." To tackle this, we propose KITE' are two sentences.
+        (
+            "keypoint-conditioned robot manipulation language",
+            "KITE:",
+            "2D image keypoints",
+            "A crucial step",
+        ),
+    ],
+)
+def test_a_few_keywords_get_what_the_paper_proposes_and_how_it_works(
+    ingested, question, title, how, background
+) -> None:
+    answer = make_answerer(ingested, None).answer(question)
+    assert answer.citations[0].title.startswith(title)
+    assert how in answer.text, answer.text
+    assert background.lower() not in answer.text.lower(), answer.text
+
+
 def test_a_request_for_a_papers_gist_gets_what_it_proposes_and_how(ingested) -> None:
     # "Summarize" is how it is asked, not what: the answer is not BART's one sentence on
     # summarization tasks, but what BART is and how it is trained.

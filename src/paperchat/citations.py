@@ -23,7 +23,10 @@ _NUMBERS = r"\d+(?:\s*[-\u2013,;]\s*\d+)*"  # "1", "1, 2", "1;2", "1-3"
 _MARKERS = re.compile(rf"\s*{_OPEN}({_NUMBERS}){_CLOSE}")
 # A sentence ends at . ! ? (plus any markers right after it) followed by space and an
 # upper-case letter, digit, quote or list bullet; "tokens. [1] Next" keeps [1] with "tokens".
-_SENTENCE_END = re.compile(rf"[.!?](?:\s*{_OPEN}{_NUMBERS}{_CLOSE})*\s+(?=[\"'(A-Z0-9*-])")
+# A closing quote may follow the end: '... like "Grab the left ear." To tackle this, ...'.
+_SENTENCE_END = re.compile(
+    rf"[.!?][\"\u201d']?(?:\s*{_OPEN}{_NUMBERS}{_CLOSE})*\s+(?=[\"'(A-Z0-9*-])"
+)
 # Abbreviations whose period ends no sentence, and single capital initials ("J. Smith").
 _ABBREVIATION = re.compile(
     r"(?<![\w.])(?:(?i:e\.g|i\.e|et al|vs|cf|approx|resp|incl|fig|figs|eq|eqs|sec|tab)|[A-Z])\.$"

@@ -14,13 +14,14 @@ papers" question every paper that stands nearly as well as the top one on the wh
 terms. Several papers each get their own best sentences, after the one saying what the paper
 proposes (and none of the field's background before it); so does one paper asked how it
 works ("How does ALIP deal with noisy pairs?" also gets "the authors propose ALIP, a bi-path
-model ..."). A "which paper" question leads with the paper's title; a title without a name
-is followed by the name its abstract coins ("(ViLD)"). A paper asked for (by "which paper",
-a few keywords or a request for its gist), and each paper of a question asking for results,
-also gets its sentence reporting what it achieves (asked for results, a measured one when
-the paper has one); asked for a quantity, an answer without a number gets the paper's best
-sentence with one. Abstracts speak as "we"; quoted here they speak of "the authors" ("we
-propose" -> "the authors propose", "our" -> "their").
+model ..."); a few keywords or a request for its gist also get the sentences right after
+that one, which say how the method works. A "which paper" question leads with the paper's
+title; a title without a name is followed by the name its abstract coins ("(ViLD)"). A paper
+asked for (by "which paper", a few keywords or a request for its gist), and each paper of a
+question asking for results, also gets its sentence reporting what it achieves (asked for
+results, a measured one when the paper has one); asked for a quantity, an answer without a
+number gets the paper's best sentence with one. Abstracts speak as "we"; quoted here they
+speak of "the authors" ("we propose" -> "the authors propose", "our" -> "their").
 
 `ExtractiveAnswer.compose` takes the question and optional extra context terms (for
 example from a conversation), so callers other than the answerer can reuse it.
@@ -273,11 +274,13 @@ class ExtractiveAnswer:
         count = SENTENCES_ONE_PAPER if one else SENTENCES_PER_PAPER
         margin = SENTENCE_MARGIN if one else SEVERAL_SENTENCE_MARGIN
         gist = asks_gist(question)
-        if one and (gist or is_keywords(question)):
-            margin = KEYWORDS_SENTENCE_MARGIN  # no aspect asked: the paper's gist
+        # Summarise it, or a few keywords: no aspect asked, the answer is the paper's gist.
+        outline = one and (gist or is_keywords(question))
+        if outline:
+            margin = KEYWORDS_SENTENCE_MARGIN
         # Side by side, asked for its gist or how it works, a paper is introduced by what it
         # proposes.
-        introduce = gist or not one or asks_how(question)
+        introduce = outline or gist or not one or asks_how(question)
         # Asked for a paper, or for results, a paper also says what it achieves.
         asked_for = one and (gist or is_keywords(question) or asks_which_paper(question))
         measured = bool(_RESULTS_ASKED.search(question))  # "How does CoCa perform?"
@@ -287,6 +290,7 @@ class ExtractiveAnswer:
         for n in papers:
             own = [c for c in scored if c.source.n == n]
             picked = pick_sentences(own, count, margin, introduce)
+            picked = with_method(own, picked, count) if outline else picked
             picked = with_result(own, picked, count, measured) if results else picked
             chosen[n] = with_number(own, picked, count) if wants_number else picked
         return list(write(question, papers, chosen))
@@ -497,6 +501,40 @@ def pick_sentences(
     return sorted([*readable, *intros], key=lambda c: c.position)
 
 
+def with_method(
+    scored: Sequence[Candidate], chosen: list[Candidate], count: int
+) -> list[Candidate]:
+    """The chosen sentences with those right after the sentence saying what the paper
+    proposes: they say how it works ("Specifically, we prune ...", "Our approach relies on
+    ..."), which a gist needs and a few keywords rarely match. The next one comes in place of
+    the weakest later sentence if need be; more follow while there is room, leaving one place
+    for a result when none is chosen yet."""
+    proposal = next((c for c in chosen if _PROPOSAL.search(c.text)), None)
+    if proposal is None:
+        return chosen
+    room = count - (0 if any(_reports_result(c) for c in chosen) else 1)
+    following = sorted(
+        (c for c in scored if c.position > proposal.position and not _tells_findings(c)),
+        key=lambda c: c.position,
+    )
+    chosen = list(chosen)
+    after = following[0] if following else None
+    if after and after.position == proposal.position + 1 and after not in chosen:
+        # Not one before the proposal: kept there, it speaks of the paper ("We analyse ...").
+        others = [c for c in chosen if c.position > proposal.position and not _reports_result(c)]
+        if len(chosen) < room or others:
+            if len(chosen) >= room:
+                chosen.remove(min(others, key=lambda c: c.score))
+            chosen.append(after)
+    chosen += [c for c in following if c not in chosen][: max(0, room - len(chosen))]
+    return sorted(chosen, key=lambda c: c.position)
+
+
+def _tells_findings(candidate: Candidate) -> bool:
+    """What the paper found or achieved, not how it works."""
+    return bool(_RESULT.search(candidate.text) or _EXPERIMENTS.search(candidate.text))
+
+
 def with_result(
     scored: Sequence[Candidate], chosen: list[Candidate], count: int, measured: bool = False
 ) -> list[Candidate]:
@@ -617,7 +655,7 @@ def _lower_first(sentence: str, source: Source) -> str:
     plain word. Acronyms ("BERT ..."), the paper's names ("Ovis ...") and words its
     abstract capitalises mid-sentence too, proper nouns ("India ..."), stay as written."""
     first = sentence.split(" ", 1)[0].strip(",;:")
-    if not (first[:1].isupper() and first[1:].islower()):
+    if not (first[:1].isupper() and first[1:].islower()) and first != "A":
         return sentence
     own = normalise(first) in {*source.hit.names, *paper_names(source.hit.title)}
     # A function word ("The", "These") is no proper noun, even capitalised after a colon.
