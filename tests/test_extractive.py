@@ -447,6 +447,14 @@ def test_a_gist_follows_what_the_paper_proposes_with_how_it_works() -> None:
         proposal,
         result,
     ]
+    # Side by side, every sentence chosen for the question stays, and the next one joins.
+    assert with_method(rows, [proposal, used, result], 3, gist=False) == [
+        proposal,
+        after,
+        used,
+        result,
+    ]
+    assert with_method(rows, [proposal, after], 3, gist=False) == [proposal, after]
     # Without a sentence saying what the paper proposes, there is nothing to follow.
     assert with_method(rows, [used, result], 4) == [used, result]
 

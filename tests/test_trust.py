@@ -424,6 +424,28 @@ def test_each_compared_paper_opens_with_what_it_does_not_the_fields_background(i
     assert "has advanced the performance" not in answer.text
 
 
+@pytest.mark.parametrize(
+    ("question", "how"),
+    [
+        # B-PROP's best sentences are its results; the one after its proposal tells it apart.
+        ("Compare PROP and B-PROP.", "replace the classical unigram language model"),
+        ("Compare DeBERTaV3 and ELECTRA.", "sampled from a small generator network"),
+    ],
+)
+def test_compared_papers_each_say_how_they_work(ingested, question, how) -> None:
+    answer = make_answerer(ingested, None).answer(question)
+    assert len(answer.citations) == 2
+    assert how in answer.text, answer.text
+
+
+def test_an_aspect_asked_of_compared_papers_keeps_the_sentences_answering_it(ingested) -> None:
+    answer = make_answerer(ingested, None).answer(
+        "Compare the training data of Cabrita and Vi-Mistral-X."
+    )
+    assert "exclusively using Portuguese text" in answer.text, answer.text
+    assert "based on the Mistral architecture" in answer.text, answer.text
+
+
 def test_results_asked_for_come_with_the_papers_measured_result(ingested) -> None:
     answer = make_answerer(ingested, None).answer("How does CoCa perform?")
     assert answer.citations[0].title.startswith("CoCa: Contrastive Captioners")

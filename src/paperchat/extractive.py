@@ -14,14 +14,15 @@ papers" question every paper that stands nearly as well as the top one on the wh
 terms. Several papers each get their own best sentences, after the one saying what the paper
 proposes (and none of the field's background before it); so does one paper asked how it
 works ("How does ALIP deal with noisy pairs?" also gets "the authors propose ALIP, a bi-path
-model ..."); a few keywords or a request for its gist also get the sentences right after
-that one, which say how the method works. A "which paper" question leads with the paper's
-title; a title without a name is followed by the name its abstract coins ("(ViLD)"). A paper
-asked for (by "which paper", a few keywords or a request for its gist), and each paper of a
-question asking for results, also gets its sentence reporting what it achieves (asked for
-results, a measured one when the paper has one); asked for a quantity, an answer without a
-number gets the paper's best sentence with one. Abstracts speak as "we"; quoted here they
-speak of "the authors" ("we propose" -> "the authors propose", "our" -> "their").
+model ..."); a few keywords, a request for its gist and papers compared side by side also
+get the sentence right after that one, which says how the method works. A "which paper"
+question leads with the paper's title; a title without a name is followed by the name its
+abstract coins ("(ViLD)"). A paper asked for (by "which paper", a few keywords or a request
+for its gist), and each paper of a question asking for results, also gets its sentence
+reporting what it achieves (asked for results, a measured one when the paper has one); asked
+for a quantity, an answer without a number gets the paper's best sentence with one.
+Abstracts speak as "we"; quoted here they speak of "the authors" ("we propose" -> "the
+authors propose", "our" -> "their").
 
 `ExtractiveAnswer.compose` takes the question and optional extra context terms (for
 example from a conversation), so callers other than the answerer can reuse it.
@@ -281,6 +282,9 @@ class ExtractiveAnswer:
         # Side by side, asked for its gist or how it works, a paper is introduced by what it
         # proposes.
         introduce = outline or gist or not one or asks_how(question)
+        # Papers side by side (not a list of papers on a topic, where each is quoted for what
+        # puts it on the list) are told apart by how each works.
+        compared = not one and not asks_which_papers(question)
         # Asked for a paper, or for results, a paper also says what it achieves.
         asked_for = one and (gist or is_keywords(question) or asks_which_paper(question))
         measured = bool(_RESULTS_ASKED.search(question))  # "How does CoCa perform?"
@@ -290,7 +294,8 @@ class ExtractiveAnswer:
         for n in papers:
             own = [c for c in scored if c.source.n == n]
             picked = pick_sentences(own, count, margin, introduce)
-            picked = with_method(own, picked, count) if outline else picked
+            if outline or compared:
+                picked = with_method(own, picked, count, gist=outline)
             picked = with_result(own, picked, count, measured) if results else picked
             chosen[n] = with_number(own, picked, count) if wants_number else picked
         return list(write(question, papers, chosen))
@@ -502,30 +507,35 @@ def pick_sentences(
 
 
 def with_method(
-    scored: Sequence[Candidate], chosen: list[Candidate], count: int
+    scored: Sequence[Candidate], chosen: list[Candidate], count: int, gist: bool = True
 ) -> list[Candidate]:
-    """The chosen sentences with those right after the sentence saying what the paper
-    proposes: they say how it works ("Specifically, we prune ...", "Our approach relies on
-    ..."), which a gist needs and a few keywords rarely match. The next one comes in place of
-    the weakest later sentence if need be; more follow while there is room, leaving one place
-    for a result when none is chosen yet."""
+    """The chosen sentences with the one right after the sentence saying what the paper
+    proposes: it says how the paper works ("Specifically, we prune ...", "Our approach relies
+    on ..."), which the question's words rarely match. For a gist (a few keywords, "Tell me
+    about ..."), it takes the weakest later sentence's place if need be, and more follow while
+    there is room, leaving one place for a result when none is chosen yet. Otherwise (papers
+    side by side, where an aspect may be asked: "Compare the training data of ...") every
+    sentence chosen for the question stays and the next one joins them."""
     proposal = next((c for c in chosen if _PROPOSAL.search(c.text)), None)
     if proposal is None:
         return chosen
-    room = count - (0 if any(_reports_result(c) for c in chosen) else 1)
     following = sorted(
         (c for c in scored if c.position > proposal.position and not _tells_findings(c)),
         key=lambda c: c.position,
     )
-    chosen = list(chosen)
     after = following[0] if following else None
-    if after and after.position == proposal.position + 1 and after not in chosen:
-        # Not one before the proposal: kept there, it speaks of the paper ("We analyse ...").
-        others = [c for c in chosen if c.position > proposal.position and not _reports_result(c)]
-        if len(chosen) < room or others:
-            if len(chosen) >= room:
-                chosen.remove(min(others, key=lambda c: c.score))
-            chosen.append(after)
+    if not after or after.position != proposal.position + 1 or after in chosen:
+        after = None
+    if not gist:
+        return sorted([*chosen, after], key=lambda c: c.position) if after else chosen
+    room = count - (0 if any(_reports_result(c) for c in chosen) else 1)
+    chosen = list(chosen)
+    # Not one before the proposal: kept there, it speaks of the paper ("We analyse ...").
+    others = [c for c in chosen if c.position > proposal.position and not _reports_result(c)]
+    if after and (len(chosen) < room or others):
+        if len(chosen) >= room:
+            chosen.remove(min(others, key=lambda c: c.score))
+        chosen.append(after)
     chosen += [c for c in following if c not in chosen][: max(0, room - len(chosen))]
     return sorted(chosen, key=lambda c: c.position)
 
