@@ -75,6 +75,14 @@ def test_splitter_keeps_abbreviations_numbers_and_parentheses(
         ),
         ("This lets us train faster than ours.", "This lets them train faster than theirs."),
         ("The US dataset is weird.", "The US dataset is weird."),
+        # A single author: "I" opening a sentence or a clause, with the verb to match.
+        (
+            "In this paper, I introduce RisingBALLER, my model.",
+            "In this paper, the author introduces RisingBALLER, their model.",
+        ),
+        ("I also study tokens.", "The author also studies tokens."),
+        ("I have shown it.", "The author has shown it."),
+        ("Type I errors fall.", "Type I errors fall."),
     ],
 )
 def test_third_person_rewrite(sentence: str, rewritten: str) -> None:
@@ -289,6 +297,19 @@ def test_the_fields_background_before_what_a_paper_proposes_is_not_quoted() -> N
     assert [c.position for c in pick_sentences(rows, 3, 0.5)] == [0, 2, 3]
 
 
+def test_what_a_paper_made_introduces_it_only_when_nothing_is_proposed() -> None:
+    src = _source(1, "GECOBench: A Gender-Controlled Text Dataset")
+    background = Candidate(src, "Large language models carry gender biases.", 0, 0.9)
+    made = Candidate(src, "We create a gender-controlled text dataset, GECO.", 1, 0.5)
+    finding = Candidate(src, "Explanations differ between the male and female forms.", 2, 0.6)
+    rows = [background, made, finding]
+    assert pick_sentences(rows, 3, 0.5, introduce=True) == [made, finding]
+    # Beside what the paper proposes, what it made is a part of it: the proposal introduces
+    # the paper, and the finding before it is background there.
+    proposal = Candidate(src, "We propose GECOBench, a benchmark of explanations.", 3, 0.4)
+    assert pick_sentences([*rows, proposal], 3, 0.5, introduce=True) == [made, proposal]
+
+
 def test_a_sentence_pointing_back_is_quoted_only_after_the_one_it_points_to() -> None:
     src = _source(1, "ELECTRA")
     back = Candidate(src, "While they work well, they need much compute.", 1, 0.9)
@@ -440,6 +461,8 @@ def test_a_gist_follows_what_the_paper_proposes_with_how_it_works() -> None:
     # With room, the following sentences come in order; one place is left for a result.
     assert with_method(rows, [proposal], 4) == [proposal, after, further]
     assert with_method(rows, [proposal, result], 4) == [proposal, after, further, result]
+    # The sentence after the proposal, already chosen, is not what gives way to a result.
+    assert with_method(rows, [proposal, after, further, used], 4) == [proposal, after, used]
     # A sentence before the proposal that speaks of the paper keeps its place.
     opening = Candidate(source, "We analyse why tabular SSL lags behind.", -1, 0.2)
     assert with_method([opening, *rows], [opening, proposal, result], 3) == [

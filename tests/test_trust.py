@@ -307,6 +307,14 @@ def test_a_few_keywords_get_the_gist_of_their_paper(ingested) -> None:
             "learnable pruning thresholds",
             "plays a fundamental role",
         ),
+        # "we build the pipeline upon ControlNet" says what LOVECon proposes; the next
+        # sentence, how it edits long videos, stays when a result joins.
+        (
+            "training-free long video editing ControlNet",
+            "LOVECon:",
+            "cross-window attention",
+            "seminal works in this line fall short",
+        ),
         # The background sentence ends in a quotation: '... "Grab the left ear of the
         # elephant." To tackle this, we propose KITE' are two sentences.
         (
@@ -324,6 +332,13 @@ def test_a_few_keywords_get_what_the_paper_proposes_and_how_it_works(
     assert answer.citations[0].title.startswith(title)
     assert how in answer.text, answer.text
     assert background.lower() not in answer.text.lower(), answer.text
+
+
+def test_a_single_authors_i_is_quoted_as_the_author(ingested) -> None:
+    answer = make_answerer(ingested, None).answer("football player representations transformer")
+    assert answer.citations[0].title.startswith("RisingBALLER:")
+    assert "the author introduces RisingBALLER" in answer.text, answer.text
+    assert " I " not in answer.text, answer.text
 
 
 def test_a_request_for_a_papers_gist_gets_what_it_proposes_and_how(ingested) -> None:

@@ -22,7 +22,8 @@ for its gist), and each paper of a question asking for results, also gets its se
 reporting what it achieves (asked for results, a measured one when the paper has one); asked
 for a quantity, an answer without a number gets the paper's best sentence with one.
 Abstracts speak as "we"; quoted here they speak of "the authors" ("we propose" -> "the
-authors propose", "our" -> "their").
+authors propose", "our" -> "their"; a single author's "I introduce" -> "the author
+introduces").
 
 `ExtractiveAnswer.compose` takes the question and optional extra context terms (for
 example from a conversation), so callers other than the answerer can reuse it.
@@ -154,7 +155,15 @@ _RESULTS_ASKED = re.compile(
 )
 _EXPERIMENTS = re.compile(r"\b(?:experiment\w*|results?|evaluations?)\b", re.IGNORECASE)
 _PROPOSAL = re.compile(
-    r"\b(?:we|this paper|this work)\s+(?:\w+\s+)?(?:propose|introduce|present|develop|design)",
+    r"\b(?:we|(?-i:I)|this paper|this work|this study)\s+(?:\w+\s+)?"
+    r"(?:propose|introduce|present|develop|design)",
+    re.IGNORECASE,
+)
+# What a paper made, saying what it proposes when no sentence proposes anything ("we create a
+# gender-controlled text dataset, GECO"); beside a proposal it is a part ("we construct a new
+# image-text dataset" of FILIP).
+_MADE = re.compile(
+    r"\b(?:we|(?-i:I)|this paper|this work|this study)\s+(?:\w+\s+)?(?:construct|create|build)",
     re.IGNORECASE,
 )
 _POINTS_BACK = re.compile(
@@ -162,7 +171,9 @@ _POINTS_BACK = re.compile(
     r"|this(?!\s+(?:paper|work|study|article)))\b",
     re.IGNORECASE,
 )
-_FIRST_PERSON_WORD = re.compile(r"\b(?:we|our|this (?:paper|work|study))\b", re.IGNORECASE)
+_FIRST_PERSON_WORD = re.compile(
+    r"\b(?:we|our|my|this (?:paper|work|study))\b|(?:^|, )(?-i:I)\s", re.IGNORECASE
+)
 # Words of how a comparison is asked: a sentence holding them ("we compare ...") answers nothing.
 _ASKING_FORMS = (
     *("compare", "compares", "compared", "comparing", "comparison"),
@@ -199,14 +210,39 @@ _FIRST_PERSON = (
     (re.compile(r"\bours\b"), "theirs"),
     (re.compile(r"\bourselves\b"), "themselves"),
     (re.compile(r"\bus\b"), "them"),
+    (re.compile(r"\bMy\b"), "Their"),
+    (re.compile(r"\bmy\b"), "their"),
 )
+# A single author writes "I": "In this paper, I introduce X" -> "the author introduces X". Only
+# opening a sentence or a clause: "Type I error" is no author.
+_I_VERB = re.compile(
+    r"(?:^|(?<=, ))I((?:\s+(?:also|further|then|first|thus|therefore|\w+ly))?)\s+([a-z]+)\b"
+)
+_SINGULAR = {"am": "is", "are": "is", "have": "has", "do": "does", "were": "was"}
+_MODALS = {"can", "could", "will", "would", "shall", "should", "may", "might", "must"}
+
+
+def _he_or_she(verb: str) -> str:
+    """The verb after "I" as after "the author": "introduce" -> "introduces"."""
+    if verb in _SINGULAR:
+        return _SINGULAR[verb]
+    if verb in _MODALS or verb.endswith("ed") or verb in {"did", "was", "had"}:
+        return verb
+    if verb.endswith(("s", "sh", "ch", "x", "z", "o")):
+        return verb + "es"
+    if verb.endswith("y") and verb[-2:-1] not in tuple("aeiou"):
+        return verb[:-1] + "ies"
+    return verb + "s"
 
 
 def third_person(sentence: str) -> str:
     """An abstract's sentence as a reader reports it: "we" -> "the authors", "our" -> "their"."""
     for pattern, replacement in _FIRST_PERSON:
         sentence = pattern.sub(replacement, sentence)
-    return sentence
+    return _I_VERB.sub(
+        lambda m: f"{'The' if m.start() == 0 else 'the'} author{m[1]} {_he_or_she(m[2])}",
+        sentence,
+    )
 
 
 def asks_for_several(question: str) -> bool:
@@ -484,7 +520,7 @@ def pick_sentences(
     ranked = sorted(scored, key=lambda c: -c.score)
     if not ranked:
         return []
-    intro = next((c for c in ranked if _PROPOSAL.search(c.text)), None) if introduce else None
+    intro = _proposal(ranked) if introduce else None
     intros = [intro] if intro else []
     if intro:
         # Before what the paper proposes, a sentence not speaking of the paper is the field's
@@ -506,6 +542,15 @@ def pick_sentences(
     return sorted([*readable, *intros], key=lambda c: c.position)
 
 
+def _proposal(candidates: Sequence[Candidate]) -> Candidate | None:
+    """The first of the candidates saying what the paper proposes, else what it made."""
+    for pattern in (_PROPOSAL, _MADE):
+        found = next((c for c in candidates if pattern.search(c.text)), None)
+        if found:
+            return found
+    return None
+
+
 def with_method(
     scored: Sequence[Candidate], chosen: list[Candidate], count: int, gist: bool = True
 ) -> list[Candidate]:
@@ -516,7 +561,7 @@ def with_method(
     there is room, leaving one place for a result when none is chosen yet. Otherwise (papers
     side by side, where an aspect may be asked: "Compare the training data of ...") every
     sentence chosen for the question stays and the next one joins them."""
-    proposal = next((c for c in chosen if _PROPOSAL.search(c.text)), None)
+    proposal = _proposal(chosen)
     if proposal is None:
         return chosen
     following = sorted(
@@ -524,18 +569,26 @@ def with_method(
         key=lambda c: c.position,
     )
     after = following[0] if following else None
-    if not after or after.position != proposal.position + 1 or after in chosen:
+    if not after or after.position != proposal.position + 1:
         after = None
     if not gist:
-        return sorted([*chosen, after], key=lambda c: c.position) if after else chosen
+        if after is None or after in chosen:
+            return chosen
+        return sorted([*chosen, after], key=lambda c: c.position)
     room = count - (0 if any(_reports_result(c) for c in chosen) else 1)
-    chosen = list(chosen)
     # Not one before the proposal: kept there, it speaks of the paper ("We analyse ...").
-    others = [c for c in chosen if c.position > proposal.position and not _reports_result(c)]
-    if after and (len(chosen) < room or others):
-        if len(chosen) >= room:
-            chosen.remove(min(others, key=lambda c: c.score))
+    others = [
+        c
+        for c in chosen
+        if c.position > proposal.position and c is not after and not _reports_result(c)
+    ]
+    chosen = list(chosen)
+    if after and after not in chosen and (len(chosen) < room or others):
         chosen.append(after)
+    while len(chosen) > room and others:
+        weakest = min(others, key=lambda c: c.score)
+        others.remove(weakest)
+        chosen.remove(weakest)
     chosen += [c for c in following if c not in chosen][: max(0, room - len(chosen))]
     return sorted(chosen, key=lambda c: c.position)
 
