@@ -461,6 +461,30 @@ def test_an_aspect_asked_of_compared_papers_keeps_the_sentences_answering_it(ing
     assert "based on the Mistral architecture" in answer.text, answer.text
 
 
+@pytest.mark.parametrize(
+    ("question", "how", "background"),
+    [
+        (
+            "Which paper proposes a Vietnamese LLM?",
+            "based on the Mistral architecture",
+            "The advancement of Large Language Models",
+        ),
+        (
+            "Which paper introduces replaced token detection?",
+            "sampled from a small generator network",
+            "Masked language modeling (MLM) pre-training methods such as BERT",
+        ),
+    ],
+)
+def test_a_paper_found_by_which_paper_says_what_it_proposes_and_how(
+    ingested, question, how, background
+) -> None:
+    answer = make_answerer(ingested, None).answer(question)
+    assert len(answer.citations) == 1
+    assert how in answer.text, answer.text
+    assert background.lower() not in answer.text.lower(), answer.text
+
+
 def test_results_asked_for_come_with_the_papers_measured_result(ingested) -> None:
     answer = make_answerer(ingested, None).answer("How does CoCa perform?")
     assert answer.citations[0].title.startswith("CoCa: Contrastive Captioners")

@@ -321,6 +321,8 @@ class ExtractiveAnswer:
         # Papers side by side (not a list of papers on a topic, where each is quoted for what
         # puts it on the list) are told apart by how each works.
         compared = not one and not asks_which_papers(question)
+        found = one and asks_which_paper(question)
+        introduce = introduce or found
         # Asked for a paper, or for results, a paper also says what it achieves.
         asked_for = one and (gist or is_keywords(question) or asks_which_paper(question))
         measured = bool(_RESULTS_ASKED.search(question))  # "How does CoCa perform?"
@@ -330,7 +332,7 @@ class ExtractiveAnswer:
         for n in papers:
             own = [c for c in scored if c.source.n == n]
             picked = pick_sentences(own, count, margin, introduce)
-            if outline or compared:
+            if outline or compared or found:
                 picked = with_method(own, picked, count, gist=outline)
             picked = with_result(own, picked, count, measured) if results else picked
             chosen[n] = with_number(own, picked, count) if wants_number else picked
