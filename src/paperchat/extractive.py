@@ -14,16 +14,16 @@ papers" question every paper that stands nearly as well as the top one on the wh
 terms. Several papers each get their own best sentences, after the one saying what the paper
 proposes (and none of the field's background before it); so does one paper asked how it
 works ("How does ALIP deal with noisy pairs?" also gets "the authors propose ALIP, a bi-path
-model ..."); a few keywords, a request for its gist and papers compared side by side also
-get the sentence right after that one, which says how the method works. A "which paper"
-question leads with the paper's title; a title without a name is followed by the name its
-abstract coins ("(ViLD)"). A paper asked for (by "which paper", a few keywords or a request
-for its gist), and each paper of a question asking for results, also gets its sentence
-reporting what it achieves (asked for results, a measured one when the paper has one); asked
-for a quantity, an answer without a number gets the paper's best sentence with one.
-Abstracts speak as "we"; quoted here they speak of "the authors" ("we propose" -> "the
-authors propose", "our" -> "their"; a single author's "I introduce" -> "the author
-introduces").
+model ...") or found by a "which paper" question; a few keywords, a request for its gist,
+papers compared side by side and a paper found by "which paper" also get the sentence right
+after that one, which says how the method works. A "which paper" question leads with the
+paper's title; a title without a name is followed by the name its abstract coins ("(ViLD)").
+A paper asked for (by "which paper", a few keywords or a request for its gist), and each
+paper of a question asking for results, also gets its sentence reporting what it achieves
+(asked for results, a measured one when the paper has one); asked for a quantity, an answer
+without a number gets the paper's best sentence with one. Abstracts speak as "we"; quoted
+here they speak of "the authors" ("we propose" -> "the authors propose", "our" -> "their"; a
+single author's "I introduce" -> "the author introduces").
 
 `ExtractiveAnswer.compose` takes the question and optional extra context terms (for
 example from a conversation), so callers other than the answerer can reuse it.
