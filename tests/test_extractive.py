@@ -151,6 +151,11 @@ def _scored(rows: list[tuple[Source, float]]) -> list[Candidate]:
     ]
 
 
+def _abstract(src: Source, *sentences: tuple[str, float]) -> list[Candidate]:
+    """A paper's sentences in the abstract's order, each with its score."""
+    return [Candidate(src, text, i, score) for i, (text, score) in enumerate(sentences)]
+
+
 def test_second_paper_is_cited_only_when_it_answers_clearly_better() -> None:
     one, two = _source(1, "A"), _source(2, "B")
     better = _scored([(one, 0.80), (two, 0.90)])
@@ -271,13 +276,13 @@ def test_a_paper_is_called_by_the_name_its_abstract_coins() -> None:
 
 
 def test_each_of_several_papers_is_introduced_by_what_it_proposes() -> None:
-    src = _source(1, "BART")
-    rows = [
-        Candidate(src, "We report ablations of other pretraining schemes.", 0, 0.63),
-        Candidate(src, "BART is trained by corrupting text with a noising function.", 1, 0.46),
-        Candidate(src, "BART works well for comprehension tasks too.", 2, 0.47),
-        Candidate(src, "We present BART, a denoising autoencoder.", 3, 0.40),
-    ]
+    rows = _abstract(
+        _source(1, "BART"),
+        ("We report ablations of other pretraining schemes.", 0.63),
+        ("BART is trained by corrupting text with a noising function.", 0.46),
+        ("BART works well for comprehension tasks too.", 0.47),
+        ("We present BART, a denoising autoencoder.", 0.40),
+    )
     picked = [c.position for c in pick_sentences(rows, 2, 0.4, introduce=True)]
     assert picked == [0, 3]  # the best sentence, and what the paper is
     assert [c.position for c in pick_sentences(rows, 2, 0.4)] == [0, 2]
@@ -448,13 +453,14 @@ def test_a_gist_follows_what_the_paper_proposes_with_how_it_works() -> None:
     # "augmentation-free self-supervised tabular data": the keywords match the background and
     # the results; the sentence after the proposal says how T-JEPA works.
     source = _source(1, "T-JEPA: Augmentation-Free Self-Supervised Learning for Tabular Data")
-    rows = [
-        Candidate(source, "We propose a novel augmentation-free SSL method for tables.", 0, 1.2),
-        Candidate(source, "Our approach relies on a Joint Embedding Predictive model.", 1, 0.4),
-        Candidate(source, "It predicts the latent representation of a feature subset.", 2, 0.3),
-        Candidate(source, "We use our method as a pre-training technique for tables.", 3, 0.8),
-        Candidate(source, "Experiments show it outperforms gradient boosted trees.", 4, 0.9),
-    ]
+    rows = _abstract(
+        source,
+        ("We propose a novel augmentation-free SSL method for tables.", 1.2),
+        ("Our approach relies on a Joint Embedding Predictive model.", 0.4),
+        ("It predicts the latent representation of a feature subset.", 0.3),
+        ("We use our method as a pre-training technique for tables.", 0.8),
+        ("Experiments show it outperforms gradient boosted trees.", 0.9),
+    )
     proposal, after, further, used, result = rows
     # Full, the sentence after the proposal takes the weakest other one's place; a result stays.
     assert with_method(rows, [proposal, used, result], 3) == [proposal, after, result]
