@@ -315,16 +315,16 @@ class ExtractiveAnswer:
         outline = one and (gist or is_keywords(question))
         if outline:
             margin = KEYWORDS_SENTENCE_MARGIN
-        # Side by side, asked for its gist or how it works, a paper is introduced by what it
-        # proposes.
-        introduce = outline or gist or not one or asks_how(question)
         # Papers side by side (not a list of papers on a topic, where each is quoted for what
-        # puts it on the list) are told apart by how each works.
+        # puts it on the list), and the paper a "which paper" question finds, are told by how
+        # they work.
         compared = not one and not asks_which_papers(question)
         found = one and asks_which_paper(question)
-        introduce = introduce or found
+        # Side by side, found, asked for its gist or how it works, a paper is introduced by
+        # what it proposes.
+        introduce = outline or gist or found or not one or asks_how(question)
         # Asked for a paper, or for results, a paper also says what it achieves.
-        asked_for = one and (gist or is_keywords(question) or asks_which_paper(question))
+        asked_for = outline or found
         measured = bool(_RESULTS_ASKED.search(question))  # "How does CoCa perform?"
         results = asked_for or measured
         wants_number = bool(_QUANTITY.search(question))
