@@ -15,9 +15,9 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 from paperchat.embedding import Embedder, sparse_query, term_id, words
@@ -75,6 +75,8 @@ RARE_NAME_MIN_CHUNKS = 10
 # with it.
 FIELD_TERM_SHARE = 0.002
 FIELD_TERM_MIN_PAPERS = 1
+# (name, the paper carrying it) -> whether the name is the field's term, for one name lookup
+FieldTerm = Callable[[str, str], bool]
 # Stems of one word family that coverage counts as the same term: both this long, and the
 # longer at most this many letters more ("molecul"/"molecular").
 MIN_FAMILY_STEM = 6
@@ -312,8 +314,10 @@ class Retriever:
         only = replace(filters or Filters(), paper_ids=tuple(ids))
         found = self.index.query(vectors, mode, len(ids), self.settings.chunks_per_paper, only)
         asked = set(candidates)
+        field_term = self._field_terms()
         matched = {
-            h.paper_id: self._names_matched(query, asked, h) | self._plain_matched(plain, h)
+            h.paper_id: self._names_matched(query, asked, h, field_term)
+            | self._plain_matched(plain, h, field_term)
             for h in found
         }
         carriers: dict[str, int] = {}
@@ -328,7 +332,9 @@ class Retriever:
             and (within is None or h.paper_id in within)  # a paper filter holds for names too
         ]
 
-    def _names_matched(self, query: str, asked: set[str], hit: Hit) -> set[str]:
+    def _names_matched(
+        self, query: str, asked: set[str], hit: Hit, field_term: FieldTerm
+    ) -> set[str]:
         """The asked names that name this paper: a name written as one ("ELECTRA", "mT5"),
         a name whose words the collection rarely uses ("Align before Fuse", the "ViLD" its
         abstract coins), or a title prefix the question writes with the title's capitals ("All
@@ -338,12 +344,10 @@ class Retriever:
         others = asked.intersection(hit.names or paper_names(hit.title)) - distinct
         cased = set(whole_names(hit.title)) if writes_title_name(query, hit.title) else set()
         return distinct | {
-            n
-            for n in others
-            if n in cased or (self._rare(n) and not self._field_term(n, hit.paper_id))
+            n for n in others if n in cased or (self._rare(n) and not field_term(n, hit.paper_id))
         }
 
-    def _plain_matched(self, plain: list[str], hit: Hit) -> set[str]:
+    def _plain_matched(self, plain: list[str], hit: Hit, field_term: FieldTerm) -> set[str]:
         """The question's lower-case words that name this paper: "electra" for ELECTRA, when
         the collection writes the word only as a name; not "kind" for KIND, which abstracts
         also use as a word."""
@@ -352,9 +356,7 @@ class Retriever:
         return {
             w
             for w in plain
-            if w in names
-            and self._only_a_name(w)
-            and (w in own or not self._field_term(w, hit.paper_id))
+            if w in names and self._only_a_name(w) and (w in own or not field_term(w, hit.paper_id))
         }
 
     def _only_a_name(self, word: str) -> bool:
@@ -379,20 +381,26 @@ class Retriever:
         )
         return [payload for _, payload in found]
 
-    def _field_term(self, name: str, paper_id: str) -> bool:
-        """A one-word name that other papers use too, more than FIELD_TERM_SHARE of them: the
-        field's term ("VQA"), not the name this paper's abstract gave its work."""
-        # Of the chunks using its stem, the papers writing it as a word of its own ("Mod-X"
-        # is no "MoD"); a phrase ("align before fuse") is the rarity check's.
+    def _field_terms(self) -> FieldTerm:
+        """For one name lookup, whether a one-word name of a paper is the field's term: other
+        papers use it too, more than FIELD_TERM_SHARE of them ("VQA"), so it is not the name
+        this paper's abstract gave its work. Each name's papers and the collection's paper
+        count are read once for the lookup, however many of its hits carry the name."""
+        limit = cache(
+            lambda: max(FIELD_TERM_MIN_PAPERS, FIELD_TERM_SHARE * self.index.count_papers())
+        )
+        writing = cache(self._papers_writing)
+        return lambda name, paper_id: len(writing(name) - {paper_id}) > limit()
+
+    def _papers_writing(self, name: str) -> frozenset[str]:
+        """Of the chunks using the name's stem, the papers writing it as a word of its own
+        ("Mod-X" is no "MoD"); none for a phrase ("align before fuse"), the rarity check's."""
         word = re.compile(r"(?<![\w-])" + re.escape(name) + r"(?![\w-])", re.IGNORECASE)
-        writing = {
+        return frozenset(
             str(p.get("paper_id"))
             for p in self._chunks_using(name) or []
             if word.search(str(p.get("text", "")))
-        }
-        others = writing - {paper_id}
-        limit = max(FIELD_TERM_MIN_PAPERS, FIELD_TERM_SHARE * self.index.count_papers())
-        return len(others) > limit
+        )
 
     def _rare(self, name: str) -> bool:
         ids = [term_id(t) for t in words(name)]
