@@ -154,18 +154,15 @@ _RESULTS_ASKED = re.compile(
     re.IGNORECASE,
 )
 _EXPERIMENTS = re.compile(r"\b(?:experiment\w*|results?|evaluations?)\b", re.IGNORECASE)
+# "We (also) ...", "This paper ...", a single author's "I ...": the paper doing something.
+_THE_PAPER_DOES = r"\b(?:we|(?-i:I)|this paper|this work|this study)\s+(?:\w+\s+)?"
 _PROPOSAL = re.compile(
-    r"\b(?:we|(?-i:I)|this paper|this work|this study)\s+(?:\w+\s+)?"
-    r"(?:propose|introduce|present|develop|design)",
-    re.IGNORECASE,
+    _THE_PAPER_DOES + r"(?:propose|introduce|present|develop|design)", re.IGNORECASE
 )
 # What a paper made, saying what it proposes when no sentence proposes anything ("we create a
 # gender-controlled text dataset, GECO"); beside a proposal it is a part ("we construct a new
 # image-text dataset" of FILIP).
-_MADE = re.compile(
-    r"\b(?:we|(?-i:I)|this paper|this work|this study)\s+(?:\w+\s+)?(?:construct|create|build)",
-    re.IGNORECASE,
-)
+_MADE = re.compile(_THE_PAPER_DOES + r"(?:construct|create|build)", re.IGNORECASE)
 _POINTS_BACK = re.compile(
     r"^(?:(?:while|although|but|and|yet|so)\s+)?(?:they|it|its|their|these|those|such"
     r"|this(?!\s+(?:paper|work|study|article)))\b",
