@@ -9,12 +9,12 @@ abstention.off_topic), so it is left out of the fit.
 
 Abstention (see abstention.off_topic): abstain_threshold on the best retrieved paper's dense
 relevance, coverage_threshold on the largest share of the question's distinctive terms a
-retrieved paper holds, and coverage_relevance, the similarity above which low coverage is
-answered anyway (the mean of the best relevance and of the closest sentence's similarity).
-The three are picked together, on answerable against unanswerable gold questions: as many
-unanswerable questions abstained on as possible while wrongly abstaining on at most
---max-wrong of the answerable ones (fewest wrong among those; then the pick nearest the
-middle of the equally good ones, for margin).
+retrieved paper holds (abstention.covering: which papers' coverage counts is not fitted), and
+coverage_relevance, the similarity above which low coverage is answered anyway (the mean of
+the best relevance and of the closest sentence's similarity). The three are picked together,
+on answerable against unanswerable gold questions: as many unanswerable questions abstained
+on as possible while wrongly abstaining on at most --max-wrong of the answerable ones (fewest
+wrong among those; then the pick nearest the middle of the equally good ones, for margin).
 
 support_threshold: how similar a gold answer sentence is to its gold paper's retrieved passage
 (should support) against the other retrieved papers' passages (should not). The pick
@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from paperchat.abstention import sentence_relevance
+from paperchat.abstention import covering, sentence_relevance
 from paperchat.answering import Answerer, merge_chunks
 from paperchat.citations import RECITE_MARGIN, CitationChecker, split_markers, split_sentences
 from paperchat.corpus import load_papers
@@ -72,9 +72,7 @@ def collect(pipeline: Pipeline, items: Sequence[GoldItem]) -> Samples:
             samples.named += 1
             continue
         best = max((h.relevance for h in hits if h.relevance is not None), default=0.0)
-        floor = pipeline.settings.answer.coverage_min_relevance  # off_topic's; not fitted
-        covering = [h for h in hits if (h.relevance or 0.0) >= floor]
-        cover = max((h.coverage for h in covering if h.coverage is not None), default=0.0)
+        cover = covering(hits, pipeline.settings.answer) or 0.0  # off_topic's; floor not fitted
         sentence = sentence_relevance(answerer.embedder, reading.question, hits)
         signals = (best, cover, sentence)
         (samples.answerable if item.answerable else samples.unanswerable).append(signals)

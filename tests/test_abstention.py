@@ -61,6 +61,15 @@ def test_a_name_no_retrieved_paper_mentions_is_off_topic() -> None:
     assert not off_topic([named], RULE, _never)  # named: answered
 
 
+def test_a_paper_lacking_a_word_the_collection_never_uses_covers_nothing() -> None:
+    # "ocean currents": the paper shares the other terms, not the subject.
+    lacking = replace(_hit(0.4, 0.8), lacks_unseen=True)
+    assert off_topic([lacking], RULE, _sentence(0.5))
+    assert not off_topic([lacking, _hit(0.4, 0.8)], RULE, _never)  # another paper holds it
+    # A paraphrase restating a sentence is still answered by its similarity.
+    assert not off_topic([replace(lacking, relevance=0.55)], RULE, _sentence(0.7))
+
+
 def test_sentence_relevance_is_the_closest_sentence_of_the_lead_papers(ingested) -> None:
     embedder = ingested.embedder
     question = "Which model is trained to tell original input words from swapped ones?"
@@ -80,6 +89,12 @@ NEAR_FIELDS = [
     "Which paper uses graph neural networks to predict traffic flow on road networks?",
     "Which paper detects fake news or misinformation on social media with pre-trained "
     "language models?",
+    # A paper holds most of the terms, but not the one the collection never uses ("ocean",
+    # "hacking", "mortality").
+    "Which paper models ocean currents with physics-informed neural networks?",
+    "Which paper studies reward hacking in reinforcement learning from human feedback?",
+    "Which paper uses contrastive learning on electronic health records to predict patient "
+    "mortality?",
 ]
 
 # Paraphrases sharing few words with their abstract, each restating one of its sentences;
@@ -103,3 +118,32 @@ def test_paraphrases_of_one_sentence_are_answered(ingested, question, title) -> 
     answer = make_answerer(ingested, None).answer(question)
     assert not answer.abstained, [(h.title, h.relevance, h.coverage) for h in answer.hits[:3]]
     assert answer.citations[0].title.startswith(title)
+
+
+# Acronyms the abstract writes out or uses in the plural, a digit read as a word, a verb made
+# of a name: the paper does speak of them, so the questions are answered.
+ACRONYMS = {
+    "Which paper does sentiment analysis of IMDB reviews with ImageNet-pretrained CNNs on "
+    "t-SNE pictures?": "Classifying Textual Data with Pre-trained Vision Models",
+    "Which paper combines sparse and low-rank factors for LLM pretraining?": "SLTrain",
+    "Which paper builds a universal multimodal embedder from an MLLM with hard-negative "
+    "enhanced instruction tuning?": "Breaking the Modality Barrier",
+    "Which paper improves bilingual T2I generation for Chinese and English?": "Taiyi-Diffusion",
+    "Which paper filters toxic content from OCR'd public domain data?": "Toxicity of the Commons",
+}
+
+
+@pytest.mark.parametrize(("question", "title"), ACRONYMS.items())
+def test_acronyms_a_paper_writes_out_are_names_it_uses(ingested, question, title) -> None:
+    answer = make_answerer(ingested, None).answer(question)
+    assert not answer.abstained, [(h.title, h.lacks_names) for h in answer.hits[:3]]
+    assert answer.citations[0].title.startswith(title)
+
+
+def test_a_typo_of_a_word_the_paper_holds_is_no_unseen_word(ingested) -> None:
+    retriever = ingested.retriever
+    asked = "Which work replaces the matrix multiplications of {} with bit shifts and additions?"
+    typo = retriever.search(asked.format("a vision transfomer"))
+    assert typo[0].title.startswith("ShiftAddViT") and not typo[0].lacks_unseen
+    unseen = retriever.search(asked.format("an ocean vision transformer"))
+    assert unseen[0].title.startswith("ShiftAddViT") and unseen[0].lacks_unseen

@@ -24,6 +24,7 @@ from paperchat.names import (
     plain_words,
     question_names,
     quotes_title,
+    spells_out,
     text_names,
     writes_title_name,
 )
@@ -322,6 +323,36 @@ def test_the_names_a_question_asks_about_and_whether_a_text_holds_them() -> None
     assert not holds_name("rag", frozenset(), own=("rag",))  # its name is no text of it
     assert not holds_name("t5", frozenset(), own=("mt5",))  # too short to tell
     assert not holds_name("gpt-4", held, own=("clip",))
+
+
+def test_a_text_holds_a_name_in_the_plural_or_singular() -> None:
+    assert holds_name("llm", text_names("Large language models (LLMs) are trained."))
+    assert holds_name("cnns", text_names("A CNN reads the image."))
+    assert not holds_name("llm", text_names("Large language models are trained."))
+    assert not holds_name("mos", text_names("An MO head"))  # too short to drop an "s"
+    # A verb made of a name asks about the name: "OCR'd text".
+    assert asked_names("Which paper filters OCR'd public domain data?") == ["ocr"]
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "expected"),
+    [
+        ("cnns", "trained on Convolutional Neural Networks", True),
+        ("mllm", "Current Multimodal Large Language Models (MLLMs)", True),
+        ("vlm", "Vision-Language Models", True),  # a hyphenated word, part by part
+        ("mlm", "a masked-language-modeling objective", True),
+        ("t2i", "advances in text-to-image generation", True),  # "2" is "to"
+        ("tti", "advances in text-to-image generation", False),  # "to" gives no letter
+        ("llm", "a large and language model", False),  # not consecutive words
+        ("mmlu", "the model makes little use of", True),
+        ("mmlu", "the model is", False),
+        ("gpt", "Generative Pre-trained Transformer", True),
+        ("ml", "machine learning", False),  # two letters: any two words' initials
+        ("gpt-4", "Generative Pre-trained Transformer", False),
+    ],
+)
+def test_spells_out_an_acronym_written_as_words(name: str, text: str, expected: bool) -> None:
+    assert spells_out(name, text) is expected
 
 
 def test_plain_words_are_the_lower_case_words_question_names_leaves_out() -> None:

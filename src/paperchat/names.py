@@ -27,12 +27,17 @@ MAX_COINED_CHARS = 40
 MAX_COINED_NAMES = 2  # the method and its dataset or benchmark; further ones are its parts
 MAX_APART_WORDS = 3  # a name typed as this many words at most ("mPLUG Doc Owl")
 MIN_TYPO_CHARS = 6  # shorter names ("BERT", "ViLD") are a letter from other names
+# An acronym a text writes out in words (`spells_out`): shorter ones are any run's initials.
+MIN_SPELLED_LETTERS = 3
+MAX_SPELLED_LETTERS = 6
+_DIGIT_WORDS = {"2": "to", "4": "for"}  # "T2I", "V2A", "B4": the words they are said as
 MIN_QUOTED_TITLE_WORDS = 4  # a title written out in a question names its paper (`quotes_title`)
 _PREFIX_END = re.compile(r"\s*(?::|\s--?\s|\s[\u2013\u2014]\s)\s*")
 _PARENTHESISED = re.compile(r"\(([^()\s]{2,20})\)")
 _TOKEN = re.compile(r"[^\s,;:!?()\[\]{}\"\u201c\u201d]+")
 _EDGE = "'\u2019.\"`*"
-_POSSESSIVE = re.compile(r"['\u2019]s?$")
+# A possessive "'s", or a verb made of a name: "OCR'd" text.
+_POSSESSIVE = re.compile(r"['\u2019](?:s|d|ed)?$")
 _PLAIN_SUFFIX = re.compile(r"-[a-z]+$")
 _IN_PARENS = re.compile(r"\s*\([^()]*\)")
 # A model's size or version written after its name: "ELECTRA-Small", "T5-XXL", "LLaMA-7B".
@@ -264,10 +269,12 @@ def asked_names(question: str) -> list[str]:
 
 
 def holds_name(name: str, held: frozenset[str], own: Iterable[str] = ()) -> bool:
-    """`name` (from `asked_names`) is among a text's words (`text_names`), alone or as the
-    head of a compound ("CLIP" of "CLIP-based"); or the paper's `own` names are built on it:
-    xRAG speaks of RAG even where its abstract writes "retrieval-augmented generation"."""
-    if name in held or any(w.startswith(name + "-") for w in held):
+    """`name` (from `asked_names`) is among a text's words (`text_names`), alone, in the
+    plural or singular ("LLM" of "LLMs", "CNNs" of "CNN") or as the head of a compound ("CLIP"
+    of "CLIP-based"); or the paper's `own` names are built on it: xRAG speaks of RAG even where
+    its abstract writes "retrieval-augmented generation"."""
+    forms = {name, name + "s"} | ({name[:-1]} if name.endswith("s") and len(name) > 3 else set())
+    if forms & held or any(w.startswith(name + "-") for w in held):
         return True
     return len(name) >= MIN_COINED_CHARS and any(
         n != name and (n.startswith(name) or n.endswith(name)) for n in own
@@ -337,6 +344,31 @@ def coined_names(
         if key not in in_title and key not in elsewhere:
             found.setdefault(key, name)
     return list(found.values())[:MAX_COINED_NAMES]
+
+
+def spells_out(name: str, text: str) -> bool:
+    """`name` (from `asked_names`) is an acronym whose words `text` writes out, a word's first
+    letter each: "CNNs" of "Convolutional Neural Networks", "MLLM" of "Multimodal Large
+    Language Models" (a hyphenated word gives one letter or one for each part: "VLM" of
+    "Vision-Language Models"), "T2I" of "text-to-image" (a "2" is "to", a "4" "for").
+    Acronyms of MIN_SPELLED_LETTERS to MAX_SPELLED_LETTERS letters only, and runs without
+    other small words: shorter ones are the first letters of too many runs."""
+    name = name[:-1] if name.endswith("s") and len(name) > MIN_SPELLED_LETTERS else name
+    spoken = [_DIGIT_WORDS.get(ch, ch) for ch in name]
+    letters = "".join(part[0] for part in spoken)
+    if not letters.isalpha() or not MIN_SPELLED_LETTERS <= len(letters) <= MAX_SPELLED_LETTERS:
+        return False
+    text = normalise(text)
+    for split in (r"[^\w-]+", r"[^\w]+"):  # a hyphenated word as one word, then as its parts
+        words = [w for w in re.split(split, text) if w]
+        initials = "".join(w[0] for w in words)
+        start = initials.find(letters)
+        while start >= 0:
+            run = words[start : start + len(letters)]
+            if all(w == said or w not in _SMALL_WORDS for w, said in zip(run, spoken, strict=True)):
+                return True
+            start = initials.find(letters, start + 1)
+    return False
 
 
 def _plural_acronym(name: str) -> bool:

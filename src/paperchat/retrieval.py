@@ -34,6 +34,7 @@ from paperchat.names import (
     plain_words,
     question_names,
     quotes_title,
+    spells_out,
     text_names,
     whole_names,
     writes_title_name,
@@ -201,6 +202,12 @@ def _holds_term(term: str, present: set[str]) -> bool:
         and (word.startswith(term) or term.startswith(word))
         for word in present
     )
+
+
+def _holds_form(term: str, present: set[str]) -> bool:
+    """`_holds_term`, or the term typed with one letter wrong ("transfomer"): a word the
+    collection never uses may be a typo of one the paper holds."""
+    return _holds_term(term, present) or any(misspells(term, word) for word in present)
 
 
 class Retriever:
@@ -421,22 +428,26 @@ class Retriever:
 
     def _with_coverage(self, query: str, hits: list[Hit]) -> list[Hit]:
         """Attach each paper's coverage of the question's distinctive terms, and whether it
-        lacks a name the question uses."""
+        lacks a name the question uses or a word that no chunk of the collection holds."""
         terms = distinctive_terms(query)
         if not hits or not terms:
             return hits
         chunks, df = self.index.document_frequencies([term_id(t) for t in terms])
         weights = {t: idf(t, df, chunks) for t in terms}
+        unseen = [t for t in terms if not df.get(term_id(t))]
         asked = asked_names(query)
         read = readings(query, terms)
         found = []
         for h in hits:
             text = " ".join((h.title, *h.chunks, h.text))
             held = text_names(text) if asked else frozenset()  # most questions use no name
-            lacks = any(not holds_name(name, held, h.names) for name in asked)
+            lacks = any(
+                not holds_name(name, held, h.names) and not spells_out(name, text) for name in asked
+            )
             present = set(words(text))  # stemmed once for every reading
             covered = max(coverage_of_words(reading, weights, present) for reading in read)
-            found.append(replace(h, coverage=covered, lacks_names=lacks))
+            lacks_unseen = any(not _holds_form(t, present) for t in unseen)
+            found.append(replace(h, coverage=covered, lacks_names=lacks, lacks_unseen=lacks_unseen))
         return found
 
     def _with_relevance(
