@@ -179,6 +179,13 @@ class RetrievalSettings(_Section):
         description="RRF rank constant: a chunk at rank r of a branch adds weight/(r + k). "
         "Qdrant's default of 2 lets one branch's top chunk outvote agreement lower down.",
     )
+    sparse_lead: float = Field(
+        1.5,
+        ge=0,
+        description="In hybrid search, a paper whose best chunk's BM25 score is at least this "
+        "many times every other paper's leads: it holds words of the question no other paper "
+        "does, which a rank fusion cannot see. 0 turns it off.",
+    )
 
 
 class LLMSettings(_Section):
