@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
+from pathlib import Path
 
 import pytest
 
 from paperchat.cli import main
+from paperchat.corpus import load_papers
 from paperchat.embedding import term_id
 from paperchat.errors import BadQuestionError, ConfigError
 from paperchat.index import Filters
@@ -239,3 +243,29 @@ def test_the_paper_holding_the_questions_terms_leads_one_holding_far_fewer(
 ) -> None:
     hits = [_covering(t, c, named=named and t == "a") for t, c in zip("abc", covers, strict=True)]
     assert [h.title for h in covering_first(hits)] == order
+
+
+def _keyword_queries():
+    path = Path(__file__).parents[1] / "eval" / "keyword_queries.py"
+    spec = importlib.util.spec_from_file_location("keyword_queries", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_keyword_queries_are_a_few_words_of_their_papers_abstract(ingested) -> None:
+    module = _keyword_queries()
+    queries = module.draw(ingested.settings, 20, seed=3)
+    assert queries == module.draw(ingested.settings, 20, seed=3)  # the same set every run
+    assert len(queries) >= 15 and len({q.paper_id for q in queries}) == len(queries)
+    papers, _ = load_papers(ingested.settings.corpus.paths)
+    abstracts = {p.paper_id: p.abstract.lower() for p in papers}
+    for query in queries:
+        words = query.text.split()
+        assert 3 <= len(words) <= 5
+        assert all(w in abstracts[query.paper_id] for w in words), query
+        assert not set(words) & module._FILLER
+    mrr, r1, r5 = module.scores(ingested.retriever, queries, "sparse", 10)
+    assert 0 < r1 <= r5 <= 1 and r1 <= mrr <= 1
