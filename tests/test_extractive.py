@@ -12,6 +12,7 @@ from paperchat.extractive import (
     asks_how,
     asks_which_paper,
     asks_which_papers,
+    candidates,
     choose_papers,
     is_keywords,
     pick_sentences,
@@ -23,6 +24,7 @@ from paperchat.extractive import (
 )
 from paperchat.prompts import Source
 from paperchat.records import Hit
+from paperchat.tex import plain
 
 
 @pytest.mark.parametrize(
@@ -83,6 +85,26 @@ def test_splitter_keeps_abbreviations_numbers_and_parentheses(
         ("I also study tokens.", "The author also studies tokens."),
         ("I have shown it.", "The author has shown it."),
         ("Type I errors fall.", "Type I errors fall."),
+        # "The authors" once; then "they".
+        (
+            "We demonstrate that we can induce up to 75% sparsity.",
+            "The authors demonstrate that they can induce up to 75% sparsity.",
+        ),
+        (
+            "In this paper we propose X, which we train.",
+            "In this paper the authors propose X, which they train.",
+        ),
+        # A sentence the abstract forgot to capitalise still opens with a capital.
+        (
+            "We measured it. we observed a drop.",
+            "The authors measured it. They observed a drop.",
+        ),
+        (
+            "during the process. we observed a drop.",
+            "during the process. The authors observed a drop.",
+        ),
+        # A name, not the authors: the benchmark We-Math.
+        ("Benchmarks such as MathVerse and We-Math.", "Benchmarks such as MathVerse and We-Math."),
     ],
 )
 def test_third_person_rewrite(sentence: str, rewritten: str) -> None:
@@ -498,3 +520,31 @@ def test_a_quantity_asked_for_is_answered_with_a_number() -> None:
     # A chosen sentence already holding a number answers, even one that points back.
     said = Candidate(source, "It cuts the corpus to a mere 0.3% of the data.", 2, 0.8)
     assert with_number([fast, timed, said], [said], 4) == [said]
+
+
+@pytest.mark.parametrize(
+    ("text", "read"),
+    [
+        ("One For All (\\textsc{Ofa}), which", "One For All (Ofa), which"),
+        ("we introduce PixArt-\\Sigma, a model", "we introduce PixArt-Σ, a model"),
+        ("up to 5.18\\times$ latency reductions", "up to 5.18\u00d7 latency reductions"),
+        (
+            "comes from {\\em parameter and retrieval} size",
+            "comes from parameter and retrieval size",
+        ),
+        ("our framework (\\ModelName) strategically", "our framework (ModelName) strategically"),
+        ("the process, \\eg, from an hour", "the process, e.g., from an hour"),
+        ("a Diffusion Transformer model~(DiT)", "a Diffusion Transformer model (DiT)"),
+        ("costs $5 and saves ~42.9% energy", "costs $5 and saves ~42.9% energy"),  # no TeX
+    ],
+)
+def test_tex_in_an_abstract_reads_as_text(text: str, read: str) -> None:
+    assert plain(text) == read
+
+
+def test_quoted_sentences_read_tex_as_text() -> None:
+    passage = "We propose One For All (\\textsc{Ofa}), which initializes unseen subword embeddings."
+    hit = Hit("p1", "OFA: A Framework of Initializing Unseen Subword Embeddings", 1.0, passage)
+    source = Source(1, hit, passage)
+    (sentence,) = write("What is OFA?", [1], {1: candidates([source])})
+    assert "(Ofa)" in sentence.text and "\\" not in sentence.text

@@ -51,6 +51,7 @@ from paperchat.names import (
 from paperchat.prompts import Source
 from paperchat.records import Hit
 from paperchat.retrieval import distinctive_terms
+from paperchat.tex import plain
 
 MIN_SENTENCE_WORDS = 5  # shorter pieces of an abstract are headings or cut-offs
 SENTENCES_ONE_PAPER = 4  # sentences quoted when one paper answers
@@ -199,17 +200,22 @@ _OPENER = re.compile(
     r"|in this (?:paper|work|study|article|survey)\s+(?=we\b))+",
     re.IGNORECASE,
 )
-_FIRST_PERSON = (
-    (re.compile(r"\bWe\b"), "The authors"),
-    (re.compile(r"\bwe\b"), "the authors"),
-    (re.compile(r"\bOur\b"), "Their"),
-    (re.compile(r"\bour\b"), "their"),
-    (re.compile(r"\bours\b"), "theirs"),
-    (re.compile(r"\bourselves\b"), "themselves"),
-    (re.compile(r"\bus\b"), "them"),
-    (re.compile(r"\bMy\b"), "Their"),
-    (re.compile(r"\bmy\b"), "their"),
+# A word, not part of a hyphenated name: the benchmark "We-Math" stays.
+_FIRST_PERSON = tuple(
+    (re.compile(rf"(?<![\w-]){word}(?![\w-])"), said)
+    for word, said in (
+        ("Our", "Their"),
+        ("our", "their"),
+        ("ours", "theirs"),
+        ("ourselves", "themselves"),
+        ("us", "them"),
+        ("My", "Their"),
+        ("my", "their"),
+    )
 )
+# "We" is "the authors" once; after that, "they": "the authors show that they can ...".
+_WE = re.compile(r"(?<![\w-])[Ww]e(?![\w-])")
+_AFTER_STOP = re.compile(r"(?:^|[.!?]\s+)$")
 # A single author writes "I": "In this paper, I introduce X" -> "the author introduces X". Only
 # opening a sentence or a clause: "Type I error" is no author.
 _I_VERB = re.compile(
@@ -233,7 +239,19 @@ def _he_or_she(verb: str) -> str:
 
 
 def third_person(sentence: str) -> str:
-    """An abstract's sentence as a reader reports it: "we" -> "the authors", "our" -> "their"."""
+    """An abstract's sentence as a reader reports it: "we" -> "the authors" (then "they"),
+    "our" -> "their"."""
+    said = 0
+
+    def authors(match: re.Match[str]) -> str:
+        nonlocal said
+        said += 1
+        # Opening a sentence, also one the abstract forgot to capitalise ("... process. we").
+        opens = match[0] == "We" or _AFTER_STOP.search(match.string, 0, match.start())
+        word = "they" if said > 1 else "the authors"
+        return _upper_first(word) if opens else word
+
+    sentence = _WE.sub(authors, sentence)
     for pattern, replacement in _FIRST_PERSON:
         sentence = pattern.sub(replacement, sentence)
     return _I_VERB.sub(
@@ -686,7 +704,7 @@ def write(
         sentences.append(CheckedSentence(text=lead + join_words(marked) + ".", cited=list(papers)))
     for n in papers:
         for i, c in enumerate(chosen[n]):
-            claim = _upper_first(third_person(_OPENER.sub("", c.text)))
+            claim = _upper_first(third_person(_OPENER.sub("", plain(c.text))))
             if i == 0:
                 name = called.pop(n, f'"{c.source.hit.title}"')
                 text = f"According to {name} [{n}], {_lower_first(claim, c.source)}"
