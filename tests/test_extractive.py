@@ -6,6 +6,7 @@ import pytest
 
 from paperchat.citations import split_sentences
 from paperchat.extractive import (
+    MAX_PAPERS,
     Candidate,
     asks_for_several,
     asks_gist,
@@ -14,6 +15,7 @@ from paperchat.extractive import (
     asks_which_papers,
     candidates,
     choose_papers,
+    compared_count,
     is_keywords,
     pick_sentences,
     third_person,
@@ -548,3 +550,18 @@ def test_quoted_sentences_read_tex_as_text() -> None:
     source = Source(1, hit, passage)
     (sentence,) = write("What is OFA?", [1], {1: candidates([source])})
     assert "(Ofa)" in sentence.text and "\\" not in sentence.text
+
+
+@pytest.mark.parametrize(
+    ("question", "count"),
+    [
+        ("Compare LexLIP and Unified Lexical Representation.", 2),
+        ("How do TERA and W2v-BERT differ?", 2),
+        ("What is the difference between CoCa and ALBEF?", 2),
+        ("Compare the two.", 2),
+        ("Compare UNITER, FILIP and CoCa.", 3),
+        ("What is ELECTRA?", MAX_PAPERS),  # no comparison: no bound of its own
+    ],
+)
+def test_a_comparison_compares_as_many_papers_as_it_lists(question: str, count: int) -> None:
+    assert compared_count(question) == count

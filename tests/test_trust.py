@@ -426,6 +426,26 @@ def test_comparison_answers_cite_and_quote_each_paper(ingested) -> None:
         assert f'According to "{title}" [{n}]' in answer.text
 
 
+@pytest.mark.parametrize(
+    ("question", "titles"),
+    [
+        # Only LexLIP is a name; the other is written as the start of its title.
+        (
+            "Compare LexLIP and Unified Lexical Representation.",
+            ["LexLIP", "Unified Lexical Representation"],
+        ),
+        (
+            "How does LexLIP differ from Unified Lexical Representation?",
+            ["LexLIP", "Unified Lexical Representation"],
+        ),
+    ],
+)
+def test_a_comparison_of_two_cites_two_papers(ingested, question, titles) -> None:
+    answer = make_answerer(ingested, None).answer(question)
+    cited = sorted(c.title for c in answer.citations)
+    assert len(cited) == 2 and all(any(t.startswith(p) for t in cited) for p in titles), cited
+
+
 def test_each_compared_paper_opens_with_what_it_does_not_the_fields_background(ingested) -> None:
     answer = make_answerer(ingested, None).answer(
         "Compare E-ViLM and HiTeA for video-language pre-training."

@@ -101,6 +101,13 @@ _MULTI = re.compile(
     r"(?:[\w-]+\s+){0,3}?(?:papers|works|studies|articles|approaches|methods|models)\b",
     re.IGNORECASE,
 )
+# A comparison of things the question lists ("Compare A and B", "How do A and B differ?").
+_COMPARES = re.compile(
+    r"\b(?:compare[sd]?|comparison|comparing|differ|differs|difference|differences|versus"
+    r"|vs\.?|in\s+common|similarities|different(?:ly)?\s+(?:from|than))(?!\w)",
+    re.IGNORECASE,
+)
+_COMPARED_APART = re.compile(r",|\b(?:and|or|with|versus|vs)\b", re.IGNORECASE)
 _WHICH_PAPER = re.compile(
     r"^\s*(?:which|what|name\s+the|find\s+the)\s+(?:\w+\s+){0,2}?"
     r"(?:paper|work|study|article|publication)s?\b",
@@ -511,7 +518,17 @@ def choose_papers(question: str, scored: Sequence[Candidate]) -> list[int]:
     if not several:  # a second answer to a question about one thing holds as much of it
         held = max(coverage[n] for n in lead)
         others = [n for n in others if coverage[n] >= held]
-    return [*lead, *others][:MAX_PAPERS]
+    return [*lead, *others][: min(MAX_PAPERS, compared_count(question))]
+
+
+def compared_count(question: str) -> int:
+    """How many things a comparison compares, at most: "Compare LexLIP and Unified Lexical
+    Representation." two, whichever of them the collection names; one more for each further
+    "and", comma, "or", "with" or "vs" (an overcount only loosens the cap). A question that
+    compares nothing has no such bound."""
+    if not _COMPARES.search(question):
+        return MAX_PAPERS
+    return 1 + max(1, len(_COMPARED_APART.findall(question)))
 
 
 def _names_another(question: str, scored: Sequence[Candidate], n: int) -> bool:
