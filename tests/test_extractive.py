@@ -105,6 +105,10 @@ def test_splitter_keeps_abbreviations_numbers_and_parentheses(
             "during the process. we observed a drop.",
             "during the process. The authors observed a drop.",
         ),
+        # "This paper" doing something is the paper cited; "in this paper" stays.
+        ("This paper presents CoCa.", "The paper presents CoCa."),
+        ("To be clear, this work presents a report.", "To be clear, the work presents a report."),
+        ("We study it in this work.", "The authors study it in this work."),
         # A name, not the authors: the benchmark We-Math.
         ("Benchmarks such as MathVerse and We-Math.", "Benchmarks such as MathVerse and We-Math."),
     ],

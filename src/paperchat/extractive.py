@@ -220,6 +220,9 @@ _FIRST_PERSON = tuple(
         ("my", "their"),
     )
 )
+# Quoted, "this paper" doing something is the paper cited: "According to CoCa [1], the paper
+# presents ...". Only as the subject: "in this paper" reads well in a quote.
+_THIS_PAPER = re.compile(r"(?:^|(?<=, ))([Tt])his (paper|work|study|article)\b")
 # "We" is "the authors" once; after that, "they": "the authors show that they can ...".
 _WE = re.compile(r"(?<![\w-])[Ww]e(?![\w-])")
 _AFTER_STOP = re.compile(r"(?:^|[.!?]\s+)$")
@@ -259,6 +262,7 @@ def third_person(sentence: str) -> str:
         return _upper_first(word) if opens else word
 
     sentence = _WE.sub(authors, sentence)
+    sentence = _THIS_PAPER.sub(lambda m: f"{'T' if m[1] == 'T' else 't'}he {m[2]}", sentence)
     for pattern, replacement in _FIRST_PERSON:
         sentence = pattern.sub(replacement, sentence)
     return _I_VERB.sub(
