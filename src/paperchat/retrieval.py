@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
 from functools import cache, lru_cache
 from typing import Any
@@ -82,6 +82,7 @@ FieldTerm = Callable[[str, str], bool]
 # longer at most this many letters more ("molecul"/"molecular").
 MIN_FAMILY_STEM = 6
 MAX_FAMILY_SUFFIX = 3
+MAX_ROOT_ENDING = 2  # letters after a shared root of MIN_FAMILY_STEM ("sparsi|f", "sparsi|ti")
 # Fusion's second paper leads when it holds (nearly) every distinctive term of the question
 # and the top paper holds this much less: "Which paper introduces Mixture-of-Denoisers?" is
 # UL2's, not that of a paper on mixing with diffusion that fusion ranked first.
@@ -180,12 +181,20 @@ def coverage(terms: list[str], weights: Mapping[str, float], text: str) -> float
     return coverage_of_words(terms, weights, set(words(text)))
 
 
-def coverage_of_words(terms: list[str], weights: Mapping[str, float], present: set[str]) -> float:
-    """`coverage` of a text already stemmed into its set of words (`words`)."""
+def coverage_of_words(
+    terms: list[str],
+    weights: Mapping[str, float],
+    present: set[str],
+    unseen: Collection[str] = (),
+) -> float:
+    """`coverage` of a text already stemmed into its set of words (`words`). A term of
+    `unseen` (no chunk of the collection holds it) counts in any form the text holds
+    (`_holds_form`: "sparsification" in a text on "sparsity")."""
     total = sum(weights[t] for t in terms)
     if not total:
         return 1.0
-    return sum(weights[t] for t in terms if _holds_term(t, present)) / total
+    held = [t for t in terms if (_holds_form if t in unseen else _holds_term)(t, present)]
+    return sum(weights[t] for t in held) / total
 
 
 def _holds_term(term: str, present: set[str]) -> bool:
@@ -205,9 +214,19 @@ def _holds_term(term: str, present: set[str]) -> bool:
 
 
 def _holds_form(term: str, present: set[str]) -> bool:
-    """`_holds_term`, or the term typed with one letter wrong ("transfomer"): a word the
-    collection never uses may be a typo of one the paper holds."""
-    return _holds_term(term, present) or any(misspells(term, word) for word in present)
+    """`_holds_term`, or another form of the word: typed with one letter wrong ("transfomer"),
+    or a stem the stemmer left apart that shares all but its last letters with one the paper
+    holds ("sparsification" and "sparsity", "quantise" and "quantize"). A word the collection
+    never uses is often such a form of one it does."""
+    return _holds_term(term, present) or any(
+        misspells(term, word) or _same_root(term, word) for word in present
+    )
+
+
+def _same_root(term: str, word: str) -> bool:
+    apart = (i for i, (a, b) in enumerate(zip(term, word, strict=False)) if a != b)
+    shared = next(apart, min(len(term), len(word)))
+    return shared >= MIN_FAMILY_STEM and shared >= min(len(term), len(word)) - MAX_ROOT_ENDING
 
 
 class Retriever:
@@ -456,7 +475,7 @@ class Retriever:
             return hits
         chunks, df = self.index.document_frequencies([term_id(t) for t in terms])
         weights = {t: idf(t, df, chunks) for t in terms}
-        unseen = [t for t in terms if not df.get(term_id(t))]
+        unseen = {t for t in terms if not df.get(term_id(t))}
         asked = asked_names(query)
         read = readings(query, terms)
         found = []
@@ -467,8 +486,12 @@ class Retriever:
                 not holds_name(name, held, h.names) and not spells_out(name, text) for name in asked
             )
             present = set(words(text))  # stemmed once for every reading
-            covered = max(coverage_of_words(reading, weights, present) for reading in read)
-            lacks_unseen = any(not _holds_form(t, present) for t in unseen)
+            covered = max(coverage_of_words(reading, weights, present, unseen) for reading in read)
+            # Per reading: "quantize or sparsify" asks about papers holding either.
+            lacks_unseen = all(
+                any(t in unseen and not _holds_form(t, present) for t in reading)
+                for reading in read
+            )
             found.append(replace(h, coverage=covered, lacks_names=lacks, lacks_unseen=lacks_unseen))
         return found
 
