@@ -61,15 +61,6 @@ def test_a_name_no_retrieved_paper_mentions_is_off_topic() -> None:
     assert not off_topic([named], RULE, _never)  # named: answered
 
 
-def test_a_paper_lacking_a_word_the_collection_never_uses_covers_nothing() -> None:
-    # "ocean currents": the paper shares the other terms, not the subject.
-    lacking = replace(_hit(0.4, 0.8), lacks_unseen=True)
-    assert off_topic([lacking], RULE, _sentence(0.5))
-    assert not off_topic([lacking, _hit(0.4, 0.8)], RULE, _never)  # another paper holds it
-    # A paraphrase restating a sentence is still answered by its similarity.
-    assert not off_topic([replace(lacking, relevance=0.55)], RULE, _sentence(0.7))
-
-
 def test_sentence_relevance_is_the_closest_sentence_of_the_lead_papers(ingested) -> None:
     embedder = ingested.embedder
     question = "Which model is trained to tell original input words from swapped ones?"
@@ -89,12 +80,6 @@ NEAR_FIELDS = [
     "Which paper uses graph neural networks to predict traffic flow on road networks?",
     "Which paper detects fake news or misinformation on social media with pre-trained "
     "language models?",
-    # A paper holds most of the terms, but not the one the collection never uses ("ocean",
-    # "hacking", "mortality").
-    "Which paper models ocean currents with physics-informed neural networks?",
-    "Which paper studies reward hacking in reinforcement learning from human feedback?",
-    "Which paper uses contrastive learning on electronic health records to predict patient "
-    "mortality?",
 ]
 
 # Paraphrases sharing few words with their abstract, each restating one of its sentences;
@@ -140,23 +125,16 @@ def test_acronyms_a_paper_writes_out_are_names_it_uses(ingested, question, title
     assert answer.citations[0].title.startswith(title)
 
 
-def test_a_typo_of_a_word_the_paper_holds_is_no_unseen_word(ingested) -> None:
-    retriever = ingested.retriever
-    asked = "Which work replaces the matrix multiplications of {} with bit shifts and additions?"
-    typo = retriever.search(asked.format("a vision transfomer"))
-    assert typo[0].title.startswith("ShiftAddViT") and not typo[0].lacks_unseen
-    unseen = retriever.search(asked.format("an ocean vision transformer"))
-    assert unseen[0].title.startswith("ShiftAddViT") and unseen[0].lacks_unseen
-
-
 def test_another_form_of_a_word_the_paper_holds_covers_it(ingested) -> None:
     # No chunk says "sparsification"; SPDF says "sparsity". Counted as missing, the word held
     # coverage below the threshold and the question was declined.
     question = "Which papers use weight sparsification to cut pre-training cost?"
     top = ingested.retriever.search(question)[0]
-    assert top.title.startswith("SPDF") and not top.lacks_unseen and top.coverage > 0.58
+    assert top.title.startswith("SPDF") and top.coverage > 0.58
     assert not make_answerer(ingested, None).answer(question).abstained
-    # Either alternative of an "or" question: "sparsify" need not be in a paper on quantizing.
-    either = "Which papers quantize or sparsify large models?"
-    hits = ingested.retriever.search(either)
-    assert any(h.title.startswith("GPTQ") and not h.lacks_unseen for h in hits)
+    # A typo of a word the paper holds counts too: "transfomer".
+    typo = "Which work replaces the matrix multiplications of a vision transfomer with bit shifts?"
+    top = ingested.retriever.search(typo)[0]
+    exact = ingested.retriever.search(typo.replace("transfomer", "transformer"))[0]
+    # Held, the typo weighs as a word no chunk uses: more than the word itself, not nothing.
+    assert top.title.startswith("ShiftAddViT") and top.coverage >= exact.coverage

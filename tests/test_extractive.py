@@ -565,6 +565,8 @@ def test_quoted_sentences_read_tex_as_text() -> None:
         ("Compare the two.", 2),
         ("Compare UNITER, FILIP and CoCa.", 3),
         ("What is ELECTRA?", MAX_PAPERS),  # no comparison: no bound of its own
+        # The answer's own papers compared: their number is the answer's.
+        ("What video-text datasets exist, and how do they differ?", MAX_PAPERS),
     ],
 )
 def test_a_comparison_compares_as_many_papers_as_it_lists(question: str, count: int) -> None:

@@ -81,7 +81,7 @@ def test_hybrid_breaks_a_mirrored_tie_for_the_bm25_top_paper(ingested) -> None:
     assert hits[0].score > hits[1].score
 
 
-def test_bm25s_far_ahead_top_paper_leads_hybrid_search(ingested) -> None:
+def test_bm25s_far_ahead_top_paper_can_lead_hybrid_search(ingested) -> None:
     # Words of ShiftAddViT's abstract: BM25 scores it over three times any other paper, the
     # dense branch's top 40 lacks it, and rank fusion leaves it out of the top 5.
     question = "reparameterize attention with additive kernels and binary codes"
@@ -89,20 +89,18 @@ def test_bm25s_far_ahead_top_paper_leads_hybrid_search(ingested) -> None:
     vectors = ingested.retriever.query_vectors(question, "hybrid", 5)
     fused = ingested.index.query(vectors, "hybrid", 5, retrieval.chunks_per_paper, None)
     assert not any(h.title.startswith("ShiftAddViT") for h in fused)
-    top = ingested.retriever.search(question, k=5)[0]
+    leads = retrieval.model_copy(update={"sparse_lead": 1.5})
+    leading = Retriever(ingested.index, ingested.embedder, leads)
+    top = leading.search(question, k=5)[0]
     assert top.title.startswith("ShiftAddViT") and top.chunks
     assert "additive kernels" in " ".join(top.chunks)
-    off = Retriever(
-        ingested.index, ingested.embedder, retrieval.model_copy(update={"sparse_lead": 0})
-    )
-    assert not off.search(question, k=5)[0].title.startswith("ShiftAddViT")
+    # Off by default: the fused order.
+    assert not ingested.retriever.search(question, k=5)[0].title.startswith("ShiftAddViT")
     # A lead that is not far ahead changes nothing: the fused order stands.
     question = "Which paper introduces a Chinese and English text-to-image model?"
     vectors = ingested.retriever.query_vectors(question, "hybrid", 5)
     fused = ingested.index.query(vectors, "hybrid", 5, retrieval.chunks_per_paper, None)
-    assert [h.paper_id for h in ingested.retriever.search(question, k=5)] == [
-        h.paper_id for h in fused
-    ]
+    assert [h.paper_id for h in leading.search(question, k=5)] == [h.paper_id for h in fused]
 
 
 def test_a_named_paper_leads_every_mode(ingested) -> None:

@@ -37,11 +37,7 @@ def off_topic(hits: Sequence[Hit], settings: AnswerSettings, sentence: Callable[
     about a method it never names. A similarity below `abstain_threshold` abstains on its own.
     Coverage is the best over the hits: one paper that covers the question is enough, if it is
     at least `coverage_min_relevance` similar ("thanks!" is not covered by an abstract's
-    "Thanks to ..."). A question built on a word that no chunk of the collection holds
-    ("Which paper models ocean currents with physics-informed networks?", "reward hacking")
-    asks about something the collection does not hold, however many of its other terms a
-    paper shares: such a paper covers nothing, unless it holds a form of the word (a typo:
-    "transfomer"). A question without distinctive terms has no coverage: only similarity
+    "Thanks to ..."). A question without distinctive terms has no coverage: only similarity
     answers it. A question that names a paper of the collection is covered by it.
     """
     if not hits:
@@ -62,17 +58,14 @@ def off_topic(hits: Sequence[Hit], settings: AnswerSettings, sentence: Callable[
 
 
 def covering(hits: Sequence[Hit], settings: AnswerSettings) -> float | None:
-    """The best coverage of the question's terms among the hits whose coverage counts: at
-    least `coverage_min_relevance` similar, and holding every word of the question that the
-    collection never uses. None when no hit's coverage counts (or the question has no
-    distinctive terms: "How many papers are there?")."""
+    """The best coverage of the question's terms among the hits whose coverage counts, those
+    at least `coverage_min_relevance` similar. None when no hit's coverage counts (or the
+    question has no distinctive terms: "How many papers are there?")."""
     return max(
         (
             h.coverage
             for h in hits
-            if h.coverage is not None
-            and not h.lacks_unseen
-            and (h.relevance or 0.0) >= settings.coverage_min_relevance
+            if h.coverage is not None and (h.relevance or 0.0) >= settings.coverage_min_relevance
         ),
         default=None,
     )

@@ -107,6 +107,7 @@ _COMPARES = re.compile(
     r"|vs\.?|in\s+common|similarities|different(?:ly)?\s+(?:from|than))(?!\w)",
     re.IGNORECASE,
 )
+_THEMSELVES = re.compile(r"\b(?:they|them|these|those|each)\b", re.IGNORECASE)
 _COMPARED_APART = re.compile(r",|\b(?:and|or|with|versus|vs)\b", re.IGNORECASE)
 _WHICH_PAPER = re.compile(
     r"^\s*(?:which|what|name\s+the|find\s+the)\s+(?:\w+\s+){0,2}?"
@@ -529,8 +530,9 @@ def compared_count(question: str) -> int:
     """How many things a comparison compares, at most: "Compare LexLIP and Unified Lexical
     Representation." two, whichever of them the collection names; one more for each further
     "and", comma, "or", "with" or "vs" (an overcount only loosens the cap). A question that
-    compares nothing has no such bound."""
-    if not _COMPARES.search(question):
+    compares nothing has no such bound, nor one comparing the papers it asks for ("Which
+    datasets ..., and how do they differ?": its "and" joins clauses, not papers)."""
+    if not _COMPARES.search(question) or _THEMSELVES.search(question):
         return MAX_PAPERS
     return 1 + max(1, len(_COMPARED_APART.findall(question)))
 

@@ -141,9 +141,6 @@ class Hit:
     meta: PaperMeta = NO_META
     # The question uses a name ("GPT-4") this paper's title and chunks never mention.
     lacks_names: bool = False
-    # The question uses a word no chunk of the collection holds ("ocean") and this paper holds
-    # no form of it: its coverage of the other terms says nothing of the question's subject.
-    lacks_unseen: bool = False
 
     @property
     def url(self) -> str | None:

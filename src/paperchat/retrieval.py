@@ -469,7 +469,7 @@ class Retriever:
 
     def _with_coverage(self, query: str, hits: list[Hit]) -> list[Hit]:
         """Attach each paper's coverage of the question's distinctive terms, and whether it
-        lacks a name the question uses or a word that no chunk of the collection holds."""
+        lacks a name the question uses."""
         terms = distinctive_terms(query)
         if not hits or not terms:
             return hits
@@ -487,12 +487,7 @@ class Retriever:
             )
             present = set(words(text))  # stemmed once for every reading
             covered = max(coverage_of_words(reading, weights, present, unseen) for reading in read)
-            # Per reading: "quantize or sparsify" asks about papers holding either.
-            lacks_unseen = all(
-                any(t in unseen and not _holds_form(t, present) for t in reading)
-                for reading in read
-            )
-            found.append(replace(h, coverage=covered, lacks_names=lacks, lacks_unseen=lacks_unseen))
+            found.append(replace(h, coverage=covered, lacks_names=lacks))
         return found
 
     def _with_relevance(

@@ -180,11 +180,12 @@ class RetrievalSettings(_Section):
         "Qdrant's default of 2 lets one branch's top chunk outvote agreement lower down.",
     )
     sparse_lead: float = Field(
-        1.5,
+        0.0,
         ge=0,
         description="In hybrid search, a paper whose best chunk's BM25 score is at least this "
         "many times every other paper's leads: it holds words of the question no other paper "
-        "does, which a rank fusion cannot see. 0 turns it off.",
+        "does, which a rank fusion cannot see. 0 (the default) turns it off; 1.5 suits "
+        "collections searched mostly by keywords (README: retrieval).",
     )
 
 

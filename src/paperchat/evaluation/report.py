@@ -154,8 +154,7 @@ def _abstention_section(summary: EvalSummary) -> list[str]:
         f"is below {thresholds['abstain_threshold']}, or no retrieved paper mentions a name "
         f"the question uses, or no retrieved paper{similar} holds "
         f"{thresholds['coverage_threshold']} of the question's distinctive terms (a question "
-        "without any holds none, nor does a paper lacking a word that no chunk of the "
-        "collection holds) while the mean of the best chunk's and the best sentence's "
+        "without any holds none) while the mean of the best chunk's and the best sentence's "
         f"similarity is below {thresholds['coverage_relevance']}. A question naming a paper "
         "of the collection is answered. Answer configs report what the answerer did.",
         "",
