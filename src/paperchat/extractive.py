@@ -90,11 +90,15 @@ SEVERAL_SENTENCE_MARGIN = 0.4
 # aspect, so the answer gives the gist of the paper they find.
 KEYWORDS_SENTENCE_MARGIN = 0.45
 
+# How a question asks for papers to be compared ("compare", "differ", "vs", "in common").
+_COMPARING = (
+    r"compare[sd]?|comparison|comparing|differ|differs|difference|differences|versus|vs\.?"
+    r"|in\s+common|similarities|different(?:ly)?\s+(?:from|than)"
+)
 # Asked about several papers: a comparison, "both", or a plural "which papers ...". Not
 # "each" or "contrast": "contrast within each modality" is about one method.
 _MULTI = re.compile(
-    r"\b(compare[sd]?|comparison|comparing|differ|differs|difference|differences|both|versus"
-    r"|vs\.?|respectively|in\s+common|similarities|different(?:ly)?\s+(?:from|than))\b"
+    rf"\b(?:{_COMPARING}|both|respectively)\b"
     r"|^\s*(?:which|what|name\s+the|list\s+the|find\s+the)\s+"
     # ... but "Which paper studies ..." asks for one: there "studies" is the verb.
     r"(?!(?:paper|work|study|article|method|approach|model|system|resource)\b)"
@@ -102,11 +106,7 @@ _MULTI = re.compile(
     re.IGNORECASE,
 )
 # A comparison of things the question lists ("Compare A and B", "How do A and B differ?").
-_COMPARES = re.compile(
-    r"\b(?:compare[sd]?|comparison|comparing|differ|differs|difference|differences|versus"
-    r"|vs\.?|in\s+common|similarities|different(?:ly)?\s+(?:from|than))(?!\w)",
-    re.IGNORECASE,
-)
+_COMPARES = re.compile(rf"\b(?:{_COMPARING})(?!\w)", re.IGNORECASE)
 _THEMSELVES = re.compile(r"\b(?:they|them|these|those|each)\b", re.IGNORECASE)
 _COMPARED_APART = re.compile(r",|\b(?:and|or|with|versus|vs)\b", re.IGNORECASE)
 _WHICH_PAPER = re.compile(
