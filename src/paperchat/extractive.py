@@ -263,7 +263,7 @@ def third_person(sentence: str) -> str:
         return _upper_first(word) if opens else word
 
     sentence = _WE.sub(authors, sentence)
-    sentence = _THIS_PAPER.sub(lambda m: f"{'T' if m[1] == 'T' else 't'}he {m[2]}", sentence)
+    sentence = _THIS_PAPER.sub(r"\1he \2", sentence)  # "This paper" -> "The paper"
     for pattern, replacement in _FIRST_PERSON:
         sentence = pattern.sub(replacement, sentence)
     return _I_VERB.sub(
