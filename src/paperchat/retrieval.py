@@ -217,8 +217,9 @@ def _holds_form(term: str, present: set[str]) -> bool:
     """`_holds_term`, or another form of the word: typed with one letter wrong ("transfomer"),
     or a stem the stemmer left apart that shares all but its last letters with one the paper
     holds ("sparsification" and "sparsity", "quantise" and "quantize"). A word the collection
-    never uses is often such a form of one it does."""
-    return _holds_term(term, present) or any(
+    never uses is often such a form of one it does. `_same_root` takes in `_holds_term`'s
+    word families (one stem extending the other by a few letters), so one pass does both."""
+    return term in present or any(
         misspells(term, word) or _same_root(term, word) for word in present
     )
 
