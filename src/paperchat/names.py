@@ -273,8 +273,7 @@ def holds_name(name: str, held: frozenset[str], own: Iterable[str] = ()) -> bool
     plural or singular ("LLM" of "LLMs", "CNNs" of "CNN") or as the head of a compound ("CLIP"
     of "CLIP-based"); or the paper's `own` names are built on it: xRAG speaks of RAG even where
     its abstract writes "retrieval-augmented generation"."""
-    forms = {name, name + "s"} | ({name[:-1]} if name.endswith("s") and len(name) > 3 else set())
-    if forms & held or any(w.startswith(name + "-") for w in held):
+    if {name, name + "s", _singular(name)} & held or any(w.startswith(name + "-") for w in held):
         return True
     return len(name) >= MIN_COINED_CHARS and any(
         n != name and (n.startswith(name) or n.endswith(name)) for n in own
@@ -353,8 +352,7 @@ def spells_out(name: str, text: str) -> bool:
     "Vision-Language Models"), "T2I" of "text-to-image" (a "2" is "to", a "4" "for").
     Acronyms of MIN_SPELLED_LETTERS to MAX_SPELLED_LETTERS letters only, and runs without
     other small words: shorter ones are the first letters of too many runs."""
-    name = name[:-1] if name.endswith("s") and len(name) > MIN_SPELLED_LETTERS else name
-    spoken = [_DIGIT_WORDS.get(ch, ch) for ch in name]
+    spoken = [_DIGIT_WORDS.get(ch, ch) for ch in _singular(name)]
     letters = "".join(part[0] for part in spoken)
     if not letters.isalpha() or not MIN_SPELLED_LETTERS <= len(letters) <= MAX_SPELLED_LETTERS:
         return False
@@ -369,6 +367,11 @@ def spells_out(name: str, text: str) -> bool:
                 return True
             start = initials.find(letters, start + 1)
     return False
+
+
+def _singular(name: str) -> str:
+    """ "cnns" -> "cnn"; a name of three letters or fewer keeps its "s" ("mos")."""
+    return name[:-1] if name.endswith("s") and len(name) > MIN_SPELLED_LETTERS else name
 
 
 def _plural_acronym(name: str) -> bool:
