@@ -192,6 +192,21 @@ def test_a_paper_holding_one_alternative_covers_the_question(ingested) -> None:
     assert coverage(terms, weights, text) < enough
 
 
+def test_a_name_the_paper_writes_out_counts_in_its_coverage(ingested) -> None:
+    # xRAG writes "retrieval-augmented generation", never "RAG"; the name check already
+    # takes it for RAG, and so does coverage: the question's most distinctive word is held.
+    question = "Can retrieved documents be squeezed into a single token for RAG?"
+    hits = ingested.retriever.search(question, k=5)
+    xrag = next(h for h in hits if h.title.startswith("xRAG:"))
+    assert not xrag.lacks_names
+    terms = distinctive_terms(question)
+    chunks, df = ingested.index.document_frequencies([term_id(t) for t in terms])
+    weights = {t: idf(t, df, chunks) for t in terms}
+    text = " ".join((xrag.title, *xrag.chunks, xrag.text))
+    literal = coverage(terms, weights, text)
+    assert xrag.coverage == pytest.approx(literal + weights["rag"] / sum(weights.values()))
+
+
 def test_filters_by_source_and_date(ingested) -> None:
     only5 = Filters(sources=("listing-5-jan-8.txt",))
     hits = ingested.retriever.search("vision-language pre-training", k=8, filters=only5)

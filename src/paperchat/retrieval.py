@@ -483,12 +483,17 @@ class Retriever:
         for h in hits:
             text = " ".join((h.title, *h.chunks, h.text))
             held = text_names(text) if asked else frozenset()  # most questions use no name
-            lacks = any(
-                not holds_name(name, held, h.names) and not spells_out(name, text) for name in asked
-            )
+            missing = [
+                name
+                for name in asked
+                if not holds_name(name, held, h.names) and not spells_out(name, text)
+            ]
             present = set(words(text))  # stemmed once for every reading
+            # A name the paper holds in another form ("RAG" in xRAG's "retrieval-augmented
+            # generation", "CLIP" as "Contrastive Language-Image Pre-training") is held.
+            present.update(w for name in asked if name not in missing for w in words(name))
             covered = max(coverage_of_words(reading, weights, present, unseen) for reading in read)
-            found.append(replace(h, coverage=covered, lacks_names=lacks))
+            found.append(replace(h, coverage=covered, lacks_names=bool(missing)))
         return found
 
     def _with_relevance(
