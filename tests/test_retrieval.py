@@ -194,7 +194,7 @@ def test_a_paper_holding_one_alternative_covers_the_question(ingested) -> None:
 
 def test_a_name_the_paper_writes_out_counts_in_its_coverage(ingested) -> None:
     # xRAG writes "retrieval-augmented generation", never "RAG"; the name check already
-    # takes it for RAG, and so does coverage: the question's most distinctive word is held.
+    # takes it for RAG, and so does coverage: one of the question's rarest words is held.
     question = "Can retrieved documents be squeezed into a single token for RAG?"
     hits = ingested.retriever.search(question, k=5)
     xrag = next(h for h in hits if h.title.startswith("xRAG:"))
