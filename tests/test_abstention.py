@@ -12,7 +12,8 @@ from dataclasses import replace
 
 import pytest
 
-from paperchat.abstention import off_topic, sentence_relevance
+from paperchat.abstention import off_topic, sentence_relevance, tentative
+from paperchat.prompts import TENTATIVE_NOTE
 from paperchat.records import Hit
 from paperchat.settings import AnswerSettings
 from test_answering import make_answerer
@@ -49,6 +50,37 @@ def test_off_topic_rule_combines_relevance_coverage_and_the_closest_sentence() -
     floor = RULE.model_copy(update={"abstain_threshold": 0.05, "coverage_min_relevance": 0.15})
     assert off_topic([_hit(0.3, 0.0), _hit(0.11, 1.0)], floor, _sentence(0.3))
     assert not off_topic([_hit(0.3, 0.0), _hit(0.2, 1.0)], floor, _never)
+
+
+def test_weak_evidence_makes_an_answer_tentative() -> None:
+    sure = RULE.model_copy(update={"sure_coverage": 0.8, "sure_relevance": 0.55})
+    # Most of the terms held: sure at any similarity ("Which paper uses SELFIES?").
+    assert not tentative([_hit(0.3, 0.9)], sure, _never)
+    # Part of them, and no closer than a near-field question: tentative.
+    assert tentative([_hit(0.5, 0.6)], sure, _sentence(0.5))
+    assert tentative([_hit(0.5, None)], sure, _sentence(0.5))  # no distinctive terms
+    # Part of them, but a sentence restating the question: a paraphrase, sure.
+    assert not tentative([_hit(0.6, 0.3)], sure, _sentence(0.7))
+    # A question naming a paper is sure of it.
+    assert not tentative([replace(_hit(0.3, 0.2), named=True)], sure, _never)
+    assert not tentative([], sure, _never)
+
+
+def test_a_near_field_question_is_answered_tentatively(ingested) -> None:
+    # A time-series paper holds "graph neural networks" and forecasting but no traffic: the
+    # answer says it may not match, and calls its paper the closest, not "the paper".
+    question = "Which paper uses graph neural networks for traffic forecasting?"
+    answer = make_answerer(ingested, None).answer(question)
+    assert not answer.abstained and answer.tentative
+    assert answer.text.startswith(TENTATIVE_NOTE + " The closest paper")
+    assert answer.citations
+    # Named, or restating a sentence of its paper: sure, worded as before.
+    for sure in (
+        "What is ELECTRA's pre-training task?",
+        "Which paper trains a discriminator to detect tokens replaced by a small generator?",
+    ):
+        answer = make_answerer(ingested, None).answer(sure)
+        assert not answer.tentative and TENTATIVE_NOTE not in answer.text, sure
 
 
 def test_a_name_no_retrieved_paper_mentions_is_off_topic() -> None:

@@ -17,7 +17,7 @@ from paperchat.cli import main
 from paperchat.errors import BadQuestionError, LLMUnavailableError
 from paperchat.llm import ChatLLM, OpenAICompatibleLLM
 from paperchat.pipeline import Pipeline
-from paperchat.prompts import ABSTAIN_PHRASE, SOURCES_CLOSE
+from paperchat.prompts import ABSTAIN_PHRASE, SOURCES_CLOSE, TENTATIVE_NOTE
 from paperchat.records import Answer, Turn
 from paperchat.settings import LLMSettings, Settings
 from test_llm import _refused_url
@@ -125,6 +125,21 @@ def test_model_saying_the_abstain_phrase_abstains(ingested) -> None:
     assert MARKER.search(answer.text) is None
     assert answer.text.startswith(ABSTAIN_PHRASE)
     assert f"- {answer.hits[0].title}" in answer.text
+
+
+NEAR_FIELD_Q = "Which paper uses graph neural networks for traffic forecasting?"
+
+
+def test_a_model_answer_on_weak_evidence_opens_with_the_note(ingested) -> None:
+    reply = "Generative pre-trained diffusion models forecast time series zero-shot [1]."
+    answer = make_answerer(ingested, FakeLLM(reply)).answer(NEAR_FIELD_Q)
+    assert answer.tentative and not answer.abstained
+    assert answer.text.startswith(TENTATIVE_NOTE + " ")
+    assert answer.text.count(TENTATIVE_NOTE) == 1
+    # A model that declines gets the plain abstention: no note saying it may not match.
+    declined = make_answerer(ingested, FakeLLM(ABSTAIN_PHRASE)).answer(NEAR_FIELD_Q)
+    assert declined.abstained and declined.text.startswith(ABSTAIN_PHRASE)
+    assert TENTATIVE_NOTE not in declined.text
 
 
 def test_abstain_phrase_after_a_cited_answer_is_left_out(ingested) -> None:

@@ -23,6 +23,7 @@ import pytest
 
 from live_server import LiveServer, copy_index, free_port, start_server
 from paperchat.chunking import count_tokens
+from paperchat.prompts import TENTATIVE_NOTE
 from paperchat.settings import REPO_ROOT, SHIPPED_CORPUS
 
 ELECTRA = "ELECTRA: Pre-training Text Encoders as Discriminators Rather Than Generators"
@@ -101,6 +102,16 @@ def assert_markers_match_citations(content: str, citations: list[dict]) -> None:
 def test_readme_question_cites_electra_first_and_alone(client):
     extra = ask(client, "What is ELECTRA's pre-training task?").model_extra
     assert titles(extra["citations"]) == [ELECTRA]  # not DeBERTaV3 "... ELECTRA-Style ..."
+
+
+def test_an_answer_on_weak_evidence_says_so_in_the_api(client):
+    question = "Which paper uses graph neural networks for traffic forecasting?"
+    whole = ask(client, question)
+    assert whole.model_extra["tentative"] is True
+    assert whole.choices[0].message.content.startswith(TENTATIVE_NOTE)
+    final = list(ask(client, question, stream=True))[-1]
+    assert final.model_extra["tentative"] is True
+    assert ask(client, QUESTION).model_extra["tentative"] is False
 
 
 def test_models_list(client):

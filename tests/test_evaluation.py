@@ -25,6 +25,7 @@ from paperchat.settings import SHIPPED_CORPUS, AnswerSettings, EvalSettings, LLM
 
 RETRIEVAL_CONFIGS = ["sparse", "dense", "hybrid"]
 TINY = 10
+ELECTRA_TITLE = "ELECTRA: Pre-training Text Encoders as Discriminators Rather Than Generators"
 
 
 def read_report(folder: Path) -> tuple[dict, str]:
@@ -196,6 +197,38 @@ def test_answer_path_with_extractive_backend(ingested, tmp_path) -> None:
     assert config["answers_by_type"]["factoid"]["n"] >= 1
     assert "## Answers (answerable items)" in report and "Answer: " in report
     assert "Missed terms: " in report
+
+
+def test_answers_on_weak_evidence_are_counted_as_tentative(ingested, tmp_path) -> None:
+    near = "Which paper uses graph neural networks for traffic forecasting?"
+    items = [
+        {
+            "id": "unans-1",
+            "type": "unanswerable",
+            "question": near,
+            "answer": "Not covered.",
+            "gold_titles": [],
+            "must_include": [],
+        },
+        {
+            "id": "name-1",
+            "type": "paper-name",
+            "question": "What is ELECTRA's pre-training task?",
+            "answer": "Replaced token detection.",
+            "gold_titles": [ELECTRA_TITLE],
+            "must_include": ["replaced token detection"],
+        },
+    ]
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text("".join(json.dumps(i) + "\n" for i in items), encoding="utf-8")
+    run = evaluate(ingested, [gold], ["hybrid+extractive"])
+    metrics, report = read_report_of(run, tmp_path / "report")
+    answers = metrics["configs"]["hybrid+extractive"]["answers"]
+    assert (answers["unanswerable_answered"], answers["unanswerable_tentative"]) == (1, 1)
+    assert (answers["answered"], answers["tentative"]) == (1, 0)
+    rows = [json.loads(line) for line in (tmp_path / "report" / "per_item.jsonl").open()]
+    assert {r["id"]: r["tentative"] for r in rows} == {"unans-1": True, "name-1": False}
+    assert "| tentative, unanswerable |" in report and "| 0/1 | 1/1 |" in report
 
 
 def read_report_of(run, folder: Path) -> tuple[dict, str]:

@@ -57,6 +57,23 @@ def off_topic(hits: Sequence[Hit], settings: AnswerSettings, sentence: Callable[
     return (best + sentence()) / 2 < settings.coverage_relevance
 
 
+def tentative(hits: Sequence[Hit], settings: AnswerSettings, sentence: Callable[[], float]) -> bool:
+    """True when a question the collection answers (`off_topic` is False) is answered on weak
+    evidence: no paper holds `sure_coverage` of its terms and the similarity (as `off_topic`
+    reads it) is below `sure_relevance`. Near a paper's field but about something else ("Which
+    paper uses graph neural networks for traffic forecasting?", answered from a time-series
+    paper) and paraphrased questions both land there; the answer says it may not match
+    rather than declining the paraphrases with them. A question naming a paper is sure of it.
+    """
+    if not hits or any(h.named for h in hits):
+        return False
+    cover = covering(hits, settings)
+    if cover is not None and cover >= settings.sure_coverage:
+        return False
+    best = max((h.relevance for h in hits if h.relevance is not None), default=None)
+    return best is not None and (best + sentence()) / 2 < settings.sure_relevance
+
+
 def covering(hits: Sequence[Hit], settings: AnswerSettings) -> float | None:
     """The best coverage of the question's terms among the hits whose coverage counts, those
     at least `coverage_min_relevance` similar. None when no hit's coverage counts (or the

@@ -14,8 +14,9 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
+from functools import cache
 
-from paperchat.abstention import off_topic, sentence_relevance
+from paperchat.abstention import off_topic, sentence_relevance, tentative
 from paperchat.bibliography import asked, record_sentence
 from paperchat.chunking import count_tokens as cl100k_tokens
 from paperchat.citations import (
@@ -31,7 +32,7 @@ from paperchat.errors import BadQuestionError
 from paperchat.extractive import ExtractiveAnswer
 from paperchat.index import Filters
 from paperchat.llm import ChatLLM, ContextOverflowError, Message
-from paperchat.prompts import PromptSet, Source
+from paperchat.prompts import TENTATIVE_NOTE, PromptSet, Source
 from paperchat.records import Answer, Citation, Hit, Turn
 from paperchat.retrieval import Retriever
 from paperchat.settings import EXTRACTIVE, AnswerSettings, LLMSettings
@@ -133,9 +134,11 @@ class Answerer:
         limits = options.limits or Limits()
         draft = Draft(answer, start, self.count_tokens, limits, reading=reading)
         try:
-            if self._off_topic(reading):
+            off, unsure = self._judge(reading)
+            if off:
                 yield from self._abstain(draft)
             else:
+                answer.tentative = unsure
                 yield from self._generate(draft)
         except Cut as cut:
             if cut.delta is not None:
@@ -222,12 +225,13 @@ class Answerer:
         # A rewrite that is not a question of sensible length is worse than the heuristic.
         return first if 3 <= len(first.split()) <= 60 else None
 
-    def _off_topic(self, reading: Reading) -> bool:
-        return off_topic(
-            reading.hits,
-            self.settings,
-            lambda: sentence_relevance(self.embedder, reading.question, reading.hits),
-        )
+    def _judge(self, reading: Reading) -> tuple[bool, bool]:
+        """(off topic, tentative) for the reading's hits; the closest sentence's similarity is
+        embedded once, and only when a rule asks for it."""
+        sentence = cache(lambda: sentence_relevance(self.embedder, reading.question, reading.hits))
+        if off_topic(reading.hits, self.settings, sentence):
+            return True, False
+        return False, tentative(reading.hits, self.settings, sentence)
 
     def _abstain(self, draft: Draft) -> Iterator[AnswerEvent]:
         draft.answer.abstained = True
@@ -248,9 +252,18 @@ class Answerer:
         sources = self._sources(hits, self.settings.sources)
         draft.sources = sources
         sentences = self._sentences(draft, sources)
+        noted = not draft.answer.tentative
         try:
             for sentence in sentences:
-                if isinstance(sentence, Partial):
+                partial = isinstance(sentence, Partial)
+                shows = bool(sentence.text) if partial else not sentence.abstains
+                if not noted and shows:
+                    # Before the first words of the answer (a streamed start that could still
+                    # become the abstain phrase shows none): a model that abstains instead gets
+                    # the plain abstention, not the note and then the abstention.
+                    noted = True
+                    yield draft.write(TENTATIVE_NOTE)
+                if partial:
                     yield from draft.partial(sentence.text)
                     continue
                 if sentence.abstains:
@@ -390,7 +403,9 @@ class Answerer:
         reading = draft.reading
         assert reading is not None  # every draft of a question carries its reading
         composer = ExtractiveAnswer(self.embedder)
-        yield from composer.compose(reading.turn, sources, reading.context_terms)
+        yield from composer.compose(
+            reading.turn, sources, reading.context_terms, tentative=draft.answer.tentative
+        )
 
 
 def merge_chunks(chunks: Sequence[str]) -> str:

@@ -327,9 +327,14 @@ class ExtractiveAnswer:
         self.embedder = embedder
 
     def compose(
-        self, question: str, sources: Sequence[Source], context_terms: Sequence[str] = ()
+        self,
+        question: str,
+        sources: Sequence[Source],
+        context_terms: Sequence[str] = (),
+        tentative: bool = False,
     ) -> list[CheckedSentence]:
-        """The answer's sentences, in order, each citing its source."""
+        """The answer's sentences, in order, each citing its source. A `tentative` answer
+        (abstention.tentative) calls the paper a "which paper" question finds the closest."""
         scored = self.score(question, candidates(sources), context_terms)
         if not scored:
             return []
@@ -363,7 +368,7 @@ class ExtractiveAnswer:
                 picked = with_method(own, picked, count, gist=outline)
             picked = with_result(own, picked, count, measured) if results else picked
             chosen[n] = with_number(own, picked, count) if wants_number else picked
-        return list(write(question, papers, chosen))
+        return list(write(question, papers, chosen, tentative))
 
     def score(
         self, question: str, found: Sequence[Candidate], context_terms: Sequence[str] = ()
@@ -711,9 +716,13 @@ def _speaks_of_paper(candidate: Candidate) -> bool:
 
 
 def write(
-    question: str, papers: Sequence[int], chosen: dict[int, list[Candidate]]
+    question: str,
+    papers: Sequence[int],
+    chosen: dict[int, list[Candidate]],
+    tentative: bool = False,
 ) -> list[CheckedSentence]:
-    """The cited sentences: a title lead for "which paper", then each paper's sentences.
+    """The cited sentences: a title lead for "which paper" ("the closest" when `tentative`),
+    then each paper's sentences.
 
     A paper is called by its title, with the name its abstract coins when the title holds
     none ("... Knowledge Distillation" (ViLD)): the name researchers know it by.
@@ -724,6 +733,8 @@ def write(
     if asks_which_paper(question):
         marked = [f"{called.pop(n)} [{n}]" for n in papers if n in sources]
         lead = "The papers are " if len(marked) > 1 else "The paper is "
+        if tentative:
+            lead = "The closest p" + lead[5:]
         sentences.append(CheckedSentence(text=lead + join_words(marked) + ".", cited=list(papers)))
     for n in papers:
         for i, c in enumerate(chosen[n]):

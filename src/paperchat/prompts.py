@@ -17,6 +17,8 @@ from paperchat.records import Hit
 
 # Shared by the prompt (what the model is told to say) and the parser (what it looks for).
 ABSTAIN_PHRASE = "The collection does not answer this question."
+# Opens an answer given on weak evidence (abstention.tentative), before any model's text.
+TENTATIVE_NOTE = "The collection may not answer this exactly: no paper matches it closely."
 CITATION_FORMAT = "[{n}]"
 # The sources block is fenced so that an abstract's text can never pass for an instruction
 # outside it; the fence words are removed from passages (see `_flat`).

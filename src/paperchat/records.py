@@ -194,6 +194,8 @@ class Answer:
     text: str
     citations: list[Citation] = field(default_factory=list)
     abstained: bool = False
+    # Answered on weak evidence: the text opens with TENTATIVE_NOTE (abstention.tentative).
+    tentative: bool = False
     hits: list[Hit] = field(default_factory=list)
     unsupported: list[str] = field(default_factory=list)  # sentences no source supports
     invalid_markers: list[int] = field(default_factory=list)  # [n] that named no source
@@ -208,6 +210,7 @@ class Answer:
             "answer": self.text,
             "citations": [c.to_dict() for c in self.citations],
             "abstained": self.abstained,
+            "tentative": self.tentative,
             "retrieved": [h.to_search_record(i) for i, h in enumerate(self.hits, start=1)],
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "question": self.question,

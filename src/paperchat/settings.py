@@ -249,6 +249,22 @@ class AnswerSettings(_Section):
         "answered anyway: the mean of the best paper's dense similarity and of the best "
         "similarity of one sentence of the lead papers' best chunks.",
     )
+    sure_coverage: float = Field(
+        0.8,
+        ge=0,
+        le=1,
+        description="An answered question whose best covering paper holds less of its terms "
+        "than this, at a similarity (as coverage_relevance reads it) below sure_relevance, is "
+        "answered tentatively: the answer opens by saying no paper matches it closely. Not "
+        "fitted: chosen on questions written to test it (see README).",
+    )
+    sure_relevance: float = Field(
+        0.55,
+        ge=0,
+        le=1,
+        description="Similarity below which an answer on partial coverage (sure_coverage) is "
+        "tentative.",
+    )
     coverage_min_relevance: float = Field(
         0.15,
         ge=0,

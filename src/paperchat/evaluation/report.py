@@ -178,16 +178,28 @@ def _answer_section(summary: EvalSummary) -> list[str]:
             str(k.invalid_citations),
             str(k.dropped_markers),
             str(k.unsupported_sentences),
+            f"{k.tentative}/{k.answered}",
+            f"{k.unanswerable_tentative}/{k.unanswerable_answered}",
         ]
         for n, c in answered.items()
         if (k := c.counts)
     ]
-    header = ["config", "answered", "invalid citations", "model markers dropped", "unsupported"]
+    header = [
+        "config",
+        "answered",
+        "invalid citations",
+        "model markers dropped",
+        "unsupported",
+        "tentative",
+        "tentative, unanswerable",
+    ]
     lines += _table(header, counts)
     lines += [
         "Invalid citations: [n] markers in the delivered answers that name no retrieved paper. "
         "Model markers dropped: numbers the model wrote that were not a source, removed by the "
-        "citation check before delivery.",
+        "citation check before delivery. Tentative: answers that open by saying no paper matches "
+        "the question closely (weak evidence), of the answered answerable items and of the "
+        "unanswerable items that were answered rather than declined.",
         "",
     ]
     for name, c in configs.items():

@@ -93,6 +93,9 @@ class AnswerCounts:
     dropped_markers: int
     unsupported_sentences: int
     judged: int
+    tentative: int = 0  # answerable items answered, worded as tentative
+    unanswerable_answered: int = 0
+    unanswerable_tentative: int = 0  # ... of those, worded as tentative
 
 
 def answer_counts(results: Sequence[ItemResult]) -> AnswerCounts:
@@ -103,6 +106,13 @@ def answer_counts(results: Sequence[ItemResult]) -> AnswerCounts:
         dropped_markers=sum(r.scores.dropped_markers for r in with_answer),
         unsupported_sentences=sum(r.scores.unsupported_sentences for r in with_answer),
         judged=sum(1 for r in results if r.faithfulness is not None),
+        tentative=sum(1 for r in with_answer if r.item.answerable and r.answer.tentative),
+        unanswerable_answered=sum(
+            1 for r in with_answer if not r.item.answerable and not r.scores.abstained
+        ),
+        unanswerable_tentative=sum(
+            1 for r in with_answer if not r.item.answerable and r.answer.tentative
+        ),
     )
 
 
@@ -257,6 +267,7 @@ class ItemRecord:
             row["citations"] = [
                 {"n": c.n, "paper_id": c.paper_id, "title": c.title} for c in r.answer.citations
             ]
+            row["tentative"] = r.answer.tentative
             row["missed_terms"] = list(s.missed_terms)
             row["faithfulness"] = r.faithfulness
         return row

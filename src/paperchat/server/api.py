@@ -57,9 +57,9 @@ cites the papers it used.
 
 `/v1/chat/completions` and `/v1/models` follow OpenAI's API, so any OpenAI client works: point
 its base URL at `/v1`. Sources are OpenAI `url_citation` annotations on the `[n]` markers;
-completions also carry `citations` and `abstained`. A `system` message is appended to the
-answer rules (tone, length, language); it never replaces the citation rules. `max_tokens` cuts
-the answer (finish reason `length`). `/v1/search` returns the
+completions also carry `citations`, `abstained` and `tentative`. A `system` message is
+appended to the answer rules (tone, length, language); it never replaces the citation rules.
+`max_tokens` cuts the answer (finish reason `length`). `/v1/search` returns the
 best matching papers without generating an answer. The chat UI is served at `/`."""
 
 bearer = HTTPBearer(

@@ -3,7 +3,8 @@
 Chat completions follow OpenAI's schema so any OpenAI client works unchanged. Sources come
 twice: as OpenAI's `message.annotations` (`url_citation` entries whose start/end indices span
 each `[n]` marker in the content; in a stream, in the final chunk's delta) and as paperchat's
-own `citations` and `abstained` at the top level of a completion (and of the final chunk).
+own `citations`, `abstained` and `tentative` at the top level of a completion (and of the
+final chunk).
 Errors use OpenAI's envelope: `{"error": {"message", "type", "param", "code"}}`.
 """
 
@@ -243,6 +244,10 @@ class ChatCompletionResponse(BaseModel):
     usage: Usage
     citations: list[CitationRecord] = Field(description="Sources cited in the content (paperchat).")
     abstained: bool = Field(description="True when the collection does not cover the question.")
+    tentative: bool = Field(
+        description="True when the answer rests on weak evidence: its content opens by saying "
+        "no paper matches the question closely."
+    )
 
 
 # -- chat completions: stream chunks ------------------------------------------------------------
@@ -272,12 +277,13 @@ class ChatCompletionStreamResponse(BaseModel):
     usage: Usage | None = None
     citations: list[CitationRecord] | None = None
     abstained: bool | None = None
+    tentative: bool | None = None
 
     def sse(self) -> str:
         """The chunk as one server-sent event, shaped like OpenAI's: unset delta fields and
         the paperchat fields of non-final chunks are left out rather than sent as null."""
         data = self.model_dump(mode="json")
-        for key in ("usage", "citations", "abstained"):
+        for key in ("usage", "citations", "abstained", "tentative"):
             if data[key] is None:
                 del data[key]
         for choice in data["choices"]:

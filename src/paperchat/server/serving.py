@@ -219,6 +219,7 @@ class ChatService:
             usage=Usage.of(answer),
             citations=[CitationRecord.of(c) for c in answer.citations],
             abstained=answer.abstained,
+            tentative=answer.tentative,
         )
 
     def create_chat_stream(self, request: ChatCompletionRequest) -> Iterator[str] | ErrorResponse:
@@ -459,6 +460,7 @@ class _Chunks:
             [ChatCompletionStreamChoice(delta=delta, finish_reason=finish_reason(answer))],
             citations=[CitationRecord.of(c) for c in answer.citations],
             abstained=answer.abstained,
+            tentative=answer.tentative,
         )
         if include_usage:  # OpenAI's usage chunk: no choices
             yield self._chunk([], usage=Usage.of(answer))

@@ -232,10 +232,11 @@ def _timing(answer: Answer, backend: str) -> str:
         return "Stopped."
     if answer.abstained:
         return "The collection does not seem to cover this question."
-    return (
+    done = (
         f"Answered by {backend} in {t.get('total', 0):.1f}s (retrieval "
         f"{t.get('retrieve', 0):.2f}s, writing {t.get('generate', 0):.1f}s)."
     )
+    return f"No paper matches this question closely. {done}" if answer.tentative else done
 
 
 def backend_choices(default: str, settings: Settings) -> list[str]:
