@@ -10,10 +10,11 @@ import pytest
 from paperchat.collection import PaperInfo
 from paperchat.errors import CorpusError
 from paperchat.pipeline import Pipeline
-from paperchat.records import PaperMeta
+from paperchat.records import Answer, PaperMeta
 from paperchat.server.indexing import IndexStatus
 from paperchat.server.metrics import Metrics
 from paperchat.server.serving import ChatService
+from paperchat.server.ui import _timing
 from paperchat.server.ui_library import LibraryUI, link_html, render_papers, render_upload
 from paperchat.server.uploads import UploadJobs, UploadState, safe_name
 from paperchat.settings import Settings
@@ -94,3 +95,12 @@ def test_file_text_is_escaped_and_only_web_links_are_links():
         UploadState(phase="done", name="<i>f</i>.bib", summary="1", problems=("<b>bad</b>",))
     )
     assert "<i>" not in report and "<b>bad" not in report and "&lt;b&gt;bad" in report
+
+
+def test_chat_status_says_when_an_answer_is_tentative():
+    timings = {"total": 1.0, "retrieve": 0.1, "generate": 0.9}
+    sure = Answer(text="x [1].", timings=timings)
+    unsure = Answer(text="x [1].", timings=timings, tentative=True)
+    assert _timing(sure, "extractive").startswith("Answered by extractive in 1.0s")
+    assert _timing(unsure, "extractive").startswith("No paper matches this question closely.")
+    assert "Answered by extractive" in _timing(unsure, "extractive")
