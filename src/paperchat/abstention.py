@@ -1,4 +1,5 @@
-"""When the collection does not answer a question: the rule that declines it before any model.
+"""When the collection does not answer a question: the rule that declines it before any model,
+and the one that marks an answer on weak evidence as tentative.
 
 It runs on retrieval's evidence only, so the extractive answer and every model decline the
 same questions, and an evaluation of retrieval alone can apply it too.

@@ -732,9 +732,8 @@ def write(
     sentences: list[CheckedSentence] = []
     if asks_which_paper(question):
         marked = [f"{called.pop(n)} [{n}]" for n in papers if n in sources]
-        lead = "The papers are " if len(marked) > 1 else "The paper is "
-        if tentative:
-            lead = "The closest p" + lead[5:]
+        noun = "papers are" if len(marked) > 1 else "paper is"
+        lead = f"The closest {noun} " if tentative else f"The {noun} "
         sentences.append(CheckedSentence(text=lead + join_words(marked) + ".", cited=list(papers)))
     for n in papers:
         for i, c in enumerate(chosen[n]):
