@@ -24,6 +24,7 @@ from paperchat.names import (
     plain_words,
     question_names,
     quotes_title,
+    recased,
     spells_out,
     text_names,
     writes_title_name,
@@ -431,3 +432,15 @@ def test_first_mention_is_where_the_question_first_uses_a_name() -> None:
 )
 def test_a_misspelt_name_is_one_letter_from_the_name(asked: str, name: str, expected: bool) -> None:
     assert misspells(asked, name) is expected
+
+
+def test_a_capitalised_word_is_no_acronym_written_in_capitals() -> None:
+    abstract = "We propose ADapt And Merge (ADAM), which aggregates the embeddings."
+    assert recased("adam", "Which paper replaces Adam with a sign-based optimizer?", abstract)
+    # The acronym as the paper writes it, or typed in lower case, is the paper's name.
+    assert not recased("adam", "What is ADAM in class-incremental learning?", abstract)
+    assert not recased("adam", "what is adam in class-incremental learning?", abstract)
+    # A name the paper writes capitalised, or does not write in the text at hand.
+    assert not recased("ovis", "What does Ovis align?", "Ovis aligns visual embeddings.")
+    assert not recased("adam", "Does Adam help?", "An abstract without the name.")
+    assert not recased("gpt-4", "Is Gpt-4 used?", "GPT-4 is used.")  # one word of letters only

@@ -110,6 +110,14 @@ def test_a_named_paper_leads_every_mode(ingested) -> None:
         assert top.title.startswith("ELECTRA") and top.named, mode
 
 
+def test_a_word_sharing_letters_with_a_coined_acronym_names_no_paper(ingested) -> None:
+    # One abstract coins "ADapt And Merge (ADAM)"; "Adam" the optimizer is not that paper.
+    optimizer = "Which paper replaces Adam with a sign-based optimizer found by program search?"
+    assert not any(h.named for h in ingested.retriever.search(optimizer, k=5))
+    (top, *_) = ingested.retriever.search("What is ADAM in class-incremental learning?", k=5)
+    assert top.named and top.title.startswith("Revisiting Class-Incremental Learning")
+
+
 def test_hits_carry_their_coverage_of_the_question(ingested) -> None:
     hits = ingested.retriever.search("replaced token detection pre-training", k=3)
     assert all(h.coverage is not None and 0.0 <= h.coverage <= 1.0 for h in hits)

@@ -437,6 +437,19 @@ def question_names(question: str, max_words: int = MAX_NAME_WORDS) -> list[str]:
     return list(dict.fromkeys(n for n in found if len(n) >= MIN_NAME_CHARS))
 
 
+def recased(name: str, question: str, text: str) -> bool:
+    """The question writes the one-word `name` only as a capitalised word ("Adam", the
+    optimizer) where the paper's text writes it only in capitals ("ADAM", an acronym its
+    abstract coins): two things that share letters, not one name."""
+    if " " in name or not name.isalpha():
+        return False
+    form = re.compile(r"(?<![\w-])" + re.escape(name) + r"(?![\w-])", re.IGNORECASE)
+    asked = {m.group() for m in form.finditer(question)}
+    written = {m.group() for m in form.finditer(text)}
+    capitalised = all(w[:1].isupper() and w[1:].islower() for w in asked)
+    return bool(asked and written) and capitalised and all(w.isupper() for w in written)
+
+
 def misspells(asked: str, name: str) -> bool:
     """`asked` is `name` (both normalised) with one letter dropped, added, changed or two
     letters swapped: "electa", "grapcodebert", "selformmer". Names of MIN_TYPO_CHARS letters

@@ -34,6 +34,7 @@ from paperchat.names import (
     plain_words,
     question_names,
     quotes_title,
+    recased,
     spells_out,
     text_names,
     whole_names,
@@ -392,8 +393,12 @@ class Retriever:
         distinct = asked.intersection(distinctive_names(hit.title))
         others = asked.intersection(hit.names or paper_names(hit.title)) - distinct
         cased = set(whole_names(hit.title)) if writes_title_name(query, hit.title) else set()
+        text = " ".join((hit.title, *hit.chunks, hit.text))
         return distinct | {
-            n for n in others if n in cased or (self._rare(n) and not field_term(n, hit.paper_id))
+            n
+            for n in others
+            if (n in cased or (self._rare(n) and not field_term(n, hit.paper_id)))
+            and not recased(n, query, text)
         }
 
     def _plain_matched(self, plain: list[str], hit: Hit, field_term: FieldTerm) -> set[str]:
