@@ -45,7 +45,7 @@ def off_topic(hits: Sequence[Hit], settings: AnswerSettings, sentence: Callable[
         return True
     if any(h.named for h in hits):
         return False  # the question names a paper of the collection: that paper covers it
-    best = max((h.relevance for h in hits if h.relevance is not None), default=None)
+    best = _best_relevance(hits)
     if best is None:
         return False
     if best < settings.abstain_threshold:
@@ -55,7 +55,7 @@ def off_topic(hits: Sequence[Hit], settings: AnswerSettings, sentence: Callable[
     cover = covering(hits, settings)
     if cover is not None and cover >= settings.coverage_threshold:
         return False
-    return (best + sentence()) / 2 < settings.coverage_relevance
+    return _similarity(best, sentence) < settings.coverage_relevance
 
 
 def tentative(hits: Sequence[Hit], settings: AnswerSettings, sentence: Callable[[], float]) -> bool:
@@ -71,8 +71,19 @@ def tentative(hits: Sequence[Hit], settings: AnswerSettings, sentence: Callable[
     cover = covering(hits, settings)
     if cover is not None and cover >= settings.sure_coverage:
         return False
-    best = max((h.relevance for h in hits if h.relevance is not None), default=None)
-    return best is not None and (best + sentence()) / 2 < settings.sure_relevance
+    best = _best_relevance(hits)
+    return best is not None and _similarity(best, sentence) < settings.sure_relevance
+
+
+def _best_relevance(hits: Sequence[Hit]) -> float | None:
+    """The closest retrieved paper's dense similarity; None when no hit was measured."""
+    return max((h.relevance for h in hits if h.relevance is not None), default=None)
+
+
+def _similarity(best: float, sentence: Callable[[], float]) -> float:
+    """How close the question is to the collection, read as a paraphrase's closeness to its
+    paper: the mean of the best chunk's and the closest sentence's similarity."""
+    return (best + sentence()) / 2
 
 
 def covering(hits: Sequence[Hit], settings: AnswerSettings) -> float | None:
