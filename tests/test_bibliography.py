@@ -51,6 +51,14 @@ def test_the_record_sentence_says_what_is_recorded_and_what_is_not() -> None:
     )
 
 
+def test_the_record_sentence_reads_a_tex_title_as_text() -> None:
+    hit = Hit("p1", "$\\mathcal{B}$-Coder: Value-Based Deep Reinforcement Learning", 1.0, "")
+    assert record_sentence(Asked(authors=True), hit, 1) == (
+        'The collection\'s record of "B-Coder: Value-Based Deep Reinforcement Learning" [1] '
+        "gives no authors."
+    )
+
+
 def test_a_long_author_list_is_cut_with_et_al() -> None:
     many = PaperMeta(authors=tuple(f"Author {i}" for i in range(20)))
     sentence = record_sentence(Asked(authors=True), _hit(many), 1)

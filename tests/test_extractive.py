@@ -542,10 +542,29 @@ def test_a_quantity_asked_for_is_answered_with_a_number() -> None:
         ("the process, \\eg, from an hour", "the process, e.g., from an hour"),
         ("a Diffusion Transformer model~(DiT)", "a Diffusion Transformer model (DiT)"),
         ("costs $5 and saves ~42.9% energy", "costs $5 and saves ~42.9% energy"),  # no TeX
+        # Escaped characters, ties glued to a word, inline math and raised digits.
+        ("reduction by 4.9\\% in ImageNet", "reduction by 4.9% in ImageNet"),
+        ("our model shows~5\\% to~10\\% less", "our model shows 5% to 10% less"),
+        ("than wav2vec~2.0 on Libri-Light~60k", "than wav2vec 2.0 on Libri-Light 60k"),
+        ("achieves 76\\(\\%\\) accuracy", "achieves 76% accuracy"),
+        ("$\\textbf{S}^2$IP-LLM", "S\u00b2IP-LLM"),
+        ("with LLM (S^2IP-LLM) to align", "with LLM (S\u00b2IP-LLM) to align"),
+        ("a learning rate $\\eta=10^{-3}$", "a learning rate \u03b7=10\u207b\u00b3"),
+        ("R\\&D costs \\$5", "R&D costs $5"),
+        ("cuts 5~10\\% of it", "cuts 5~10% of it"),  # a range, not a tie
     ],
 )
 def test_tex_in_an_abstract_reads_as_text(text: str, read: str) -> None:
     assert plain(text) == read
+
+
+def test_a_quoted_title_reads_tex_as_text() -> None:
+    title = "$\\textbf{S}^2$IP-LLM: Semantic Space Informed Prompt Learning with LLM"
+    passage = "We propose a Semantic Space Informed Prompt learning with LLM for forecasting."
+    source = Source(1, Hit("p1", title, 1.0, passage), passage)
+    (sentence,) = write("How does it forecast?", [1], {1: candidates([source])})
+    assert sentence.text.startswith('According to "S\u00b2IP-LLM: Semantic Space')
+    assert "\\" not in sentence.text and "$" not in sentence.text
 
 
 def test_quoted_sentences_read_tex_as_text() -> None:

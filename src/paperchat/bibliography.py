@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from paperchat.extractive import join_words
 from paperchat.records import Hit
+from paperchat.tex import plain
 
 MAX_AUTHORS = 8  # more are "et al.": a sentence, not an author list
 MAX_FIELD_CHARS = 120  # a record's fields are untrusted: one name or venue, not a page
@@ -80,7 +81,7 @@ def record_sentence(what: Asked, hit: Hit, n: int) -> str:
     )
     said = [known for asked_for, known, _ in parts if asked_for and known]
     missing = [gap for asked_for, known, gap in parts if asked_for and not known]
-    title = f'"{hit.title}" [{n}]'
+    title = f'"{plain(hit.title)}" [{n}]'
     if not said:
         return f"The collection's record of {title} gives no {join_words(missing, 'or')}."
     gaps = f"; its record gives no {join_words(missing, 'or')}" if missing else ""

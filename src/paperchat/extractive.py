@@ -739,7 +739,7 @@ def write(
         for i, c in enumerate(chosen[n]):
             claim = _upper_first(third_person(_OPENER.sub("", plain(c.text))))
             if i == 0:
-                name = called.pop(n, f'"{c.source.hit.title}"')
+                name = called.pop(n, f'"{plain(c.source.hit.title)}"')
                 text = f"According to {name} [{n}], {_lower_first(claim, c.source)}"
             else:
                 text = with_markers(claim, [n])
@@ -748,10 +748,12 @@ def write(
 
 
 def _called(source: Source, among: Iterable[Source]) -> str:
-    """The quoted title, and the name the abstract coins if no other source uses that word."""
+    """The quoted title, and the name the abstract coins if no other source uses that word.
+    The title reads its TeX as text ("S²IP-LLM: ..."); the Sources list keeps it as recorded."""
     others = [s.passage for s in among if s.n != source.n]
     name = coined_name(source.passage, source.hit.title, text_names(" ".join(others)))
-    return f'"{source.hit.title}" ({name})' if name else f'"{source.hit.title}"'
+    title = plain(source.hit.title)
+    return f'"{title}" ({name})' if name else f'"{title}"'
 
 
 def join_words(items: Sequence[str], conjunction: str = "and") -> str:
