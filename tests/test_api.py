@@ -114,6 +114,14 @@ def test_an_answer_on_weak_evidence_says_so_in_the_api(client):
     assert ask(client, QUESTION).model_extra["tentative"] is False
 
 
+def test_a_greeting_and_the_collection_size_get_replies_not_declines(client):
+    hello = ask(client, "hi")
+    assert hello.choices[0].message.content.startswith("Hello. I answer questions about the ")
+    assert hello.model_extra["abstained"] is False and hello.model_extra["citations"] == []
+    size = ask(client, "How many papers are in the collection?")
+    assert re.match(r"The collection holds \d+ papers", size.choices[0].message.content)
+
+
 def test_models_list(client):
     assert [m.id for m in client.models.list()] == ["paperchat"]
 

@@ -25,15 +25,17 @@ from paperchat.citations import (
     SentenceBuffer,
     split_markers,
 )
+from paperchat.collection import collection_stats, title_phrases
 from paperchat.conversation import ConversationReader, Reading, format_sources
 from paperchat.drafting import Cut, Delta, Draft, Limits, Partial
 from paperchat.embedding import Embedder
-from paperchat.errors import BadQuestionError
+from paperchat.errors import BadQuestionError, IndexNotReadyError
 from paperchat.extractive import ExtractiveAnswer
 from paperchat.index import Filters
 from paperchat.llm import ChatLLM, ContextOverflowError, Message
 from paperchat.prompts import TENTATIVE_NOTE, PromptSet, Source
 from paperchat.records import Answer, Citation, Hit, Turn
+from paperchat.replies import kind_of, reply
 from paperchat.retrieval import Retriever
 from paperchat.settings import EXTRACTIVE, AnswerSettings, LLMSettings
 
@@ -126,6 +128,9 @@ class Answerer:
         """Retrieved, then Deltas that join to the answer text, then Done."""
         start = time.perf_counter()
         question = self.validate(question)
+        if kind := kind_of(question):  # "hi", "How many papers are in the collection?"
+            yield from self._reply(kind, question, start, options)
+            return
         reading = self.read(question, history, options)
         hits = reading.hits
         timings = {"retrieve": time.perf_counter() - start}
@@ -147,6 +152,27 @@ class Answerer:
         except GeneratorExit:  # the reader closed the stream (Stop, a client that went away)
             log.info("answer abandoned by its reader after %d characters", len(answer.text))
             raise
+        self._finish(draft)
+        answer.timings["total"] = time.perf_counter() - start
+        yield Done(answer)
+
+    def _reply(
+        self, kind: str, question: str, start: float, options: AnswerOptions
+    ) -> Iterator[AnswerEvent]:
+        """A message that asks nothing of the papers, answered from the collection's counts."""
+        index = self.retriever.index
+        stats = collection_stats(index)
+        if not stats.papers:
+            raise IndexNotReadyError(index.empty_hint())
+        yield Retrieved([])
+        answer = Answer(text="", question=question, timings={"retrieve": 0.0})
+        draft = Draft(answer, start, self.count_tokens, options.limits or Limits())
+        try:
+            phrases = title_phrases(index) if kind == "contents" else ()
+            yield draft.write(reply(kind, stats, phrases))
+        except Cut as cut:
+            if cut.delta is not None:
+                yield cut.delta
         self._finish(draft)
         answer.timings["total"] = time.perf_counter() - start
         yield Done(answer)
