@@ -117,6 +117,14 @@ def test_paraphrased_on_topic_questions_are_answered(ingested, question: str) ->
     assert answer.citations
 
 
+def test_a_number_of_papers_asked_for_is_retrieved_and_listed(ingested) -> None:
+    answerer = make_answerer(ingested, None)
+    assert len(answerer.answer("Give me 2 papers about diffusion models").citations) == 2
+    # More than retrieval's default five papers: the question's number widens it.
+    many = answerer.answer("List 7 papers on vision-language pre-training")
+    assert 5 < len(many.citations) <= 7 and len(many.hits) == 7
+
+
 def test_model_saying_the_abstain_phrase_abstains(ingested) -> None:
     llm = FakeLLM(f"{ABSTAIN_PHRASE} [1]")
     answer = make_answerer(ingested, llm).answer(ELECTRA_Q)

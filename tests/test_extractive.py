@@ -8,6 +8,7 @@ from paperchat.citations import split_sentences
 from paperchat.extractive import (
     MAX_PAPERS,
     Candidate,
+    asked_count,
     asks_for_several,
     asks_gist,
     asks_how,
@@ -231,6 +232,37 @@ def test_a_listed_paper_must_hold_some_of_the_questions_terms() -> None:
     rows = [(_whole(1, 0.7, 0.6), 0.9), (_whole(2, 0.7, 0.5), 0.8), (_whole(3, 0.7, 0.1), 0.85)]
     # The third is as close in embedding space, but holds little of what is asked.
     assert choose_papers("Which papers build cancer foundation models?", _scored(rows)) == [1, 2]
+
+
+@pytest.mark.parametrize(
+    ("question", "count"),
+    [
+        ("Give me 3 papers about diffusion models", 3),
+        ("List five papers on speech", 5),
+        ("Which 2 works study CLIP?", 2),
+        ("a couple of papers on retrieval-augmented generation", 2),
+        ("Give me one paper about speech recognition", 1),
+        ("Give me 500 papers on anything", 10),  # bounded
+        ("What are the 2 main contributions of ELECTRA?", None),  # not papers
+        ("Which papers use 4-bit quantization?", None),
+    ],
+)
+def test_the_number_of_papers_a_question_asks_for(question: str, count: int | None) -> None:
+    assert asked_count(question) == count
+
+
+def test_as_many_papers_are_listed_as_asked_for() -> None:
+    # Five papers, all holding the terms; the fourth stands far below the lead.
+    rows = _scored(
+        [(_whole(n, rel, 0.6), 0.9) for n, rel in enumerate([0.7, 0.6, 0.5, 0.1, 0.4], 1)]
+    )
+    assert choose_papers("Which papers study diffusion models?", rows) == [1, 2, 3, 5]
+    assert choose_papers("Give me 2 papers about diffusion models", rows) == [1, 2]
+    # The best standing ones, in retrieval's order; even the weakest when five are asked.
+    assert choose_papers("Give me 3 papers about diffusion models", rows) == [1, 2, 3]
+    assert choose_papers("List 5 papers on diffusion models", rows) == [1, 2, 3, 4, 5]
+    # One asked for: the lead alone, though others would answer a list.
+    assert choose_papers("Give me one paper on diffusion models", rows) == [1]
 
 
 def test_similarity_and_coverage_both_count_towards_a_listed_paper() -> None:
@@ -552,6 +584,7 @@ def test_a_quantity_asked_for_is_answered_with_a_number() -> None:
         ("a learning rate $\\eta=10^{-3}$", "a learning rate \u03b7=10\u207b\u00b3"),
         ("R\\&D costs \\$5", "R&D costs $5"),
         ("cuts 5~10\\% of it", "cuts 5~10% of it"),  # a range, not a tie
+        ("a framework, ``SimVLG'', for", "a framework, \u201cSimVLG\u201d, for"),
     ],
 )
 def test_tex_in_an_abstract_reads_as_text(text: str, read: str) -> None:

@@ -30,7 +30,7 @@ from paperchat.conversation import ConversationReader, Reading, format_sources
 from paperchat.drafting import Cut, Delta, Draft, Limits, Partial
 from paperchat.embedding import Embedder
 from paperchat.errors import BadQuestionError, IndexNotReadyError
-from paperchat.extractive import ExtractiveAnswer
+from paperchat.extractive import ExtractiveAnswer, asked_count
 from paperchat.index import Filters
 from paperchat.llm import ChatLLM, ContextOverflowError, Message
 from paperchat.prompts import TENTATIVE_NOTE, PromptSet, Source
@@ -221,10 +221,13 @@ class Answerer:
         retrieval.
         """
         rewrite = self._condense_with_llm if self._condense_by_llm() else None
+        k = options.k
+        if k is None and (asked := asked_count(question)):  # "Give me 8 papers on ..."
+            k = max(asked, self.retriever.settings.k)
         return self.reader.read(
             question,
             history,
-            k=options.k,
+            k=k,
             mode=options.mode,
             rewrite=rewrite,
             filters=options.filters,
@@ -272,10 +275,11 @@ class Answerer:
 
     def _generate(self, draft: Draft) -> Iterator[AnswerEvent]:
         started = time.perf_counter()
-        hits = draft.answer.hits[: self.settings.sources]
+        count = max(self.settings.sources, asked_count(draft.answer.question) or 0)
+        hits = draft.answer.hits[:count]
         if self.llm is None:  # quoted sentences may come from anywhere in an abstract
             hits = self.retriever.whole_papers(draft.answer.question, hits)
-        sources = self._sources(hits, self.settings.sources)
+        sources = self._sources(hits, count)
         draft.sources = sources
         sentences = self._sentences(draft, sources)
         noted = not draft.answer.tentative

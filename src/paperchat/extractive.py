@@ -70,6 +70,7 @@ MIN_LINK_WORDS = 12  # a shorter sentence with a link is a "code is at ..." note
 SECOND_PAPER_MARGIN = -0.05
 MULTI_PAPER_MARGIN = 0.2
 MAX_LIST_PAPERS = 4  # papers a "which papers ..." question may list
+MAX_ASKED_PAPERS = 10  # papers a question may ask for by number ("Give me 5 papers ...")
 # A list is about whole papers: a paper joins it when its standing (retrieval's similarity,
 # plus a share of its coverage of the question's terms and of its best sentence's score) is
 # within the margin of the lead's. No one signal decides: a paper close in embedding space
@@ -124,6 +125,16 @@ _PAPERS_REQUEST = re.compile(
     # on time series forecasting?", "Is there anything about sign language?"
     r"|^\s*(?:(?:does|do)\s+(?:the\s+collection|it|you)\s+(?:have|hold|contain|include)\s+"
     r"|is\s+there\s+)?(?:anything|something)\s+(?:on|about|regarding|related\s+to)\b",
+    re.IGNORECASE,
+)
+# A number of papers asked for: "Give me 3 papers about ...", "top five works on ...".
+_NUMBERS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5,
+    "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
+}  # fmt: skip
+_ASKED_COUNT = re.compile(
+    rf"\b(\d{{1,3}}|{'|'.join(_NUMBERS)}|a\s+couple\s+of)\s+(?:[\w-]+\s+){{0,2}}?"
+    r"(?:papers?|works?|studies|study|articles?|publications?)\b",
     re.IGNORECASE,
 )
 # A question asks (a "?", or a question or request word first); a few keywords do not.
@@ -308,6 +319,17 @@ def asks_which_papers(question: str) -> bool:
         return True
     found = _WHICH_PAPER.search(question)
     return bool(found and found.group().lower().endswith("s"))
+
+
+def asked_count(question: str) -> int | None:
+    """How many papers the question asks for ("Give me 3 papers on ...": 3), at most
+    `MAX_ASKED_PAPERS`; None when it asks for no number."""
+    found = _ASKED_COUNT.search(question)
+    if not found:
+        return None
+    said = found.group(1).lower()
+    n = 2 if said.startswith("a") else _NUMBERS.get(said) or int(said)
+    return max(1, min(n, MAX_ASKED_PAPERS))
 
 
 @dataclass(frozen=True, slots=True)
@@ -513,13 +535,17 @@ def choose_papers(question: str, scored: Sequence[Candidate]) -> list[int]:
     most = max(coverage.values())
     # In retrieval's order: its ranking weighs whole abstracts, a sentence score one sentence.
     others = sorted(n for n in best if n not in lead)
+    asked = asked_count(question)
+    if asked:
+        # "Give me 3 papers on ...": as many as asked, by their standing, when they hold
+        # enough of the question's terms; only the lead when none does.
+        covering = [n for n in others if coverage[n] >= most * LIST_COVERAGE_SHARE]
+        standing = _standing(scored, best, coverage)
+        ranked = sorted(covering, key=lambda n: -standing[n])[: max(0, asked - len(lead))]
+        return [*lead, *sorted(ranked)][:asked]  # in retrieval's order, as lists are
     if asks_which_papers(question):
         covering = [n for n in others if coverage[n] >= most * LIST_COVERAGE_SHARE]
-        relevance = {c.source.n: c.source.hit.relevance or 0.0 for c in scored}
-        standing = {
-            n: relevance[n] + LIST_COVERAGE_WEIGHT * coverage[n] + LIST_SENTENCE_WEIGHT * best[n]
-            for n in best
-        }
+        standing = _standing(scored, best, coverage)
         bar = max(standing[n] for n in lead) - LIST_MARGIN
         return [*lead, *(n for n in covering if standing[n] >= bar)][:MAX_LIST_PAPERS]
     margin = MULTI_PAPER_MARGIN if several else SECOND_PAPER_MARGIN
@@ -529,6 +555,17 @@ def choose_papers(question: str, scored: Sequence[Candidate]) -> list[int]:
         held = max(coverage[n] for n in lead)
         others = [n for n in others if coverage[n] >= held]
     return [*lead, *others][: min(MAX_PAPERS, compared_count(question))]
+
+
+def _standing(
+    scored: Sequence[Candidate], best: dict[int, float], coverage: dict[int, float]
+) -> dict[int, float]:
+    """How well each paper answers a list question: similarity, coverage, best sentence."""
+    relevance = {c.source.n: c.source.hit.relevance or 0.0 for c in scored}
+    return {
+        n: relevance[n] + LIST_COVERAGE_WEIGHT * coverage[n] + LIST_SENTENCE_WEIGHT * best[n]
+        for n in best
+    }
 
 
 def compared_count(question: str) -> int:

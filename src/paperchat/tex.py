@@ -42,6 +42,8 @@ _ABBREVIATIONS = {"eg": "e.g.", "ie": "i.e.", "etal": "et al.", "etc": "etc.", "
 def plain(text: str) -> str:
     """The text with its TeX markup read as text; text without any is returned as it is."""
     text = _TIE.sub(" ", text)
+    if "``" in text:  # TeX's quotation marks: ``SimVLG''
+        text = text.replace("``", "\u201c").replace("''", "\u201d")
     if "^" in text:  # "S^2IP-LLM" is raised outside math too
         text = _RAISED.sub(lambda m: (m[1] or m[2]).translate(_SUPERSCRIPTS), text)
     if "\\" not in text:
