@@ -82,6 +82,16 @@ def test_who_wrote_it_says_the_record_first_on_every_backend(ingested) -> None:
     assert answer.citations[0].title.startswith("ELECTRA:") and len(llm.requests) == 1
 
 
+def test_papers_by_an_author_in_a_collection_without_authors_say_so(ingested) -> None:
+    # The shipped listings record no authors: the answer says that, not a closest paper.
+    answer = make_answerer(ingested, None).answer("Papers by Kevin Clark")
+    assert answer.text == (
+        "No paper in the collection lists Kevin Clark among its authors; none of its records "
+        "names any author."
+    )
+    assert answer.citations == [] and not answer.abstained
+
+
 # Close to the collection in embedding space (transformers, images, pre-training), but about
 # topics no paper covers: dense similarity alone let these through.
 NEAR_MISSES = [

@@ -65,6 +65,16 @@ def test_who_wrote_it_and_where_it_appeared_come_from_the_record(formats_pipelin
     assert f'According to "{ELECTRA}" [1], ' in answer.text
 
 
+def test_papers_by_an_author_are_listed_from_the_records(formats_pipeline) -> None:
+    answerer = formats_pipeline.answerer("extractive")
+    answer = answerer.answer("Which papers did Clark write?")
+    assert answer.text == f'The collection lists 1 paper by Clark: "{ELECTRA}" [1].'
+    assert [c.title for c in answer.citations] == [ELECTRA] and not answer.abstained
+    nobody = answerer.answer("Papers by Nobody Here")
+    assert nobody.text == "No paper in the collection lists Nobody Here among its authors."
+    assert nobody.citations == [] and nobody.hits == []
+
+
 def test_filters_by_category_author_date_and_source(formats_pipeline) -> None:
     p = formats_pipeline
     query = "pre-training models"

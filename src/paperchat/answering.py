@@ -13,11 +13,17 @@ import re
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 
 from paperchat.abstention import off_topic, sentence_relevance, tentative
-from paperchat.bibliography import asked, record_sentence
+from paperchat.bibliography import (
+    asked,
+    author_filter_names,
+    author_named,
+    by_author_sentence,
+    record_sentence,
+)
 from paperchat.chunking import count_tokens as cl100k_tokens
 from paperchat.citations import (
     CheckedSentence,
@@ -55,6 +61,7 @@ __all__ = [
 MIN_PASSAGE_WORDS = 20  # a source is never shortened below this to fit a small context
 PROMPT_SLACK_TOKENS = 16  # our count and the server's may differ by a few template tokens
 CONDENSE_MAX_TOKENS = 64
+MAX_AUTHOR_PAPERS = 10  # papers an author lookup lists; more are counted
 MIN_OVERLAP_CHARS = 20  # consecutive chunks share a window overlap at least this long
 # A label pasted with a question ("Q: Which papers ...?"): no part of what it asks.
 _QUESTION_LABEL = re.compile(r"^(?:q|question)\s*[:.)]\s*(?=\S)", re.IGNORECASE)
@@ -131,6 +138,9 @@ class Answerer:
         if kind := kind_of(question):  # "hi", "How many papers are in the collection?"
             yield from self._reply(kind, question, start, options)
             return
+        if author := author_named(question):  # "Papers by Kevin Clark"
+            yield from self._by_author(author, question, start, options)
+            return
         reading = self.read(question, history, options)
         hits = reading.hits
         timings = {"retrieve": time.perf_counter() - start}
@@ -165,17 +175,48 @@ class Answerer:
         if not stats.papers:
             raise IndexNotReadyError(index.empty_hint())
         yield Retrieved([])
-        answer = Answer(text="", question=question, timings={"retrieve": 0.0})
-        draft = Draft(answer, start, self.count_tokens, options.limits or Limits())
+        phrases = title_phrases(index) if kind == "contents" else ()
+        draft = self._draft(question, [], start, options)
+        yield from self._whole(draft, CheckedSentence(reply(kind, stats, phrases)))
+
+    def _by_author(
+        self, author: str, question: str, start: float, options: AnswerOptions
+    ) -> Iterator[AnswerEvent]:
+        """The papers whose records name the author, cited; or saying that none does."""
+        index = self.retriever.index
+        wanted = Filters(authors=author_filter_names(author))
+        if options.filters:
+            wanted = replace(options.filters, authors=wanted.authors)
+        payloads, _ = index.heads(MAX_AUTHOR_PAPERS + 1, filters=wanted)
+        found = len(payloads)
+        hits = (
+            self.retriever.search(author, k=found, filters=wanted)[:MAX_AUTHOR_PAPERS]
+            if found
+            else []
+        )
+        yield Retrieved(hits)
+        draft = self._draft(question, hits, start, options)
+        draft.sources = self._sources(hits, len(hits))
+        recorded = found > 0 or bool(index.facet("author_keys", 1))
+        text = by_author_sentence(author, hits, found > MAX_AUTHOR_PAPERS, recorded)
+        yield from self._whole(draft, CheckedSentence(text, cited=[s.n for s in draft.sources]))
+
+    def _draft(self, question: str, hits: list[Hit], start: float, options: AnswerOptions) -> Draft:
+        timings = {"retrieve": time.perf_counter() - start}
+        answer = Answer(text="", hits=hits, question=question, timings=timings)
+        return Draft(answer, start, self.count_tokens, options.limits or Limits())
+
+    def _whole(self, draft: Draft, sentence: CheckedSentence) -> Iterator[AnswerEvent]:
+        """An answer of one sentence known whole before it is written (no retrieval or model
+        writes it): written, finished, done."""
         try:
-            phrases = title_phrases(index) if kind == "contents" else ()
-            yield draft.write(reply(kind, stats, phrases))
+            yield from draft.add(sentence)
         except Cut as cut:
             if cut.delta is not None:
                 yield cut.delta
         self._finish(draft)
-        answer.timings["total"] = time.perf_counter() - start
-        yield Done(answer)
+        draft.answer.timings["total"] = time.perf_counter() - draft.start
+        yield Done(draft.answer)
 
     def count_tokens(self, text: str) -> int:
         """Tokens with the answering model's tokenizer; cl100k for the extractive backend."""

@@ -1,13 +1,16 @@
-"""Questions about a paper's record rather than its content: who wrote it, when, and where.
+"""Questions about a paper's record rather than its content: who wrote it, when, and where,
+and which papers an author wrote.
 
 An abstract rarely says who wrote it or where it appeared, so the answer to "Who wrote the
 ELECTRA paper?" comes from the record a source file gave (BibTeX, the arXiv snapshot, JSONL),
 or, when the collection has none, says so instead of quoting the abstract as if it answered.
+"Papers by Kevin Clark" is looked up the same way, by the records' authors.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from paperchat.extractive import join_words
@@ -37,6 +40,79 @@ _VENUE = re.compile(
     r"|\bpublished\s+(?:at|in)\s+(?:which|what)\s+(?:venue|conference|journal)\b",
     re.IGNORECASE,
 )
+
+
+# Papers looked up by who wrote them: "Papers by Kevin Clark", "Which papers did Clark
+# write?", "List the works from LeCun". The name is all that follows (or precedes "write").
+_NAME = r"(?P<name>[^\W\d_][\w'.-]*(?:\s+[^\W\d_][\w'.-]*){0,3})"
+_PAPERS = r"(?:papers?|works?|articles?|publications?)"
+_BY_AUTHOR = (
+    re.compile(
+        r"^\s*(?:(?:which|what|list|show(?:\s+me)?|find|give\s+me|are\s+there)\s+)?"
+        rf"(?:the\s+|all\s+|any\s+)?{_PAPERS}\s+(?:(?:are|were|was|is)\s+)?"
+        rf"(?:(?:written|authored|co-?authored)\s+by|by|from)\s+{_NAME}\s*[?.!]*\s*$",
+        re.IGNORECASE,
+    ),
+    re.compile(
+        rf"^\s*(?:which|what)\s+(?:{_PAPERS}\s+)?(?:did|has|have)\s+{_NAME}\s+"
+        r"(?:write|written|author|authored|co-?authored|publish|published)\s*[?.!]*\s*$",
+        re.IGNORECASE,
+    ),
+)
+# Not a person: "papers from the collection", "papers from this year".
+_NOT_NAME_WORDS = (
+    "the a an this that these those collection corpus library index database my our your "
+    "me us them it all any some year month week"
+)
+_NOT_NAMES = frozenset(_NOT_NAME_WORDS.split())
+# An acronym is a paper's or a model's name, not a person's: "papers from CLIP".
+_ACRONYM = re.compile(r"[A-Z]{2,}\d*")
+
+
+def author_named(question: str) -> str | None:
+    """The author whose papers the question asks for, or None. A name is capitalised
+    ("Kevin Clark", "LeCun"), unless the whole question is typed in lower case."""
+    for pattern in _BY_AUTHOR:
+        found = pattern.match(question)
+        if not found:
+            continue
+        name = " ".join(found["name"].split())
+        parts = name.split()
+        if any(p.lower() in _NOT_NAMES or _ACRONYM.fullmatch(p) for p in parts):
+            return None
+        if question != question.lower() and not all(p[0].isupper() for p in parts):
+            return None
+        return name
+    return None
+
+
+def author_filter_names(author: str) -> tuple[str, ...]:
+    """What the author filter is given for a name asked about: the name, or its last name
+    when it has initials ("Y. LeCun" is recorded as "Yann LeCun")."""
+    parts = author.split()
+    if any(len(p.rstrip(".")) == 1 for p in parts[:-1]):
+        return (parts[-1],)
+    return (author,)
+
+
+def by_author_sentence(
+    author: str, hits: Sequence[Hit], more: bool = False, recorded: bool = True
+) -> str:
+    """One sentence listing the papers whose records name `author`, each cited by its number
+    (1, 2, ... in the order given); `more` when there are others beyond these, `recorded`
+    False when no record of the collection names any author."""
+    who = _field(author)
+    if not hits:
+        none = "" if recorded else "; none of its records names any author"
+        return f"No paper in the collection lists {who} among its authors{none}."
+    cited = [f'"{plain(h.title)}" [{n}]' for n, h in enumerate(hits, start=1)]
+    if more:
+        return (
+            f"The collection lists more than {len(hits)} papers by {who}; {len(hits)} of them: "
+            + (join_words(cited) + ".")
+        )
+    count = "1 paper" if len(hits) == 1 else f"{len(hits)} papers"
+    return f"The collection lists {count} by {who}: {join_words(cited)}."
 
 
 @dataclass(frozen=True, slots=True)
