@@ -154,6 +154,24 @@ def test_coverage_weighs_distinctive_terms_and_ignores_question_words() -> None:
     # "CLIP-style" asks about CLIP: the suffix is no topic of its own (alone it is one).
     assert distinctive_terms("CLIP-style models for medical images") == ["clip", "medic", "imag"]
     assert distinctive_terms("style transfer") == ["style", "transfer"]
+    # Nor how a question asks for a definition or a reading: "mean", "read", "learn".
+    assert distinctive_terms("What does replaced token detection mean?") == [
+        "replac",
+        "token",
+        "detect",
+    ]
+    question = "Which paper should I read to learn about continual pre-training?"
+    assert distinctive_terms(question) == ["continu", "pre", "train"]
+    assert distinctive_terms("I want to know about speech tokenizers") == ["speech", "token"]
+    # ... but "mean" in a question about it, and "stand for", which its answer says, stay.
+    assert "mean" in distinctive_terms("Which paper uses a mean teacher?")
+    assert "stand" in distinctive_terms("What does POA stand for?")
+
+
+def test_a_question_asking_what_a_term_means_is_covered_by_its_paper(ingested) -> None:
+    question = "What does replaced token detection mean?"
+    (electra, *_) = ingested.retriever.search(question, k=5)
+    assert electra.title.startswith("ELECTRA:") and electra.coverage == pytest.approx(1.0)
 
 
 def test_a_question_with_or_is_read_once_per_alternative() -> None:

@@ -59,6 +59,18 @@ GENERIC_WORDS = (
     # many ...?".
     "collection anything something tell know list give overview suggest many"
 )
+# How a question asks, not what it asks about: "What does replaced token detection mean?",
+# "Which paper should I read to learn about continual pre-training?", "I want to know about
+# ...". Their words would be terms a paper must hold ("mean", "read", "learn"). Not "stand
+# for": "What does InSerter stand for?" is answered by the sentence saying "stands for".
+_ASKING_PHRASE = re.compile(
+    r"\b(?:mean|means)\s*[?.!]*\s*$"
+    r"|\b(?:should|could|can|do|would|must)\s+(?:i|we|one)\s+(?:read|cite|start\s+with)\b"
+    r"|\b(?:i|we)\s+(?:want|would\s+like|need|wish|'d\s+like)\s+to\s+"
+    r"(?:know|learn|read|understand)\b"
+    r"|\b(?:to\s+)?learn\s+(?:more\s+)?about\b",
+    re.IGNORECASE,
+)
 # "CLIP-style models" asks about CLIP: the suffix says "of that kind", not a topic of its own.
 _KIND_SUFFIX = re.compile(r"(?<=\w)-(?:like|style|based|type|inspired)\b", re.IGNORECASE)
 NAME_LOOKUP_LIMIT = 10  # papers fetched per name lookup
@@ -98,10 +110,15 @@ def _generic_terms() -> frozenset[str]:
     return frozenset(words(GENERIC_WORDS))
 
 
+def asked_about(question: str) -> str:
+    """The question without the words of how it asks (`_ASKING_PHRASE`) or of a kind suffix."""
+    return _KIND_SUFFIX.sub("", _ASKING_PHRASE.sub(" ", question))
+
+
 def distinctive_terms(question: str) -> list[str]:
     """The question's stemmed content terms, without generic research words, each once."""
     generic = _generic_terms()
-    asked = _KIND_SUFFIX.sub("", question)
+    asked = asked_about(question)
     return [t for t in dict.fromkeys(words(asked)) if t not in generic]
 
 
@@ -118,7 +135,7 @@ def readings(question: str, terms: list[str]) -> list[list[str]]:
     editing"; a stop word right after "or" is skipped: "at 4K or from bilingual prompts"); a
     question without "or" has one reading, all its terms.
     """
-    tokens = _TOKEN.findall(_KIND_SUFFIX.sub("", question))
+    tokens = _TOKEN.findall(asked_about(question))
     stems = [words(token) for token in tokens]
     held = set(terms)
 
@@ -270,7 +287,7 @@ class Retriever:
         """What the engine is asked for `query`: its vectors and the fusion settings."""
         return QueryVectors(
             dense=self.embedder.embed_query(query) if mode != "sparse" else None,
-            sparse=sparse_query(query) if mode != "dense" else None,
+            sparse=sparse_query(_ASKING_PHRASE.sub(" ", query)) if mode != "dense" else None,
             weights=(self.settings.dense_weight, self.settings.sparse_weight),
             prefetch=max(self.settings.prefetch, k * 4),
             rrf_k=self.settings.rrf_k,
