@@ -21,6 +21,7 @@ from paperchat.conversation import (
     cited_papers,
     compares_back,
     compares_both,
+    listed_back,
     pointed_papers,
     read_conversation,
 )
@@ -292,6 +293,19 @@ def test_papers_pointed_to_by_their_place_in_the_last_answer(answerer):
     assert titles(second) == [listed[1], listed[0]]  # in the order the turn points to them
 
 
+def test_a_place_beyond_the_last_answer_points_into_the_list_before_it(answerer):
+    listing, narrowed, second = converse(
+        answerer,
+        "Which papers study speech tokenizers?",
+        "Which of them uses a codec?",
+        "Tell me more about the second one.",
+    )
+    listed = titles(listing)
+    assert len(listed) >= 2 and len(titles(narrowed)) == 1
+    # The last answer cited one paper: "the second one" is the list's second.
+    assert titles(second) == [listed[1]]
+
+
 def test_which_one_of_the_listed_papers_is_the_one_its_words_fit(answerer):
     listing, which = converse(
         answerer, "Which papers pre-train on source code?", "Which one uses data flow?"
@@ -351,6 +365,28 @@ def test_asks_which_one_reads_the_ways_of_picking_from_a_list() -> None:
     assert asks_which_one("Which of the two is faster?")
     assert not asks_which_one("Which paper uses data flow?")  # a question of its own
     assert not asks_which_one("Is this one faster?")
+
+
+def test_listed_back_keeps_the_last_answer_while_it_has_the_place() -> None:
+    conversation = read_conversation(
+        [
+            Turn("user", "Which papers ...?"),
+            Turn("assistant", answer_citing((1, "T0"), (2, "T1"), (3, "T2"))),
+            Turn("user", "Which of them ...?"),
+            Turn("assistant", answer_citing((1, "T1"))),
+        ]
+    )
+    assert [p.title for p in conversation.papers] == ["T1"]
+    assert [p.title for p in listed_back("the second one?", conversation).papers] == [
+        "T0",
+        "T1",
+        "T2",
+    ]
+    # "the first one", "the last one", or no place: the last answer is what it means.
+    for turn in ("Tell me about the first one.", "and the last one?", "What does it do?"):
+        assert listed_back(turn, conversation) == conversation
+    # No earlier answer has a fourth paper: nothing to point into.
+    assert listed_back("the fourth one", conversation) == conversation
 
 
 def test_pointed_papers_reads_places_and_ignores_what_is_not_there() -> None:

@@ -157,6 +157,8 @@ class Conversation:
     # Papers the answers before the last one cited and it did not, the latest answer's first.
     earlier: tuple[CitedPaper, ...] = ()
     previous: tuple[CitedPaper, ...] = ()  # the papers the answer before the last cited
+    # Each earlier answer's cited papers, the latest answer first (for "the second one").
+    lists: tuple[tuple[CitedPaper, ...], ...] = ()
 
     @property
     def last_question(self) -> str:
@@ -176,8 +178,23 @@ def read_conversation(history: Sequence[Turn]) -> Conversation:
     shown = {p.paper_id for p in papers}
     earlier = [p for answer in answers[1:] for p in cited_papers(answer) if p.paper_id not in shown]
     earlier = list({p.paper_id: p for p in earlier}.values())[:MAX_CONVERSATION_PAPERS]
+    lists = tuple(tuple(cited_papers(answer)[:MAX_CONVERSATION_PAPERS]) for answer in answers[1:])
     previous = tuple(cited_papers(answers[1])) if len(answers) > 1 else ()
-    return Conversation(questions, tuple(papers), last_answer, tuple(earlier), previous)
+    return Conversation(questions, tuple(papers), last_answer, tuple(earlier), previous, lists)
+
+
+def listed_back(turn: str, conversation: Conversation) -> Conversation:
+    """The conversation whose last papers are those a place in the turn points into: "Tell
+    me more about the second one" after an answer citing one paper (which of four "uses a
+    codec?") points into the latest answer before it that cited two or more."""
+    places = [_PLACES[(m.group(1) or m.group(2)).lower()] for m in _POINTED.finditer(turn)]
+    need = max((i + 1 for i in places if i >= 0), default=0)
+    if need <= len(conversation.papers):
+        return conversation
+    for papers in conversation.lists:
+        if len(papers) >= need:
+            return replace(conversation, papers=papers)
+    return conversation
 
 
 def cited_papers(content: str) -> list[CitedPaper]:
@@ -274,6 +291,7 @@ class ConversationReader:
         conversation = read_conversation(turns[-window:] if window else [])
         if not conversation.papers and conversation.answer:
             conversation = self._titled(conversation)
+        conversation = listed_back(turn, conversation)
         alone = self.retriever.search(turn, k=k, mode=mode)
         if not conversation.questions:
             return Reading("standalone", turn, turn, alone)
