@@ -68,6 +68,7 @@ class FakeAnswerer:
         default_factory=lambda: ["ELECTRA detects replaced tokens [1].", " It is efficient [1]."]
     )
     abstained: bool = False
+    unsupported: list[str] = field(default_factory=list)  # sentences no source supports
     fail_before: PaperchatError | None = None
     fail_after: tuple[int, Exception] | None = None
     calls: list[Call] = field(default_factory=list)
@@ -106,6 +107,7 @@ class FakeAnswerer:
             text="".join(self.sentences),
             citations=citations,
             abstained=self.abstained,
+            unsupported=list(self.unsupported),
             hits=self.hits,
             question=question,
             timings={"retrieve": 0.01, "generate": 0.02, "total": 0.03},

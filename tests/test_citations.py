@@ -15,6 +15,7 @@ from paperchat.answering import Answerer, Delta, Done
 from paperchat.citations import (
     SentenceBuffer,
     is_abstention,
+    specifics,
     split_markers,
     split_sentences,
     with_markers,
@@ -173,6 +174,39 @@ def test_sentence_no_source_supports_is_reported_and_left_uncited(ingested) -> N
     assert f"{OFF}." in answer.text and f"{OFF} [" not in answer.text
     assert [c.n for c in answer.citations] == [electra]
     assert_citations_consistent(answer)
+
+
+@pytest.mark.parametrize(
+    ("claim", "numbers", "names"),
+    [
+        ("Elon Musk created Language-Codec in 2019.", {"2019"}, {"musk", "language-codec"}),
+        (
+            "It reaches 85.3% on GLUE, beating RoBERTa's 1,024-token model.",
+            {"85.3", "1024"},
+            {"glue", "roberta"},
+        ),
+        # The first word, and one opening a clause after a colon, are capitalised anyway.
+        ("The model: Its discriminator learns from every token.", set(), set()),
+    ],
+)
+def test_a_claims_specifics_are_its_numbers_and_names(
+    claim: str, numbers: set[str], names: set[str]
+) -> None:
+    assert specifics(claim) == (numbers, names)
+
+
+def test_a_claim_close_in_meaning_but_with_facts_the_source_lacks_is_not_cited(ingested) -> None:
+    electra = source_number(ingested, ELECTRA_Q, ELECTRA_TITLE)
+    made_up = "ELECTRA was designed by Elon Musk at Berkeley in 2019 to detect replaced tokens"
+    reply = f"{QUARTER} [{electra}]. {made_up} [{electra}]."
+    answer = make_answerer(ingested, FakeLLM(reply)).answer(ELECTRA_Q)
+    # The true claim keeps its citation; the made-up one is reported and left uncited.
+    assert answer.text == f"{QUARTER} [{electra}]. {made_up}."
+    assert answer.unsupported == [f"{made_up}."]
+    # The abstract's own numbers are specifics it holds: "less than 1/4 of their compute".
+    quarter = "ELECTRA matches RoBERTa and XLNet with less than 1/4 of their compute"
+    cited = make_answerer(ingested, FakeLLM(f"{quarter} [{electra}].")).answer(ELECTRA_Q)
+    assert cited.text == f"{quarter} [{electra}]." and cited.unsupported == []
 
 
 @pytest.mark.parametrize(

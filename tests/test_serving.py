@@ -16,7 +16,14 @@ from fakes import ELECTRA, FakeAnswerer, FakePipeline
 from paperchat.errors import LLMUnavailableError
 from paperchat.records import Answer, Citation, Hit
 from paperchat.server.api import create_app
-from paperchat.server.cards import answer_html, friendly, hits_html, html_text, sources_html
+from paperchat.server.cards import (
+    UNSUPPORTED,
+    answer_html,
+    friendly,
+    hits_html,
+    html_text,
+    sources_html,
+)
 from paperchat.server.indexing import BackgroundIndexer, IndexStatus
 from paperchat.server.metrics import Metrics
 from paperchat.server.protocol import (
@@ -426,6 +433,30 @@ def test_ui_streams_an_answer_with_linked_markers_and_source_cards():
     assert [t.role for t in turns] == ["user", "assistant"]
     assert turns[1].content.startswith("ELECTRA detects replaced tokens [1].")
     assert f"[1] {ELECTRA.title}" in turns[1].content
+
+
+def test_a_sentence_no_source_supports_is_named_in_the_api_and_marked_in_the_ui():
+    made_up = "Elon Musk <b>made</b> it in 2019."
+    answerer = FakeAnswerer(
+        sentences=["ELECTRA detects replaced tokens [1].", f" {made_up}"], unsupported=[made_up]
+    )
+    service = ready_service(answerer)
+    whole = service.create_chat_completion(request())
+    assert isinstance(whole, ChatCompletionResponse) and whole.unsupported == [made_up]
+    stream = service.create_chat_stream(request(stream=True))
+    assert not isinstance(stream, ErrorResponse)
+    final = [e for e in sse_events(list(stream)) if isinstance(e, dict) and e["choices"]][-1]
+    assert final["unsupported"] == [made_up]
+    messages, _, _ = list(
+        ChatUI(service, "extractive").respond("What is ELECTRA?", [], 5, "hybrid", "extractive")
+    )[-1]
+    shown = messages[0]["content"]
+    escaped = "Elon Musk &lt;b&gt;made&lt;/b&gt; it in 2019."
+    assert f'<span class="unsupported" title="{UNSUPPORTED}">{escaped}</span>' in shown
+    assert "<b>" not in shown and 'class="unsupported"' not in shown.split(escaped)[1]
+    # A supported answer marks nothing, and the API says so.
+    plain = ready_service(FakeAnswerer()).create_chat_completion(request())
+    assert isinstance(plain, ChatCompletionResponse) and plain.unsupported == []
 
 
 def test_ui_shows_a_friendly_message_when_the_model_is_unreachable():

@@ -28,6 +28,7 @@ from paperchat.chunking import count_tokens as cl100k_tokens
 from paperchat.citations import (
     CheckedSentence,
     CitationChecker,
+    Repeats,
     SentenceBuffer,
     split_markers,
 )
@@ -409,8 +410,14 @@ class Answerer:
     ) -> Iterator[CheckedSentence | Partial]:
         """Checked sentences, and between them the safe start of the one being written."""
         assert self.llm is not None
-        checker = CitationChecker(self.embedder, sources, self.settings.support_threshold)
+        checker = CitationChecker(
+            self.embedder,
+            sources,
+            self.settings.support_threshold,
+            question=draft.answer.question,
+        )
         buffer = SentenceBuffer()
+        repeats = Repeats()
         instructions = draft.limits.instructions
         messages = self._messages(draft.answer.question, sources, instructions)
         draft.answer.usage = {"prompt_tokens": self.llm.count_message_tokens(messages)}
@@ -423,9 +430,11 @@ class Answerer:
                     draft.answer.finish_reason = "cancelled"
                     raise Cut(None)
                 draft.answer.timings.setdefault("first_token", time.perf_counter() - draft.start)
-                yield from (checker.check(s) for s in buffer.feed(delta))
-                yield Partial(buffer.streamable())
-        yield from (checker.check(s) for s in buffer.flush())
+                yield from (checker.check(s) for s in buffer.feed(delta) if not repeats.again(s))
+                start = buffer.streamable()
+                if not repeats.may_repeat(start):
+                    yield Partial(start)
+        yield from (checker.check(s) for s in buffer.flush() if not repeats.again(s))
 
     def _max_tokens(self, draft: Draft) -> int:
         limit = draft.limits.max_tokens

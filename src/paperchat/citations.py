@@ -4,6 +4,11 @@ A marker that names no source is dropped (and reported); a sentence cited to a s
 does not support it, or that another source supports far better, is re-cited to that source;
 an uncited sentence gets the best supporting source; a sentence no source supports is reported
 as unsupported. The abstain phrase is never cited.
+
+Support is closeness in meaning, which reads a sentence's topic, not its facts: "Elon Musk
+created Language-Codec in 2019 [1]" is as close to Language-Codec's abstract as a true
+sentence. So a source supports a sentence only if it also holds the sentence's specifics, its
+numbers and the names it capitalises, unless the question or a source's title says them.
 """
 
 from __future__ import annotations
@@ -44,6 +49,45 @@ _ABSTAIN = ABSTAIN_PHRASE.lower().rstrip(".")
 _ABSTAIN_WORDS = _ABSTAIN.split()
 _OPEN_CHAR, _CLOSE_CHAR = CITATION_FORMAT.split("{n}")
 _TRAILING = ".!?,;:\"')\u2026 \t\n"
+
+
+# A sentence's specifics: numbers ("12.5", "2019") and capitalised words past its first
+# ("Berkeley", "RoBERTa", "ELECTRA's").
+_TOKEN = re.compile(r"[A-Za-z0-9](?:[\w'\u2019.-]|,(?=\d))*")  # "1,024" is one number
+_DIGITS = re.compile(r"\d+(?:\.\d+)?")
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")  # "1,024" is 1024
+_OPENS_CLAUSE = re.compile(r"[:;]\s*$")
+
+
+def specifics(claim: str) -> tuple[set[str], set[str]]:
+    """The claim's numbers and its capitalised words (lower-cased), past its first word and
+    any word opening a clause after a colon."""
+    numbers: set[str] = set()
+    names: set[str] = set()
+    for i, found in enumerate(_TOKEN.finditer(claim)):
+        word = found.group().rstrip(".")
+        if _DIGITS.search(word):
+            numbers.update(_DIGITS.findall(_THOUSANDS.sub("", word)))
+        elif (
+            i
+            and len(word) > 1
+            and word[0].isupper()
+            and not _OPENS_CLAUSE.search(claim[: found.start()])
+        ):
+            names.add(_bare(word))
+    return numbers, names
+
+
+def _bare(word: str) -> str:
+    return re.sub(r"['\u2019]s$", "", word.lower())
+
+
+def _held(text: str) -> tuple[set[str], set[str]]:
+    """The numbers and the words of a text, as `specifics` compares them (a hyphenated word
+    also as its parts: "Language-Codec" holds "Codec")."""
+    numbers = set(_DIGITS.findall(_THOUSANDS.sub("", text)))
+    found = {_bare(w.rstrip(".")) for w in _TOKEN.findall(text)}
+    return numbers, found | {part for w in found for part in re.split(r"[-/]", w) if part}
 
 
 @dataclass(slots=True)
@@ -175,6 +219,32 @@ class SentenceBuffer:
         self.pending = ""
 
 
+class Repeats:
+    """The sentences a model has written, to leave out one it writes again: small models loop
+    ("The Language-Codec is a new language model ..." five times over)."""
+
+    def __init__(self) -> None:
+        self._said: set[str] = set()
+
+    def again(self, sentence: str) -> bool:
+        """True when the sentence (markers aside, any case and spacing) was written before;
+        otherwise it is now."""
+        key = _said(sentence)
+        if key in self._said:
+            return True
+        self._said.add(key)
+        return False
+
+    def may_repeat(self, start: str) -> bool:
+        """The unfinished sentence so far begins one already written: not shown yet."""
+        key = _said(start)
+        return bool(key) and any(said.startswith(key) for said in self._said)
+
+
+def _said(sentence: str) -> str:
+    return " ".join(split_markers(sentence)[0].casefold().split())
+
+
 class CitationChecker:
     """Scores sentences against the numbered sources with the dense embedder."""
 
@@ -185,6 +255,7 @@ class CitationChecker:
         threshold: float,
         *,
         margin: float = RECITE_MARGIN,
+        question: str = "",
     ) -> None:
         self.embedder = embedder
         self.threshold = threshold
@@ -198,6 +269,10 @@ class CitationChecker:
                 texts.append(text)
                 self._owners.append(s.n)
         self._vectors = embedder.embed(texts) if texts else np.zeros((0, 1))
+        self._held = {s.n: _held(f"{s.hit.title} {s.passage}") for s in sources}
+        # Named by the question or a source's title: any source may say it ("DeBERTaV3" in a
+        # sentence comparing it with ELECTRA, cited to both).
+        self._known = _held(" ".join([question, *(s.hit.title for s in sources)]))
 
     def support(self, claim: str) -> dict[int, float]:
         """Best similarity of the claim to each source."""
@@ -223,8 +298,16 @@ class CitationChecker:
         return CheckedSentence(with_markers(claim, kept), kept, invalid, supported=bool(kept))
 
     def verified(self, claim: str, cited: Sequence[int]) -> list[int]:
-        """The cited sources that support the claim, or else the one that supports it best."""
-        scores = self.support(claim)
+        """The cited sources that support the claim, or else the one that supports it best.
+        A source that lacks one of the claim's specifics supports it not at all."""
+        numbers, names = specifics(claim)
+        numbers -= self._known[0]
+        names -= self._known[1]
+        scores = {
+            n: score
+            for n, score in self.support(claim).items()
+            if numbers <= self._held[n][0] and names <= self._held[n][1]
+        }
         if not scores:
             return []
         best = max(scores, key=lambda n: scores[n])

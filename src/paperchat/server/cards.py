@@ -44,12 +44,18 @@ def link(url: str, label_html: str, css: str = "") -> str:
     return f'<a href="{attr(url)}" target="_blank" rel="noopener noreferrer"{cls}>{label_html}</a>'
 
 
+UNSUPPORTED = "No retrieved paper supports this sentence."
+
+
 def anchor_id(answer_id: str, n: int) -> str:
     return f"src-{answer_id}-{n}"
 
 
-def answer_html(text: str, answer_id: str, cited: Sequence[int]) -> str:
-    """The answer with each valid `[n]` as a link to its source card below."""
+def answer_html(
+    text: str, answer_id: str, cited: Sequence[int], unsupported: Sequence[str] = ()
+) -> str:
+    """The answer with each valid `[n]` as a link to its source card below, and each sentence
+    no source supports marked as such."""
     known = set(cited)
 
     def cite(match: re.Match[str]) -> str:
@@ -58,7 +64,14 @@ def answer_html(text: str, answer_id: str, cited: Sequence[int]) -> str:
             return match.group(0)
         return f'<a class="cite" href="#{anchor_id(answer_id, n)}" data-n="{n}">[{n}]</a>'
 
-    return f'<div class="answer">{MARKER.sub(cite, html_text(text))}</div>'
+    shown = MARKER.sub(cite, html_text(text))
+    for sentence in dict.fromkeys(unsupported):
+        escaped = html_text(sentence)
+        if escaped:
+            shown = shown.replace(
+                escaped, f'<span class="unsupported" title="{UNSUPPORTED}">{escaped}</span>'
+            )
+    return f'<div class="answer">{shown}</div>'
 
 
 def bar(value: float | None) -> str:

@@ -3,8 +3,8 @@
 Chat completions follow OpenAI's schema so any OpenAI client works unchanged. Sources come
 twice: as OpenAI's `message.annotations` (`url_citation` entries whose start/end indices span
 each `[n]` marker in the content; in a stream, in the final chunk's delta) and as paperchat's
-own `citations`, `abstained` and `tentative` at the top level of a completion (and of the
-final chunk).
+own `citations`, `abstained`, `tentative` and `unsupported` at the top level of a completion
+(and of the final chunk).
 Errors use OpenAI's envelope: `{"error": {"message", "type", "param", "code"}}`.
 """
 
@@ -248,6 +248,11 @@ class ChatCompletionResponse(BaseModel):
         description="True when the answer rests on weak evidence: its content opens by saying "
         "no paper matches the question closely."
     )
+    unsupported: list[str] = Field(
+        default_factory=list,
+        description="Sentences of the content that no retrieved paper supports, left uncited "
+        "(a model's claim whose facts no source holds).",
+    )
 
 
 # -- chat completions: stream chunks ------------------------------------------------------------
@@ -278,12 +283,13 @@ class ChatCompletionStreamResponse(BaseModel):
     citations: list[CitationRecord] | None = None
     abstained: bool | None = None
     tentative: bool | None = None
+    unsupported: list[str] | None = None
 
     def sse(self) -> str:
         """The chunk as one server-sent event, shaped like OpenAI's: unset delta fields and
         the paperchat fields of non-final chunks are left out rather than sent as null."""
         data = self.model_dump(mode="json")
-        for key in ("usage", "citations", "abstained", "tentative"):
+        for key in ("usage", "citations", "abstained", "tentative", "unsupported"):
             if data[key] is None:
                 del data[key]
         for choice in data["choices"]:

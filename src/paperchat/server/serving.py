@@ -220,6 +220,7 @@ class ChatService:
             citations=[CitationRecord.of(c) for c in answer.citations],
             abstained=answer.abstained,
             tentative=answer.tentative,
+            unsupported=list(answer.unsupported),
         )
 
     def create_chat_stream(self, request: ChatCompletionRequest) -> Iterator[str] | ErrorResponse:
@@ -461,6 +462,7 @@ class _Chunks:
             citations=[CitationRecord.of(c) for c in answer.citations],
             abstained=answer.abstained,
             tentative=answer.tentative,
+            unsupported=list(answer.unsupported),
         )
         if include_usage:  # OpenAI's usage chunk: no choices
             yield self._chunk([], usage=Usage.of(answer))

@@ -62,6 +62,7 @@ NO_LATEX: list[dict[str, str | bool]] = []
 
 CSS = """
 #chat a.cite { text-decoration: none; font-weight: 600; padding: 0 1px; }
+#chat .unsupported { opacity: .6; text-decoration: underline dotted; }
 #chat .source { margin: .5em 0; padding: .4em .6em; border-left: 3px solid #8884;
   border-radius: 4px; }
 #chat .source.flash { background: #ffd70033; }
@@ -182,7 +183,7 @@ class ChatUI:
 
     def _finish(self, answer: Answer, ex: _Exchange) -> list[Message]:
         cited = [c.n for c in answer.citations]
-        messages = [_assistant(answer_html(answer.text, ex.answer_id, cited))]
+        messages = [_assistant(answer_html(answer.text, ex.answer_id, cited, answer.unsupported))]
         if answer.citations:
             messages.append(_assistant(sources_html(answer, ex.answer_id)))
         return messages
