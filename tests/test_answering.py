@@ -14,12 +14,13 @@ import pytest
 from fake_llm import FakeLLM
 from paperchat.answering import Answerer, Delta, Done
 from paperchat.cli import main
+from paperchat.corpus import load_papers
 from paperchat.errors import BadQuestionError, LLMUnavailableError
 from paperchat.llm import ChatLLM, OpenAICompatibleLLM
 from paperchat.pipeline import Pipeline
 from paperchat.prompts import ABSTAIN_PHRASE, SOURCES_CLOSE, TENTATIVE_NOTE
 from paperchat.records import Answer, Turn
-from paperchat.settings import LLMSettings, Settings
+from paperchat.settings import SHIPPED_CORPUS, LLMSettings, Settings
 from test_llm import _refused_url
 
 ELECTRA_Q = "How does ELECTRA pre-train text encoders?"
@@ -125,6 +126,13 @@ def test_paraphrased_on_topic_questions_are_answered(ingested, question: str) ->
     answer = make_answerer(ingested, None).answer(question)
     assert not answer.abstained, [(h.title, h.relevance, h.coverage) for h in answer.hits[:3]]
     assert answer.citations
+
+
+def test_the_abstract_asked_for_is_quoted_whole(ingested) -> None:
+    (electra,) = [p for p in load_papers([SHIPPED_CORPUS])[0] if p.title.startswith("ELECTRA:")]
+    answer = make_answerer(ingested, None).answer("What is the abstract of ELECTRA?")
+    assert answer.text == f'The abstract of "{electra.title}" [1]: "{electra.abstract}"'
+    assert [c.title for c in answer.citations] == [electra.title]
 
 
 def test_a_number_of_papers_asked_for_is_retrieved_and_listed(ingested) -> None:

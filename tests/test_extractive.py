@@ -8,7 +8,9 @@ from paperchat.citations import split_sentences
 from paperchat.extractive import (
     MAX_PAPERS,
     Candidate,
+    abstract_sentence,
     asked_count,
+    asks_abstract,
     asks_for_several,
     asks_gist,
     asks_how,
@@ -249,6 +251,27 @@ def test_a_listed_paper_must_hold_some_of_the_questions_terms() -> None:
 )
 def test_the_number_of_papers_a_question_asks_for(question: str, count: int | None) -> None:
     assert asked_count(question) == count
+
+
+@pytest.mark.parametrize(
+    ("question", "asks"),
+    [
+        ("What is the abstract of ELECTRA?", True),
+        ("Show me its abstract", True),
+        ("What does the abstract of KIND say?", True),
+        ("Give me the full abstract.", True),
+        ("Which papers learn abstract representations?", False),
+        ("Which paper parses abstract syntax trees?", False),
+        ("What is ELECTRA?", False),
+    ],
+)
+def test_a_request_for_the_abstract_itself(question: str, asks: bool) -> None:
+    assert asks_abstract(question) is asks
+
+
+def test_the_abstract_is_quoted_whole_with_tex_read_as_text() -> None:
+    text = abstract_sentence("$\\mathcal{B}$-Coder: RL", "We  propose\nB-Coder, 4.9\\% better.", 2)
+    assert text == 'The abstract of "B-Coder: RL" [2]: "We propose B-Coder, 4.9% better."'
 
 
 def test_as_many_papers_are_listed_as_asked_for() -> None:

@@ -30,12 +30,15 @@ from paperchat.replies import MAX_FILE_CHARS, kind_of, reply
         ("What topics does the collection cover?", "contents"),
         ("What is in the collection?", "contents"),
         ("What papers do you have?", "contents"),
+        ("Summarize the collection", "contents"),
+        ("Give me an overview of the collection.", "contents"),
         # Questions about papers go to retrieval.
         ("Hi, what is ELECTRA?", None),
         ("How many papers are about speech?", None),
         ("What is the best paper in the collection?", None),
         ("Does the collection have anything on time series forecasting?", None),
         ("Which paper?", None),  # a follow-up on the conversation's papers
+        ("Summarize the ELECTRA paper", None),
         ("Thanks to what does ELECTRA learn faster?", None),
     ],
 )

@@ -37,7 +37,12 @@ from paperchat.conversation import ConversationReader, Reading, format_sources
 from paperchat.drafting import Cut, Delta, Draft, Limits, Partial
 from paperchat.embedding import Embedder
 from paperchat.errors import BadQuestionError, IndexNotReadyError
-from paperchat.extractive import ExtractiveAnswer, asked_count
+from paperchat.extractive import (
+    ExtractiveAnswer,
+    abstract_sentence,
+    asked_count,
+    asks_abstract,
+)
 from paperchat.index import Filters
 from paperchat.llm import ChatLLM, ContextOverflowError, Message
 from paperchat.prompts import TENTATIVE_NOTE, PromptSet, Source
@@ -369,6 +374,13 @@ class Answerer:
     def _sentences(
         self, draft: Draft, sources: list[Source]
     ) -> Iterator[CheckedSentence | Partial]:
+        question = draft.answer.question
+        if sources and sources[0].hit.named and asks_abstract(question):
+            # "What is the abstract of ELECTRA?": the abstract itself, whole, on every backend.
+            (whole,) = self.retriever.whole_papers(question, [sources[0].hit])
+            abstract = merge_chunks(whole.chunks or (whole.text,))
+            yield CheckedSentence(abstract_sentence(whole.title, abstract, 1), cited=[1])
+            return
         if sources and (what := asked(draft.answer.question)):
             # Who wrote it, when, where: the record answers, or the answer says it does not.
             lead = sources[0]

@@ -151,6 +151,13 @@ _GIST = re.compile(
     r"|^\s*what\s+is\s+.{1,60}\s+about\s*\??\s*$",
     re.IGNORECASE,
 )
+# A request for a paper's abstract itself: "What is the abstract of ELECTRA?", "Show me its
+# abstract", "What does the abstract of KIND say?".
+_ABSTRACT = re.compile(
+    r"\b(?:the|its|their|full|whole)\s+abstracts?\b(?!\s+(?:syntax|meaning|representation))"
+    r"|\babstract\s+(?:of|for)\b",
+    re.IGNORECASE,
+)
 # "How does X work / reduce ...?": asks for the method, which the sentence saying what the
 # paper proposes states, even when the question's words sit in its background sentences.
 _HOW = re.compile(r"^\s*how\s+(?:does|do|did|can|could|is|are|was|were)\b", re.IGNORECASE)
@@ -301,6 +308,16 @@ def is_keywords(question: str) -> bool:
 def asks_gist(question: str) -> bool:
     """A request for a paper's gist: "Summarize the BART paper", "Tell me about SpeechT5"."""
     return bool(_GIST.search(question))
+
+
+def asks_abstract(question: str) -> bool:
+    """A request for a paper's whole abstract, quoted as it is."""
+    return bool(_ABSTRACT.search(question))
+
+
+def abstract_sentence(title: str, abstract: str, n: int) -> str:
+    """The paper's abstract quoted whole after its title and number; TeX read as text."""
+    return f'The abstract of "{plain(title)}" [{n}]: "{plain(" ".join(abstract.split()))}"'
 
 
 def asks_how(question: str) -> bool:

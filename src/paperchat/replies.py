@@ -49,7 +49,8 @@ _COLLECTION_WORDS = frozenset(
         "paper papers collection corpus library database index indexed document documents "
         "article articles abstract abstracts record records entry entries many number total "
         "topic topics subject subjects field fields area areas cover covers contain contains "
-        "hold holds store stores kind kinds sort type types list show overview"
+        "hold holds store stores kind kinds sort type types list show overview summary "
+        "summarize summarise describe give tell content contents"
     )
 )
 MAX_FILES_NAMED = 5  # source files named in a reply; more are counted
