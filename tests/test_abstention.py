@@ -12,8 +12,15 @@ from dataclasses import replace
 
 import pytest
 
-from paperchat.abstention import off_topic, sentence_relevance, tentative
-from paperchat.prompts import TENTATIVE_NOTE
+from paperchat.abstention import (
+    introduces,
+    off_topic,
+    origin_asked,
+    origin_missing,
+    sentence_relevance,
+    tentative,
+)
+from paperchat.prompts import ABSTAIN_PHRASE, TENTATIVE_NOTE
 from paperchat.records import Hit
 from paperchat.settings import AnswerSettings
 from test_answering import make_answerer
@@ -170,3 +177,65 @@ def test_another_form_of_a_word_the_paper_holds_covers_it(ingested) -> None:
     exact = ingested.retriever.search(typo.replace("transfomer", "transformer"))[0]
     # Held, the typo weighs as a word no chunk uses: more than the word itself, not nothing.
     assert top.title.startswith("ShiftAddViT") and top.coverage >= exact.coverage
+
+
+@pytest.mark.parametrize(
+    ("question", "names"),
+    [
+        ("Which paper introduced BERT?", ["bert"]),
+        ("Who proposed CLIP?", ["clip"]),
+        ("In which paper was LoRA introduced?", ["lora"]),
+        ("Which paper introduced T5?", ["t5"]),
+        ("Which paper introduces W2PGNN to decide when to pre-train?", ["w2pgnn"]),
+        # A name describing what was proposed, or no name first: a question about content.
+        ("Which paper proposes SQL-guided pre-training with schema tracking?", []),
+        ("Which paper presents a vision-language model without a vision encoder?", []),
+        ("Which paper proposes the Transformer architecture?", []),
+        ("What is BERT?", []),
+    ],
+)
+def test_the_name_a_question_asks_the_origin_of(question: str, names: list[str]) -> None:
+    assert origin_asked(question) == names
+
+
+def _paper(title: str, abstract: str) -> Hit:
+    return Hit("p", title, 0.1, abstract, chunks=(abstract,))
+
+
+def test_a_paper_introduces_the_name_it_proposes_not_one_it_builds_on() -> None:
+    pubmed = _paper(
+        "Does CLIP Benefit Visual Question Answering in the Medical Domain?",
+        "In this work, we present PubMedCLIP, a fine-tuned version of CLIP for the medical domain.",
+    )
+    assert introduces(pubmed, "pubmedclip") and not introduces(pubmed, "clip")
+    builds = _paper("Boosting BERT", "This paper designs a new approach to train BERT models.")
+    assert not introduces(builds, "bert")
+    assert introduces(_paper("TERA: Self-Supervised Learning", "Speech."), "tera")
+    coined = _paper("Time-Aware Language", "Our research introduces BiTimeBERT 2.0, a model.")
+    assert introduces(coined, "bitimebert")
+    # The question asks where BERT comes from; the retrieved papers only build on it.
+    assert origin_missing("Which paper introduced BERT?", [builds, pubmed]) == "BERT"
+    assert origin_missing("Which paper introduced TERA?", [builds, coined]) is None  # none holds it
+    tera = _paper("TERA: Self-Supervised Learning", "We introduce TERA, which alters frames.")
+    assert origin_missing("Which paper introduced TERA?", [builds, tera]) is None
+
+
+@pytest.mark.parametrize(
+    ("question", "declined"),
+    [
+        ("Which paper introduced BERT?", "BERT"),
+        ("Which paper introduced CLIP?", "CLIP"),
+        ("Which paper introduced TERA?", None),
+        ("Which paper proposed BiTimeBERT 2.0?", None),
+        ("Which paper introduces SpeechInstructBench?", None),
+    ],
+)
+def test_which_paper_introduced_a_name_the_collection_only_uses_is_declined(
+    ingested, question: str, declined: str | None
+) -> None:
+    answer = make_answerer(ingested, None).answer(question)
+    if declined:
+        said = f"{ABSTAIN_PHRASE} It holds no paper that introduces {declined}."
+        assert answer.abstained and answer.text.startswith(said)
+    else:
+        assert not answer.abstained and answer.citations, answer.text

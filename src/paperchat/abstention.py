@@ -7,18 +7,106 @@ same questions, and an evaluation of retrieval alone can apply it too.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from paperchat.citations import split_sentences
 from paperchat.embedding import Embedder
+from paperchat.names import holds_name, name_like, normalise, text_names
 from paperchat.records import Hit
 from paperchat.settings import AnswerSettings
 
 # Papers whose best chunks are read sentence by sentence for a paraphrase: the answer's
 # lead papers; a paraphrase of a paper further down is not one the answer would quote.
 SENTENCE_PAPERS = 3
+# A name too short for `name_like` but one all the same: "T5", "mT5", "V2".
+_SHORT_NAME = re.compile(r"[A-Za-z]{1,3}\d+[A-Za-z0-9]*")
+# Words that may follow a name a paper introduces ("a framework W2PGNN to answer ...",
+# "TERA, which ..."); another lower-case word makes the name a modifier ("BERT models").
+_AFTER_A_NAME = frozenset({"to", "which", "that", "for", "is", "as", "with", "and", "or"})
+# How far after "we propose" the name it introduces may come ("we propose a new continual
+# vision-language representation learning framework, Mod-X").
+INTRODUCED_CHARS = 120
+
+
+# A question for the paper a name comes from: "Which paper introduced BERT?", "Who proposed
+# CLIP?", "In which paper was LoRA introduced?".
+_ORIGIN = re.compile(
+    r"^\s*(?:(?:which|what)\s+(?:paper|work|study|article|publication)\s+|who\s+)"
+    r"(?:first\s+)?(?:introduced|introduces|proposed|proposes|presented|presents|invented"
+    r"|created|developed|coined|came\s+up\s+with)\s+(?P<what>.+)$"
+    r"|^\s*(?:where|in\s+which\s+paper|in\s+what\s+paper)\s+(?:was|were|is|are)\s+"
+    r"(?P<was>.+?)\s+(?:first\s+)?(?:introduced|proposed|presented|described|invented)\b",
+    re.IGNORECASE,
+)
+# A sentence in which a paper brings a name in: "we introduce SpeechInstructBench", "a model
+# called TERA", "This paper presents Mod-X".
+_INTRODUCES = re.compile(
+    r"\b(?:we|the\s+authors?|(?:this|our)\s+(?:\w+\s+)?(?:paper|work|study|research|article"
+    r"|report|approach|method|framework))\s+(?:\w+\s+){0,2}?"
+    r"(?:propose|proposes|introduce|introduces|present|presents|develop|develops|design"
+    r"|designs|build|builds|release|releases|call|name|dub|term)\b"
+    r"|\b(?:called|named|dubbed|termed|coined)\b",
+    re.IGNORECASE,
+)
+
+
+def origin_asked(question: str) -> list[str]:
+    """The name a question asks the origin of ("Which paper introduced BERT?": ["bert"]), when
+    the name is what it asks about: not "Which paper proposes SQL-guided pre-training ...?",
+    where a name describes what was proposed, nor "Which paper presents a model ...?"."""
+    found = _ORIGIN.match(question)
+    if not found:
+        return []
+    words = re.findall(r"[\w.+-]+|[,()?]", re.sub(r"^\s*the\s+", "", found["what"] or found["was"]))
+    first = words[0].strip(".") if words else ""
+    if not (name_like(first) or _SHORT_NAME.fullmatch(first)) or not first[:1].isalpha():
+        return []
+    if _modifies(words[1] if len(words) > 1 else ""):
+        return []
+    return [normalise(first)]
+
+
+def _modifies(after: str) -> bool:
+    """The word after a name makes it a modifier: "BERT models", "SQL-guided pre-training"."""
+    return bool(re.fullmatch(r"[a-z]+(?:-[a-z]+)*", after)) and after not in _AFTER_A_NAME
+
+
+def introduces(hit: Hit, name: str) -> bool:
+    """The paper brings the name in: the name before its title's colon ("TERA: ..."), or the
+    first name after a sentence of its abstract proposes, introduces or names something ("we
+    introduce SpeechInstructBench", "a method called TERA"); not a name it merely uses ("we
+    present PubMedCLIP, a fine-tuned version of CLIP" introduces PubMedCLIP, not CLIP)."""
+    if ":" in hit.title and normalise(hit.title.split(":", 1)[0]) == name:
+        return True
+    text = " ".join(hit.chunks or (hit.text,))
+    for found in _INTRODUCES.finditer(text):
+        clause = re.split(r"[.;:!?]", text[found.end() : found.end() + INTRODUCED_CHARS])[0]
+        words = re.findall(r"[\w.+-]+|[,()]", clause)
+        at = next((i for i, w in enumerate(words) if name_like(w)), None)
+        if at is None or normalise(words[at].strip(".")) not in (name, name + "s"):
+            continue
+        # "BERT models", "the CLIP image encoder": a name used to say what a thing is built on.
+        if not _modifies(words[at + 1] if at + 1 < len(words) else ""):
+            return True
+    return False
+
+
+def origin_missing(question: str, hits: Sequence[Hit]) -> str | None:
+    """The name a question asks the origin of when no retrieved paper introduces it ("Which
+    paper introduced BERT?", answered by a paper merely using BERT, "LegalTurk Optimized BERT
+    ..."): the collection lacks that paper. `hits` should carry their whole abstracts. None
+    otherwise."""
+    if not hits:
+        return None
+    for name in origin_asked(question):
+        held = [h for h in hits if holds_name(name, text_names(" ".join((h.title, *h.chunks))))]
+        if held and not any(introduces(h, name) for h in held):
+            typed = (w for w in re.findall(r"[\w.+-]+", question) if normalise(w) == name)
+            return next(typed, name)
+    return None
 
 
 def off_topic(hits: Sequence[Hit], settings: AnswerSettings, sentence: Callable[[], float]) -> bool:

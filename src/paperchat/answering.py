@@ -16,7 +16,13 @@ from contextlib import closing
 from dataclasses import dataclass, replace
 from functools import cache
 
-from paperchat.abstention import off_topic, sentence_relevance, tentative
+from paperchat.abstention import (
+    off_topic,
+    origin_asked,
+    origin_missing,
+    sentence_relevance,
+    tentative,
+)
 from paperchat.bibliography import (
     asked,
     author_filter_names,
@@ -45,7 +51,7 @@ from paperchat.extractive import (
 )
 from paperchat.index import Filters
 from paperchat.llm import ChatLLM, ContextOverflowError, Message
-from paperchat.prompts import TENTATIVE_NOTE, PromptSet, Source
+from paperchat.prompts import ABSTAIN_PHRASE, TENTATIVE_NOTE, PromptSet, Source
 from paperchat.records import Answer, Citation, Hit, Turn
 from paperchat.replies import kind_of, reply
 from paperchat.retrieval import Retriever
@@ -156,8 +162,9 @@ class Answerer:
         draft = Draft(answer, start, self.count_tokens, limits, reading=reading)
         try:
             off, unsure = self._judge(reading)
-            if off:
-                yield from self._abstain(draft)
+            missing = None if off else self._origin_missing(reading)
+            if off or missing:
+                yield from self._abstain(draft, missing)
             else:
                 answer.tentative = unsure
                 yield from self._generate(draft)
@@ -309,10 +316,22 @@ class Answerer:
             return True, False
         return False, tentative(reading.hits, self.settings, sentence)
 
-    def _abstain(self, draft: Draft) -> Iterator[AnswerEvent]:
+    def _origin_missing(self, reading: Reading) -> str | None:
+        """The name a "Which paper introduced X?" question asks about when no retrieved
+        paper introduces it (`abstention.origin_missing`), read in the whole abstracts."""
+        if not origin_asked(reading.question):
+            return None
+        whole = self.retriever.whole_papers(reading.question, reading.hits)
+        return origin_missing(reading.question, whole)
+
+    def _abstain(self, draft: Draft, missing: str | None = None) -> Iterator[AnswerEvent]:
         draft.answer.abstained = True
         draft.answer.timings.setdefault("generate", 0.0)
-        yield draft.write(self.prompts.abstain(draft.answer.hits[:3]))
+        text = self.prompts.abstain(draft.answer.hits[:3])
+        if missing:  # "Which paper introduced BERT?": say which paper it lacks
+            said = f"{ABSTAIN_PHRASE} It holds no paper that introduces {missing}."
+            text = text.replace(ABSTAIN_PHRASE, said, 1)
+        yield draft.write(text)
 
     def _sources(self, hits: Sequence[Hit], count: int) -> list[Source]:
         return [
