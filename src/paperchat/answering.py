@@ -23,6 +23,7 @@ from paperchat.abstention import (
     sentence_relevance,
     tentative,
 )
+from paperchat.asked_dates import asked_dates
 from paperchat.bibliography import (
     asked,
     author_filter_names,
@@ -153,6 +154,10 @@ class Answerer:
         if author := author_named(question):  # "Papers by Kevin Clark"
             yield from self._by_author(author, question, start, options)
             return
+        dates = None if _dated(options.filters) else asked_dates(question)
+        if dates:  # "Which papers from 2024 study RAG?": a date filter, as --since/--until
+            question = dates.question
+            options = replace(options, filters=dates.filters(options.filters))
         reading = self.read(question, history, options)
         hits = reading.hits
         timings = {"retrieve": time.perf_counter() - start}
@@ -161,10 +166,15 @@ class Answerer:
         limits = options.limits or Limits()
         draft = Draft(answer, start, self.count_tokens, limits, reading=reading)
         try:
+            if dates:
+                yield draft.write(f"Only papers dated {dates.span} were searched.")
             off, unsure = self._judge(reading)
             missing = None if off else self._origin_missing(reading)
             if off or missing:
-                yield from self._abstain(draft, missing)
+                reason = f"It holds no paper that introduces {missing}." if missing else ""
+                if dates and not hits:
+                    reason = f"It holds no paper dated {dates.span} that matches it."
+                yield from self._abstain(draft, reason)
             else:
                 answer.tentative = unsure
                 yield from self._generate(draft)
@@ -324,14 +334,17 @@ class Answerer:
         whole = self.retriever.whole_papers(reading.question, reading.hits)
         return origin_missing(reading.question, whole)
 
-    def _abstain(self, draft: Draft, missing: str | None = None) -> Iterator[AnswerEvent]:
+    def _abstain(self, draft: Draft, reason: str = "") -> Iterator[AnswerEvent]:
+        """The decline, listing the closest papers; `reason` says what the collection lacks
+        ("It holds no paper that introduces BERT.")."""
         draft.answer.abstained = True
         draft.answer.timings.setdefault("generate", 0.0)
-        text = self.prompts.abstain(draft.answer.hits[:3])
-        if missing:  # "Which paper introduced BERT?": say which paper it lacks
-            said = f"{ABSTAIN_PHRASE} It holds no paper that introduces {missing}."
-            text = text.replace(ABSTAIN_PHRASE, said, 1)
-        yield draft.write(text)
+        # With no paper retrieved at all (a filter no paper passes), there are none to list.
+        hits = draft.answer.hits[:3]
+        text = self.prompts.abstain(hits) if hits else ABSTAIN_PHRASE
+        if reason:
+            text = text.replace(ABSTAIN_PHRASE, f"{ABSTAIN_PHRASE} {reason}", 1)
+        yield draft.write((" " if draft.answer.text else "") + text)
 
     def _sources(self, hits: Sequence[Hit], count: int) -> list[Source]:
         return [
@@ -358,7 +371,7 @@ class Answerer:
                     # become the abstain phrase shows none): a model that abstains instead gets
                     # the plain abstention, not the note and then the abstention.
                     noted = True
-                    yield draft.write(TENTATIVE_NOTE)
+                    yield draft.write((" " if draft.answer.text else "") + TENTATIVE_NOTE)
                 if partial:
                     yield from draft.partial(sentence.text)
                     continue
@@ -517,6 +530,11 @@ class Answerer:
         yield from composer.compose(
             reading.turn, sources, reading.context_terms, tentative=draft.answer.tentative
         )
+
+
+def _dated(filters: Filters | None) -> bool:
+    """The request already keeps to dates (`--since`/`--until`, the UI's date filter)."""
+    return bool(filters and (filters.date_from or filters.date_to))
 
 
 def merge_chunks(chunks: Sequence[str]) -> str:
