@@ -211,6 +211,8 @@ def test_a_paper_introduces_the_name_it_proposes_not_one_it_builds_on() -> None:
     builds = _paper("Boosting BERT", "This paper designs a new approach to train BERT models.")
     assert not introduces(builds, "bert")
     assert introduces(_paper("TERA: Self-Supervised Learning", "Speech."), "tera")
+    framework = _paper("Joint Learning", "We propose a novel Text4Point framework for 3D.")
+    assert introduces(framework, "text4point")
     coined = _paper("Time-Aware Language", "Our research introduces BiTimeBERT 2.0, a model.")
     assert introduces(coined, "bitimebert")
     # The question asks where BERT comes from; the retrieved papers only build on it.

@@ -26,6 +26,13 @@ _SHORT_NAME = re.compile(r"[A-Za-z]{1,3}\d+[A-Za-z0-9]*")
 # Words that may follow a name a paper introduces ("a framework W2PGNN to answer ...",
 # "TERA, which ..."); another lower-case word makes the name a modifier ("BERT models").
 _AFTER_A_NAME = frozenset({"to", "which", "that", "for", "is", "as", "with", "and", "or"})
+# What a name introduced with its kind names ("a novel Text4Point framework"): one thing, in
+# the singular; "BERT models" are a family the paper builds on.
+_OWN_THING_WORDS = (
+    "framework model method approach benchmark dataset metric architecture strategy system "
+    "pipeline toolkit library corpus loss module paradigm technique algorithm objective mechanism"
+)
+_OWN_THING = frozenset(_OWN_THING_WORDS.split())
 # How far after "we propose" the name it introduces may come ("we propose a new continual
 # vision-language representation learning framework, Mod-X").
 INTRODUCED_CHARS = 120
@@ -88,8 +95,10 @@ def introduces(hit: Hit, name: str) -> bool:
         at = next((i for i, w in enumerate(words) if name_like(w)), None)
         if at is None or normalise(words[at].strip(".")) not in (name, name + "s"):
             continue
-        # "BERT models", "the CLIP image encoder": a name used to say what a thing is built on.
-        if not _modifies(words[at + 1] if at + 1 < len(words) else ""):
+        # "BERT models", "the CLIP image encoder": a name used to say what a thing is built on;
+        # "a novel Text4Point framework", "the LaMP-BertScore metric": the thing's own name.
+        after = words[at + 1] if at + 1 < len(words) else ""
+        if not _modifies(after) or after in _OWN_THING:
             return True
     return False
 
