@@ -163,6 +163,7 @@ def test_coverage_weighs_distinctive_terms_and_ignores_question_words() -> None:
     question = "Which paper should I read to learn about continual pre-training?"
     assert distinctive_terms(question) == ["continu", "pre", "train"]
     assert distinctive_terms("I want to know about speech tokenizers") == ["speech", "token"]
+    assert distinctive_terms("What is the abstract of HostileNet?") == ["hostilenet"]
     # ... but "mean" in a question about it, and "stand for", which its answer says, stay.
     assert "mean" in distinctive_terms("Which paper uses a mean teacher?")
     assert "stand" in distinctive_terms("What does POA stand for?")

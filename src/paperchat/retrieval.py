@@ -61,14 +61,16 @@ GENERIC_WORDS = (
 )
 # How a question asks, not what it asks about: "What does replaced token detection mean?",
 # "Which paper should I read to learn about continual pre-training?", "I want to know about
-# ...". Their words would be terms a paper must hold ("mean", "read", "learn"). Not "stand
-# for": "What does InSerter stand for?" is answered by the sentence saying "stands for".
+# ...", "the abstract of ...". Their words would be terms a paper must hold ("mean", "read",
+# "learn"). Not "stand for": "What does InSerter stand for?" is answered by the sentence
+# saying "stands for".
 _ASKING_PHRASE = re.compile(
     r"\b(?:mean|means)\s*[?.!]*\s*$"
     r"|\b(?:should|could|can|do|would|must)\s+(?:i|we|one)\s+(?:read|cite|start\s+with)\b"
     r"|\b(?:i|we)\s+(?:want|would\s+like|need|wish|'d\s+like)\s+to\s+"
     r"(?:know|learn|read|understand)\b"
-    r"|\b(?:to\s+)?learn\s+(?:more\s+)?about\b",
+    r"|\b(?:to\s+)?learn\s+(?:more\s+)?about\b"
+    r"|\b(?:the|its|their)\s+(?:full\s+|whole\s+)?abstracts?\s+(?:of|for)\b",
     re.IGNORECASE,
 )
 # "CLIP-style models" asks about CLIP: the suffix says "of that kind", not a topic of its own.
