@@ -89,3 +89,19 @@ def test_a_normal_answer_still_reads_the_same() -> None:
     text = "".join(sources.text)
     assert f"[1] {ELECTRA.title}" in text
     assert ELECTRA.url in sources.hrefs  # the code link is still a link
+
+
+def test_a_source_card_reads_tex_as_text_and_keeps_the_recorded_title() -> None:
+    title = "$\\textbf{S}^2$IP-LLM: Prompt Learning"
+    passage = "It gains 4.9\\% on Tricky~2.0 with ``quoted'' words."
+    citation = Citation(n=1, paper_id="p", title=title, passage=passage)
+    shown = " ".join(
+        "".join(
+            rendered(sources_html(Answer(text="x [1]", citations=[citation]), "a1")).text
+        ).split()
+    )
+    assert "It gains 4.9% on Tricky 2.0 with \u201cquoted\u201d words." in shown
+    assert title in shown  # a follow-up reads the cited papers back from the card's title
+    # A sentence no source supports is marked in the answer, as text.
+    marked = rendered(answer_html("Made up in 2019. Cited [1].", "a1", [1], ["Made up in 2019."]))
+    assert "span" in marked.tags and "Made up in 2019." in "".join(marked.text)

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from paperchat.conversation import SOURCES_HEADER
 from paperchat.prompts import MARKER
 from paperchat.records import Answer, Citation, Hit, is_web_url
+from paperchat.tex import plain as tex_plain
 
 PASSAGE_CHARS = 400  # cited passages are abstract windows; a few lines say enough
 BAR_CELLS = 10
@@ -93,7 +94,9 @@ def sources_html(answer: Answer, answer_id: str) -> str:
 
 
 def _card(c: Citation, answer_id: str) -> str:
-    passage = " ".join(c.passage.split())
+    # TeX read as text ("4.9%", not "4.9\\%"), as in the answer's quotes. The title stays as
+    # recorded: a follow-up reads the papers of this message back from it.
+    passage = " ".join(tex_plain(c.passage).split())
     if len(passage) > PASSAGE_CHARS:
         passage = passage[:PASSAGE_CHARS].rsplit(" ", 1)[0] + " …"
     code = [u for u in c.urls if is_web_url(u) and u != c.link]
