@@ -118,6 +118,15 @@ def test_a_word_sharing_letters_with_a_coined_acronym_names_no_paper(ingested) -
     assert top.named and top.title.startswith("Revisiting Class-Incremental Learning")
 
 
+def test_an_acronym_in_capitals_names_its_paper_though_the_word_is_common(ingested) -> None:
+    # "GRAIN" is coined by one abstract; "grain" is in 88 chunks, as in "fine-grained".
+    (top, *_) = ingested.retriever.search("Which paper proposes GRAIN?", k=5)
+    assert top.named and top.title.startswith("Grounding Descriptions in Images")
+    # The word in lower case, or inside another word, names nothing.
+    for question in ("fine-grained visual categorization", "grain of the data"):
+        assert not any(h.named for h in ingested.retriever.search(question, k=5)), question
+
+
 def test_hits_carry_their_coverage_of_the_question(ingested) -> None:
     hits = ingested.retriever.search("replaced token detection pre-training", k=3)
     assert all(h.coverage is not None and 0.0 <= h.coverage <= 1.0 for h in hits)

@@ -84,6 +84,9 @@ AMBIGUOUS_NAME_PAPERS = 3
 # "LLM" or "pre-trained models" not.
 RARE_NAME_SHARE = 0.02
 RARE_NAME_MIN_CHUNKS = 10
+# A name the question writes in capitals this long ("GRAIN") is an acronym, whatever the
+# lower-case word ("grain" of "fine-grained") is.
+MIN_CAPITALS = 3
 # A one-word name that is not the title's own ("ViLD", coined by its abstract) is the paper's
 # only while few other papers use the word: at most this share of the papers (or
 # FIELD_TERM_MIN_PAPERS). "VQA" of a captioning paper's "zero-shot VQA pipeline" is used by five
@@ -416,7 +419,13 @@ class Retriever:
         return distinct | {
             n
             for n in others
-            if (n in cased or (self._rare(n) and not field_term(n, hit.paper_id)))
+            if (
+                n in cased
+                or (
+                    (self._rare(n) or self._only_in_capitals(n, query))
+                    and not field_term(n, hit.paper_id)
+                )
+            )
             and not recased(n, query, text)
         }
 
@@ -474,6 +483,21 @@ class Retriever:
             for p in self._chunks_using(name) or []
             if word.search(str(p.get("text", "")))
         )
+
+    def _only_in_capitals(self, name: str, query: str) -> bool:
+        """The question writes the name in capitals ("GRAIN") as one paper alone does: the
+        word is common in lower case ("fine-grained"), the acronym is that paper's."""
+        typed = {w for w in re.findall(r"[\w-]+", query) if normalise(w) == name}
+        capitals = [w for w in typed if len(w) >= MIN_CAPITALS and w.isupper()]
+        if not capitals:
+            return False
+        exact = re.compile(r"(?<![\w-])" + re.escape(capitals[0]) + r"(?![\w-])")
+        papers = {
+            str(p.get("paper_id"))
+            for p in self._chunks_using(name) or []
+            if exact.search(str(p.get("text", "")))
+        }
+        return len(papers) == 1
 
     def _rare(self, name: str) -> bool:
         ids = [term_id(t) for t in words(name)]
