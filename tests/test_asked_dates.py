@@ -34,6 +34,15 @@ from paperchat.prompts import ABSTAIN_PHRASE
             "2024",
         ),
         ("2023 papers on diffusion", "papers on diffusion", "2023", "2023", "2023"),
+        # "on" after the year is a topic's, unless it ends the phrase.
+        (
+            "Is there a paper from 2019 on BERT compression?",
+            "Is there a paper on BERT compression?",
+            "2019",
+            "2019",
+            "2019",
+        ),
+        ("papers on speech from 2021 on", "papers on speech", "2021", None, "from 2021 on"),
     ],
 )
 def test_the_years_a_question_for_papers_keeps_to(

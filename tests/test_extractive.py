@@ -262,6 +262,8 @@ def test_the_number_of_papers_a_question_asks_for(question: str, count: int | No
         ("Give me the full abstract.", True),
         ("Which papers learn abstract representations?", False),
         ("Which paper parses abstract syntax trees?", False),
+        ("What is the abstract idea behind UL2?", False),
+        ("What does the abstract say?", True),
         ("What is ELECTRA?", False),
     ],
 )

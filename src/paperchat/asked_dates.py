@@ -25,7 +25,8 @@ _SPANS: tuple[tuple[re.Pattern[str], int | None, int | None, int], ...] = tuple(
     (re.compile(pattern, re.IGNORECASE), first, last, shift)
     for pattern, first, last, shift in (
         (rf"\b(?:between|from)\s+{_YEAR}\s+(?:and|to|until|-)\s+{_YEAR}\b", 1, 2, 0),
-        (rf"\b(?:since|after|from)\s+{_YEAR}\s+on(?:wards?)?\b", 1, None, 0),
+        # "from 2021 on", "since 2020 onwards"; not "from 2019 on BERT compression".
+        (rf"\b(?:since|after|from)\s+{_YEAR}\s+(?:onwards?\b|on(?=\s*(?:[,.?!]|$)))", 1, None, 0),
         (rf"\bsince\s+{_YEAR}\b", 1, None, 0),
         (rf"\bafter\s+{_YEAR}\b", 1, None, 1),
         (rf"\bbefore\s+{_YEAR}\b", None, 1, -1),

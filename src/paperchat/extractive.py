@@ -154,8 +154,10 @@ _GIST = re.compile(
 # A request for a paper's abstract itself: "What is the abstract of ELECTRA?", "Show me its
 # abstract", "What does the abstract of KIND say?".
 _ABSTRACT = re.compile(
-    r"\b(?:the|its|their|full|whole)\s+abstracts?\b(?!\s+(?:syntax|meaning|representation))"
-    r"|\babstract\s+(?:of|for)\b",
+    r"\babstract\s+(?:of|for)\b"
+    # ... the abstract as a noun, not "the abstract idea behind UL2" or "abstract syntax".
+    r"|\b(?:the|its|their|full|whole)\s+abstracts?"
+    r"(?=\s*(?:[?.!,]|$|(?:say|says|said|read|reads|again|please|in\s+full)\b))",
     re.IGNORECASE,
 )
 # "How does X work / reduce ...?": asks for the method, which the sentence saying what the
