@@ -606,6 +606,7 @@ def test_a_quantity_asked_for_is_answered_with_a_number() -> None:
         ("achieves 76\\(\\%\\) accuracy", "achieves 76% accuracy"),
         ("$\\textbf{S}^2$IP-LLM", "S\u00b2IP-LLM"),
         ("with LLM (S^2IP-LLM) to align", "with LLM (S\u00b2IP-LLM) to align"),
+        ("their G_{stack} model converges", "their G_stack model converges"),
         ("a learning rate $\\eta=10^{-3}$", "a learning rate \u03b7=10\u207b\u00b3"),
         ("R\\&D costs \\$5", "R&D costs $5"),
         ("cuts 5~10\\% of it", "cuts 5~10% of it"),  # a range, not a tie

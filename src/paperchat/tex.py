@@ -30,6 +30,8 @@ _MACRO = re.compile(r"\\([A-Za-z]+)(?:\{\})?")
 _MATH_DELIMITER = re.compile(r"\\[()\[\]]")
 # A number raised in math: "$\textbf{S}^2$IP-LLM" -> "S²IP-LLM", "10^{-3}" -> "10⁻³".
 _RAISED = re.compile(r"\^(?:\{([\d+-]+)\}|(\d))")
+# A braced subscript, in math or not: "G_{stack}" -> "G_stack".
+_SUBSCRIPT = re.compile(r"_\{(\w+)\}")
 _SUPERSCRIPTS = str.maketrans("0123456789+-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻")
 # A math dollar, not an escaped one ("\$5").
 _DOLLAR = re.compile(r"(?<!\\)\$")
@@ -46,6 +48,8 @@ def plain(text: str) -> str:
         text = text.replace("``", "\u201c").replace("''", "\u201d")
     if "^" in text:  # "S^2IP-LLM" is raised outside math too
         text = _RAISED.sub(lambda m: (m[1] or m[2]).translate(_SUPERSCRIPTS), text)
+    if "_{" in text:  # "G_{stack}": a subscript's braces go
+        text = _SUBSCRIPT.sub(r"_\1", text)
     if "\\" not in text:
         return text
     text = _FONT_ARGUMENT.sub(lambda m: m[1] if m[1] is not None else m[2], text)
