@@ -411,9 +411,10 @@ class Answerer:
             # "What is the abstract of ELECTRA?": the abstract itself, whole, on every backend.
             (whole,) = self.retriever.whole_papers(question, [sources[0].hit])
             abstract = merge_chunks(whole.chunks or (whole.text,))
-            yield CheckedSentence(abstract_sentence(whole.title, abstract, 1), cited=[1])
+            lead = sources[0].n
+            yield CheckedSentence(abstract_sentence(whole.title, abstract, lead), cited=[lead])
             return
-        if sources and (what := asked(draft.answer.question)):
+        if sources and (what := asked(question)):
             # Who wrote it, when, where: the record answers, or the answer says it does not.
             lead = sources[0]
             yield CheckedSentence(record_sentence(what, lead.hit, lead.n), cited=[lead.n])
