@@ -17,6 +17,7 @@ from paperchat.abstention import (
     off_topic,
     origin_asked,
     origin_missing,
+    ranks_papers,
     sentence_relevance,
     tentative,
 )
@@ -241,3 +242,28 @@ def test_which_paper_introduced_a_name_the_collection_only_uses_is_declined(
         assert answer.abstained and answer.text.startswith(said)
     else:
         assert not answer.abstained and answer.citations, answer.text
+
+
+@pytest.mark.parametrize(
+    ("question", "ranks"),
+    [
+        ("Which paper has the largest model?", True),
+        ("What is the best paper on CLIP?", True),
+        ("Which paper reports the highest accuracy on ImageNet?", True),
+        ("What is the most cited paper?", True),
+        ("Which paper studies the most common failure modes of CLIP?", False),
+        ("Which paper first introduced replaced token detection?", False),
+        ("Which paper makes training faster?", False),
+    ],
+)
+def test_a_question_ranking_the_papers(question: str, ranks: bool) -> None:
+    assert ranks_papers(question) is ranks
+
+
+def test_a_ranking_question_gets_the_closest_papers_tentatively(ingested) -> None:
+    answerer = make_answerer(ingested, None)
+    ranked = answerer.answer("Which paper has the largest model?")
+    assert ranked.tentative and not ranked.abstained
+    assert ranked.text.startswith(f"{TENTATIVE_NOTE} The closest paper is ")
+    # About one named paper, it is that paper's own answer.
+    assert not answerer.answer("What is the largest model in UL2?").tentative

@@ -118,6 +118,28 @@ def origin_missing(question: str, hits: Sequence[Hit]) -> str | None:
     return None
 
 
+# A question ranking the collection's papers: "Which paper has the largest model?", "What is
+# the best paper on CLIP?", "Which model is the fastest?". Retrieval finds papers close to it,
+# not the one that wins: no abstract compares itself with all the others.
+_SUPERLATIVE = (
+    r"(?:largest|biggest|smallest|best|worst|fastest|slowest|highest|lowest|newest|latest"
+    r"|oldest|earliest|most|least)"
+)
+_RANKS = re.compile(
+    r"^\s*(?:which|what)\s+(?:paper|model|work|method|approach|dataset)s?\s+(?:has|have|is|are"
+    r"|uses?|reports?|achieves?|gets?|trains?|reach(?:es)?|gives?)\s+the\s+"
+    rf"{_SUPERLATIVE}\b(?!\s+common\b)"
+    rf"|^\s*(?:what|which)\s+is\s+the\s+{_SUPERLATIVE}\s+(?:\w+\s+)?(?:paper|model|work"
+    r"|method)\b",
+    re.IGNORECASE,
+)
+
+
+def ranks_papers(question: str) -> bool:
+    """The question asks which of the collection's papers wins on something."""
+    return bool(_RANKS.search(question))
+
+
 def off_topic(hits: Sequence[Hit], settings: AnswerSettings, sentence: Callable[[], float]) -> bool:
     """True when the collection does not cover the question the hits were retrieved for.
 

@@ -20,6 +20,7 @@ from paperchat.abstention import (
     off_topic,
     origin_asked,
     origin_missing,
+    ranks_papers,
     sentence_relevance,
     tentative,
 )
@@ -324,7 +325,9 @@ class Answerer:
         sentence = cache(lambda: sentence_relevance(self.embedder, reading.question, reading.hits))
         if off_topic(reading.hits, self.settings, sentence):
             return True, False
-        return False, tentative(reading.hits, self.settings, sentence)
+        # "Which paper has the largest model?": the closest papers, not the one that wins.
+        ranked = ranks_papers(reading.question) and not any(h.named for h in reading.hits)
+        return False, ranked or tentative(reading.hits, self.settings, sentence)
 
     def _origin_missing(self, reading: Reading) -> str | None:
         """The name a "Which paper introduced X?" question asks about when no retrieved
