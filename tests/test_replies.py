@@ -10,8 +10,10 @@ import pytest
 
 from paperchat.answering import Done, Retrieved
 from paperchat.collection import CollectionStats, browse, title_phrases
+from paperchat.conversation import assistant_content
 from paperchat.pipeline import Pipeline
 from paperchat.prompts import ABSTAIN_PHRASE
+from paperchat.records import Turn
 from paperchat.replies import MAX_FILE_CHARS, kind_of, reply
 
 
@@ -24,6 +26,8 @@ from paperchat.replies import MAX_FILE_CHARS, kind_of, reply
         ("ok, thank you so much", "thanks"),
         ("What can you do?", "help"),
         ("help", "help"),
+        ("ok", "ack"),
+        ("Got it.", "ack"),
         ("How many papers are in the collection?", "size"),
         ("how many papers do you have", "size"),
         ("How many papers are indexed?", "size"),
@@ -117,3 +121,16 @@ def test_the_answerer_replies_without_retrieval_or_a_decline(
     papers = ingested.index.count_papers()
     if "collection" in message:
         assert f"holds {papers:,} papers" in answer.text
+
+
+def test_a_first_message_with_nothing_to_search_for_asks_which_paper(ingested: Pipeline) -> None:
+    answerer = ingested.answerer("extractive")
+    for message in ("what is it?", "tell me more", "What is this paper about?"):
+        answer = answerer.answer(message)
+        assert answer.text.startswith("Which paper or topic do you mean?"), message
+        assert not answer.abstained and answer.hits == []
+    # In a conversation the same words are a follow-up on its paper.
+    first = answerer.answer("What is ELECTRA?")
+    history = [Turn("user", "What is ELECTRA?"), Turn("assistant", assistant_content(first))]
+    more = answerer.answer("tell me more", history)
+    assert [c.title for c in more.citations] == [c.title for c in first.citations]

@@ -53,10 +53,11 @@ from paperchat.extractive import (
 )
 from paperchat.index import Filters
 from paperchat.llm import ChatLLM, ContextOverflowError, Message
+from paperchat.names import asked_names
 from paperchat.prompts import ABSTAIN_PHRASE, TENTATIVE_NOTE, PromptSet, Source
 from paperchat.records import Answer, Citation, Hit, Turn
 from paperchat.replies import kind_of, reply
-from paperchat.retrieval import Retriever
+from paperchat.retrieval import Retriever, distinctive_terms
 from paperchat.settings import EXTRACTIVE, AnswerSettings, LLMSettings
 
 log = logging.getLogger(__name__)
@@ -149,7 +150,8 @@ class Answerer:
         """Retrieved, then Deltas that join to the answer text, then Done."""
         start = time.perf_counter()
         question = self.validate(question)
-        if kind := kind_of(question):  # "hi", "How many papers are in the collection?"
+        if kind := kind_of(question) or self._vague(question, history, options):
+            # "hi", "How many papers are in the collection?", a first "what is it?"
             yield from self._reply(kind, question, start, options)
             return
         if author := author_named(question):  # "Papers by Kevin Clark"
@@ -189,6 +191,15 @@ class Answerer:
         self._finish(draft)
         answer.timings["total"] = time.perf_counter() - start
         yield Done(answer)
+
+    @staticmethod
+    def _vague(question: str, history: Sequence[Turn], options: AnswerOptions) -> str | None:
+        """ "vague" for a first message with no word to search for ("what is it?", "tell me
+        more"): with nothing before it, there is no paper it could mean. Later in a
+        conversation the same words are a follow-up; under a filter, about the papers left."""
+        if history or options.filters or distinctive_terms(question) or asked_names(question):
+            return None
+        return "vague"
 
     def _reply(
         self, kind: str, question: str, start: float, options: AnswerOptions

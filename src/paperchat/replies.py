@@ -27,6 +27,12 @@ _THANKS = re.compile(
     r"(?:\s+(?:a\s+lot|so\s+much|very\s+much|again))?" + _END,
     re.IGNORECASE,
 )
+# A reply that acknowledges: "ok", "got it", "yes".
+_ACK = re.compile(
+    r"^(?:ok(?:ay)?|k|yes|yep|yeah|no|nope|sure|cool|nice|great|got\s+it|i\s+see|alright|right)"
+    + _END,
+    re.IGNORECASE,
+)
 _HELP = re.compile(
     r"^(?:help|usage|what\s+(?:can|do)\s+you\s+do|who\s+are\s+you|what\s+are\s+you"
     r"|how\s+do(?:es)?\s+(?:this|it|you)\s+work|what\s+(?:can|should)\s+i\s+ask(?:\s+you)?"
@@ -58,8 +64,9 @@ MAX_FILE_CHARS = 80  # a file name is untrusted input: one bounded name
 
 
 def kind_of(question: str) -> str | None:
-    """ "greeting", "thanks", "help", "size" or "contents" for a message that asks nothing of
-    the papers; None for a question retrieval answers."""
+    """ "greeting", "thanks", "help", "ack", "size" or "contents" for a message that asks
+    nothing of the papers; None for a question retrieval answers. ("vague", a first message
+    without a word to search for, is the answerer's to tell: it knows the conversation.)"""
     text = question.strip()
     if _GREETING.match(text):
         return "greeting"
@@ -67,6 +74,8 @@ def kind_of(question: str) -> str | None:
         return "thanks"
     if _HELP.match(text):
         return "help"
+    if _ACK.match(text):
+        return "ack"
     asked = set(words(text))
     if not asked <= _COLLECTION_WORDS or not _OF_COLLECTION.search(text):
         return None
@@ -78,6 +87,13 @@ def reply(kind: str, stats: CollectionStats, phrases: Sequence[tuple[str, int]] 
     what it holds, the phrases its titles use most (`collection.title_phrases`)."""
     if kind == "thanks":
         return "You're welcome. Ask another question about the papers whenever you like."
+    if kind == "ack":
+        return "Ask another question about the papers whenever you like."
+    if kind == "vague":
+        return (
+            "Which paper or topic do you mean? Ask about a paper by its name, about a topic "
+            '("Which papers ...?"), or ask to compare papers.'
+        )
     if kind in ("greeting", "help"):
         hello = "Hello. " if kind == "greeting" else ""
         return (
