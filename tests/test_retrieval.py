@@ -22,6 +22,7 @@ from paperchat.retrieval import (
     distinctive_terms,
     idf,
     readings,
+    titled_first,
 )
 from paperchat.settings import Settings
 
@@ -125,6 +126,30 @@ def test_an_acronym_in_capitals_names_its_paper_though_the_word_is_common(ingest
     # The word in lower case, or inside another word, names nothing.
     for question in ("fine-grained visual categorization", "grain of the data"):
         assert not any(h.named for h in ingested.retriever.search(question, k=5)), question
+
+
+def test_the_one_paper_whose_title_holds_the_questions_phrase_leads(ingested) -> None:
+    # A shorter abstract saying "speech translation" twice wins BM25; the paper on it leads.
+    for question in ("Tell me about speech translation", "video moment retrieval"):
+        (top, *_) = ingested.retriever.search(question, k=5)
+        assert "Speech Translation" in top.title or "Video Moment Retrieval" in top.title
+    # A name still decides; one term alone decides nothing.
+    (named, *_) = ingested.retriever.search("What does ELECTRA do for speech translation?", k=5)
+    assert named.title.startswith("ELECTRA")
+
+
+def test_titled_first_moves_only_the_one_titled_paper() -> None:
+    hits = [
+        Hit("a", "Augmentation Invariant Units", 0.3, ""),
+        Hit("b", "Pre-training for Speech Translation", 0.2, ""),
+    ]
+    assert [h.paper_id for h in titled_first("Tell me about speech translation", hits)] == [
+        "b",
+        "a",
+    ]
+    two = [*hits, Hit("c", "Speech Translation at Scale", 0.1, "")]
+    assert titled_first("speech translation", two) == two  # two titles hold it: no lead
+    assert titled_first("translation", hits) == hits  # one term
 
 
 def test_hits_carry_their_coverage_of_the_question(ingested) -> None:

@@ -177,6 +177,23 @@ def readings(question: str, terms: list[str]) -> list[list[str]]:
     return result
 
 
+def titled_first(query: str, hits: list[Hit]) -> list[Hit]:
+    """The hits with the one paper whose title holds all the question's distinctive terms, in
+    the question's order and next to each other, first: "Tell me about speech translation" is
+    "Pre-training for Speech Translation: ...", though a shorter abstract mentioning speech
+    translation twice wins BM25. Not when a paper is named, the question has one term only,
+    or several titles hold the phrase."""
+    terms = [t for t in words(asked_about(query)) if t not in _generic_terms()]
+    if len(terms) < 2 or not hits or any(h.named for h in hits):
+        return hits
+    phrase = " ".join(terms)
+    titled = [i for i, h in enumerate(hits) if f" {phrase} " in f" {' '.join(words(h.title))} "]
+    if len(titled) != 1 or titled[0] == 0:
+        return hits
+    at = titled[0]
+    return [hits[at], *hits[:at], *hits[at + 1 :]]
+
+
 def covering_first(hits: list[Hit]) -> list[Hit]:
     """The hits with the top two swapped when the second holds the question's terms and the
     top paper far fewer of them (`COVERING_LEAD_GAP`); a named paper keeps the lead. Only the
@@ -286,7 +303,7 @@ class Retriever:
             hits = self._sparse_lead_first(hits, vectors, k, filters)
         hits = self._names_first(query, hits, vectors, mode, k, filters)
         hits = self._with_relevance(query, hits, vectors, mode, filters)
-        return covering_first(self._with_coverage(query, hits))
+        return titled_first(query, covering_first(self._with_coverage(query, hits)))
 
     def query_vectors(self, query: str, mode: Mode, k: int) -> QueryVectors:
         """What the engine is asked for `query`: its vectors and the fusion settings."""
