@@ -107,10 +107,8 @@ def by_author_sentence(
         return f"No paper in the collection lists {who} among its authors{none}."
     cited = [f'"{plain(h.title)}" [{n}]' for n, h in enumerate(hits, start=1)]
     if more:
-        return (
-            f"The collection lists more than {len(hits)} papers by {who}; {len(hits)} of them: "
-            + (join_words(cited) + ".")
-        )
+        some = f"more than {len(hits)} papers by {who}; {len(hits)} of them"
+        return f"The collection lists {some}: {join_words(cited)}."
     count = "1 paper" if len(hits) == 1 else f"{len(hits)} papers"
     return f"The collection lists {count} by {who}: {join_words(cited)}."
 

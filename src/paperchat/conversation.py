@@ -187,7 +187,7 @@ def listed_back(turn: str, conversation: Conversation) -> Conversation:
     """The conversation whose last papers are those a place in the turn points into: "Tell
     me more about the second one" after an answer citing one paper (which of four "uses a
     codec?") points into the latest answer before it that cited two or more."""
-    places = [_PLACES[(m.group(1) or m.group(2)).lower()] for m in _POINTED.finditer(turn)]
+    places = _places(turn)
     need = max((i + 1 for i in places if i >= 0), default=0)
     if need <= len(conversation.papers):
         return conversation
@@ -525,11 +525,16 @@ class _Filtered:
         return getattr(self._retriever, name)
 
 
+def _places(turn: str) -> list[int]:
+    """The places in the last answer the turn points to ("the second one": 1; "the last": -1)."""
+    return [_PLACES[(m.group(1) or m.group(2)).lower()] for m in _POINTED.finditer(turn)]
+
+
 def pointed_papers(turn: str, ours: Sequence[Hit]) -> list[Hit]:
     """The conversation's papers the turn points to by their place in the last answer ("How
     does the second one differ from the first one?"), in the order it names them; [] when it
     points to none it has."""
-    places = [_PLACES[(m.group(1) or m.group(2)).lower()] for m in _POINTED.finditer(turn)]
+    places = _places(turn)
     found = [ours[i] for i in places if -len(ours) <= i < len(ours)]
     return list({h.paper_id: h for h in found}.values()) if len(found) == len(places) else []
 

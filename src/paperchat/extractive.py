@@ -555,16 +555,14 @@ def choose_papers(question: str, scored: Sequence[Candidate]) -> list[int]:
     # In retrieval's order: its ranking weighs whole abstracts, a sentence score one sentence.
     others = sorted(n for n in best if n not in lead)
     asked = asked_count(question)
-    if asked:
-        # "Give me 3 papers on ...": as many as asked, by their standing, when they hold
-        # enough of the question's terms; only the lead when none does.
+    if asked or asks_which_papers(question):
         covering = [n for n in others if coverage[n] >= most * LIST_COVERAGE_SHARE]
         standing = _standing(scored, best, coverage)
-        ranked = sorted(covering, key=lambda n: -standing[n])[: max(0, asked - len(lead))]
-        return [*lead, *sorted(ranked)][:asked]  # in retrieval's order, as lists are
-    if asks_which_papers(question):
-        covering = [n for n in others if coverage[n] >= most * LIST_COVERAGE_SHARE]
-        standing = _standing(scored, best, coverage)
+        if asked:
+            # "Give me 3 papers on ...": as many as asked, by their standing, when they hold
+            # enough of the question's terms; only the lead when none does.
+            ranked = sorted(covering, key=lambda n: -standing[n])[: max(0, asked - len(lead))]
+            return [*lead, *sorted(ranked)][:asked]  # in retrieval's order, as lists are
         bar = max(standing[n] for n in lead) - LIST_MARGIN
         return [*lead, *(n for n in covering if standing[n] >= bar)][:MAX_LIST_PAPERS]
     margin = MULTI_PAPER_MARGIN if several else SECOND_PAPER_MARGIN

@@ -59,6 +59,11 @@ _COLLECTION_WORDS = frozenset(
         "summarize summarise describe give tell content contents"
     )
 )
+# What every reply that asks for a question says.
+_HOW_TO_ASK = (
+    'Ask about a paper by its name, about a topic ("Which papers ...?"), or ask to compare papers.'
+)
+_ASK_AGAIN = "Ask another question about the papers whenever you like."
 MAX_FILES_NAMED = 5  # source files named in a reply; more are counted
 MAX_FILE_CHARS = 80  # a file name is untrusted input: one bounded name
 
@@ -86,20 +91,16 @@ def reply(kind: str, stats: CollectionStats, phrases: Sequence[tuple[str, int]] 
     """The reply to a message `kind_of` recognised, from the collection's counts and, asked
     what it holds, the phrases its titles use most (`collection.title_phrases`)."""
     if kind == "thanks":
-        return "You're welcome. Ask another question about the papers whenever you like."
+        return f"You're welcome. {_ASK_AGAIN}"
     if kind == "ack":
-        return "Ask another question about the papers whenever you like."
+        return _ASK_AGAIN
     if kind == "vague":
-        return (
-            "Which paper or topic do you mean? Ask about a paper by its name, about a topic "
-            '("Which papers ...?"), or ask to compare papers.'
-        )
+        return f"Which paper or topic do you mean? {_HOW_TO_ASK}"
     if kind in ("greeting", "help"):
         hello = "Hello. " if kind == "greeting" else ""
         return (
             f"{hello}I answer questions about the {_papers(stats.papers)} in this collection "
-            "and cite the papers each answer quotes. Ask about a paper by its name, about a "
-            'topic ("Which papers ...?"), or ask to compare papers.'
+            f"and cite the papers each answer quotes. {_HOW_TO_ASK}"
         )
     size = f"The collection holds {_papers(stats.papers)}{_from_files(stats)}.{_years(stats)}"
     if kind == "size":

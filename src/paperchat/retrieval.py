@@ -495,10 +495,14 @@ class Retriever:
         """Of the chunks using the name's stem, the papers writing it as a word of its own
         ("Mod-X" is no "MoD"); none for a phrase ("align before fuse"), the rarity check's."""
         word = re.compile(r"(?<![\w-])" + re.escape(name) + r"(?![\w-])", re.IGNORECASE)
+        return self._papers_matching(name, word)
+
+    def _papers_matching(self, name: str, written: re.Pattern[str]) -> frozenset[str]:
+        """The papers of the chunks using the name's stem whose text `written` matches."""
         return frozenset(
             str(p.get("paper_id"))
             for p in self._chunks_using(name) or []
-            if word.search(str(p.get("text", "")))
+            if written.search(str(p.get("text", "")))
         )
 
     def _only_in_capitals(self, name: str, query: str) -> bool:
@@ -509,12 +513,7 @@ class Retriever:
         if not capitals:
             return False
         exact = re.compile(r"(?<![\w-])" + re.escape(capitals[0]) + r"(?![\w-])")
-        papers = {
-            str(p.get("paper_id"))
-            for p in self._chunks_using(name) or []
-            if exact.search(str(p.get("text", "")))
-        }
-        return len(papers) == 1
+        return len(self._papers_matching(name, exact)) == 1
 
     def _rare(self, name: str) -> bool:
         ids = [term_id(t) for t in words(name)]
