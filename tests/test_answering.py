@@ -13,6 +13,7 @@ import pytest
 
 from fake_llm import FakeLLM
 from paperchat.answering import Answerer, Delta, Done
+from paperchat.citations import split_sentences
 from paperchat.cli import main
 from paperchat.corpus import load_papers
 from paperchat.errors import BadQuestionError, LLMUnavailableError
@@ -133,6 +134,16 @@ def test_the_abstract_asked_for_is_quoted_whole(ingested) -> None:
     answer = make_answerer(ingested, None).answer("What is the abstract of ELECTRA?")
     assert answer.text == f'The abstract of "{electra.title}" [1]: "{electra.abstract}"'
     assert [c.title for c in answer.citations] == [electra.title]
+
+
+def test_a_question_only_naming_a_paper_opens_with_what_it_proposes(ingested) -> None:
+    # DCD's abstract proposes twice; the first says what DCD is, the later one a part of it.
+    answer = make_answerer(ingested, None).answer("What is DCD?")
+    (first, *_) = split_sentences(answer.text)
+    assert "dynamic contrastive distillation (DCD) framework" in first, answer.text
+    assert [c.title for c in answer.citations] == [
+        "Dynamic Contrastive Distillation for Image-Text Retrieval"
+    ]
 
 
 def test_a_number_of_papers_asked_for_is_retrieved_and_listed(ingested) -> None:

@@ -14,6 +14,7 @@ from paperchat.extractive import (
     asks_for_several,
     asks_gist,
     asks_how,
+    asks_only_paper,
     asks_which_paper,
     asks_which_papers,
     candidates,
@@ -571,6 +572,41 @@ def test_a_gist_follows_what_the_paper_proposes_with_how_it_works() -> None:
     assert with_method(rows, [proposal, after], 3, gist=False) == [proposal, after]
     # Without a sentence saying what the paper proposes, there is nothing to follow.
     assert with_method(rows, [used, result], 4) == [used, result]
+
+
+def test_a_gist_is_introduced_by_the_papers_main_proposal() -> None:
+    # "What is DCD?": a later "we propose" (a part of DCD) may score higher than the sentence
+    # proposing DCD itself; the paper's gist opens with the first.
+    source = _source(1, "Dynamic Contrastive Distillation for Image-Text Retrieval", named=True)
+    rows = _abstract(
+        source,
+        ("Retrieval models grow ever larger.", 0.1),
+        ("We present a novel dynamic contrastive distillation (DCD) framework.", 0.12),
+        ("We try to overcome these challenges from two points.", 0.24),
+        ("First, we propose to use a teacher network for hard samples.", 0.3),
+    )
+    background, main, points, part = rows
+    gist = pick_sentences(rows, 2, 0.45, introduce=True, main=True)
+    assert main in gist and background not in gist  # the field's background is not the paper
+    assert pick_sentences(rows, 2, 0.45, introduce=True) == [points, part]
+
+
+@pytest.mark.parametrize(
+    ("question", "only"),
+    [
+        ("What is DCD?", True),
+        ("What does DCD do?", True),
+        ("DCD?", True),
+        ("What is DCD's speed-up?", False),
+        ("What datasets does DCD use?", False),
+    ],
+)
+def test_a_question_asking_nothing_but_the_named_paper(question: str, only: bool) -> None:
+    source = _source(1, "DCD: Dynamic Contrastive Distillation", named=True)
+    assert asks_only_paper(question, _scored([(source, 0.3)]), 1) is only
+    # A paper the question does not name is not what it asks about.
+    unnamed = _source(1, "DCD: Dynamic Contrastive Distillation")
+    assert not asks_only_paper(question, _scored([(unnamed, 0.3)]), 1)
 
 
 def test_a_quantity_asked_for_is_answered_with_a_number() -> None:

@@ -47,6 +47,24 @@ def test_reingest_of_the_shipped_corpus_changes_nothing(index_copy: Settings) ->
         pipeline.close()
 
 
+def test_reingest_stores_the_names_todays_rules_find_without_embedding_again(
+    index_copy: Settings,
+) -> None:
+    # An index written by an earlier version: a paper's coined name ("Zecoler") is missing.
+    pid = paper_id_for("Zero-Shot Code Representation Learning via Prompt Tuning")
+    pipeline = Pipeline(index_copy)
+    try:
+        pipeline.index.update_paper(pid, {"names": []})
+        assert not pipeline.retriever.search("Which paper introduced Zecoler?", k=3)[0].named
+        report = pipeline.ingestor.run([SHIPPED_CORPUS])
+        assert report.chunks == 0 and sum(f.unchanged for f in report.files) == 444
+        assert pipeline.index.stored([pid])[pid].names == ("zecoler",)
+        (top, *_) = pipeline.retriever.search("Which paper introduced Zecoler?", k=3)
+        assert top.named and top.paper_id == pid
+    finally:
+        pipeline.close()
+
+
 def test_edited_abstract_replaces_its_old_chunks(tmp_path: Path) -> None:
     pipeline = Pipeline(Settings(data_dir=tmp_path / "d"))
     try:

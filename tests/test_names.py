@@ -145,6 +145,14 @@ VILD = "Open-vocabulary Object Detection via Vision and Language Knowledge Disti
         ("We propose a straightforward MLP diffusion network.", "Plain Title", None),
         ("We propose a novel Text4Point framework to build models.", "Plain Title", "Text4Point"),
         ("We propose a framework, dubbed as Learning-Accumulation-Ensemble (LAE).", "T", "LAE"),
+        # A capitalised word given as a name, not the first word of a capitalised phrase,
+        # nor a word the abstract also writes in lower case.
+        ("In this paper, we propose Zecoler, a zero-shot approach.", "Zero-Shot Code", "Zecoler"),
+        ("We introduce Fusioner, with a lightweight fusion module.", "Segmentation", "Fusioner"),
+        ("A framework called Self-Lengthen that extends replies.", "Long Replies", "Self-Lengthen"),
+        ("We propose Learning from the Void (LfVoid), a method.", "Visual Goals", "LfVoid"),
+        ("We introduce a new pretext task, Turning to Video for Transcript.", "Video", None),
+        ("We present Mosaic, a method. Our mosaic augments images.", "Augmentation", None),
         # ... and a title that has a name keeps it.
         ("We propose replaced token detection (RTD).", ELECTRA, None),
         # A prefix of plain words is the name, unless the abstract gives it an acronym.

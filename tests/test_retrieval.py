@@ -128,6 +128,23 @@ def test_an_acronym_in_capitals_names_its_paper_though_the_word_is_common(ingest
         assert not any(h.named for h in ingested.retriever.search(question, k=5)), question
 
 
+@pytest.mark.parametrize(
+    ("question", "title"),
+    [
+        # Capitalised coinages of papers whose titles hold no name.
+        ("Which paper introduced Zecoler?", "Zero-Shot Code Representation Learning"),
+        ("What is Voltron?", "Language-Driven Representation Learning for Robotics"),
+        # "Fusioner" is stemmed "fusion", a term of many chunks; as written, one paper's.
+        ("Which paper proposed Fusioner?", "Open-vocabulary Semantic Segmentation with Frozen"),
+    ],
+)
+def test_a_capitalised_name_an_abstract_coins_names_its_paper(ingested, question, title) -> None:
+    (top, *_) = ingested.retriever.search(question, k=5)
+    assert top.named and top.title.startswith(title)
+    # The common word it is stemmed as names nothing.
+    assert not any(h.named for h in ingested.retriever.search("early fusion of modalities", k=5))
+
+
 def test_the_one_paper_whose_title_holds_the_questions_phrase_leads(ingested) -> None:
     # A shorter abstract saying "speech translation" twice wins BM25; the paper on it leads.
     for question in ("Tell me about speech translation", "video moment retrieval"):

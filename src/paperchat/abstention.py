@@ -14,7 +14,7 @@ import numpy as np
 
 from paperchat.citations import split_sentences
 from paperchat.embedding import Embedder
-from paperchat.names import holds_name, name_like, normalise, text_names
+from paperchat.names import holds_name, name_like, normalise, recased, text_names
 from paperchat.records import Hit
 from paperchat.settings import AnswerSettings
 
@@ -31,6 +31,7 @@ _AFTER_A_NAME = frozenset({"to", "which", "that", "for", "is", "as", "with", "an
 _OWN_THING_WORDS = (
     "framework model method approach benchmark dataset metric architecture strategy system "
     "pipeline toolkit library corpus loss module paradigm technique algorithm objective mechanism"
+    " optimizer network layer"
 )
 _OWN_THING = frozenset(_OWN_THING_WORDS.split())
 # How far after "we propose" the name it introduces may come ("we propose a new continual
@@ -63,17 +64,27 @@ _INTRODUCES = re.compile(
 def origin_asked(question: str) -> list[str]:
     """The name a question asks the origin of ("Which paper introduced BERT?": ["bert"]), when
     the name is what it asks about: not "Which paper proposes SQL-guided pre-training ...?",
-    where a name describes what was proposed, nor "Which paper presents a model ...?"."""
+    where a name describes what was proposed, nor "Which paper presents a model ...?". A
+    capitalised word counts as a name alone or before what it names ("the Transformer
+    architecture", "Dropout"), not as a capitalised phrase's first word ("Contrastive
+    Language-Image Pre-training")."""
     found = _ORIGIN.match(question)
     if not found:
         return []
     words = re.findall(r"[\w.+-]+|[,()?]", re.sub(r"^\s*the\s+", "", found["what"] or found["was"]))
     first = words[0].strip(".") if words else ""
-    if not (name_like(first) or _SHORT_NAME.fullmatch(first)) or not first[:1].isalpha():
+    after = words[1] if len(words) > 1 else ""
+    if not first[:1].isalpha():
         return []
-    if _modifies(words[1] if len(words) > 1 else ""):
+    if not _is_name(first) and not (first[:1].isupper() and not after[:1].isupper()):
+        return []
+    if _modifies(after) and after not in _OWN_THING:
         return []
     return [normalise(first)]
+
+
+def _is_name(word: str) -> bool:
+    return name_like(word) or bool(_SHORT_NAME.fullmatch(word))
 
 
 def _modifies(after: str) -> bool:
@@ -92,7 +103,7 @@ def introduces(hit: Hit, name: str) -> bool:
     for found in _INTRODUCES.finditer(text):
         clause = re.split(r"[.;:!?]", text[found.end() : found.end() + INTRODUCED_CHARS])[0]
         words = re.findall(r"[\w.+-]+|[,()]", clause)
-        at = next((i for i, w in enumerate(words) if name_like(w)), None)
+        at = next((i for i, w in enumerate(words) if _names_it(words, i, name)), None)
         if at is None or normalise(words[at].strip(".")) not in (name, name + "s"):
             continue
         # "BERT models", "the CLIP image encoder": a name used to say what a thing is built on;
@@ -103,6 +114,17 @@ def introduces(hit: Hit, name: str) -> bool:
     return False
 
 
+def _names_it(words: list[str], i: int, name: str) -> bool:
+    """Word `i` of what follows a naming verb is a name: one by its form ("ELECTRA", "mT5"),
+    or the capitalised word asked about given right after the verb or a comma ("we introduce
+    Selfie", "a framework, Voltron"); not one inside a phrase ("an all-in-one Transformer")."""
+    word = words[i]
+    if _is_name(word):
+        return True
+    given = i == 0 or words[i - 1] == ","
+    return given and word[:1].isupper() and normalise(word.strip(".")) in (name, name + "s")
+
+
 def origin_missing(question: str, hits: Sequence[Hit]) -> str | None:
     """The name a question asks the origin of when no retrieved paper introduces it ("Which
     paper introduced BERT?", answered by a paper merely using BERT, "LegalTurk Optimized BERT
@@ -111,11 +133,24 @@ def origin_missing(question: str, hits: Sequence[Hit]) -> str | None:
     if not hits:
         return None
     for name in origin_asked(question):
-        held = [h for h in hits if holds_name(name, text_names(" ".join((h.title, *h.chunks))))]
-        if held and not any(introduces(h, name) for h in held):
-            typed = (w for w in re.findall(r"[\w.+-]+", question) if normalise(w) == name)
-            return next(typed, name)
+        held = [h for h in hits if _holds(h, name, question)]
+        # A paper the question names, though no text holds the name as typed ("Electa"), may
+        # be the one: retrieval found it by the name.
+        if (held or not any(h.named for h in hits)) and not any(introduces(h, name) for h in held):
+            typed = next(
+                (w for w in re.findall(r"[\w.+-]+", question) if normalise(w) == name), name
+            )
+            # "the Transformer" as the question wrote it; "BERT" alone.
+            the = re.search(r"\bthe\s+" + re.escape(typed) + r"\b", question, re.IGNORECASE)
+            return f"the {typed}" if the else typed
     return None
+
+
+def _holds(hit: Hit, name: str, question: str) -> bool:
+    """The paper writes the asked name, as the question means it: not "ADAM", an acronym it
+    coins, for "Adam", the optimizer."""
+    text = " ".join((hit.title, *hit.chunks))
+    return holds_name(name, text_names(text)) and not recased(name, question, text)
 
 
 # A question ranking the collection's papers: "Which paper has the largest model?", "What is

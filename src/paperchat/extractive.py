@@ -312,6 +312,14 @@ def asks_gist(question: str) -> bool:
     return bool(_GIST.search(question))
 
 
+def asks_only_paper(question: str, scored: Sequence[Candidate], n: int) -> bool:
+    """The question names paper `n` and asks nothing more of it: "What is DCD?", "What does
+    BridgeTower do?". It asks for the paper's gist, not for the sentences closest to "What is
+    the paper?", which are any of its sentences."""
+    hit = next(c.source.hit for c in scored if c.source.n == n)
+    return hit.named and not set(distinctive_terms(_unnamed(question, [hit]))) - _ASKING_WORDS
+
+
 def asks_abstract(question: str) -> bool:
     """A request for a paper's whole abstract, quoted as it is."""
     return bool(_ABSTRACT.search(question))
@@ -383,7 +391,7 @@ class ExtractiveAnswer:
         one = len(papers) == 1
         count = SENTENCES_ONE_PAPER if one else SENTENCES_PER_PAPER
         margin = SENTENCE_MARGIN if one else SEVERAL_SENTENCE_MARGIN
-        gist = asks_gist(question)
+        gist = asks_gist(question) or (one and asks_only_paper(question, scored, papers[0]))
         # Summarise it, or a few keywords: no aspect asked, the answer is the paper's gist.
         outline = one and (gist or is_keywords(question))
         if outline:
@@ -404,7 +412,7 @@ class ExtractiveAnswer:
         chosen: dict[int, list[Candidate]] = {}
         for n in papers:
             own = [c for c in scored if c.source.n == n]
-            picked = pick_sentences(own, count, margin, introduce)
+            picked = pick_sentences(own, count, margin, introduce, main=gist)
             if outline or compared or found:
                 picked = with_method(own, picked, count, gist=outline)
             picked = with_result(own, picked, count, measured) if results else picked
@@ -605,13 +613,19 @@ def _names_another(question: str, scored: Sequence[Candidate], n: int) -> bool:
 
 
 def pick_sentences(
-    scored: Sequence[Candidate], count: int, margin: float = 0.0, introduce: bool = False
+    scored: Sequence[Candidate],
+    count: int,
+    margin: float = 0.0,
+    introduce: bool = False,
+    main: bool = False,
 ) -> list[Candidate]:
     """A paper's best sentences (those within `margin` of its best), in the abstract's order.
 
     With `introduce` (several papers side by side) the paper's best sentence saying what it
     proposes comes too, whatever its score: a comparison needs what each paper is, and
-    "We present BART, a denoising autoencoder ..." rarely shares the question's words. A
+    "We present BART, a denoising autoencoder ..." rarely shares the question's words. With
+    `main` (the paper's gist) it is the abstract's first such sentence, the paper's main
+    proposal, not a part proposed later ("First, we propose to use a teacher network"). A
     sentence that points back ("While they ...") is kept only right after the sentence it
     points to; quoted first, its "they" would mean the paper's authors. The best sentence
     brings the one it points to along.
@@ -619,7 +633,8 @@ def pick_sentences(
     ranked = sorted(scored, key=lambda c: -c.score)
     if not ranked:
         return []
-    intro = _proposal(ranked) if introduce else None
+    intro = _proposal(sorted(ranked, key=lambda c: c.position) if main else ranked)
+    intro = intro if introduce else None
     intros = [intro] if intro else []
     if intro:
         # Before what the paper proposes, a sentence not speaking of the paper is the field's

@@ -43,7 +43,8 @@ from paperchat.embedding import Embedder
 from paperchat.encoding import Encoded, EncoderPool
 from paperchat.errors import CorpusError
 from paperchat.identity import Identities
-from paperchat.index import PaperIndex, StoredPaper, meta_payload
+from paperchat.index import PaperIndex, StoredPaper, meta_payload, stored_names
+from paperchat.names import indexed_names
 from paperchat.records import Chunk, Paper
 from paperchat.settings import IngestSettings
 
@@ -269,8 +270,13 @@ class Ingestor:
         }
 
     def _extend(self, paper: Paper, known: StoredPaper) -> None:
-        """A stored paper seen again: add the new source and whatever metadata it adds."""
+        """A stored paper seen again: add the new source and whatever metadata it adds, and
+        the names today's rules find in it (an index written by an earlier version lacks
+        those added since: "Zecoler", coined in an abstract), without embedding it again."""
         payload: dict[str, object] = {}
+        names = stored_names(indexed_names(paper.title, paper.abstract), paper.title)
+        if tuple(names) != known.names:
+            payload["names"] = names
         missing = [s for s in paper.sources if s not in known.sources]
         if missing:
             payload["sources"] = [*known.sources, *missing]

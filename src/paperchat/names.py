@@ -234,6 +234,9 @@ _COINED_AFTER_VERB = re.compile(
     r"(?:(?!" + _RELATION + r"\b)[a-z][\w-]*,?\s+){0,6}?"
     r"\(?((?=[\w-]*[A-Z])[A-Za-z0-9][\w-]*\w)(?=[,.;:)]|\s+(?:" + _AFTER_NAME + r")\b|\s*$)",
 )
+# Where a capitalised word given as a name ends: a clause goes on ("Zecoler, a ...", "Mod-X:
+# ...", "Self-Lengthen that ..."), not a phrase it starts ("Learning from the Void").
+_COINAGE_END = re.compile(r"\s*[,:;.)]|\s+(?:that|which)\b")
 # ... or an acronym defined for a capitalised phrase: "Programming Every Example (ProX)", not
 # the field's "natural language processing (NLP)".
 _COINED_IN_PARENS = re.compile(
@@ -335,7 +338,8 @@ def coined_names(
         key = normalise(name)
         shared = key in in_title or key in elsewhere
         fits = MIN_COINED_CHARS <= len(name) <= MAX_COINED_CHARS
-        if fits and name_like(name) and not _plural_acronym(name) and not shared:
+        named_so = name_like(name) or _capitalised_coinage(match, abstract)
+        if fits and named_so and not _plural_acronym(name) and not shared:
             found.setdefault(key, name)
     # "a novel High-resolution and Diversified VIdeo-LAnguage pre-training model (HD-VILA)"
     for name in defined_names(abstract) if defined is None else defined:
@@ -343,6 +347,19 @@ def coined_names(
         if key not in in_title and key not in elsewhere:
             found.setdefault(key, name)
     return list(found.values())[:MAX_COINED_NAMES]
+
+
+def _capitalised_coinage(match: re.Match[str], abstract: str) -> bool:
+    """A capitalised word a naming verb gives as a name standing alone: "we propose Zecoler,
+    a zero-shot approach", "we introduce Fusioner, with ...", "framework called Self-Lengthen
+    that ...". Not the first word of a capitalised phrase ("we propose Learning from the Void
+    (LfVoid)", "a new pretext task, Turning to Video ..."), nor a word the abstract also writes
+    in lower case: there it is a word."""
+    name = match.group(1)
+    if not (name[:1].isupper() and _COINAGE_END.match(abstract, match.end(1))):
+        return False
+    lower = re.compile(r"(?<![\w-])" + re.escape(name.lower()) + r"(?![\w-])")
+    return lower.search(abstract) is None
 
 
 def spells_out(name: str, text: str) -> bool:

@@ -521,7 +521,14 @@ class Retriever:
             return False
         chunks, df = self.index.document_frequencies(ids)
         limit = max(RARE_NAME_MIN_CHUNKS, RARE_NAME_SHARE * chunks)
-        return min(df.get(i, 0) for i in ids) <= limit
+        if min(df.get(i, 0) for i in ids) <= limit:
+            return True
+        if len(ids) > 1 or words(name)[0] == name:
+            return False
+        # A name stemmed as a common word ("Fusioner" as "fusion"): the chunks writing it.
+        word = re.compile(r"(?<![\w-])" + re.escape(name) + r"(?![\w-])", re.IGNORECASE)
+        using = self._chunks_using(name) or []
+        return sum(1 for p in using if word.search(str(p.get("text", "")))) <= limit
 
     def term_weight(self, query: str) -> float:
         """Total IDF of the query's distinctive terms: how specific the query is. A paper's

@@ -27,6 +27,7 @@ from paperchat.index.schema import (
     dimension_mismatch,
     meta_payload,
     payload_meta,
+    stored_names,
 )
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ __all__ = [
     "meta_payload",
     "open_index",
     "payload_meta",
+    "stored_names",
 ]
 
 

@@ -104,6 +104,7 @@ class PaperIndex(ABC):
                 chunks_expected=h["n_chunks"],
                 meta=payload_meta(h),
                 date=h.get("date"),
+                names=tuple(h.get("names") or ()),
             )
             for h in heads
         }

@@ -51,7 +51,7 @@ CHUNK_FIELDS = ("paper_id", "content_hash", "sources", "date", "year", "categori
 # Payload fields a search returns of each chunk.
 HIT_FIELDS = ["paper_id", "title", "text", "sources", "date", "urls", "names", *META_FIELDS]
 # Payload fields `stored` reads from a paper's head chunk.
-HEAD_FIELDS = ["paper_id", "content_hash", "sources", "n_chunks", "date", *META_FIELDS]
+HEAD_FIELDS = ["paper_id", "content_hash", "sources", "n_chunks", "date", "names", *META_FIELDS]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +64,7 @@ class StoredPaper:
     chunks_expected: int
     meta: PaperMeta = NO_META
     date: str | None = None
+    names: tuple[str, ...] = ()
 
     @property
     def complete(self) -> bool:
@@ -184,11 +185,16 @@ def paper_payload(chunk: Chunk, n_chunks: int) -> dict[str, object]:
         "n_chunks": n_chunks,
         "content_hash": chunk.content_hash,
         "sources": list(chunk.sources),
-        "names": list(chunk.names) or paper_names(chunk.title),
+        "names": stored_names(chunk.names, chunk.title),
         "date": chunk.date,
         "urls": list(chunk.urls),
         **meta_payload(chunk.meta, chunk.date),
     }
+
+
+def stored_names(names: Sequence[str], title: str) -> list[str]:
+    """The `names` field of a paper: its `indexed_names`, else its title's."""
+    return list(names) or paper_names(title)
 
 
 def meta_payload(meta: PaperMeta, day: str | None) -> dict[str, object]:
