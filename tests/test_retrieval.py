@@ -145,6 +145,22 @@ def test_a_capitalised_name_an_abstract_coins_names_its_paper(ingested, question
     assert not any(h.named for h in ingested.retriever.search("early fusion of modalities", k=5))
 
 
+def test_the_name_of_the_code_a_paper_releases_names_it(ingested) -> None:
+    # The CLIP paper's title holds no name; its abstract writes "CLIP" only in the address of
+    # the code it releases, and dozens of other papers use CLIP: it is still CLIP's paper.
+    clip = "Learning Transferable Visual Models From Natural Language Supervision"
+    for question in ("What is CLIP?", "Which paper introduced CLIP?", "How was CLIP trained?"):
+        (top, *_) = ingested.retriever.search(question, k=5)
+        assert top.named and top.title == clip, question
+        assert not top.lacks_names  # it holds the name it releases
+    # Dozens of papers use CLIP: a question about one of them does not name CLIP's paper.
+    for question in (
+        "Which medical papers fine-tune CLIP?",
+        "Which paper adapts CLIP to pixel-level dense prediction?",
+    ):
+        assert not any(h.named for h in ingested.retriever.search(question, k=5)), question
+
+
 def test_the_one_paper_whose_title_holds_the_questions_phrase_leads(ingested) -> None:
     # A shorter abstract saying "speech translation" twice wins BM25; the paper on it leads.
     for question in ("Tell me about speech translation", "video moment retrieval"):

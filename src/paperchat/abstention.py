@@ -14,7 +14,7 @@ import numpy as np
 
 from paperchat.citations import split_sentences
 from paperchat.embedding import Embedder
-from paperchat.names import holds_name, name_like, normalise, recased, text_names
+from paperchat.names import holds_name, name_like, normalise, recased, releases, text_names
 from paperchat.records import Hit
 from paperchat.settings import AnswerSettings
 
@@ -95,11 +95,14 @@ def _modifies(after: str) -> bool:
 def introduces(hit: Hit, name: str) -> bool:
     """The paper brings the name in: the name before its title's colon ("TERA: ..."), or the
     first name after a sentence of its abstract proposes, introduces or names something ("we
-    introduce SpeechInstructBench", "a method called TERA"); not a name it merely uses ("we
+    introduce SpeechInstructBench", "a method called TERA"), or the code it releases ("... at
+    github.com/OpenAI/CLIP"); not a name it merely uses ("we
     present PubMedCLIP, a fine-tuned version of CLIP" introduces PubMedCLIP, not CLIP)."""
     if ":" in hit.title and normalise(hit.title.split(":", 1)[0]) == name:
         return True
     text = " ".join(hit.chunks or (hit.text,))
+    if releases(name, text):
+        return True  # "We release our code ... at https://github.com/OpenAI/CLIP"
     for found in _INTRODUCES.finditer(text):
         clause = re.split(r"[.;:!?]", text[found.end() : found.end() + INTRODUCED_CHARS])[0]
         words = re.findall(r"[\w.+-]+|[,()]", clause)
@@ -140,9 +143,14 @@ def origin_missing(question: str, hits: Sequence[Hit]) -> str | None:
             typed = next(
                 (w for w in re.findall(r"[\w.+-]+", question) if normalise(w) == name), name
             )
-            # "the Transformer" as the question wrote it; "BERT" alone.
-            the = re.search(r"\bthe\s+" + re.escape(typed) + r"\b", question, re.IGNORECASE)
-            return f"the {typed}" if the else typed
+            # As the question wrote it: "BERT", "the Transformer", "the Adam optimizer".
+            the = re.search(
+                r"\bthe\s+" + re.escape(typed) + r"(?:\s+(?P<thing>[a-z]+))?\b", question
+            )
+            if not the:
+                return typed
+            thing = the["thing"] if the["thing"] in _OWN_THING else None
+            return f"the {typed} {thing}" if thing else f"the {typed}"
     return None
 
 
@@ -150,7 +158,8 @@ def _holds(hit: Hit, name: str, question: str) -> bool:
     """The paper writes the asked name, as the question means it: not "ADAM", an acronym it
     coins, for "Adam", the optimizer."""
     text = " ".join((hit.title, *hit.chunks))
-    return holds_name(name, text_names(text)) and not recased(name, question, text)
+    held = holds_name(name, text_names(text)) or releases(name, text)
+    return held and not recased(name, question, text)
 
 
 # A question ranking the collection's papers: "Which paper has the largest model?", "What is

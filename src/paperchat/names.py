@@ -346,7 +346,45 @@ def coined_names(
         key = normalise(name)
         if key not in in_title and key not in elsewhere:
             found.setdefault(key, name)
+    if not found and (name := released_name(abstract)) and normalise(name) not in elsewhere:
+        found[normalise(name)] = name  # "We release our code ... at github.com/OpenAI/CLIP"
     return list(found.values())[:MAX_COINED_NAMES]
+
+
+# A code repository's address; what the paper releases there is its own ("We release our code
+# and pre-trained model weights at https://github.com/OpenAI/CLIP").
+_REPOSITORY = re.compile(r"github\.com/[\w.-]+/([\w.-]+?)(?=[.,;)]?(?:\s|$|[)}\]]))")
+_RELEASING = re.compile(
+    r"\b(?:our|release[sd]?|available|open-sourced?|code|codes|implementation)\b", re.IGNORECASE
+)
+RELEASE_WORDS_CHARS = 100  # how far before the address the words saying it is the paper's may be
+
+
+def released_name(abstract: str) -> str | None:
+    """The name of the code a paper says it releases, when that reads as a name: "CLIP" of
+    "We release our code ... at https://github.com/OpenAI/CLIP", the one place the CLIP paper's
+    abstract names it. Not a repository of many words ("Awesome-CV-Foundational-Models",
+    "Public_Clinical_Prompt") nor a plain word ("summaries")."""
+    for found in _REPOSITORY.finditer(abstract):
+        name = found.group(1)
+        if not _said_released(abstract, found):
+            continue
+        if "_" in name or name.count("-") > 1 or not name_like(name):
+            return None
+        return name if MIN_COINED_CHARS <= len(name) <= MAX_COINED_CHARS else None
+    return None
+
+
+def releases(name: str, text: str) -> bool:
+    """`text` says the paper releases code under `name` (normalised): its own name."""
+    found = (m for m in _REPOSITORY.finditer(text) if normalise(m.group(1)) == name)
+    return any(_said_released(text, m) for m in found)
+
+
+def _said_released(text: str, address: re.Match[str]) -> bool:
+    """The sentence before the address says the paper releases it ("our code", "available")."""
+    before = text[max(0, address.start() - RELEASE_WORDS_CHARS) : address.start()]
+    return bool(_RELEASING.search(re.split(r"[.!?]\s", before)[-1]))
 
 
 def _capitalised_coinage(match: re.Match[str], abstract: str) -> bool:

@@ -35,6 +35,7 @@ from paperchat.names import (
     question_names,
     quotes_title,
     recased,
+    releases,
     spells_out,
     text_names,
     whole_names,
@@ -431,6 +432,13 @@ class Retriever:
         "Aligned with LLM")."""
         distinct = asked.intersection(distinctive_names(hit.title))
         others = asked.intersection(hit.names or paper_names(hit.title)) - distinct
+        distinct |= {
+            n
+            for n in others
+            if hit.paper_id in self._papers_releasing(n)
+            and (not field_term(n, hit.paper_id) or _holds_the_rest(query, n, hit))
+        }
+        others -= distinct
         cased = set(whole_names(hit.title)) if writes_title_name(query, hit.title) else set()
         text = " ".join((hit.title, *hit.chunks, hit.text))
         return distinct | {
@@ -495,14 +503,19 @@ class Retriever:
         """Of the chunks using the name's stem, the papers writing it as a word of its own
         ("Mod-X" is no "MoD"); none for a phrase ("align before fuse"), the rarity check's."""
         word = re.compile(r"(?<![\w-])" + re.escape(name) + r"(?![\w-])", re.IGNORECASE)
-        return self._papers_matching(name, word)
+        return self._papers_matching(name, word.search)
 
-    def _papers_matching(self, name: str, written: re.Pattern[str]) -> frozenset[str]:
-        """The papers of the chunks using the name's stem whose text `written` matches."""
+    def _papers_releasing(self, name: str) -> frozenset[str]:
+        """The papers saying they release code under the name ("... our code ... at
+        github.com/OpenAI/CLIP"): the name is theirs, however many others use it."""
+        return self._papers_matching(name, lambda text: releases(name, text))
+
+    def _papers_matching(self, name: str, written: Callable[[str], object]) -> frozenset[str]:
+        """The papers of the chunks using the name's stem whose text `written` accepts."""
         return frozenset(
             str(p.get("paper_id"))
             for p in self._chunks_using(name) or []
-            if written.search(str(p.get("text", "")))
+            if written(str(p.get("text", "")))
         )
 
     def _only_in_capitals(self, name: str, query: str) -> bool:
@@ -513,7 +526,7 @@ class Retriever:
         if not capitals:
             return False
         exact = re.compile(r"(?<![\w-])" + re.escape(capitals[0]) + r"(?![\w-])")
-        return len(self._papers_matching(name, exact)) == 1
+        return len(self._papers_matching(name, exact.search)) == 1
 
     def _rare(self, name: str) -> bool:
         ids = [term_id(t) for t in words(name)]
@@ -557,7 +570,9 @@ class Retriever:
             missing = [
                 name
                 for name in asked
-                if not holds_name(name, held, h.names) and not spells_out(name, text)
+                if not holds_name(name, held, h.names)
+                and not spells_out(name, text)
+                and not releases(name, text)  # CLIP's abstract: only ".../OpenAI/CLIP"
             ]
             present = set(words(text))  # stemmed once for every reading
             # A name the paper holds in another form ("RAG" in xRAG's "retrieval-augmented
@@ -588,3 +603,12 @@ class Retriever:
         dense_hits = self.index.query(vectors, "dense", len(hits), 1, only)
         cos = {h.paper_id: h.score for h in dense_hits}
         return [replace(h, relevance=cos.get(h.paper_id)) for h in hits]
+
+
+def _holds_the_rest(query: str, name: str, hit: Hit) -> bool:
+    """The paper holds every other term of the question: the question is about it ("How many
+    image-text pairs was CLIP trained on?"), not about a paper using it, as papers using a name
+    the field shares do ("Which paper turns CLIP's image-text matching into pixel-text
+    matching?")."""
+    rest = set(distinctive_terms(query)) - set(words(name))
+    return rest <= set(words(" ".join((hit.title, *hit.chunks, hit.text))))
