@@ -336,11 +336,15 @@ def _covering(title: str, cover: float, *, named: bool = False) -> Hit:
     [
         # The paper holding every term leads the one holding half of them ...
         ((0.52, 1.0, 0.52), False, ["b", "a", "c"]),
-        # ... not one holding somewhat more, nor one holding most but not all of them, nor
-        # one that fusion ranked further down ...
+        # ... also from further down the top five ("rnns embed text", three words of an
+        # abstract, was another paper's by fusion) ...
+        ((0.56, 0.32, 1.0), False, ["c", "a", "b"]),
+        ((0.3, 0.2, 0.5, 0.4, 0.95, 1.0), False, ["e", "a", "b", "c", "d", "f"]),
+        # ... not one holding somewhat more, nor one holding most but not all of them, nor one
+        # below the top five ...
         ((0.7, 1.0, 0.5), False, ["a", "b", "c"]),
         ((0.3, 0.85, 0.5), False, ["a", "b", "c"]),
-        ((0.56, 0.32, 1.0), False, ["a", "b", "c"]),
+        ((0.3, 0.2, 0.5, 0.4, 0.5, 1.0), False, ["a", "b", "c", "d", "e", "f"]),
         # ... and a paper the question names keeps its lead.
         ((0.2, 1.0, 0.5), True, ["a", "b", "c"]),
     ],
@@ -348,7 +352,8 @@ def _covering(title: str, cover: float, *, named: bool = False) -> Hit:
 def test_the_paper_holding_the_questions_terms_leads_one_holding_far_fewer(
     covers: tuple[float, ...], named: bool, order: list[str]
 ) -> None:
-    hits = [_covering(t, c, named=named and t == "a") for t, c in zip("abc", covers, strict=True)]
+    titles = "abcdef"[: len(covers)]
+    hits = [_covering(t, c, named=named and t == "a") for t, c in zip(titles, covers, strict=True)]
     assert [h.title for h in covering_first(hits)] == order
 
 

@@ -107,6 +107,7 @@ MAX_ROOT_ENDING = 2  # letters after a shared root of MIN_FAMILY_STEM ("sparsi|f
 # UL2's, not that of a paper on mixing with diffusion that fusion ranked first.
 COVERING_LEAD = 0.9
 COVERING_LEAD_GAP = 0.4
+COVERING_LEAD_RANKS = 5  # the default k: fusion's top five
 WHOLE_PAPER_CHUNKS = 12  # chunks fetched per paper for its whole abstract (most have 2-4)
 
 
@@ -196,16 +197,27 @@ def titled_first(query: str, hits: list[Hit]) -> list[Hit]:
 
 
 def covering_first(hits: list[Hit]) -> list[Hit]:
-    """The hits with the top two swapped when the second holds the question's terms and the
-    top paper far fewer of them (`COVERING_LEAD_GAP`); a named paper keeps the lead. Only the
-    second: fusion ranked it close, where a paper further down, holding one reading of an
-    "or" question, is no better answer than the top."""
+    """The hits with the first of the top five that holds the question's terms leading, when
+    the top paper holds far fewer of them (`COVERING_LEAD_GAP`); a named paper keeps the lead.
+    Fusion ranks chunks by meaning and words alike; a few words a user remembers of an
+    abstract ("rnns embed text") are that abstract's, though fusion may rank another paper
+    first. Coverage is of the question's best reading: a paper holding one side of an "or"
+    question holds it all."""
     if len(hits) < 2 or hits[0].named or hits[0].coverage is None:
         return hits
-    covered = hits[1].coverage or 0.0
-    if covered < COVERING_LEAD or covered - hits[0].coverage < COVERING_LEAD_GAP:
+    top = hits[0].coverage
+    at = next(
+        (
+            i
+            for i, h in enumerate(hits[1:COVERING_LEAD_RANKS], 1)
+            if (h.coverage or 0.0) >= COVERING_LEAD
+            and (h.coverage or 0.0) - top >= COVERING_LEAD_GAP
+        ),
+        None,
+    )
+    if at is None:
         return hits
-    return [hits[1], hits[0], *hits[2:]]
+    return [hits[at], *hits[:at], *hits[at + 1 :]]
 
 
 def idf(term: str, df: Mapping[int, int], chunks: int) -> float:
