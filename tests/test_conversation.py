@@ -359,6 +359,28 @@ def test_other_papers_are_papers_besides_the_conversations(answerer):
     assert not any(t.startswith("mBLIP") for t in titles(like))
 
 
+def test_papers_using_the_conversations_paper_are_others_found_by_its_name(answerer):
+    clip = "Learning Transferable Visual Models From Natural Language Supervision"
+    first, using = converse(
+        answerer, "What is CLIP?", "Which papers build on it for medical images?"
+    )
+    assert titles(first) == [clip]
+    # Not CLIP again: papers adapting CLIP to medicine.
+    assert clip not in titles(using) and len(titles(using)) >= 2, titles(using)
+    assert all("CLIP" in c.title or "Medical" in c.title for c in using.citations[:2])
+    assert using.question.lower().endswith("clip")  # searched by the paper's name
+
+
+def test_a_similar_paper_is_another_on_the_conversations_topic(answerer):
+    _, similar = converse(
+        answerer, "Which paper introduced Zecoler?", "Is there a similar paper for vision?"
+    )
+    assert not similar.abstained and titles(similar)
+    assert not any(t.startswith("Zero-Shot Code Representation") for t in titles(similar))
+    # Prompt tuning, as Zecoler's title says, for vision.
+    assert any("Prompt" in t for t in titles(similar)), titles(similar)
+
+
 def test_asks_which_one_reads_the_ways_of_picking_from_a_list() -> None:
     assert asks_which_one("Which one uses data flow?")
     assert asks_which_one("which of them needs less memory?")

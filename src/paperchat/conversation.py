@@ -95,7 +95,19 @@ _POINTED = re.compile(
 # "Is there any other paper on recommendation?", "Show me more papers like that": papers
 # besides the conversation's, on the turn's topic or, when it names none, the conversation's.
 _OTHERS = re.compile(
-    r"\b(?:another|(?<!the )other|more)\s+(?:papers?|works?|studies)\b", re.IGNORECASE
+    r"\b(?:another|(?<!the )other|more|similar|related)\s+(?:papers?|works?|studies)\b"
+    r"|\b(?:papers?|works?|studies)\s+(?:like|similar\s+to)\s+(?:it|this|that)\b",
+    re.IGNORECASE,
+)
+# ... papers like it: "Is there a similar paper for vision?" is Zecoler's topic, for vision.
+_LIKE_IT = re.compile(r"\b(?:similar|like|related)\b", re.IGNORECASE)
+# "Which papers build on it for medical images?": papers besides it that use it, found by its
+# name; the paper itself is no answer.
+_USING_IT = re.compile(
+    r"\b(?:which|what|any)\s+(?:other\s+)?(?:papers|works|studies)\s+(?:\w+\s+){0,2}?"
+    r"(?:build|use|extend|improve|cite|adapt|apply|compare|fine-tune|evaluate|follow)s?"
+    r"\s+(?:on\s+|upon\s+|with\s+|against\s+)?(?:it|this\s+(?:one|paper|model)|that)\b",
+    re.IGNORECASE,
 )
 # "What does the other one report?": the paper the answer before the last cited and the last
 # one did not ("Which papers build Vietnamese or Portuguese LLMs?", "Which of them uses
@@ -340,8 +352,8 @@ class ConversationReader:
             return Reading("standalone", turn, turn, alone)
         if _THE_OTHER.search(turn) and (other := self._the_other(turn, conversation, mode)):
             return self._follow_up(turn, conversation, ours, rewritten=True, pointed=other)
-        if _OTHERS.search(turn):
-            return self._others(turn, conversation, k, mode)
+        if _OTHERS.search(turn) or _USING_IT.search(turn):
+            return self._others(turn, conversation, ours[0], k, mode)
         own = [h for h in alone if h.paper_id not in conversation.paper_ids]
         # "the second one": about the conversation's papers, whatever else its words find.
         pointed = pointed_papers(turn, ours)
@@ -446,17 +458,30 @@ class ConversationReader:
         return Reading("comparison", turn, f"{turn} (comparing {titles})", hits, context)
 
     def _others(
-        self, turn: str, conversation: Conversation, k: int | None, mode: str | None
+        self,
+        turn: str,
+        conversation: Conversation,
+        ours: Hit,
+        k: int | None,
+        mode: str | None,
     ) -> Reading:
-        """Papers besides the conversation's: on the turn's own topic, or, when it names none
-        ("Are there other papers like this?"), on its paper's, as the title says it after
-        the name ("mBLIP: Efficient Bootstrapping of Multilingual Vision-LLMs")."""
+        """Papers besides the conversation's: on the turn's own topic; on its paper's too,
+        as the title says it after the name ("mBLIP: Efficient Bootstrapping of Multilingual
+        Vision-LLMs"), when the turn names none ("Are there other papers like this?") or asks
+        for papers like it ("Is there a similar paper for vision?"); or, for papers using it
+        ("Which papers build on it for medical images?"), by its name ("CLIP")."""
         own_topic = set(distinctive_terms(turn)) - _OTHERS_WORDS
         title = conversation.papers[0].title.split(":", 1)[-1]
         # Without its names ("Vision-LLMs" -> "Vision"): other papers need not use them.
         parts = (p for word in title.split() for p in word.split("-"))
         topic = " ".join(p for p in parts if not name_like(p))
-        question = turn if own_topic else f"{turn} {topic}"
+        name = _written_name(ours)
+        if _USING_IT.search(turn) and name:
+            question = f"{turn} {name}"
+        elif not own_topic or _LIKE_IT.search(turn):
+            question = f"{turn} {topic}"
+        else:
+            question = turn
         shown = set(conversation.paper_ids)
         k = k or self.retriever.settings.k
         found = self.retriever.search(question, k=k + len(shown), mode=mode)
@@ -523,6 +548,15 @@ class _Filtered:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._retriever, name)
+
+
+def _written_name(hit: Hit) -> str:
+    """The paper's first name as its text writes it ("CLIP", not the stored "clip"); "" when
+    it has none."""
+    name = next(iter(hit.names), "")
+    text = " ".join((hit.title, *hit.chunks, hit.text))
+    found = re.search(r"(?<![\w-])" + re.escape(name) + r"(?![\w-])", text, re.IGNORECASE)
+    return found.group() if found and name else name
 
 
 def _places(turn: str) -> list[int]:
