@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from paperchat.answering import merge_chunks
 from paperchat.extractive import candidates
+from paperchat.passages import merge_chunks
 from paperchat.pipeline import Pipeline
 from paperchat.prompts import Source
 from paperchat.server.indexing import IndexStatus

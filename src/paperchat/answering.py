@@ -54,6 +54,7 @@ from paperchat.extractive import (
 from paperchat.index import Filters
 from paperchat.llm import ChatLLM, ContextOverflowError, Message
 from paperchat.names import asked_names
+from paperchat.passages import merge_chunks
 from paperchat.prompts import ABSTAIN_PHRASE, TENTATIVE_NOTE, PromptSet, Source
 from paperchat.records import Answer, Citation, Hit, Turn
 from paperchat.replies import kind_of, reply
@@ -77,7 +78,6 @@ MIN_PASSAGE_WORDS = 20  # a source is never shortened below this to fit a small 
 PROMPT_SLACK_TOKENS = 16  # our count and the server's may differ by a few template tokens
 CONDENSE_MAX_TOKENS = 64
 MAX_AUTHOR_PAPERS = 10  # papers an author lookup lists; more are counted
-MIN_OVERLAP_CHARS = 20  # consecutive chunks share a window overlap at least this long
 # A label pasted with a question ("Q: Which papers ...?"): no part of what it asks.
 _QUESTION_LABEL = re.compile(r"^(?:q|question)\s*[:.)]\s*(?=\S)", re.IGNORECASE)
 _REWRITE_LABEL = re.compile(r"^(standalone|rewritten)?\s*question\s*:\s*", re.IGNORECASE)
@@ -550,42 +550,6 @@ class Answerer:
 def _dated(filters: Filters | None) -> bool:
     """The request already keeps to dates (`--since`/`--until`, the UI's date filter)."""
     return bool(filters and (filters.date_from or filters.date_to))
-
-
-def merge_chunks(chunks: Sequence[str]) -> str:
-    """One passage from a paper's best chunks: overlapping windows joined without repeats.
-
-    Consecutive token windows share their overlap; pasting them side by side would show the
-    model (and the extractive answer) the same sentences twice. Unrelated windows are joined
-    with an ellipsis so no sentence runs into another.
-    """
-    pieces = list(dict.fromkeys(c.strip() for c in chunks if c.strip()))
-    merged = True
-    while merged and len(pieces) > 1:
-        merged = False
-        for i, a in enumerate(pieces):
-            for j, b in enumerate(pieces):
-                joined = _join_overlapping(a, b) if i != j else None
-                if joined is not None:
-                    pieces = [p for k, p in enumerate(pieces) if k not in (i, j)]
-                    pieces.insert(min(i, j), joined)
-                    merged = True
-                    break
-            if merged:
-                break
-    return " ... ".join(pieces)
-
-
-def _join_overlapping(first: str, second: str) -> str | None:
-    """first + second without their shared part when second starts with first's tail."""
-    if second in first:
-        return first
-    if first in second:
-        return second
-    for size in range(min(len(first), len(second)), MIN_OVERLAP_CHARS - 1, -1):
-        if first.endswith(second[:size]):
-            return first + second[size:]
-    return None
 
 
 def _citation(source: Source) -> Citation:

@@ -14,9 +14,9 @@ import logging
 import threading
 import time
 
-from paperchat.answering import merge_chunks
 from paperchat.extractive import candidates
 from paperchat.index import PaperIndex
+from paperchat.passages import merge_chunks
 from paperchat.pipeline import Pipeline
 from paperchat.prompts import Source
 from paperchat.records import Hit
