@@ -136,6 +136,16 @@ def test_the_abstract_asked_for_is_quoted_whole(ingested) -> None:
     assert [c.title for c in answer.citations] == [electra.title]
 
 
+def test_where_a_named_papers_code_is_comes_from_its_abstract(ingested) -> None:
+    answerer = make_answerer(ingested, None)
+    bridge = answerer.answer("Where can I find the code for BridgeTower?")
+    assert bridge.text.endswith("gives the link https://github.com/microsoft/BridgeTower.")
+    assert [c.title.split(":")[0] for c in bridge.citations] == ["BridgeTower"]
+    # A link the abstract's last window holds, and an abstract with none, said plainly.
+    electra = answerer.answer("Is ELECTRA open source?")
+    assert electra.text.endswith("gives no link to its code.") and not electra.abstained
+
+
 def test_a_question_only_naming_a_paper_opens_with_what_it_proposes(ingested) -> None:
     # DCD's abstract proposes twice; the first says what DCD is, the later one a part of it.
     answer = make_answerer(ingested, None).answer("What is DCD?")

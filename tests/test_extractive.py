@@ -11,6 +11,7 @@ from paperchat.extractive import (
     abstract_sentence,
     asked_count,
     asks_abstract,
+    asks_code,
     asks_for_several,
     asks_gist,
     asks_how,
@@ -19,6 +20,7 @@ from paperchat.extractive import (
     asks_which_papers,
     candidates,
     choose_papers,
+    code_sentence,
     compared_count,
     is_keywords,
     pick_sentences,
@@ -572,6 +574,38 @@ def test_a_gist_follows_what_the_paper_proposes_with_how_it_works() -> None:
     assert with_method(rows, [proposal, after], 3, gist=False) == [proposal, after]
     # Without a sentence saying what the paper proposes, there is nothing to follow.
     assert with_method(rows, [used, result], 4) == [used, result]
+
+
+@pytest.mark.parametrize(
+    ("question", "asks"),
+    [
+        ("Where can I find the code for BridgeTower?", True),
+        ("Is ALBEF open source?", True),
+        ("Is there a GitHub link for Language-Codec?", True),
+        ("Is the code of UniQA available?", True),
+        ("Where are DreamLIP's weights?", True),
+        ("Which paper pre-trains on code?", False),
+        ("Is CodeS an open-source language model for text-to-SQL?", False),
+        ("How does GraphCodeBERT represent code?", False),
+        ("Where does ELECTRA get its gains?", False),
+    ],
+)
+def test_a_request_for_a_papers_code(question: str, asks: bool) -> None:
+    assert asks_code(question) is asks
+
+
+def test_the_code_sentence_gives_the_abstracts_links_or_says_it_has_none() -> None:
+    abstract = (
+        "We propose X. Code is available at https://github.com/ms/BridgeTower. Data at "
+        "www.example.org/data, and again https://github.com/ms/BridgeTower."
+    )
+    assert code_sentence("BridgeTower: Bridges", abstract, 2) == (
+        'The abstract of "BridgeTower: Bridges" [2] gives the links '
+        "https://github.com/ms/BridgeTower and www.example.org/data."
+    )
+    assert code_sentence("ELECTRA: Discriminators", "We propose RTD.", 1) == (
+        'The abstract of "ELECTRA: Discriminators" [1] gives no link to its code.'
+    )
 
 
 def test_a_gist_is_introduced_by_the_papers_main_proposal() -> None:

@@ -50,6 +50,8 @@ from paperchat.extractive import (
     abstract_sentence,
     asked_count,
     asks_abstract,
+    asks_code,
+    code_sentence,
 )
 from paperchat.index import Filters
 from paperchat.llm import ChatLLM, ContextOverflowError, Message
@@ -427,6 +429,13 @@ class Answerer:
             abstract = merge_chunks(whole.chunks or (whole.text,))
             lead = sources[0].n
             yield CheckedSentence(abstract_sentence(whole.title, abstract, lead), cited=[lead])
+            return
+        if sources and sources[0].hit.named and asks_code(question):
+            # "Where can I find the code for BridgeTower?": the links its abstract gives.
+            (whole,) = self.retriever.whole_papers(question, [sources[0].hit])
+            abstract = merge_chunks(whole.chunks or (whole.text,))
+            lead = sources[0].n
+            yield CheckedSentence(code_sentence(whole.title, abstract, lead), cited=[lead])
             return
         if sources and (what := asked(question)):
             # Who wrote it, when, where: the record answers, or the answer says it does not.

@@ -153,6 +153,24 @@ _GIST = re.compile(
 )
 # A request for a paper's abstract itself: "What is the abstract of ELECTRA?", "Show me its
 # abstract", "What does the abstract of KIND say?".
+# Where a paper's code is: asked by place, by host, or as being open.
+_CODE_ASKED = re.compile(
+    r"\bwhere\b[^?]*\b(?:code|implementation|weights|checkpoints?|repo|repository|models?)\b"
+    r"|\b(?:github|gitlab|repository|repo)\b"
+    # ... open as a predicate ("Is ALBEF open source?"), not "open-source language models".
+    r"|\bopen[- ]?sourced?(?:\s+code|\s+implementation)?\s*[?.!]?\s*$"
+    r"|\b(?:code|implementation|weights|checkpoints?)\b[^?.]{0,30}?"
+    r"\b(?:available|public|released|online)\b"
+    r"|\blink\s+(?:to|for)\s+(?:the\s+|its\s+)?(?:code|implementation)\b"
+    r"|\b(?:is|are)\s+there\s+(?:any\s+)?(?:code|implementations?)\b",
+    re.IGNORECASE,
+)
+# An address in an abstract: "https://github.com/...", "https;//..." (a typo some listings
+# keep), "www....", a bare "github.com/...".
+_ADDRESS = re.compile(
+    r"(?:https?[:;]//|www\.|(?<![\w./])github\.com/)[^\s{}()<>\[\]\"'`]+", re.IGNORECASE
+)
+MAX_LINKS = 3
 _ABSTRACT = re.compile(
     r"\babstract\s+(?:of|for)\b"
     # ... the abstract as a noun, not "the abstract idea behind UL2" or "abstract syntax".
@@ -328,6 +346,23 @@ def asks_abstract(question: str) -> bool:
 def abstract_sentence(title: str, abstract: str, n: int) -> str:
     """The paper's abstract quoted whole after its title and number; TeX read as text."""
     return f'The abstract of "{plain(title)}" [{n}]: "{plain(" ".join(abstract.split()))}"'
+
+
+def asks_code(question: str) -> bool:
+    """A request for where a paper's code is: "Where can I find the code for BridgeTower?",
+    "Is ALBEF open source?", "Is there a GitHub link for Language-Codec?"; not a question about
+    code as a subject ("Which paper pre-trains on code?")."""
+    return bool(_CODE_ASKED.search(question))
+
+
+def code_sentence(title: str, abstract: str, n: int) -> str:
+    """Where the abstract says the paper's code is, or that it says nowhere; citing `n`."""
+    found = [m.group().rstrip(".,;:") for m in _ADDRESS.finditer(abstract)]
+    links = list(dict.fromkeys(found))[:MAX_LINKS]
+    named = f'The abstract of "{plain(title)}" [{n}]'
+    if not links:
+        return f"{named} gives no link to its code."
+    return f"{named} gives the link{'s' if len(links) > 1 else ''} {join_words(links)}."
 
 
 def asks_how(question: str) -> bool:
