@@ -621,6 +621,13 @@ def _holds_the_rest(query: str, name: str, hit: Hit) -> bool:
     """The paper holds every other term of the question: the question is about it ("How many
     image-text pairs was CLIP trained on?"), not about a paper using it, as papers using a name
     the field shares do ("Which paper turns CLIP's image-text matching into pixel-text
-    matching?")."""
-    rest = set(distinctive_terms(query)) - set(words(name))
+    matching?"). The question's other names and how it compares are no such terms: "How does
+    CLIP differ from ALIGN?" is about CLIP and ALIGN, whichever the collection holds."""
+    others = {w for n in asked_names(query) for w in words(n)}
+    rest = set(distinctive_terms(query)) - set(words(name)) - others - _COMPARING_TERMS
     return rest <= set(words(" ".join((hit.title, *hit.chunks, hit.text))))
+
+
+_COMPARING_TERMS = frozenset(
+    words("compare compared comparison differ differs difference differences versus vs")
+)
