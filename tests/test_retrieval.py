@@ -163,6 +163,20 @@ def test_the_name_of_the_code_a_paper_releases_names_it(ingested) -> None:
         assert not any(h.named for h in ingested.retriever.search(question, k=5)), question
 
 
+def test_papers_asked_for_by_what_they_do_with_a_named_paper_are_not_it(ingested) -> None:
+    # "Which papers build on ELECTRA?": ELECTRA is what they build on; DeBERTaV3 does.
+    (top, *_) = ingested.retriever.search("Which papers build on ELECTRA?", k=5)
+    assert not top.named and top.title.startswith("DeBERTaV3")
+    hits = ingested.retriever.search("Which papers use CLIP?", k=5)
+    assert not any(h.named for h in hits)
+    assert hits[0].title != "Learning Transferable Visual Models From Natural Language Supervision"
+    # A paper named before the verb is still named.
+    (named, *_) = ingested.retriever.search(
+        "Which papers besides ELECTRA use a discriminator?", k=5
+    )
+    assert named.named and named.title.startswith("ELECTRA")
+
+
 def test_the_one_paper_whose_title_holds_the_questions_phrase_leads(ingested) -> None:
     # A shorter abstract saying "speech translation" twice wins BM25; the paper on it leads.
     for question in ("Tell me about speech translation", "video moment retrieval"):

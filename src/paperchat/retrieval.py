@@ -75,6 +75,14 @@ _ASKING_PHRASE = re.compile(
     re.IGNORECASE,
 )
 # "CLIP-style models" asks about CLIP: the suffix says "of that kind", not a topic of its own.
+# Papers asked for by what they do with a named one: "Which papers build on ELECTRA?",
+# "What works compare with ALBEF?". The name after the verb is what they use, not an answer.
+_USING_A_NAME = re.compile(
+    r"\b(?:which|what|any)\s+(?:other\s+)?(?:papers|works|studies|methods|models)\s+"
+    r"(?:\w+\s+){0,2}?(?:build|use|extend|improve|cite|adapt|apply|compare|fine-tune|evaluate"
+    r"|follow|outperform|beat)s?\s+(?:on\s+|upon\s+|with\s+|against\s+)?",
+    re.IGNORECASE,
+)
 _KIND_SUFFIX = re.compile(r"(?<=\w)-(?:like|style|based|type|inspired)\b", re.IGNORECASE)
 NAME_LOOKUP_LIMIT = 10  # papers fetched per name lookup
 # A name that this many papers carry ("LLMs" in several titles) names none of them.
@@ -385,16 +393,15 @@ class Retriever:
                 for h in hits
                 if any(misspells(t, n) for n in distinctive_names(h.title) for t in typed)
             ]
+        using = _USING_A_NAME.search(query)
+        if using:
+            # "Which papers build on ELECTRA?": ELECTRA is what they build on.
+            named = [h for h in named if _first_named_at(query, h) < using.end()]
         if not named:
             return hits
         rank = {h.paper_id: i for i, h in enumerate(hits)}
         # In the order the question names them ("How is ELECTRA different from DeBERTaV3?").
-        named.sort(
-            key=lambda h: (
-                first_mention(query, [*h.names, *paper_names(h.title), normalise(h.title)]),
-                rank.get(h.paper_id, len(rank)),
-            )
-        )
+        named.sort(key=lambda h: (_first_named_at(query, h), rank.get(h.paper_id, len(rank))))
         ids = {h.paper_id for h in named}
         first = [replace(h, named=True) for h in named[:k]]
         return [*first, *(h for h in hits if h.paper_id not in ids)][:k]
@@ -615,6 +622,11 @@ class Retriever:
         dense_hits = self.index.query(vectors, "dense", len(hits), 1, only)
         cos = {h.paper_id: h.score for h in dense_hits}
         return [replace(h, relevance=cos.get(h.paper_id)) for h in hits]
+
+
+def _first_named_at(query: str, hit: Hit) -> int:
+    """Where the question first calls the paper by a name or its title."""
+    return first_mention(query, [*hit.names, *paper_names(hit.title), normalise(hit.title)])
 
 
 def _holds_the_rest(query: str, name: str, hit: Hit) -> bool:
