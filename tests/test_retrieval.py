@@ -177,6 +177,25 @@ def test_papers_asked_for_by_what_they_do_with_a_named_paper_are_not_it(ingested
     assert named.named and named.title.startswith("ELECTRA")
 
 
+@pytest.mark.parametrize(
+    ("question", "title"),
+    [
+        # Misspelt by a letter, in lower case, and not among the papers retrieval found.
+        ("what is brigdetower", "BridgeTower: Building Bridges"),
+        ("what is zecolor", "Zero-Shot Code Representation Learning"),
+    ],
+)
+def test_a_misspelt_name_of_a_paper_retrieval_missed_names_it(ingested, question, title) -> None:
+    (top, *_) = ingested.retriever.search(question, k=5)
+    assert top.named and top.title.startswith(title)
+
+
+def test_a_word_of_the_collection_is_no_misspelt_name(ingested) -> None:
+    # "selfies" is a word of SELFormer's abstract, a letter from Selfie's name: no typo.
+    for question in ("What are selfies used for in chemistry?", "How do I cook risotto?"):
+        assert not any(h.named for h in ingested.retriever.search(question, k=5)), question
+
+
 def test_the_one_paper_whose_title_holds_the_questions_phrase_leads(ingested) -> None:
     # A shorter abstract saying "speech translation" twice wins BM25; the paper on it leads.
     for question in ("Tell me about speech translation", "video moment retrieval"):

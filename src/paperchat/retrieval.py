@@ -24,6 +24,7 @@ from paperchat.embedding import Embedder, sparse_query, term_id, words
 from paperchat.errors import BadQuestionError, ConfigError, IndexNotReadyError
 from paperchat.index import Filters, Mode, PaperIndex, QueryVectors
 from paperchat.names import (
+    MIN_TYPO_CHARS,
     asked_names,
     distinctive_names,
     first_mention,
@@ -83,6 +84,7 @@ _USING_A_NAME = re.compile(
     r"|follow|outperform|beat)s?\s+(?:on\s+|upon\s+|with\s+|against\s+)?",
     re.IGNORECASE,
 )
+MAX_STORED_NAMES = 100_000  # names a misspelling is compared with (a few per paper)
 _KIND_SUFFIX = re.compile(r"(?<=\w)-(?:like|style|based|type|inspired)\b", re.IGNORECASE)
 NAME_LOOKUP_LIMIT = 10  # papers fetched per name lookup
 # A name that this many papers carry ("LLMs" in several titles) names none of them.
@@ -298,6 +300,7 @@ class Retriever:
         self.index = index
         self.embedder = embedder
         self.settings = settings
+        self._names_known: tuple[int, frozenset[str]] = (-1, frozenset())  # (chunks, names)
 
     def search(
         self,
@@ -393,6 +396,8 @@ class Retriever:
                 for h in hits
                 if any(misspells(t, n) for n in distinctive_names(h.title) for t in typed)
             ]
+        if not named:
+            named = self._misspelt_elsewhere(query, vectors, mode, filters)
         using = _USING_A_NAME.search(query)
         if using:
             # "Which papers build on ELECTRA?": ELECTRA is what they build on.
@@ -405,6 +410,38 @@ class Retriever:
         ids = {h.paper_id for h in named}
         first = [replace(h, named=True) for h in named[:k]]
         return [*first, *(h for h in hits if h.paper_id not in ids)][:k]
+
+    def _misspelt_elsewhere(
+        self, query: str, vectors: QueryVectors, mode: Mode, filters: Filters | None
+    ) -> list[Hit]:
+        """The one paper a stored name of which the question misspells by a letter, in any
+        case ("what is brigdetower", "zecolor"), when retrieval found none: only by a word no
+        chunk of the collection uses, so no word of the collection is taken for a typo."""
+        typed = {normalise(w) for w in re.findall(r"[\w-]+", query) if len(w) >= MIN_TYPO_CHARS}
+        terms = {w: words(w) for w in typed}
+        typed = {w for w in typed if len(terms[w]) == 1}
+        if not typed:
+            return []
+        _, df = self.index.document_frequencies([term_id(terms[w][0]) for w in typed])
+        unseen = [w for w in typed if not df.get(term_id(terms[w][0]))]
+        if not unseen:
+            return []
+        meant = [n for n in self._stored_names() for t in unseen if misspells(t, n)]
+        ids = self.index.paper_ids_by_names(meant, limit=2) if meant else []
+        if len(ids) != 1:
+            return []  # none, or a letter from two papers' names: no telling which
+        only = replace(filters or Filters(), paper_ids=(ids[0],))
+        if filters and filters.paper_ids and ids[0] not in filters.paper_ids:
+            return []
+        return self.index.query(vectors, mode, 1, self.settings.chunks_per_paper, only)
+
+    def _stored_names(self) -> frozenset[str]:
+        """Every name the index stores, read again only after the index changed."""
+        chunks = self.index.count_chunks()
+        if self._names_known[0] != chunks:
+            names = self.index.facet("names", limit=MAX_STORED_NAMES)
+            self._names_known = (chunks, frozenset(str(n) for n in names))
+        return self._names_known[1]
 
     def named_papers(
         self,
