@@ -232,6 +232,21 @@ def test_a_paper_introduces_the_name_it_proposes_not_one_it_builds_on() -> None:
     assert origin_missing("Which paper introduced TERA?", [builds, tera]) is None
 
 
+def test_a_paper_introduces_the_acronym_it_defines_for_what_it_proposes() -> None:
+    gram = _paper(
+        "Gradient-Regulated Meta-Prompt Learning",
+        "We introduce a novel Gradient-RegulAted Meta-prompt learning (GRAM) framework.",
+    )
+    albef = _paper(
+        "Align before Fuse: Vision and Language Representation Learning",
+        "We introduce a contrastive loss to ALign the image and text representations BEfore "
+        "Fusing (ALBEF) them through cross-modal attention.",
+    )
+    modx = _paper("Continual Learning", "We propose a new framework Mod-X: Maintain it.")
+    assert introduces(gram, "gram") and introduces(albef, "albef") and introduces(modx, "mod-x")
+    assert origin_missing("Which paper proposes GRAM?", [gram, albef]) is None
+
+
 def test_a_capitalised_name_is_introduced_only_where_given_as_one() -> None:
     selfie = _paper("Self-supervised Pretraining", "We introduce a technique called Selfie.")
     voltron = _paper("Representation Learning", "We then introduce Voltron, a framework.")
@@ -272,6 +287,9 @@ def test_a_name_a_paper_writes_only_in_capitals_is_another_name() -> None:
         ("Which paper introduced the RoBERTa model?", "the RoBERTa model"),
         # The CLIP paper's abstract names CLIP only in the address of the code it releases.
         ("Which paper introduced CLIP?", None),
+        # Acronyms abstracts define for what they propose.
+        ("Which paper proposes ALBEF?", None),
+        ("Which paper proposes WebPerson?", None),
         ("Which paper introduced Zecoler?", None),
         ("Which paper proposed Fusioner?", None),
         ("Which paper introduced TERA?", None),

@@ -14,7 +14,16 @@ import numpy as np
 
 from paperchat.citations import split_sentences
 from paperchat.embedding import Embedder
-from paperchat.names import holds_name, name_like, normalise, recased, releases, text_names
+from paperchat.names import (
+    coined_names,
+    defined_names,
+    holds_name,
+    name_like,
+    normalise,
+    recased,
+    releases,
+    text_names,
+)
 from paperchat.records import Hit
 from paperchat.settings import AnswerSettings
 
@@ -103,6 +112,9 @@ def introduces(hit: Hit, name: str) -> bool:
     text = " ".join(hit.chunks or (hit.text,))
     if releases(name, text):
         return True  # "We release our code ... at https://github.com/OpenAI/CLIP"
+    coined = (*coined_names(text, hit.title), *defined_names(text))
+    if name in {normalise(n) for n in coined}:
+        return True  # "we propose ... Gradient-RegulAted Meta-prompt learning (GRAM)"
     for found in _INTRODUCES.finditer(text):
         clause = re.split(r"[.;:!?]", text[found.end() : found.end() + INTRODUCED_CHARS])[0]
         words = re.findall(r"[\w.+-]+|[,()]", clause)
@@ -124,8 +136,10 @@ def _names_it(words: list[str], i: int, name: str) -> bool:
     word = words[i]
     if _is_name(word):
         return True
-    given = i == 0 or words[i - 1] == ","
-    return given and word[:1].isupper() and normalise(word.strip(".")) in (name, name + "s")
+    if not word[:1].isupper() or normalise(word.strip(".")) not in (name, name + "s"):
+        return False
+    # A plain word only given as one; a name with parts anywhere ("a framework Mod-X").
+    return not word.isalpha() or i == 0 or words[i - 1] == ","
 
 
 def origin_missing(question: str, hits: Sequence[Hit]) -> str | None:

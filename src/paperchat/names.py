@@ -396,6 +396,11 @@ def _capitalised_coinage(match: re.Match[str], abstract: str) -> bool:
     name = match.group(1)
     if not (name[:1].isupper() and _COINAGE_END.match(abstract, match.end(1))):
         return False
+    # A plain word right after the verb ("we propose Zecoler"), not after words describing
+    # it ("namely all-in-one Transformer"); one with parts may follow them ("... framework
+    # Mod-X: ...").
+    if name.isalpha() and len(abstract[match.start() : match.start(1)].split()) > 1:
+        return False
     lower = re.compile(r"(?<![\w-])" + re.escape(name.lower()) + r"(?![\w-])")
     return lower.search(abstract) is None
 
