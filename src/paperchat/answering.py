@@ -423,19 +423,20 @@ class Answerer:
         self, draft: Draft, sources: list[Source]
     ) -> Iterator[CheckedSentence | Partial]:
         question = draft.answer.question
-        if sources and sources[0].hit.named and asks_abstract(question):
-            # "What is the abstract of ELECTRA?": the abstract itself, whole, on every backend.
+        # "What is the abstract of ELECTRA?" (the abstract itself), "Where can I find the code
+        # for BridgeTower?" (the links it gives): read in the whole abstract, on every backend.
+        from_abstract = (
+            abstract_sentence
+            if asks_abstract(question)
+            else code_sentence
+            if asks_code(question)
+            else None
+        )
+        if sources and sources[0].hit.named and from_abstract:
             (whole,) = self.retriever.whole_papers(question, [sources[0].hit])
             abstract = merge_chunks(whole.chunks or (whole.text,))
             lead = sources[0].n
-            yield CheckedSentence(abstract_sentence(whole.title, abstract, lead), cited=[lead])
-            return
-        if sources and sources[0].hit.named and asks_code(question):
-            # "Where can I find the code for BridgeTower?": the links its abstract gives.
-            (whole,) = self.retriever.whole_papers(question, [sources[0].hit])
-            abstract = merge_chunks(whole.chunks or (whole.text,))
-            lead = sources[0].n
-            yield CheckedSentence(code_sentence(whole.title, abstract, lead), cited=[lead])
+            yield CheckedSentence(from_abstract(whole.title, abstract, lead), cited=[lead])
             return
         if sources and (what := asked(question)):
             # Who wrote it, when, where: the record answers, or the answer says it does not.

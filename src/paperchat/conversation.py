@@ -45,7 +45,7 @@ from paperchat.extractive import asks_for_several, asks_which_one
 from paperchat.index import Filters
 from paperchat.names import name_like
 from paperchat.records import Answer, Citation, Hit, Turn
-from paperchat.retrieval import Retriever, distinctive_terms
+from paperchat.retrieval import USING_PAPERS, Retriever, distinctive_terms
 from paperchat.settings import AnswerSettings
 
 log = logging.getLogger(__name__)
@@ -103,12 +103,7 @@ _OTHERS = re.compile(
 _LIKE_IT = re.compile(r"\b(?:similar|like|related)\b", re.IGNORECASE)
 # "Which papers build on it for medical images?": papers besides it that use it, found by its
 # name; the paper itself is no answer.
-_USING_IT = re.compile(
-    r"\b(?:which|what|any)\s+(?:other\s+)?(?:papers|works|studies)\s+(?:\w+\s+){0,2}?"
-    r"(?:build|use|extend|improve|cite|adapt|apply|compare|fine-tune|evaluate|follow)s?"
-    r"\s+(?:on\s+|upon\s+|with\s+|against\s+)?(?:it|this\s+(?:one|paper|model)|that)\b",
-    re.IGNORECASE,
-)
+_USING_IT = re.compile(USING_PAPERS + r"(?:it|this\s+(?:one|paper|model)|that)\b", re.IGNORECASE)
 # "What does the other one report?": the paper the answer before the last cited and the last
 # one did not ("Which papers build Vietnamese or Portuguese LLMs?", "Which of them uses
 # OpenLLaMA?", "What benchmark does the other one report?").

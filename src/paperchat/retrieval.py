@@ -78,12 +78,12 @@ _ASKING_PHRASE = re.compile(
 # "CLIP-style models" asks about CLIP: the suffix says "of that kind", not a topic of its own.
 # Papers asked for by what they do with a named one: "Which papers build on ELECTRA?",
 # "What works compare with ALBEF?". The name after the verb is what they use, not an answer.
-_USING_A_NAME = re.compile(
+USING_PAPERS = (
     r"\b(?:which|what|any)\s+(?:other\s+)?(?:papers|works|studies|methods|models)\s+"
     r"(?:\w+\s+){0,2}?(?:build|use|extend|improve|cite|adapt|apply|compare|fine-tune|evaluate"
-    r"|follow|outperform|beat)s?\s+(?:on\s+|upon\s+|with\s+|against\s+)?",
-    re.IGNORECASE,
+    r"|follow|outperform|beat)s?\s+(?:on\s+|upon\s+|with\s+|against\s+)?"
 )
+_USING_A_NAME = re.compile(USING_PAPERS, re.IGNORECASE)
 MAX_STORED_NAMES = 100_000  # names a misspelling is compared with (a few per paper)
 _KIND_SUFFIX = re.compile(r"(?<=\w)-(?:like|style|based|type|inspired)\b", re.IGNORECASE)
 NAME_LOOKUP_LIMIT = 10  # papers fetched per name lookup
