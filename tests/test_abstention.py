@@ -13,6 +13,7 @@ from dataclasses import replace
 import pytest
 
 from paperchat.abstention import (
+    called_missing,
     introduces,
     off_topic,
     origin_asked,
@@ -304,6 +305,40 @@ def test_which_paper_introduced_a_name_the_collection_only_uses_is_declined(
     if declined:
         said = f"{ABSTAIN_PHRASE} It holds no paper that introduces {declined}."
         assert answer.abstained and answer.text.startswith(said)
+    else:
+        assert not answer.abstained and answer.citations, answer.text
+
+
+def test_the_paper_called_by_a_name_no_retrieved_title_or_name_holds_is_missing() -> None:
+    adapting = _paper("Adapting Stable Diffusion for Meshes", "We adapt Stable Diffusion.")
+    gpt = _paper("Multi-Document Modeling", "We compare with GPT-4 on summaries.")
+    asked = "What does the Stable Diffusion 3 paper propose?"
+    assert called_missing(asked, [adapting, gpt]) == "Stable Diffusion 3"
+    assert called_missing("What is the GPT-4 paper about?", [gpt]) == "GPT-4"
+    # A name a retrieved title holds, or a paper retrieval named, is left to the answer.
+    matryoshka = _paper("2D Matryoshka Sentence Embeddings", "We train embeddings.")
+    assert called_missing("What does the Matryoshka paper do?", [matryoshka, gpt]) is None
+    named = replace(gpt, named=True)
+    assert called_missing("What is the GPT-4 paper about?", [named]) is None
+    assert called_missing("What does the paper propose?", [gpt]) is None
+
+
+@pytest.mark.parametrize(
+    ("question", "reason"),
+    [
+        ("What does the Stable Diffusion 3 paper propose?", "Stable Diffusion 3"),
+        ("What is the GPT-4 paper about?", "GPT-4"),
+        ("Summarize the OFA paper", None),
+        ("What does the Matryoshka paper do?", None),
+    ],
+)
+def test_a_paper_called_by_a_name_the_collection_lacks_is_declined(
+    ingested, question: str, reason: str | None
+) -> None:
+    answer = make_answerer(ingested, None).answer(question)
+    if reason:
+        said = f"{ABSTAIN_PHRASE} It holds no paper called {reason}."
+        assert answer.abstained and answer.text.startswith(said), answer.text
     else:
         assert not answer.abstained and answer.citations, answer.text
 

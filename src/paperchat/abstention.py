@@ -176,6 +176,27 @@ def _holds(hit: Hit, name: str, question: str) -> bool:
     return held and not recased(name, question, text)
 
 
+# A paper called by its name: "What does the Stable Diffusion 3 paper propose?", "Summarize
+# the OFA paper". Capitalised words (or digits) right before "paper".
+_CALLED = re.compile(
+    r"\bthe\s+(?P<name>(?:[A-Z0-9][\w.+-]*\s+){0,3}[A-Z0-9][\w.+-]*)\s+(?:paper|article)\b"
+)
+
+
+def called_missing(question: str, hits: Sequence[Hit]) -> str | None:
+    """The name of "the X paper" when no retrieved paper is named by it nor has it in its
+    title ("the Stable Diffusion 3 paper", answered from a paper adapting Stable Diffusion to
+    3D; "the GPT-4 paper", from papers comparing with GPT-4): the collection lacks that
+    paper. A name retrieved titles hold ("the Matryoshka paper") is left to the answer."""
+    found = _CALLED.search(question)
+    if not found or not hits or any(h.named for h in hits):
+        return None
+    name = found["name"]
+    spelled = r"[\s-]+".join(map(re.escape, name.split()))
+    written = re.compile(r"(?<![\w-])" + spelled + r"(?![\w-])", re.IGNORECASE)
+    return None if any(written.search(h.title) for h in hits) else name
+
+
 # A question ranking the collection's papers: "Which paper has the largest model?", "What is
 # the best paper on CLIP?", "Which model is the fastest?". Retrieval finds papers close to it,
 # not the one that wins: no abstract compares itself with all the others.

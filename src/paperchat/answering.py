@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from functools import cache
 
 from paperchat.abstention import (
+    called_missing,
     off_topic,
     origin_asked,
     origin_missing,
@@ -174,9 +175,8 @@ class Answerer:
             if dates:
                 yield draft.write(f"Only papers dated {dates.span} were searched.")
             off, unsure = self._judge(reading)
-            missing = None if off else self._origin_missing(reading)
-            if off or missing:
-                reason = f"It holds no paper that introduces {missing}." if missing else ""
+            reason = "" if off else self._lacking(reading)
+            if off or reason:
                 if dates and not hits:
                     reason = f"It holds no paper dated {dates.span} that matches it."
                 yield from self._abstain(draft, reason)
@@ -342,13 +342,19 @@ class Answerer:
         ranked = ranks_papers(reading.question) and not any(h.named for h in reading.hits)
         return False, ranked or tentative(reading.hits, self.settings, sentence)
 
-    def _origin_missing(self, reading: Reading) -> str | None:
-        """The name a "Which paper introduced X?" question asks about when no retrieved
-        paper introduces it (`abstention.origin_missing`), read in the whole abstracts."""
-        if not origin_asked(reading.question):
-            return None
-        whole = self.retriever.whole_papers(reading.question, reading.hits)
-        return origin_missing(reading.question, whole)
+    def _lacking(self, reading: Reading) -> str:
+        """What the collection lacks that the question asks for, read in the whole abstracts:
+        the paper introducing X ("Which paper introduced BERT?", `abstention.origin_missing`)
+        or the paper called X ("the Stable Diffusion 3 paper", `abstention.called_missing`);
+        "" when it lacks neither."""
+        question = reading.question
+        if called := called_missing(question, reading.hits):
+            return f"It holds no paper called {called}."
+        if not origin_asked(question) or not reading.hits:
+            return ""
+        whole = self.retriever.whole_papers(question, reading.hits)
+        origin = origin_missing(question, whole)
+        return f"It holds no paper that introduces {origin}." if origin else ""
 
     def _abstain(self, draft: Draft, reason: str = "") -> Iterator[AnswerEvent]:
         """The decline, listing the closest papers; `reason` says what the collection lacks
