@@ -104,9 +104,10 @@ def _modifies(after: str) -> bool:
 def introduces(hit: Hit, name: str) -> bool:
     """The paper brings the name in: the name before its title's colon ("TERA: ..."), or the
     first name after a sentence of its abstract proposes, introduces or names something ("we
-    introduce SpeechInstructBench", "a method called TERA"), or the code it releases ("... at
-    github.com/OpenAI/CLIP"); not a name it merely uses ("we
-    present PubMedCLIP, a fine-tuned version of CLIP" introduces PubMedCLIP, not CLIP)."""
+    introduce SpeechInstructBench", "a method called TERA"), a name its abstract coins or an
+    acronym it defines ("... BEfore Fusing (ALBEF)"), or the code it releases ("... at
+    github.com/OpenAI/CLIP"); not a name it merely uses ("we present PubMedCLIP, a fine-tuned
+    version of CLIP" introduces PubMedCLIP, not CLIP)."""
     if ":" in hit.title and normalise(hit.title.split(":", 1)[0]) == name:
         return True
     text = " ".join(hit.chunks or (hit.text,))
@@ -154,18 +155,18 @@ def origin_missing(question: str, hits: Sequence[Hit]) -> str | None:
         # A paper the question names, though no text holds the name as typed ("Electa"), may
         # be the one: retrieval found it by the name.
         if (held or not any(h.named for h in hits)) and not any(introduces(h, name) for h in held):
-            typed = next(
-                (w for w in re.findall(r"[\w.+-]+", question) if normalise(w) == name), name
-            )
-            # As the question wrote it: "BERT", "the Transformer", "the Adam optimizer".
-            the = re.search(
-                r"\bthe\s+" + re.escape(typed) + r"(?:\s+(?P<thing>[a-z]+))?\b", question
-            )
-            if not the:
-                return typed
-            thing = the["thing"] if the["thing"] in _OWN_THING else None
-            return f"the {typed} {thing}" if thing else f"the {typed}"
+            return _as_asked(name, question)
     return None
+
+
+def _as_asked(name: str, question: str) -> str:
+    """The name as the question writes it: "BERT", "the Transformer", "the Adam optimizer"."""
+    typed = next((w for w in re.findall(r"[\w.+-]+", question) if normalise(w) == name), name)
+    the = re.search(r"\bthe\s+" + re.escape(typed) + r"(?:\s+(?P<thing>[a-z]+))?\b", question)
+    if not the:
+        return typed
+    thing = the["thing"] if the["thing"] in _OWN_THING else None
+    return f"the {typed} {thing}" if thing else f"the {typed}"
 
 
 def _holds(hit: Hit, name: str, question: str) -> bool:
