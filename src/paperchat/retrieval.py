@@ -430,9 +430,9 @@ class Retriever:
         ids = self.index.paper_ids_by_names(meant, limit=2) if meant else []
         if len(ids) != 1:
             return []  # none, or a letter from two papers' names: no telling which
-        only = replace(filters or Filters(), paper_ids=(ids[0],))
         if filters and filters.paper_ids and ids[0] not in filters.paper_ids:
-            return []
+            return []  # a paper filter holds for names too
+        only = replace(filters or Filters(), paper_ids=(ids[0],))
         return self.index.query(vectors, mode, 1, self.settings.chunks_per_paper, only)
 
     def _stored_names(self) -> frozenset[str]:
@@ -669,9 +669,9 @@ def _first_named_at(query: str, hit: Hit) -> int:
 def _holds_the_rest(query: str, name: str, hit: Hit) -> bool:
     """The paper holds every other term of the question: the question is about it ("How many
     image-text pairs was CLIP trained on?"), not about a paper using it, as papers using a name
-    the field shares do ("Which paper turns CLIP's image-text matching into pixel-text
-    matching?"). The question's other names and how it compares are no such terms: "How does
-    CLIP differ from ALIGN?" is about CLIP and ALIGN, whichever the collection holds."""
+    the field shares do ("Which medical papers fine-tune CLIP?"). The question's other names
+    and how it compares are no such terms: "How does CLIP differ from ALIGN?" is about CLIP
+    and ALIGN, whichever the collection holds."""
     others = {w for n in asked_names(query) for w in words(n)}
     rest = set(distinctive_terms(query)) - set(words(name)) - others - _COMPARING_TERMS
     return rest <= set(words(" ".join((hit.title, *hit.chunks, hit.text))))
