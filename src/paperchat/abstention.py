@@ -22,6 +22,7 @@ from paperchat.names import (
     normalise,
     recased,
     releases,
+    spelled,
     text_names,
 )
 from paperchat.records import Hit
@@ -193,8 +194,7 @@ def called_missing(question: str, hits: Sequence[Hit]) -> str | None:
     if not found or not hits or any(h.named for h in hits):
         return None
     name = found["name"]
-    spelled = r"[\s-]+".join(map(re.escape, name.split()))
-    written = re.compile(r"(?<![\w-])" + spelled + r"(?![\w-])", re.IGNORECASE)
+    written = spelled(name, re.IGNORECASE)
     return None if any(written.search(h.title) for h in hits) else name
 
 

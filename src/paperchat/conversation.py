@@ -43,7 +43,7 @@ from paperchat.corpus import paper_id_for
 from paperchat.embedding import words
 from paperchat.extractive import asks_for_several, asks_which_one
 from paperchat.index import Filters
-from paperchat.names import name_like
+from paperchat.names import as_word, name_like
 from paperchat.records import Answer, Citation, Hit, Turn
 from paperchat.retrieval import USING_PAPERS, Retriever, distinctive_terms
 from paperchat.settings import AnswerSettings
@@ -550,8 +550,8 @@ def _written_name(hit: Hit) -> str:
     it has none."""
     name = next(iter(hit.names), "")
     text = " ".join((hit.title, *hit.chunks, hit.text))
-    found = re.search(r"(?<![\w-])" + re.escape(name) + r"(?![\w-])", text, re.IGNORECASE)
-    return found.group() if found and name else name
+    found = as_word(name, re.IGNORECASE).search(text) if name else None
+    return found.group() if found else name
 
 
 def _places(turn: str) -> list[int]:

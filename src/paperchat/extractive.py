@@ -45,6 +45,7 @@ from paperchat.names import (
     name_like,
     normalise,
     paper_names,
+    spelled,
     text_names,
     whole_names,
 )
@@ -151,8 +152,6 @@ _GIST = re.compile(
     r"|^\s*what\s+is\s+.{1,60}\s+about\s*\??\s*$",
     re.IGNORECASE,
 )
-# A request for a paper's abstract itself: "What is the abstract of ELECTRA?", "Show me its
-# abstract", "What does the abstract of KIND say?".
 # Where a paper's code is: asked by place, by host, or as being open.
 _CODE_ASKED = re.compile(
     r"\bwhere\b[^?]*\b(?:code|implementation|weights|checkpoints?|repo|repository|models?)\b"
@@ -171,6 +170,8 @@ _ADDRESS = re.compile(
     r"(?:https?[:;]//|www\.|(?<![\w./])github\.com/)[^\s{}()<>\[\]\"'`]+", re.IGNORECASE
 )
 MAX_LINKS = 3
+# A request for a paper's abstract itself: "What is the abstract of ELECTRA?", "Show me its
+# abstract", "What does the abstract of KIND say?".
 _ABSTRACT = re.compile(
     r"\babstract\s+(?:of|for)\b"
     # ... the abstract as a noun, not "the abstract idea behind UL2" or "abstract syntax".
@@ -514,8 +515,7 @@ def _unnamed(query: str, hits: Iterable[Hit]) -> str:
     says which paper, and would draw the sentences that merely repeat it."""
     named = {n for hit in hits if hit.named for n in _names(hit)}
     for name in sorted(named, key=len, reverse=True):
-        pattern = r"(?<![\w-])" + r"[\s-]+".join(map(re.escape, name.split())) + r"(?![\w-])"
-        query = re.sub(pattern, "the paper", query, flags=re.IGNORECASE)
+        query = spelled(name, re.IGNORECASE).sub("the paper", query)
     return query
 
 
@@ -668,8 +668,10 @@ def pick_sentences(
     ranked = sorted(scored, key=lambda c: -c.score)
     if not ranked:
         return []
-    intro = _proposal(sorted(ranked, key=lambda c: c.position) if main else ranked)
-    intro = intro if introduce else None
+    intro = None
+    if introduce:
+        # The main proposal is the abstract's first; otherwise the one closest to the question.
+        intro = _proposal(sorted(scored, key=lambda c: c.position) if main else ranked)
     intros = [intro] if intro else []
     if intro:
         # Before what the paper proposes, a sentence not speaking of the paper is the field's

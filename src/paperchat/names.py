@@ -60,6 +60,18 @@ _TEX_COMMAND = re.compile(r"\\([A-Za-z]+)\s*")
 _TEX_MARKUP = re.compile(r"[$^_{}]")
 
 
+def as_word(text: str, flags: int = 0) -> re.Pattern[str]:
+    """`text` where it stands on its own: not inside a longer word or hyphenated name."""
+    return re.compile(r"(?<![\w-])" + re.escape(text) + r"(?![\w-])", flags)
+
+
+def spelled(name: str, flags: int = 0) -> re.Pattern[str]:
+    """The words of `name` standing on their own, apart by spaces or hyphens ("Stable
+    Diffusion 3", "Stable-Diffusion 3")."""
+    parts = r"[\s-]+".join(map(re.escape, name.split()))
+    return re.compile(r"(?<![\w-])" + parts + r"(?![\w-])", flags)
+
+
 def normalise(name: str) -> str:
     """Lower case, accents folded, unicode dashes as '-', single spaces."""
     text = unicodedata.normalize("NFKC", name).replace("\u2013", "-").replace("\u2014", "-")
@@ -401,8 +413,7 @@ def _capitalised_coinage(match: re.Match[str], abstract: str) -> bool:
     # Mod-X: ...").
     if name.isalpha() and len(abstract[match.start() : match.start(1)].split()) > 1:
         return False
-    lower = re.compile(r"(?<![\w-])" + re.escape(name.lower()) + r"(?![\w-])")
-    return lower.search(abstract) is None
+    return as_word(name.lower()).search(abstract) is None
 
 
 def spells_out(name: str, text: str) -> bool:
@@ -503,7 +514,7 @@ def recased(name: str, question: str, text: str) -> bool:
     abstract coins): two things that share letters, not one name."""
     if " " in name or not name.isalpha():
         return False
-    form = re.compile(r"(?<![\w-])" + re.escape(name) + r"(?![\w-])", re.IGNORECASE)
+    form = as_word(name, re.IGNORECASE)
     asked = {m.group() for m in form.finditer(question)}
     written = {m.group() for m in form.finditer(text)}
     capitalised = all(w[:1].isupper() and w[1:].islower() for w in asked)

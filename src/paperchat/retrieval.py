@@ -25,6 +25,7 @@ from paperchat.errors import BadQuestionError, ConfigError, IndexNotReadyError
 from paperchat.index import Filters, Mode, PaperIndex, QueryVectors
 from paperchat.names import (
     MIN_TYPO_CHARS,
+    as_word,
     asked_names,
     distinctive_names,
     first_mention,
@@ -558,8 +559,7 @@ class Retriever:
     def _papers_writing(self, name: str) -> frozenset[str]:
         """Of the chunks using the name's stem, the papers writing it as a word of its own
         ("Mod-X" is no "MoD"); none for a phrase ("align before fuse"), the rarity check's."""
-        word = re.compile(r"(?<![\w-])" + re.escape(name) + r"(?![\w-])", re.IGNORECASE)
-        return self._papers_matching(name, word.search)
+        return self._papers_matching(name, as_word(name, re.IGNORECASE).search)
 
     def _papers_releasing(self, name: str) -> frozenset[str]:
         """The papers saying they release code under the name ("... our code ... at
@@ -568,11 +568,11 @@ class Retriever:
 
     def _papers_matching(self, name: str, written: Callable[[str], object]) -> frozenset[str]:
         """The papers of the chunks using the name's stem whose text `written` accepts."""
-        return frozenset(
-            str(p.get("paper_id"))
-            for p in self._chunks_using(name) or []
-            if written(str(p.get("text", "")))
-        )
+        return frozenset(str(p.get("paper_id")) for p in self._chunks_matching(name, written))
+
+    def _chunks_matching(self, name: str, written: Callable[[str], object]) -> list[dict[str, Any]]:
+        """The payloads of the chunks using the name's stem whose text `written` accepts."""
+        return [p for p in self._chunks_using(name) or [] if written(str(p.get("text", "")))]
 
     def _only_in_capitals(self, name: str, query: str) -> bool:
         """The question writes the name in capitals ("GRAIN") as one paper alone does: the
@@ -581,8 +581,7 @@ class Retriever:
         capitals = [w for w in typed if len(w) >= MIN_CAPITALS and w.isupper()]
         if not capitals:
             return False
-        exact = re.compile(r"(?<![\w-])" + re.escape(capitals[0]) + r"(?![\w-])")
-        return len(self._papers_matching(name, exact.search)) == 1
+        return len(self._papers_matching(name, as_word(capitals[0]).search)) == 1
 
     def _rare(self, name: str) -> bool:
         ids = [term_id(t) for t in words(name)]
@@ -595,9 +594,7 @@ class Retriever:
         if len(ids) > 1 or words(name)[0] == name:
             return False
         # A name stemmed as a common word ("Fusioner" as "fusion"): the chunks writing it.
-        word = re.compile(r"(?<![\w-])" + re.escape(name) + r"(?![\w-])", re.IGNORECASE)
-        using = self._chunks_using(name) or []
-        return sum(1 for p in using if word.search(str(p.get("text", "")))) <= limit
+        return len(self._chunks_matching(name, as_word(name, re.IGNORECASE).search)) <= limit
 
     def term_weight(self, query: str) -> float:
         """Total IDF of the query's distinctive terms: how specific the query is. A paper's
