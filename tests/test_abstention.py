@@ -21,6 +21,7 @@ from paperchat.abstention import (
     ranks_papers,
     sentence_relevance,
     tentative,
+    unused_name,
 )
 from paperchat.prompts import ABSTAIN_PHRASE, TENTATIVE_NOTE
 from paperchat.records import Hit
@@ -366,3 +367,37 @@ def test_a_ranking_question_gets_the_closest_papers_tentatively(ingested) -> Non
     assert ranked.text.startswith(f"{TENTATIVE_NOTE} The closest paper is ")
     # About one named paper, it is that paper's own answer.
     assert not answerer.answer("What is the largest model in UL2?").tentative
+
+
+def test_papers_using_a_name_no_retrieved_abstract_writes_are_missing() -> None:
+    users = _paper("Adversarial Attacks on Vision-Language Models", "We attack ALBEF and TCL.")
+    other = _paper("Speech Pre-Training", "We pre-train speech encoders.")
+    assert unused_name("Which papers compare with ALBEF?", [users, other]) is None
+    assert unused_name("Which papers use UNITER?", [users, other]) == "UNITER"
+    assert unused_name("What works build on UNITER?", [other]) == "UNITER"
+    # Not a question asking for papers by what they use.
+    assert unused_name("What is UNITER?", [other]) is None
+
+
+@pytest.mark.parametrize(
+    ("question", "reason", "cited"),
+    [
+        # Only UNITER's own paper writes "UNITER": it is no paper using UNITER.
+        ("Which papers use UNITER?", "Besides UNITER's own paper, it holds none that", None),
+        ("Which works extend SpeechT5?", "Besides SpeechT5's own paper, it holds none", None),
+        # A paper attacking ALBEF among its victims; the question says little else.
+        ("Which papers compare with ALBEF?", None, "Set-level Guidance Attack"),
+        # "cite" is how papers relate to ELECTRA, not a word their abstracts write.
+        ("Which papers cite ELECTRA?", None, "DeBERTaV3"),
+        ("Which papers build on BART?", None, "Summarizing Patients Problems"),
+    ],
+)
+def test_papers_asked_for_by_what_they_use_are_the_ones_writing_it(
+    ingested, question: str, reason: str | None, cited: str | None
+) -> None:
+    answer = make_answerer(ingested, None).answer(question)
+    if reason:
+        assert answer.abstained and answer.text.startswith(f"{ABSTAIN_PHRASE} {reason}")
+    else:
+        assert not answer.abstained, answer.text
+        assert [c.title[: len(cited)] for c in answer.citations] == [cited], answer.text

@@ -15,6 +15,8 @@ import numpy as np
 from paperchat.citations import split_sentences
 from paperchat.embedding import Embedder
 from paperchat.names import (
+    as_word,
+    asked_names,
     coined_names,
     defined_names,
     holds_name,
@@ -26,6 +28,7 @@ from paperchat.names import (
     text_names,
 )
 from paperchat.records import Hit
+from paperchat.retrieval import used_by_asked
 from paperchat.settings import AnswerSettings
 
 # Papers whose best chunks are read sentence by sentence for a paraphrase: the answer's
@@ -178,6 +181,21 @@ def _holds(hit: Hit, name: str, question: str) -> bool:
     return held and not recased(name, question, text)
 
 
+def unused_name(question: str, hits: Sequence[Hit]) -> str | None:
+    """The name a question asking for papers by what they use ("Which papers use UNITER?",
+    `used_by_asked`) writes when no retrieved paper writes it (in `hits`' whole abstracts,
+    the used paper's own left out by retrieval): the collection holds no such paper. The
+    name as the question writes it."""
+    used_as = used_by_asked(question)
+    if used_as is None or not hits:
+        return None
+    for name in asked_names(used_as):
+        written = as_word(name, re.IGNORECASE)
+        if not any(written.search(" ".join((h.title, *h.chunks, h.text))) for h in hits):
+            return next((w for w in re.findall(r"[\w.+-]+", used_as) if normalise(w) == name), name)
+    return None
+
+
 # A paper called by its name: "What does the Stable Diffusion 3 paper propose?", "Summarize
 # the OFA paper". Capitalised words (or digits) right before "paper".
 _CALLED = re.compile(
@@ -287,13 +305,16 @@ def _similarity(best: float, sentence: Callable[[], float]) -> float:
 
 def covering(hits: Sequence[Hit], settings: AnswerSettings) -> float | None:
     """The best coverage of the question's terms among the hits whose coverage counts, those
-    at least `coverage_min_relevance` similar. None when no hit's coverage counts (or the
-    question has no distinctive terms: "How many papers are there?")."""
+    at least `coverage_min_relevance` similar or writing the name of the paper the question
+    asks papers to use (`Hit.uses_named`: "Which papers compare with ALBEF?" says little
+    else). None when no hit's coverage counts (or the question has no distinctive terms:
+    "How many papers are there?")."""
     return max(
         (
             h.coverage
             for h in hits
-            if h.coverage is not None and (h.relevance or 0.0) >= settings.coverage_min_relevance
+            if h.coverage is not None
+            and (h.uses_named or (h.relevance or 0.0) >= settings.coverage_min_relevance)
         ),
         default=None,
     )

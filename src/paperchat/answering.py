@@ -24,6 +24,7 @@ from paperchat.abstention import (
     ranks_papers,
     sentence_relevance,
     tentative,
+    unused_name,
 )
 from paperchat.asked_dates import asked_dates
 from paperchat.bibliography import (
@@ -56,12 +57,12 @@ from paperchat.extractive import (
 )
 from paperchat.index import Filters
 from paperchat.llm import ChatLLM, ContextOverflowError, Message
-from paperchat.names import asked_names
+from paperchat.names import asked_names, normalise
 from paperchat.passages import merge_chunks
 from paperchat.prompts import ABSTAIN_PHRASE, TENTATIVE_NOTE, PromptSet, Source
 from paperchat.records import Answer, Citation, Hit, Turn
 from paperchat.replies import kind_of, reply
-from paperchat.retrieval import Retriever, distinctive_terms
+from paperchat.retrieval import Retriever, distinctive_terms, used_by_asked
 from paperchat.settings import EXTRACTIVE, AnswerSettings, LLMSettings
 
 log = logging.getLogger(__name__)
@@ -175,7 +176,7 @@ class Answerer:
             if dates:
                 yield draft.write(f"Only papers dated {dates.span} were searched.")
             off, unsure = self._judge(reading)
-            reason = "" if off else self._lacking(reading)
+            reason = self._lacking(reading, off)
             if off or reason:
                 if dates and not hits:
                     reason = f"It holds no paper dated {dates.span} that matches it."
@@ -342,12 +343,21 @@ class Answerer:
         ranked = ranks_papers(reading.question) and not any(h.named for h in reading.hits)
         return False, ranked or tentative(reading.hits, self.settings, sentence)
 
-    def _lacking(self, reading: Reading) -> str:
+    def _lacking(self, reading: Reading, off: bool) -> str:
         """What the collection lacks that the question asks for, read in the whole abstracts:
-        the paper introducing X ("Which paper introduced BERT?", `abstention.origin_missing`)
-        or the paper called X ("the Stable Diffusion 3 paper", `abstention.called_missing`);
-        "" when it lacks neither."""
+        papers using X ("Which papers use UNITER?", `abstention.unused_name`, said of a
+        question declined as `off` topic too), the paper introducing X ("Which paper
+        introduced BERT?", `abstention.origin_missing`) or the paper called X ("the Stable
+        Diffusion 3 paper", `abstention.called_missing`); "" when it lacks none."""
         question = reading.question
+        if used_by_asked(question) is not None and reading.hits:
+            whole = self.retriever.whole_papers(question, reading.hits)
+            if name := unused_name(question, whole):
+                if self.retriever.names_a_paper(normalise(name)):
+                    return f"Besides {name}'s own paper, it holds none that mentions {name}."
+                return f"It holds no paper that mentions {name}."
+        if off:
+            return ""
         if called := called_missing(question, reading.hits):
             return f"It holds no paper called {called}."
         if not origin_asked(question) or not reading.hits:

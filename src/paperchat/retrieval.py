@@ -81,10 +81,25 @@ _ASKING_PHRASE = re.compile(
 # "What works compare with ALBEF?". The name after the verb is what they use, not an answer.
 USING_PAPERS = (
     r"\b(?:which|what|any)\s+(?:other\s+)?(?:papers|works|studies|methods|models)\s+"
-    r"(?:\w+\s+){0,2}?(?:build|use|extend|improve|cite|adapt|apply|compare|fine-tune|evaluate"
-    r"|follow|outperform|beat)s?\s+(?:on\s+|upon\s+|with\s+|against\s+)?"
+    r"(?:\w+\s+){0,2}?(?P<verb>(?:build|use|extend|improve|cite|adapt|apply|compare|fine-tune"
+    r"|evaluate|follow|outperform|beat|employ|adopt|leverage|mention|reference)s?|rel(?:y|ies))"
+    r"\s+(?:on\s+|upon\s+|with\s+|against\s+)?"
 )
 _USING_A_NAME = re.compile(USING_PAPERS, re.IGNORECASE)
+# How such papers relate to the name, not what their abstracts say: "Which papers cite
+# ELECTRA?" asks for abstracts writing "ELECTRA", not "cite".
+_RELATING = re.compile(
+    r"(?:cite|extend|follow|reference|adopt|employ|leverage)s?|rel(?:y|ies)", re.IGNORECASE
+)
+
+
+def used_by_asked(question: str) -> str | None:
+    """What the papers a question asks for use: the rest of "Which papers use UNITER?" after
+    its verb; None when it asks for no papers by what they use."""
+    using = _USING_A_NAME.search(question)
+    return question[using.end() :] if using else None
+
+
 MAX_STORED_NAMES = 100_000  # names a misspelling is compared with (a few per paper)
 _KIND_SUFFIX = re.compile(r"(?<=\w)-(?:like|style|based|type|inspired)\b", re.IGNORECASE)
 NAME_LOOKUP_LIMIT = 10  # papers fetched per name lookup
@@ -129,8 +144,13 @@ def _generic_terms() -> frozenset[str]:
 
 
 def asked_about(question: str) -> str:
-    """The question without the words of how it asks (`_ASKING_PHRASE`) or of a kind suffix."""
-    return _KIND_SUFFIX.sub("", _ASKING_PHRASE.sub(" ", question))
+    """The question without the words of how it asks (`_ASKING_PHRASE`), of a kind suffix,
+    or of how the papers it asks for relate to a name (`_RELATING`)."""
+    asked = _KIND_SUFFIX.sub("", _ASKING_PHRASE.sub(" ", question))
+    using = _USING_A_NAME.search(asked)
+    if using and _RELATING.fullmatch(using["verb"]) and asked_names(asked[using.end() :]):
+        return asked[: using.start("verb")] + asked[using.end() :]
+    return asked
 
 
 def distinctive_terms(question: str) -> list[str]:
@@ -399,10 +419,13 @@ class Retriever:
             ]
         if not named:
             named = self._misspelt_elsewhere(query, vectors, mode, filters)
-        using = _USING_A_NAME.search(query)
-        if using:
+        used_as = used_by_asked(query)
+        if used_as is not None:
             # "Which papers build on ELECTRA?": ELECTRA is what they build on.
-            named = [h for h in named if _first_named_at(query, h) < using.end()]
+            start = len(query) - len(used_as)
+            used = [h for h in named if _first_named_at(query, h) >= start]
+            named = [h for h in named if h not in used]
+            hits = self._users_first(used_as, used, hits, vectors, mode, k, filters)
         if not named:
             return hits
         rank = {h.paper_id: i for i, h in enumerate(hits)}
@@ -411,6 +434,56 @@ class Retriever:
         ids = {h.paper_id for h in named}
         first = [replace(h, named=True) for h in named[:k]]
         return [*first, *(h for h in hits if h.paper_id not in ids)][:k]
+
+    def names_a_paper(self, name: str) -> bool:
+        """Some paper of the collection carries the (normalised) name."""
+        return bool(self.index.paper_ids_by_names([name], limit=1))
+
+    def _users_first(
+        self,
+        used_as: str,
+        used: list[Hit],
+        hits: list[Hit],
+        vectors: QueryVectors,
+        mode: Mode,
+        k: int,
+        filters: Filters | None,
+    ) -> list[Hit]:
+        """The hits for papers asked for by what they use (`used_as`: the question after its
+        "Which papers use"), without the papers they use (`used`): "Which papers use UNITER?"
+        asks for papers other than UNITER's own. When a few papers write the name, they lead
+        (fetched if retrieval missed them, marked `uses_named`); dozens writing it ("CLIP")
+        are left to retrieval.
+        A name of a kind ("ELECTRA-style pre-training") asks about the kind: its paper is one.
+        """
+        if not used or _KIND_SUFFIX.search(used_as):
+            return hits
+        own = {h.paper_id for h in used}
+        users: set[str] = set()
+        for name in asked_names(used_as):
+            users |= self._papers_matching(name, as_word(name, re.IGNORECASE).search)
+        users -= own
+        if filters and filters.paper_ids:
+            users &= set(filters.paper_ids)  # a paper filter holds for them too
+        rest = [h for h in hits if h.paper_id not in own]
+        if not users or len(users) > k:
+            return rest
+        found = {h.paper_id for h in rest}
+        missing = tuple(users - found)
+        fetched = (
+            self.index.query(
+                vectors,
+                mode,
+                len(missing),
+                self.settings.chunks_per_paper,
+                replace(filters or Filters(), paper_ids=missing),
+            )
+            if missing
+            else []
+        )
+        lead = [replace(h, uses_named=True) for h in rest if h.paper_id in users]
+        lead += [replace(h, uses_named=True) for h in fetched]
+        return [*lead, *(h for h in rest if h.paper_id not in users)][:k]
 
     def _misspelt_elsewhere(
         self, query: str, vectors: QueryVectors, mode: Mode, filters: Filters | None
