@@ -154,6 +154,9 @@ def test_question_forms() -> None:
     assert asks_which_paper("Which paper trains a discriminator?")
     assert asks_which_papers("Which recent papers train discriminators?")
     assert not asks_which_papers("Which paper trains a discriminator?")
+    # A hyphenated word before "papers" is one word of the question's kind of paper.
+    assert asks_which_papers("Which vision-language papers came out in 2023?")
+    assert asks_which_papers("Any text-to-image papers on layouts?")
     assert asks_which_paper("What recent work proposes replaced token detection?")
     assert not asks_which_paper("What is ELECTRA's pre-training task?")
     assert asks_for_several("Compare ELECTRA and BART.")

@@ -112,7 +112,7 @@ _COMPARES = re.compile(rf"\b(?:{_COMPARING})(?!\w)", re.IGNORECASE)
 _THEMSELVES = re.compile(r"\b(?:they|them|these|those|each)\b", re.IGNORECASE)
 _COMPARED_APART = re.compile(r",|\b(?:and|or|with|versus|vs)\b", re.IGNORECASE)
 _WHICH_PAPER = re.compile(
-    r"^\s*(?:which|what|name\s+the|find\s+the)\s+(?:\w+\s+){0,2}?"
+    r"^\s*(?:which|what|name\s+the|find\s+the)\s+(?:[\w-]+\s+){0,2}?"  # "vision-language"
     r"(?:paper|work|study|article|publication)s?\b",
     re.IGNORECASE,
 )
@@ -121,7 +121,7 @@ _WHICH_PAPER = re.compile(
 _PAPERS_REQUEST = re.compile(
     r"^\s*(?:please\s+)?(?:(?:give|show|list|find|recommend|suggest)\s+(?:me\s+)?"
     r"|(?:are\s+there|is\s+there|do\s+you\s+have)\s+)?(?:any\s+|some\s+|all\s+|the\s+)?"
-    r"(?:\w+\s+){0,2}?(?:papers|works|studies|articles)\s+(?:on|about|that|which|for|in)\b"
+    r"(?:[\w-]+\s+){0,2}?(?:papers|works|studies|articles)\s+(?:on|about|that|which|for|in)\b"
     # ... or for anything the collection holds on a topic: "Does the collection have anything
     # on time series forecasting?", "Is there anything about sign language?"
     r"|^\s*(?:(?:does|do)\s+(?:the\s+collection|it|you)\s+(?:have|hold|contain|include)\s+"
