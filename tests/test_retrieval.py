@@ -20,6 +20,7 @@ from paperchat.retrieval import (
     coverage,
     covering_first,
     distinctive_terms,
+    held_words,
     idf,
     readings,
     titled_first,
@@ -193,6 +194,9 @@ def test_papers_using_a_named_paper_lead_and_its_own_paper_is_left_out(ingested)
     # Only UNITER's own paper writes it: none leads, and UNITER's is still left out.
     hits = search("Which papers use UNITER?", k=5)
     assert not any(h.uses_named or h.title.startswith("UNITER") for h in hits)
+    # Papers a question calls by the words of their name, not by one written as a name, stay.
+    hits = search("Which papers build large Chinese web text datasets for pre-training?", k=5)
+    assert {h.title[:16] for h in hits[:2]} == {"ChineseWebText 2", "Chinesewebtext: "}
     # "ELECTRA-style pre-training" is a kind of pre-training, ELECTRA's own among it.
     hits = search("Which papers use ELECTRA-style pre-training?", k=5)
     assert any(h.title.startswith("ELECTRA:") for h in hits)
@@ -445,3 +449,24 @@ def test_keyword_queries_are_a_few_words_of_their_papers_abstract(ingested) -> N
         assert not set(words) & module._FILLER
     mrr, r1, r5 = module.scores(ingested.retriever, queries, "sparse", 10)
     assert 0 < r1 <= r5 <= 1 and r1 <= mrr <= 1
+
+
+def test_a_hyphenated_word_is_held_written_closed_up_too() -> None:
+    # The stemmer keeps "pre-training" ("pre", "train") and "pretraining" ("pretrain") apart.
+    assert "pretrain" in held_words("Medical vision-language pre-training.", "pretraining")
+    assert {"pre", "train"} <= held_words("Pretraining at scale.", "What is pre-training?")
+    assert "multimod" in held_words("A multi-modal model.", "multimodal models")
+    # Only the question's hyphenated words are read apart: "training" alone is no "pre".
+    assert "pre" not in held_words("Pretraining at scale.", "What is training?")
+
+
+def test_a_paper_writing_the_other_form_of_a_hyphenated_word_covers_it(ingested) -> None:
+    hits = ingested.retriever.search("Which papers do medical vision-language pretraining?", k=5)
+    unifier = next(h for h in hits if h.title.startswith("Towards Unifying Medical Vision"))
+    assert unifier.coverage == 1.0  # its title writes "Pre-training"
+
+
+def test_asking_for_pros_and_cons_is_no_term_a_paper_must_hold() -> None:
+    asked = "What are the pros and cons of synthetic data?"
+    assert distinctive_terms(asked) == ["synthet", "data"]
+    assert distinctive_terms("Strengths and weaknesses of ELECTRA?") == ["electra"]

@@ -64,16 +64,19 @@ GENERIC_WORDS = (
 )
 # How a question asks, not what it asks about: "What does replaced token detection mean?",
 # "Which paper should I read to learn about continual pre-training?", "I want to know about
-# ...", "the abstract of ...". Their words would be terms a paper must hold ("mean", "read",
-# "learn"). Not "stand for": "What does InSerter stand for?" is answered by the sentence
-# saying "stands for".
+# ...", "the abstract of ...", "the pros and cons of ...". Their words would be terms a paper
+# must hold ("mean", "read", "learn"). Not "stand for": "What does InSerter stand for?" is
+# answered by the sentence saying "stands for".
 _ASKING_PHRASE = re.compile(
     r"\b(?:mean|means)\s*[?.!]*\s*$"
     r"|\b(?:should|could|can|do|would|must)\s+(?:i|we|one)\s+(?:read|cite|start\s+with)\b"
     r"|\b(?:i|we)\s+(?:want|would\s+like|need|wish|'d\s+like)\s+to\s+"
     r"(?:know|learn|read|understand)\b"
     r"|\b(?:to\s+)?learn\s+(?:more\s+)?about\b"
-    r"|\b(?:the|its|their)\s+(?:full\s+|whole\s+)?abstracts?\s+(?:of|for)\b",
+    r"|\b(?:the|its|their)\s+(?:full\s+|whole\s+)?abstracts?\s+(?:of|for)\b"
+    # "the pros and cons of X": what an answer weighs, words an abstract rarely writes.
+    r"|\b(?:pros\s+and\s+cons|advantages\s+and\s+disadvantages|strengths\s+and\s+weaknesses"
+    r"|benefits\s+and\s+drawbacks)\b",
     re.IGNORECASE,
 )
 # "CLIP-style models" asks about CLIP: the suffix says "of that kind", not a topic of its own.
@@ -265,6 +268,27 @@ def coverage(terms: list[str], weights: Mapping[str, float], text: str) -> float
     return coverage_of_words(terms, weights, set(words(text)))
 
 
+_HYPHENATED = re.compile(r"\b[A-Za-z]+(?:-[A-Za-z]+)+\b")
+
+
+def held_words(text: str, question: str) -> set[str]:
+    """The text's terms (`words`), with its hyphenated words closed up as well ("pre-training"
+    as "pretraining") and the question's hyphenated words it holds closed up: papers and
+    questions write "pre-training" and "pretraining", "multi-modal" and "multimodal", either
+    way, and the stemmer keeps the two forms apart."""
+    present = set(words(text))
+    present.update(w for compound in _HYPHENATED.findall(text) for w in _closed(compound))
+    for compound in _HYPHENATED.findall(question):
+        closed = _closed(compound)
+        if closed and closed <= present:
+            present.update(words(compound))
+    return present
+
+
+def _closed(compound: str) -> set[str]:
+    return set(words(compound.replace("-", "")))
+
+
 def coverage_of_words(
     terms: list[str],
     weights: Mapping[str, float],
@@ -453,14 +477,18 @@ class Retriever:
         "Which papers use"), without the papers they use (`used`): "Which papers use UNITER?"
         asks for papers other than UNITER's own. When a few papers write the name, they lead
         (fetched if retrieval missed them, marked `uses_named`); dozens writing it ("CLIP")
-        are left to retrieval.
+        are left to retrieval. Only a paper called by a name written as one is left out:
+        "Which papers build large Chinese web text datasets?" asks for ChineseWebText's.
         A name of a kind ("ELECTRA-style pre-training") asks about the kind: its paper is one.
         """
-        if not used or _KIND_SUFFIX.search(used_as):
+        names = asked_names(used_as)
+        if not names or _KIND_SUFFIX.search(used_as):
             return hits
-        own = {h.paper_id for h in used}
+        own = {h.paper_id for h in used if set(names) & {*h.names, *paper_names(h.title)}}
+        if not own:
+            return hits
         users: set[str] = set()
-        for name in asked_names(used_as):
+        for name in names:
             users |= self._papers_matching(name, as_word(name, re.IGNORECASE).search)
         users -= own
         if filters and filters.paper_ids:
@@ -700,7 +728,7 @@ class Retriever:
                 and not spells_out(name, text)
                 and not releases(name, text)  # CLIP's abstract: only ".../OpenAI/CLIP"
             ]
-            present = set(words(text))  # stemmed once for every reading
+            present = held_words(text, query)  # stemmed once for every reading
             # A name the paper holds in another form ("RAG" in xRAG's "retrieval-augmented
             # generation", "CLIP" as "Contrastive Language-Image Pre-training") is held.
             present.update(w for name in asked if name not in missing for w in words(name))
