@@ -401,3 +401,10 @@ def test_papers_asked_for_by_what_they_use_are_the_ones_writing_it(
     else:
         assert not answer.abstained, answer.text
         assert [c.title[: len(cited)] for c in answer.citations] == [cited], answer.text
+
+
+def test_a_request_to_explain_a_paper_typed_in_lower_case_is_answered(ingested) -> None:
+    # "explain" is how it asks; "uniter" alone, in lower case, is no name but its term.
+    answer = make_answerer(ingested, None).answer("explain uniter")
+    assert not answer.abstained, answer.text
+    assert answer.citations[0].title.startswith("UNITER:")

@@ -466,7 +466,11 @@ def test_a_paper_writing_the_other_form_of_a_hyphenated_word_covers_it(ingested)
     assert unifier.coverage == 1.0  # its title writes "Pre-training"
 
 
-def test_asking_for_pros_and_cons_is_no_term_a_paper_must_hold() -> None:
+def test_asking_for_pros_and_cons_or_an_explanation_is_no_term_a_paper_must_hold() -> None:
     asked = "What are the pros and cons of synthetic data?"
     assert distinctive_terms(asked) == ["synthet", "data"]
     assert distinctive_terms("Strengths and weaknesses of ELECTRA?") == ["electra"]
+    assert distinctive_terms("explain uniter") == ["unit"]
+    assert distinctive_terms("Can you briefly summarize the GPTQ paper?") == ["gptq"]
+    # Not a request opening the question: papers explaining predictions.
+    assert "explain" in distinctive_terms("Which papers explain model predictions?")

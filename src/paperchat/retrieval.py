@@ -74,6 +74,9 @@ _ASKING_PHRASE = re.compile(
     r"(?:know|learn|read|understand)\b"
     r"|\b(?:to\s+)?learn\s+(?:more\s+)?about\b"
     r"|\b(?:the|its|their)\s+(?:full\s+|whole\s+)?abstracts?\s+(?:of|for)\b"
+    # A request opening the question: "Explain UNITER", "Please summarize the GPTQ paper".
+    r"|^\s*(?:please\s+)?(?:(?:can|could)\s+you\s+)?(?:briefly\s+)?"
+    r"(?:explain|describe|summari[sz]e|outline)\b"
     # "the pros and cons of X": what an answer weighs, words an abstract rarely writes.
     r"|\b(?:pros\s+and\s+cons|advantages\s+and\s+disadvantages|strengths\s+and\s+weaknesses"
     r"|benefits\s+and\s+drawbacks)\b",
