@@ -236,6 +236,14 @@ def test_which_papers_lists_the_papers_near_the_lead_on_the_whole_paper() -> Non
     assert choose_papers("Which paper studies vocabulary expansion?", _scored(rows)) == [1]
 
 
+def test_a_list_longer_than_an_answer_holds_keeps_the_best_standing_papers() -> None:
+    # Six papers near the lead: the list holds four, the lead and the three standing best,
+    # the fifth in retrieval's order among them; still listed in retrieval's order.
+    similar = {2: 0.60, 3: 0.50, 4: 0.55, 5: 0.65, 6: 0.45}
+    rows = [(_whole(1, 0.7, 0.9), 0.9)] + [(_whole(n, r, 0.9), 0.8) for n, r in similar.items()]
+    assert choose_papers("Which papers study speech tokenizers?", _scored(rows)) == [1, 2, 4, 5]
+
+
 def test_a_listed_paper_must_hold_some_of_the_questions_terms() -> None:
     rows = [(_whole(1, 0.7, 0.6), 0.9), (_whole(2, 0.7, 0.5), 0.8), (_whole(3, 0.7, 0.1), 0.85)]
     # The third is as close in embedding space, but holds little of what is asked.

@@ -574,9 +574,10 @@ def choose_papers(question: str, scored: Sequence[Candidate]) -> list[int]:
     weighs the whole abstract, one sentence does not). A question naming several papers is
     about those papers only. Others join only on evidence. A plural "which papers" question
     lists the papers whose standing (similarity, coverage and best sentence) is near the
-    lead's. Other questions take a paper whose best sentence scores within the margin of the
-    lead's: a wide margin for a question about several papers, a narrow one otherwise, where
-    the other paper must also hold as much of the question's terms.
+    lead's, the best standing ones when more are. Other questions take a paper whose best
+    sentence scores within the margin of the lead's: a wide margin for a question about
+    several papers, a narrow one otherwise, where the other paper must also hold as much of
+    the question's terms.
     """
     best: dict[int, float] = {}
     for c in scored:
@@ -602,12 +603,15 @@ def choose_papers(question: str, scored: Sequence[Candidate]) -> list[int]:
         covering = [n for n in others if coverage[n] >= most * LIST_COVERAGE_SHARE]
         standing = _standing(scored, best, coverage)
         if asked:
-            # "Give me 3 papers on ...": as many as asked, by their standing, when they hold
-            # enough of the question's terms; only the lead when none does.
-            ranked = sorted(covering, key=lambda n: -standing[n])[: max(0, asked - len(lead))]
-            return [*lead, *sorted(ranked)][:asked]  # in retrieval's order, as lists are
-        bar = max(standing[n] for n in lead) - LIST_MARGIN
-        return [*lead, *(n for n in covering if standing[n] >= bar)][:MAX_LIST_PAPERS]
+            # "Give me 3 papers on ...": as many as asked, when they hold enough of the
+            # question's terms; only the lead when none does.
+            limit, near = asked, covering
+        else:
+            bar = max(standing[n] for n in lead) - LIST_MARGIN
+            limit, near = MAX_LIST_PAPERS, [n for n in covering if standing[n] >= bar]
+        # More than the list holds: the best standing ones, in retrieval's order as lists are.
+        kept = sorted(near, key=lambda n: -standing[n])[: max(0, limit - len(lead))]
+        return [*lead, *sorted(kept)][:limit]
     margin = MULTI_PAPER_MARGIN if several else SECOND_PAPER_MARGIN
     bar = max(best[n] for n in lead) - margin
     others = [n for n in others if coverage[n] >= most * COVERAGE_SHARE and best[n] >= bar]
