@@ -375,8 +375,9 @@ def test_papers_using_a_name_no_retrieved_abstract_writes_are_missing() -> None:
     assert unused_name("Which papers compare with ALBEF?", [users, other]) is None
     assert unused_name("Which papers use UNITER?", [users, other]) == "UNITER"
     assert unused_name("What works build on UNITER?", [other]) == "UNITER"
-    # Not a question asking for papers by what they use.
+    # Not a question asking for papers by what they use, nor by a name: SVFit is an example.
     assert unused_name("What is UNITER?", [other]) is None
+    assert unused_name("Which papers fine-tune models, like SVFit?", [other]) is None
 
 
 @pytest.mark.parametrize(

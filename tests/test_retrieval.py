@@ -24,6 +24,7 @@ from paperchat.retrieval import (
     idf,
     readings,
     titled_first,
+    used_by_asked,
 )
 from paperchat.settings import Settings
 
@@ -208,6 +209,9 @@ def test_how_papers_relate_to_a_name_is_no_term_they_must_hold() -> None:
     assert distinctive_terms("What papers rely on GPT-4 for grading?") == ["gpt", "4", "grade"]
     # Without a name, the verb is what the papers do.
     assert "extend" in distinctive_terms("Which papers extend the context window?")
+    # Asked for by a name they use: one right after the verb, not an example further on.
+    assert used_by_asked("Which papers use the ViT backbone?") == "the ViT backbone?"
+    assert used_by_asked("Which papers fine-tune models with few parameters, like SVFit?") is None
 
 
 @pytest.mark.parametrize(

@@ -100,10 +100,16 @@ _RELATING = re.compile(
 
 
 def used_by_asked(question: str) -> str | None:
-    """What the papers a question asks for use: the rest of "Which papers use UNITER?" after
-    its verb; None when it asks for no papers by what they use."""
+    """What the papers a question asks for use: the rest of "Which papers use UNITER for
+    ...?" after its verb; None when it asks for no papers by a name they use, a name right
+    after the verb ("Which papers fine-tune models with few parameters, like SVFit?" asks for
+    papers on a topic, SVFit among them)."""
     using = _USING_A_NAME.search(question)
-    return question[using.end() :] if using else None
+    if not using:
+        return None
+    rest = question[using.end() :]
+    first = re.match(r"\s*(?:the\s+|an?\s+)?([\w.+-]+)", rest)
+    return rest if first and asked_names(first[1]) else None
 
 
 MAX_STORED_NAMES = 100_000  # names a misspelling is compared with (a few per paper)
@@ -154,7 +160,7 @@ def asked_about(question: str) -> str:
     or of how the papers it asks for relate to a name (`_RELATING`)."""
     asked = _KIND_SUFFIX.sub("", _ASKING_PHRASE.sub(" ", question))
     using = _USING_A_NAME.search(asked)
-    if using and _RELATING.fullmatch(using["verb"]) and asked_names(asked[using.end() :]):
+    if using and _RELATING.fullmatch(using["verb"]) and used_by_asked(asked) is not None:
         return asked[: using.start("verb")] + asked[using.end() :]
     return asked
 
@@ -446,13 +452,14 @@ class Retriever:
             ]
         if not named:
             named = self._misspelt_elsewhere(query, vectors, mode, filters)
-        used_as = used_by_asked(query)
-        if used_as is not None:
+        using = _USING_A_NAME.search(query)
+        if using:
             # "Which papers build on ELECTRA?": ELECTRA is what they build on.
-            start = len(query) - len(used_as)
-            used = [h for h in named if _first_named_at(query, h) >= start]
+            used = [h for h in named if _first_named_at(query, h) >= using.end()]
             named = [h for h in named if h not in used]
-            hits = self._users_first(used_as, used, hits, vectors, mode, k, filters)
+            used_as = used_by_asked(query)
+            if used_as is not None:
+                hits = self._users_first(used_as, used, hits, vectors, mode, k, filters)
         if not named:
             return hits
         rank = {h.paper_id: i for i, h in enumerate(hits)}
