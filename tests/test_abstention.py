@@ -409,3 +409,11 @@ def test_a_request_to_explain_a_paper_typed_in_lower_case_is_answered(ingested) 
     answer = make_answerer(ingested, None).answer("explain uniter")
     assert not answer.abstained, answer.text
     assert answer.citations[0].title.startswith("UNITER:")
+
+
+def test_papers_holding_the_name_a_short_question_asks_about_cover_it(ingested) -> None:
+    # "RAG" alone is far from every chunk in embedding space (similarity about 0.1); the
+    # papers writing it, or spelling it out as xRAG does, answer it.
+    answer = make_answerer(ingested, None).answer("papers on RAG")
+    assert not answer.abstained, answer.text
+    assert any(c.title.startswith("xRAG") for c in answer.citations)

@@ -305,16 +305,17 @@ def _similarity(best: float, sentence: Callable[[], float]) -> float:
 
 def covering(hits: Sequence[Hit], settings: AnswerSettings) -> float | None:
     """The best coverage of the question's terms among the hits whose coverage counts, those
-    at least `coverage_min_relevance` similar or writing the name of the paper the question
-    asks papers to use (`Hit.uses_named`: "Which papers compare with ALBEF?" says little
-    else). None when no hit's coverage counts (or the question has no distinctive terms:
-    "How many papers are there?")."""
+    at least `coverage_min_relevance` similar or holding every name the question uses
+    (`Hit.holds_names`): a name is specific, and a question saying little else ("Which papers
+    compare with ALBEF?", "papers on RAG") is far from every chunk in embedding space. None
+    when no hit's coverage counts (or the question has no distinctive terms: "How many papers
+    are there?")."""
     return max(
         (
             h.coverage
             for h in hits
             if h.coverage is not None
-            and (h.uses_named or (h.relevance or 0.0) >= settings.coverage_min_relevance)
+            and (h.holds_names or (h.relevance or 0.0) >= settings.coverage_min_relevance)
         ),
         default=None,
     )

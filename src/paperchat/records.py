@@ -141,8 +141,8 @@ class Hit:
     meta: PaperMeta = NO_META
     # The question uses a name ("GPT-4") this paper's title and chunks never mention.
     lacks_names: bool = False
-    # It writes the name of a paper the question asks papers to use ("Which papers use ALBEF?").
-    uses_named: bool = False
+    # It holds every name the question uses ("Which papers compare with ALBEF?", "papers on RAG").
+    holds_names: bool = False
 
     @property
     def url(self) -> str | None:

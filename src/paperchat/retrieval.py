@@ -486,8 +486,8 @@ class Retriever:
         """The hits for papers asked for by what they use (`used_as`: the question after its
         "Which papers use"), without the papers they use (`used`): "Which papers use UNITER?"
         asks for papers other than UNITER's own. When a few papers write the name, they lead
-        (fetched if retrieval missed them, marked `uses_named`); dozens writing it ("CLIP")
-        are left to retrieval. Only a paper called by a name written as one is left out:
+        (fetched if retrieval missed them); dozens writing it ("CLIP") are left to
+        retrieval. Only a paper called by a name written as one is left out:
         "Which papers build large Chinese web text datasets?" asks for ChineseWebText's.
         A name of a kind ("ELECTRA-style pre-training") asks about the kind: its paper is one.
         """
@@ -519,8 +519,7 @@ class Retriever:
             if missing
             else []
         )
-        lead = [replace(h, uses_named=True) for h in rest if h.paper_id in users]
-        lead += [replace(h, uses_named=True) for h in fetched]
+        lead = [h for h in rest if h.paper_id in users] + fetched
         return [*lead, *(h for h in rest if h.paper_id not in users)][:k]
 
     def _misspelt_elsewhere(
@@ -743,7 +742,8 @@ class Retriever:
             # generation", "CLIP" as "Contrastive Language-Image Pre-training") is held.
             present.update(w for name in asked if name not in missing for w in words(name))
             covered = max(coverage_of_words(reading, weights, present, unseen) for reading in read)
-            found.append(replace(h, coverage=covered, lacks_names=bool(missing)))
+            holds = bool(asked) and not missing
+            found.append(replace(h, coverage=covered, lacks_names=bool(missing), holds_names=holds))
         return found
 
     def _with_relevance(
