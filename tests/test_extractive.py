@@ -157,6 +157,12 @@ def test_question_forms() -> None:
     # A hyphenated word before "papers" is one word of the question's kind of paper.
     assert asks_which_papers("Which vision-language papers came out in 2023?")
     assert asks_which_papers("Any text-to-image papers on layouts?")
+    # A need said as such asks for papers too.
+    for need in (
+        "I'm looking for work on speech tokenizers",
+        "need refs for continual pretraining",
+    ):
+        assert asks_which_papers(need), need
     assert asks_which_paper("What recent work proposes replaced token detection?")
     assert not asks_which_paper("What is ELECTRA's pre-training task?")
     assert asks_for_several("Compare ELECTRA and BART.")

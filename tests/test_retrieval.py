@@ -473,6 +473,8 @@ def test_asking_for_pros_and_cons_or_an_explanation_is_no_term_a_paper_must_hold
     asked = "What are the pros and cons of synthetic data?"
     assert distinctive_terms(asked) == ["synthet", "data"]
     assert distinctive_terms("Strengths and weaknesses of ELECTRA?") == ["electra"]
+    looking = "I'm looking for good references on speech tokenizers"
+    assert distinctive_terms(looking) == ["speech", "token"]
     assert distinctive_terms("explain uniter") == ["unit"]
     assert distinctive_terms("Can you briefly summarize the GPTQ paper?") == ["gptq"]
     # Not a request opening the question: papers explaining predictions.

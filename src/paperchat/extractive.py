@@ -122,6 +122,11 @@ _PAPERS_REQUEST = re.compile(
     r"^\s*(?:please\s+)?(?:(?:give|show|list|find|recommend|suggest)\s+(?:me\s+)?"
     r"|(?:are\s+there|is\s+there|do\s+you\s+have)\s+)?(?:any\s+|some\s+|all\s+|the\s+)?"
     r"(?:[\w-]+\s+){0,2}?(?:papers|works|studies|articles)\s+(?:on|about|that|which|for|in)\b"
+    # ... or said as a need: "I'm looking for work on ...", "need refs for ..."
+    r"|^\s*(?:(?:i|we)\s*(?:['\u2019]m|['\u2019]re|am|are)?\s+)?(?:looking|searching)\s+for\s+(?:\w+\s+){0,2}?"
+    r"(?:papers?|works?|research|studies|literature|references|refs)\s+(?:on|about|for|in)\b"
+    r"|^\s*(?:(?:i|we)\s+)?need\s+(?:\w+\s+){0,2}?"
+    r"(?:papers|works?|research|studies|literature|references|refs)\s+(?:on|about|for|in)\b"
     # ... or for anything the collection holds on a topic: "Does the collection have anything
     # on time series forecasting?", "Is there anything about sign language?"
     r"|^\s*(?:(?:does|do)\s+(?:the\s+collection|it|you)\s+(?:have|hold|contain|include)\s+"

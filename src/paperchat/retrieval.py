@@ -59,8 +59,9 @@ GENERIC_WORDS = (
     "build builds "
     # ... and how a user asks the collection itself: "Does the collection have anything on
     # time series forecasting?", "Tell me about ...", "Give me an overview of ...", "How
-    # many ...?".
-    "collection anything something tell know list give overview suggest many"
+    # many ...?", "I'm looking for good references on ...", "need refs for ...".
+    "collection anything something tell know list give overview suggest many "
+    "looking recommend good need refs references literature"
 )
 # How a question asks, not what it asks about: "What does replaced token detection mean?",
 # "Which paper should I read to learn about continual pre-training?", "I want to know about
