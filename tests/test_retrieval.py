@@ -338,7 +338,7 @@ def test_a_question_with_or_is_read_once_per_alternative() -> None:
         ["imag", "bilingu", "prompt"],
     ]
     # No word on one side, or no "or": one reading, all the terms.
-    assert read("Is ELECTRA good or not?") == [["electra", "good"]]
+    assert read("Is ELECTRA fast or not?") == [["electra", "fast"]]
     assert read("Which paper detects sarcasm in tweets?") == [["detect", "sarcasm", "tweet"]]
 
 
