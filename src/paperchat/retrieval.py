@@ -59,9 +59,8 @@ GENERIC_WORDS = (
     "build builds "
     # ... and how a user asks the collection itself: "Does the collection have anything on
     # time series forecasting?", "Tell me about ...", "Give me an overview of ...", "How
-    # many ...?", "I'm looking for good references on ...", "need refs for ...".
-    "collection anything something tell know list give overview suggest many "
-    "looking recommend good need refs references literature"
+    # many ...?".
+    "collection anything something tell know list give overview suggest many"
 )
 # How a question asks, not what it asks about: "What does replaced token detection mean?",
 # "Which paper should I read to learn about continual pre-training?", "I want to know about
@@ -78,6 +77,12 @@ _ASKING_PHRASE = re.compile(
     # A request opening the question: "Explain UNITER", "Please summarize the GPTQ paper".
     r"|^\s*(?:please\s+)?(?:(?:can|could)\s+you\s+)?(?:briefly\s+)?"
     r"(?:explain|describe|summari[sz]e|outline)\b"
+    # A need for papers: "I'm looking for good references on ...", "need refs for ...". As
+    # phrases: the words alone are terms ("looks like", "referring", "recommendation").
+    r"|\b(?:looking|searching)\s+for\b"
+    r"|\b(?:good|great|useful|relevant)\s+(?=(?:papers|works|refs|references|literature)\b)"
+    r"|\b(?:need|recommend)\s+(?=(?:\w+\s+)?(?:papers?|works?|refs|references|literature)\b)"
+    r"|\b(?:refs|references|literature)\s+(?=(?:on|about|for|in)\b)"
     # "the pros and cons of X": what an answer weighs, words an abstract rarely writes.
     r"|\b(?:pros\s+and\s+cons|advantages\s+and\s+disadvantages|strengths\s+and\s+weaknesses"
     r"|benefits\s+and\s+drawbacks)\b",
