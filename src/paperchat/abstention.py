@@ -163,9 +163,14 @@ def origin_missing(question: str, hits: Sequence[Hit]) -> str | None:
     return None
 
 
+def _typed(name: str, text: str) -> str:
+    """The (normalised) name as the text writes it: "BERT" for "bert"; the name if it does not."""
+    return next((w for w in re.findall(r"[\w.+-]+", text) if normalise(w) == name), name)
+
+
 def _as_asked(name: str, question: str) -> str:
     """The name as the question writes it: "BERT", "the Transformer", "the Adam optimizer"."""
-    typed = next((w for w in re.findall(r"[\w.+-]+", question) if normalise(w) == name), name)
+    typed = _typed(name, question)
     the = re.search(r"\bthe\s+" + re.escape(typed) + r"(?:\s+(?P<thing>[a-z]+))?\b", question)
     if not the:
         return typed
@@ -192,7 +197,7 @@ def unused_name(question: str, hits: Sequence[Hit]) -> str | None:
     for name in asked_names(used_as):
         written = as_word(name, re.IGNORECASE)
         if not any(written.search(" ".join((h.title, *h.chunks, h.text))) for h in hits):
-            return next((w for w in re.findall(r"[\w.+-]+", used_as) if normalise(w) == name), name)
+            return _typed(name, used_as)
     return None
 
 

@@ -111,8 +111,11 @@ def used_by_asked(question: str) -> str | None:
     after the verb ("Which papers fine-tune models with few parameters, like SVFit?" asks for
     papers on a topic, SVFit among them)."""
     using = _USING_A_NAME.search(question)
-    if not using:
-        return None
+    return _used_after(question, using) if using else None
+
+
+def _used_after(question: str, using: re.Match[str]) -> str | None:
+    """`used_by_asked` of a question whose using verb is found."""
     rest = question[using.end() :]
     first = re.match(r"\s*(?:the\s+|an?\s+)?([\w.+-]+)", rest)
     return rest if first and asked_names(first[1]) else None
@@ -166,7 +169,7 @@ def asked_about(question: str) -> str:
     or of how the papers it asks for relate to a name (`_RELATING`)."""
     asked = _KIND_SUFFIX.sub("", _ASKING_PHRASE.sub(" ", question))
     using = _USING_A_NAME.search(asked)
-    if using and _RELATING.fullmatch(using["verb"]) and used_by_asked(asked) is not None:
+    if using and _RELATING.fullmatch(using["verb"]) and _used_after(asked, using) is not None:
         return asked[: using.start("verb")] + asked[using.end() :]
     return asked
 
@@ -500,7 +503,7 @@ class Retriever:
         names = asked_names(used_as)
         if not names or _KIND_SUFFIX.search(used_as):
             return hits
-        own = {h.paper_id for h in used if set(names) & {*h.names, *paper_names(h.title)}}
+        own = {h.paper_id for h in used if set(names) & set(_names_of(h))}
         if not own:
             return hits
         users: set[str] = set()
@@ -775,9 +778,14 @@ class Retriever:
         return [replace(h, relevance=cos.get(h.paper_id)) for h in hits]
 
 
+def _names_of(hit: Hit) -> list[str]:
+    """The paper's stored names and its title's names, normalised."""
+    return [*hit.names, *paper_names(hit.title)]
+
+
 def _first_named_at(query: str, hit: Hit) -> int:
     """Where the question first calls the paper by a name or its title."""
-    return first_mention(query, [*hit.names, *paper_names(hit.title), normalise(hit.title)])
+    return first_mention(query, [*_names_of(hit), normalise(hit.title)])
 
 
 def _holds_the_rest(query: str, name: str, hit: Hit) -> bool:
