@@ -158,6 +158,18 @@ VILD = "Open-vocabulary Object Detection via Vision and Language Knowledge Disti
         # A prefix of plain words is the name, unless the abstract gives it an acronym.
         ("We propose MCRVQ, a quantizer.", "Language-Codec: Reducing Gaps", None),
         ("We introduce Programming Every Example (ProX).", "Programming Every Example: X", "ProX"),
+        # A prefix of four words or more is a slogan: the abstract's name is the paper's.
+        (
+            "We present a method, termed DocTune, a tuner.",
+            "Teaching LLMs like Pupils: X",
+            "DocTune",
+        ),
+        # The plural acronym after it is the field's: the name before it is coined.
+        (
+            "A method, termed DocTune, to turn Large Language Models (LLMs) into experts.",
+            "T",
+            "DocTune",
+        ),
     ],
 )
 def test_coined_name_is_the_name_an_abstract_gives_its_idea(
@@ -307,6 +319,18 @@ def test_the_index_stores_the_coined_name_beside_the_titles_names() -> None:
     abstract = "We propose ViLD, a training method via distillation."
     assert indexed_names(VILD, abstract) == ["vild"]
     assert indexed_names(ELECTRA, "We propose replaced token detection (RTD).") == ["electra"]
+
+
+def test_a_slogan_with_an_acronym_of_the_abstract_gets_no_other_coined_name() -> None:
+    # Its paper has a name already: further capitalised words are what it works with.
+    abstract = "We propose ADapt And Merge (ADAM). We construct the ImageNet-B benchmark."
+    assert indexed_names(
+        "Revisiting Incremental Learning with Pre-Trained Models: X", abstract
+    ) == [
+        "revisiting incremental learning with pre-trained models",
+        "adam",
+        "revisiting incremental learning with pre trained models",
+    ]
 
 
 def test_the_index_stores_every_name_the_abstract_coins() -> None:

@@ -138,6 +138,8 @@ def test_an_acronym_in_capitals_names_its_paper_though_the_word_is_common(ingest
         ("What is Voltron?", "Language-Driven Representation Learning for Robotics"),
         # "Fusioner" is stemmed "fusion", a term of many chunks; as written, one paper's.
         ("Which paper proposed Fusioner?", "Open-vocabulary Semantic Segmentation with Frozen"),
+        # A title opening with a slogan; its abstract names the method.
+        ("What is StructTuning?", "Educating LLMs like Human Students"),
     ],
 )
 def test_a_capitalised_name_an_abstract_coins_names_its_paper(ingested, question, title) -> None:

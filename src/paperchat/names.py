@@ -262,6 +262,9 @@ _DEFINING_VERB = re.compile(
 )
 # Where the words that may spell an acronym stop: a sentence's end, or other parentheses.
 _SPELLING_STOP = re.compile(r"[.!?;]\s+|[()]")
+# A title's prefix of this many words is a slogan ("Educating LLMs like Human Students: ..."),
+# not a name: "Stable Diffusion 3" and "Align before Fuse" are three.
+MIN_SLOGAN_WORDS = 4
 MAX_WORDS_BEFORE_PHRASE = 3  # plain words between the verb and its phrase: "a novel", "a"
 
 
@@ -295,6 +298,17 @@ def holds_name(name: str, held: frozenset[str], own: Iterable[str] = ()) -> bool
     )
 
 
+def typed_name(name: str, text: str) -> str:
+    """The (normalised) name as the text writes it: "BERT" for "bert"; the name if it does not."""
+    return next((w for w in re.findall(r"[\w.+-]*[\w+]", text) if normalise(w) == name), name)
+
+
+def writes_name(name: str, text: str) -> bool:
+    """The text writes `name` (from `asked_names`) as a name, as `holds_name` reads it:
+    "Llama-3" and "CLIP-based" write LLaMA and CLIP; "video clips" does not."""
+    return holds_name(name, frozenset(normalise(w) for w in _words(text) if name_like(w)))
+
+
 def coined_name(abstract: str, title: str, elsewhere: frozenset[str] = frozenset()) -> str | None:
     """The name an abstract coins for its paper's idea, when its title holds no name.
 
@@ -318,31 +332,27 @@ def coined_names(
     is any name when the title holds one. `defined`: the abstract's `defined_names`, when the
     caller has them already.
     """
-    if distinctive_names(title):
+    whole = whole_names(title)
+    # "Educating LLMs like Human Students: ..." is a slogan, not what users call the paper:
+    # the name its abstract gives ("termed StructTuning") is.
+    slogan = bool(whole) and len(whole[0].split()) >= MIN_SLOGAN_WORDS
+    if distinctive_names(title) and not slogan:
         return []  # "CLIM: ..." is called so: an acronym in its abstract names a part
-    if whole := whole_names(title):
-        # A prefix of plain words ("Language-Codec: ...") is the paper's name, and its parts
-        # ("MCRVQ") are not; unless the abstract gives the prefix an acronym: "Programming
-        # Every Example (ProX)".
-        spelled = _spelled_acronym(whole[0], normalise(abstract))
-        if spelled is None:
-            # "ALign the image and text representations BEfore Fusing (ALBEF)": the acronym
-            # is given where the prefix is not written out, but it abbreviates the prefix.
-            return [
-                name
-                for name in _PARENTHESISED.findall(abstract)[:MAX_ACRONYMS_READ]
-                if len(name) >= MIN_COINED_CHARS and name_like(name) and abbreviates(name, whole[0])
-            ][:1]
-        original = re.search(r"\((" + re.escape(spelled) + r")\)", abstract, re.I)
-        name = original.group(1) if original else spelled
-        return [name] if name_like(name) else []
+    if defined is None:
+        defined = defined_names(abstract)
+    if whole:
+        acronym = _prefix_acronym(whole[0], abstract)
+        if acronym or not slogan or defined:  # a slogan's paper named already
+            return acronym
     in_title = {normalise(w) for w in _words(title)}
     in_parens = list(_COINED_IN_PARENS.finditer(abstract))
-    # "We propose ADapt And Merge (ADAM)": the acronym, not the phrase's first word.
+    # "We propose ADapt And Merge (ADAM)": the acronym, not the phrase's first word; but
+    # "termed StructTuning, to transform ... Large Language Models (LLMs)" coins the name.
+    acronyms = [d for d in in_parens if not _plural_acronym(d.group(1))]
     named = [
         m
         for m in _COINED_AFTER_VERB.finditer(abstract)
-        if not any(d.start() <= m.start(1) < d.start(1) for d in in_parens)
+        if not any(d.start() <= m.start(1) < d.start(1) for d in acronyms)
     ]
     found: dict[str, str] = {}
     for match in sorted([*in_parens, *named], key=lambda m: m.start(1)):
@@ -354,13 +364,31 @@ def coined_names(
         if fits and named_so and not _plural_acronym(name) and not shared:
             found.setdefault(key, name)
     # "a novel High-resolution and Diversified VIdeo-LAnguage pre-training model (HD-VILA)"
-    for name in defined_names(abstract) if defined is None else defined:
+    for name in defined:
         key = normalise(name)
         if key not in in_title and key not in elsewhere:
             found.setdefault(key, name)
     if not found and (name := released_name(abstract)) and normalise(name) not in elsewhere:
         found[normalise(name)] = name  # "We release our code ... at github.com/OpenAI/CLIP"
     return list(found.values())[:MAX_COINED_NAMES]
+
+
+def _prefix_acronym(prefix: str, abstract: str) -> list[str]:
+    """The acronym the abstract gives a title's prefix of plain words. Such a prefix
+    ("Language-Codec: ...") is the paper's name, and its parts ("MCRVQ") are not; unless the
+    abstract gives it an acronym: "Programming Every Example (ProX)"."""
+    spelled = _spelled_acronym(prefix, normalise(abstract))
+    if spelled is None:
+        # "ALign the image and text representations BEfore Fusing (ALBEF)": the acronym is
+        # given where the prefix is not written out, but it abbreviates the prefix.
+        return [
+            name
+            for name in _PARENTHESISED.findall(abstract)[:MAX_ACRONYMS_READ]
+            if len(name) >= MIN_COINED_CHARS and name_like(name) and abbreviates(name, prefix)
+        ][:1]
+    original = re.search(r"\((" + re.escape(spelled) + r")\)", abstract, re.I)
+    name = original.group(1) if original else spelled
+    return [name] if name_like(name) else []
 
 
 # A code repository's address; what the paper releases there is its own ("We release our code
