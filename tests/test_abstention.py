@@ -7,6 +7,7 @@ of one abstract sentence are answered.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -375,6 +376,12 @@ def test_papers_using_a_name_no_retrieved_abstract_writes_are_missing() -> None:
     assert unused_name("Which papers compare with ALBEF?", [users, other]) is None
     assert unused_name("Which papers use UNITER?", [users, other]) == "UNITER"
     assert unused_name("What works build on UNITER?", [other]) == "UNITER"
+    # A name in a longer one writes it: "Llama-3", "CLIP-based".
+    llama = _paper("Continual Pre-training", "We continually pre-train Llama-3 on Chinese.")
+    assert unused_name("Which papers fine-tune LLaMA?", [llama]) is None
+    # ... not a word of other letters' case: "video clips" write no CLIP.
+    clips = _paper("Video Pre-training", "We encode video clips with a ClipBERT-like model.")
+    assert unused_name("Which papers extend CLIP?", [clips]) == "CLIP"
     # Not a question asking for papers by what they use, nor by a name: SVFit is an example.
     assert unused_name("What is UNITER?", [other]) is None
     assert unused_name("Which papers fine-tune models, like SVFit?", [other]) is None
@@ -402,6 +409,18 @@ def test_papers_asked_for_by_what_they_use_are_the_ones_writing_it(
     else:
         assert not answer.abstained, answer.text
         assert [c.title[: len(cited)] for c in answer.citations] == [cited], answer.text
+
+
+def test_papers_using_a_name_dozens_write_are_the_ones_writing_it(ingested) -> None:
+    # Retrieval's video papers do not write CLIP; the ones writing it are asked for.
+    question = "Which papers extend CLIP to video?"
+    answer = make_answerer(ingested, None).answer(question)
+    assert not answer.abstained, answer.text
+    assert answer.citations, answer.text
+    whole = {h.paper_id: h for h in ingested.retriever.whole_papers(question, answer.hits)}
+    for paper in answer.citations:
+        text = " ".join((paper.title, *whole[paper.paper_id].chunks))
+        assert re.search(r"\bCLIP\b", text) and "video" in text.lower(), paper.title
 
 
 def test_a_request_to_explain_a_paper_typed_in_lower_case_is_answered(ingested) -> None:

@@ -205,6 +205,23 @@ def test_papers_using_a_named_paper_lead_and_its_own_paper_is_left_out(ingested)
     assert any(h.title.startswith("ELECTRA:") for h in hits)
 
 
+def test_papers_using_a_name_without_a_paper_of_its_own_are_the_ones_writing_it(ingested) -> None:
+    # No paper of the collection is GPT-4's, yet a few write it: they are the answer.
+    hits = ingested.retriever.search("Which works rely on GPT-4 for data generation?", k=5)
+    assert hits and all(h.holds_names for h in hits), [h.title for h in hits]
+    # "Llama-3" writes LLaMA: the paper continually pre-training Llama-3 is among them.
+    hits = ingested.retriever.search("Which papers fine-tune LLaMA?", k=5)
+    assert all(h.holds_names for h in hits)
+    assert any(h.title.startswith("Towards Effective and Efficient Continual") for h in hits)
+
+
+def test_a_paper_named_after_what_it_builds_on_uses_it(ingested) -> None:
+    # ConceptCLIP's abstract never writes "CLIP" alone; its name is built on it.
+    hits = ingested.retriever.search("Which papers build on CLIP for medical images?", k=5)
+    assert any(h.title.startswith("ConceptCLIP") for h in hits), [h.title for h in hits]
+    assert all(h.holds_names for h in hits)
+
+
 def test_how_papers_relate_to_a_name_is_no_term_they_must_hold() -> None:
     assert distinctive_terms("Which papers cite ELECTRA?") == ["electra"]
     assert distinctive_terms("What papers rely on GPT-4 for grading?") == ["gpt", "4", "grade"]

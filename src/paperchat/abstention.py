@@ -15,7 +15,6 @@ import numpy as np
 from paperchat.citations import split_sentences
 from paperchat.embedding import Embedder
 from paperchat.names import (
-    as_word,
     asked_names,
     coined_names,
     defined_names,
@@ -26,6 +25,8 @@ from paperchat.names import (
     releases,
     spelled,
     text_names,
+    typed_name,
+    writes_name,
 )
 from paperchat.records import Hit
 from paperchat.retrieval import used_by_asked
@@ -163,14 +164,9 @@ def origin_missing(question: str, hits: Sequence[Hit]) -> str | None:
     return None
 
 
-def _typed(name: str, text: str) -> str:
-    """The (normalised) name as the text writes it: "BERT" for "bert"; the name if it does not."""
-    return next((w for w in re.findall(r"[\w.+-]+", text) if normalise(w) == name), name)
-
-
 def _as_asked(name: str, question: str) -> str:
     """The name as the question writes it: "BERT", "the Transformer", "the Adam optimizer"."""
-    typed = _typed(name, question)
+    typed = typed_name(name, question)
     the = re.search(r"\bthe\s+" + re.escape(typed) + r"(?:\s+(?P<thing>[a-z]+))?\b", question)
     if not the:
         return typed
@@ -195,9 +191,8 @@ def unused_name(question: str, hits: Sequence[Hit]) -> str | None:
     if used_as is None or not hits:
         return None
     for name in asked_names(used_as):
-        written = as_word(name, re.IGNORECASE)
-        if not any(written.search(" ".join((h.title, *h.chunks, h.text))) for h in hits):
-            return _typed(name, used_as)
+        if not any(writes_name(name, " ".join((h.title, *h.chunks, h.text))) for h in hits):
+            return typed_name(name, used_as)
     return None
 
 

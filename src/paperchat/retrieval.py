@@ -41,6 +41,7 @@ from paperchat.names import (
     spells_out,
     text_names,
     whole_names,
+    writes_name,
     writes_title_name,
 )
 from paperchat.records import Hit
@@ -493,43 +494,47 @@ class Retriever:
         filters: Filters | None,
     ) -> list[Hit]:
         """The hits for papers asked for by what they use (`used_as`: the question after its
-        "Which papers use"), without the papers they use (`used`): "Which papers use UNITER?"
-        asks for papers other than UNITER's own. When a few papers write the name, they lead
-        (fetched if retrieval missed them); dozens writing it ("CLIP") are left to
-        retrieval. Only a paper called by a name written as one is left out:
-        "Which papers build large Chinese web text datasets?" asks for ChineseWebText's.
-        A name of a kind ("ELECTRA-style pre-training") asks about the kind: its paper is one.
+        "Which papers use"): the papers writing the name, without the used papers' own
+        (`used`): "Which papers use UNITER?" asks for papers other than UNITER's. They are
+        searched for by the rest of `used_as`, which the name cannot tell apart: "Which
+        papers extend CLIP to video?" asks for the video papers among those writing CLIP,
+        which fusion ranks below video papers that do not write it. Only a paper called by a
+        name written as one is left out: "Which papers build large Chinese web text
+        datasets?" asks for ChineseWebText's. A name of a kind ("ELECTRA-style pre-training")
+        asks about the kind: its paper is one. No paper writing the name leaves the hits as
+        they are, for the answer to say so.
         """
         names = asked_names(used_as)
         if not names or _KIND_SUFFIX.search(used_as):
             return hits
         own = {h.paper_id for h in used if set(names) & set(_names_of(h))}
-        if not own:
-            return hits
         users: set[str] = set()
         for name in names:
-            users |= self._papers_matching(name, as_word(name, re.IGNORECASE).search)
+            users |= self._papers_naming(name)
         users -= own
         if filters and filters.paper_ids:
             users &= set(filters.paper_ids)  # a paper filter holds for them too
-        rest = [h for h in hits if h.paper_id not in own]
-        if not users or len(users) > k:
-            return rest
-        found = {h.paper_id for h in rest}
-        missing = tuple(users - found)
-        fetched = (
-            self.index.query(
-                vectors,
-                mode,
-                len(missing),
-                self.settings.chunks_per_paper,
-                replace(filters or Filters(), paper_ids=missing),
-            )
-            if missing
-            else []
+        if not users:
+            return [h for h in hits if h.paper_id not in own]
+        topic = used_as
+        for name in names:
+            topic = as_word(name, re.IGNORECASE).sub(" ", topic)
+        if not distinctive_terms(topic):
+            topic = used_as  # "Which papers use CLIP?": the name is all it asks
+        best = self.index.query(
+            self.query_vectors(topic, mode, k),
+            mode,
+            k,
+            self.settings.chunks_per_paper,
+            replace(filters or Filters(), paper_ids=tuple(sorted(users))),
         )
-        lead = [h for h in rest if h.paper_id in users] + fetched
-        return [*lead, *(h for h in rest if h.paper_id not in users)][:k]
+        # Their chunks closest to the whole question, which write the name.
+        only = Filters(paper_ids=tuple(h.paper_id for h in best))
+        chunks = {
+            h.paper_id: h.chunks
+            for h in self.index.query(vectors, mode, k, self.settings.chunks_per_paper, only)
+        }
+        return [replace(h, chunks=chunks.get(h.paper_id) or h.chunks) for h in best]
 
     def _misspelt_elsewhere(
         self, query: str, vectors: QueryVectors, mode: Mode, filters: Filters | None
@@ -679,6 +684,29 @@ class Retriever:
         """Of the chunks using the name's stem, the papers writing it as a word of its own
         ("Mod-X" is no "MoD"); none for a phrase ("align before fuse"), the rarity check's."""
         return self._papers_matching(name, as_word(name, re.IGNORECASE).search)
+
+    def _papers_naming(self, name: str) -> frozenset[str]:
+        """The papers writing the name (`names.writes_name`), a name of several words ("GPT-4",
+        "wav2vec 2.0") too: looked up by its rarest word, then read whole; and the papers
+        whose own name is built on it ("ConceptCLIP: ..." on CLIP), as `holds_name` reads
+        them."""
+        built = [n for n in self._stored_names() if holds_name(name, frozenset(), (n,))]
+        naming = (
+            set(self.index.paper_ids_by_names(built, limit=NAME_LOOKUP_LIMIT)) if built else set()
+        )
+        found = [w for w in re.findall(r"[^\W_]+", name) if len(words(w)) == 1]
+        if not found:
+            return frozenset(naming)
+        _, df = self.index.document_frequencies([term_id(words(w)[0]) for w in found])
+        rarest = min(found, key=lambda w: df.get(term_id(words(w)[0]), 0) or math.inf)
+        return frozenset(
+            naming
+            | {
+                str(p.get("paper_id"))
+                for p in self._chunks_using(rarest) or []
+                if writes_name(name, str(p.get("text", "")))
+            }
+        )
 
     def _papers_releasing(self, name: str) -> frozenset[str]:
         """The papers saying they release code under the name ("... our code ... at
