@@ -368,7 +368,39 @@ def test_papers_using_the_conversations_paper_are_others_found_by_its_name(answe
     # Not CLIP again: papers adapting CLIP to medicine.
     assert clip not in titles(using) and len(titles(using)) >= 2, titles(using)
     assert all("CLIP" in c.title or "Medical" in c.title for c in using.citations[:2])
-    assert using.question.lower().endswith("clip")  # searched by the paper's name
+    # Asked of the paper's name as written, in the place of "it".
+    assert using.question == "Which papers build on CLIP for medical images?"
+
+
+def test_papers_using_the_conversations_paper_when_none_does_are_declined_saying_so(answerer):
+    _, using = converse(answerer, "What is UNITER?", "Which papers use it?")
+    assert using.abstained
+    assert "Besides UNITER's own paper, it holds none that mentions UNITER." in using.text
+
+
+@pytest.mark.parametrize(
+    ("turns", "asked"),
+    [
+        # The question before, asked of another name: papers using LLaMA, not GPT-4's users.
+        (("Which papers use GPT-4?", "And LLaMA?"), "Which papers use LLaMA?"),
+        # ... the name a cited paper carries, not the benchmark beside it.
+        (
+            ("What does BridgeTower score on VQAv2?", "What about ALBEF?"),
+            "What does ALBEF score on VQAv2?",
+        ),
+        # ... and again: the question before is the last that named its own subject.
+        (("Which papers use GPT-4?", "And LLaMA?", "And BERT?"), "Which papers use BERT?"),
+    ],
+)
+def test_a_name_alone_asks_the_question_before_of_it(answerer, turns, asked):
+    *_, last = converse(answerer, *turns)
+    assert last.question == asked
+
+
+def test_papers_asked_for_by_another_name_are_the_ones_writing_it(answerer):
+    first, again = converse(answerer, "Which papers use GPT-4?", "And LLaMA?")
+    assert titles(again) and titles(again) != titles(first)
+    assert any(t.startswith("Towards Effective and Efficient Continual") for t in titles(again))
 
 
 def test_a_similar_paper_is_another_on_the_conversations_topic(answerer):

@@ -36,6 +36,7 @@ import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from itertools import chain
 from typing import Any, Literal
 
 from paperchat.citations import split_markers
@@ -43,7 +44,7 @@ from paperchat.corpus import paper_id_for
 from paperchat.embedding import words
 from paperchat.extractive import asks_for_several, asks_which_one
 from paperchat.index import Filters
-from paperchat.names import as_word, name_like
+from paperchat.names import as_word, asked_names, name_like, paper_names, typed_name
 from paperchat.records import Answer, Citation, Hit, Turn
 from paperchat.retrieval import USING_PAPERS, Retriever, distinctive_terms
 from paperchat.settings import AnswerSettings
@@ -103,7 +104,9 @@ _OTHERS = re.compile(
 _LIKE_IT = re.compile(r"\b(?:similar|like|related)\b", re.IGNORECASE)
 # "Which papers build on it for medical images?": papers besides it that use it, found by its
 # name; the paper itself is no answer.
-_USING_IT = re.compile(USING_PAPERS + r"(?:it|this\s+(?:one|paper|model)|that)\b", re.IGNORECASE)
+_USING_IT = re.compile(
+    USING_PAPERS + r"(?P<it>it|this\s+(?:one|paper|model)|that)\b", re.IGNORECASE
+)
 # "What does the other one report?": the paper the answer before the last cited and the last
 # one did not ("Which papers build Vietnamese or Portuguese LLMs?", "Which of them uses
 # OpenLLaMA?", "What benchmark does the other one report?").
@@ -118,6 +121,14 @@ _BOTH_SIDES = re.compile(
     r"(?:\s+\w+){0,2}?\s+(?:compare|differ|different|similar)\b"
     r"|\b(?:compare|contrast)\s+(?:them|the\s+two|both|these|those)\b"
     r"|\bdifferences?\s+between\s+(?:them|the\s+two|these|those|both)\b",
+    re.IGNORECASE,
+)
+# "And LLaMA?", "What about ALBEF?": the question before, asked of another name.
+_ANOTHER_NAME = re.compile(
+    r"^\s*(?:and|what\s+about|how\s+about)\s+(?:the\s+)?"
+    r"(?!(?:how|what|which|why|when|where|who|is|are|does|do|did|can)\b)"
+    r"(?P<name>[^\s?!]*(?:\s+[^\s?!]+){0,2}?[^\s?!.])"
+    r"(?:\s+(?:paper|work|model|method|one))?\s*[?.!]?\s*$",
     re.IGNORECASE,
 )
 _OTHERS_WORDS = frozenset(distinctive_terms("another other more similar like else same kind"))
@@ -188,6 +199,30 @@ def read_conversation(history: Sequence[Turn]) -> Conversation:
     lists = tuple(tuple(cited_papers(answer)[:MAX_CONVERSATION_PAPERS]) for answer in answers[1:])
     previous = tuple(cited_papers(answers[1])) if len(answers) > 1 else ()
     return Conversation(questions, tuple(papers), last_answer, tuple(earlier), previous, lists)
+
+
+def asked_again(turn: str, conversation: Conversation) -> str | None:
+    """The question before asked of the name the turn gives instead: "Which papers use
+    GPT-4?" then "And LLaMA?" asks "Which papers use LLaMA?", not about the papers using
+    GPT-4; "What does BridgeTower score on VQAv2?" then "What about ALBEF?" asks for ALBEF's
+    score. The question before is the latest that is no such turn itself ("And BERT?" next
+    asks "Which papers use BERT?"); the name replaced is its only one, or its only one a
+    paper the conversation cited carries. None unless the turn gives a name alone."""
+    given = _ANOTHER_NAME.match(turn)
+    if not given or not any(map(name_like, given["name"].split())):
+        return None
+    before = next((q for q in reversed(conversation.questions) if not _ANOTHER_NAME.match(q)), "")
+    names = asked_names(before)
+    if len(names) > 1:
+        cited = (*conversation.papers, *conversation.earlier, *chain(*conversation.lists))
+        carried = {n for p in cited for n in paper_names(p.title)}
+        names = [n for n in names if n in carried]
+    if len(names) != 1:
+        return None
+    written = as_word(typed_name(names[0], before), re.IGNORECASE)
+    if not written.search(before):
+        return None  # written otherwise ("CLIP-like"): no word to put the new name in
+    return written.sub(lambda _: given["name"].strip(), before)
 
 
 def listed_back(turn: str, conversation: Conversation) -> Conversation:
@@ -299,6 +334,8 @@ class ConversationReader:
         if not conversation.papers and conversation.answer:
             conversation = self._titled(conversation)
         conversation = listed_back(turn, conversation)
+        if again := asked_again(turn, conversation):
+            return Reading("standalone", again, again, self.retriever.search(again, k=k, mode=mode))
         alone = self.retriever.search(turn, k=k, mode=mode)
         if not conversation.questions:
             return Reading("standalone", turn, turn, alone)
@@ -464,15 +501,17 @@ class ConversationReader:
         as the title says it after the name ("mBLIP: Efficient Bootstrapping of Multilingual
         Vision-LLMs"), when the turn names none ("Are there other papers like this?") or asks
         for papers like it ("Is there a similar paper for vision?"); or, for papers using it
-        ("Which papers build on it for medical images?"), by its name ("CLIP")."""
+        ("Which papers build on it for medical images?"), by its name ("CLIP") in its place."""
         own_topic = set(distinctive_terms(turn)) - _OTHERS_WORDS
         title = conversation.papers[0].title.split(":", 1)[-1]
         # Without its names ("Vision-LLMs" -> "Vision"): other papers need not use them.
         parts = (p for word in title.split() for p in word.split("-"))
         topic = " ".join(p for p in parts if not name_like(p))
-        name = _written_name(ours)
-        if _USING_IT.search(turn) and name:
-            question = f"{turn} {name}"
+        name = _written_name(ours, conversation)
+        using = _USING_IT.search(turn)
+        if using and name:
+            # "Which papers build on CLIP for medical images?": asked of the name as written.
+            question = f"{turn[: using.start('it')]}{name}{turn[using.end('it') :]}"
         elif not own_topic or _LIKE_IT.search(turn):
             question = f"{turn} {topic}"
         else:
@@ -545,13 +584,16 @@ class _Filtered:
         return getattr(self._retriever, name)
 
 
-def _written_name(hit: Hit) -> str:
-    """The paper's first name as its text writes it ("CLIP", not the stored "clip"); "" when
-    it has none."""
+def _written_name(hit: Hit, conversation: Conversation) -> str:
+    """The paper's first name as its text or the conversation writes it ("CLIP", not the
+    stored "clip"); "" when it has none."""
     name = next(iter(hit.names), "")
-    text = " ".join((hit.title, *hit.chunks, hit.text))
-    found = as_word(name, re.IGNORECASE).search(text) if name else None
-    return found.group() if found else name
+    text = " ".join(
+        (hit.title, *hit.chunks, hit.text, conversation.answer, *conversation.questions)
+    )
+    found = [m.group() for m in as_word(name, re.IGNORECASE).finditer(text)] if name else []
+    # As a name ("CLIP"), where the text also writes the word ("video clip").
+    return next((w for w in found if name_like(w)), found[0] if found else name)
 
 
 def _places(turn: str) -> list[int]:
