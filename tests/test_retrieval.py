@@ -215,6 +215,12 @@ def test_papers_using_a_name_without_a_paper_of_its_own_are_the_ones_writing_it(
     assert any(h.title.startswith("Towards Effective and Efficient Continual") for h in hits)
 
 
+def test_a_paper_whose_title_holds_the_name_inside_its_own_uses_it(ingested) -> None:
+    # "Medical mT5" is not mT5's own paper: it is one built on mT5.
+    hits = ingested.retriever.search("Which papers use mT5?", k=5)
+    assert any(h.title.startswith("Medical mT5") for h in hits), [h.title for h in hits]
+
+
 def test_a_paper_named_after_what_it_builds_on_uses_it(ingested) -> None:
     # ConceptCLIP's abstract never writes "CLIP" alone; its name is built on it.
     hits = ingested.retriever.search("Which papers build on CLIP for medical images?", k=5)

@@ -98,6 +98,12 @@ def paper_names(title: str) -> list[str]:
     return _variants([*_whole(title), *_inner(title)])
 
 
+def inner_names(title: str) -> list[str]:
+    """The normalised names inside a title's longer name: "mt5" of "Medical mT5: ...", a
+    name the paper builds on, not its own."""
+    return [normalise(name) for name in _inner(title)]
+
+
 def indexed_names(title: str, abstract: str) -> list[str]:
     """What the index stores as a paper's names: its title's, those its abstract coins, and
     the acronyms it defines for what it proposes.

@@ -30,6 +30,7 @@ from paperchat.names import (
     distinctive_names,
     first_mention,
     holds_name,
+    inner_names,
     misspells,
     normalise,
     paper_names,
@@ -507,7 +508,10 @@ class Retriever:
         names = asked_names(used_as)
         if not names or _KIND_SUFFIX.search(used_as):
             return hits
-        own = {h.paper_id for h in used if set(names) & set(_names_of(h))}
+        # Its own, not one named after it: "Medical mT5" uses mT5.
+        own = {
+            h.paper_id for h in used if set(names) & (set(_names_of(h)) - set(inner_names(h.title)))
+        }
         users: set[str] = set()
         for name in names:
             users |= self._papers_naming(name)
