@@ -15,6 +15,7 @@ import pytest
 
 from paperchat.abstention import (
     called_missing,
+    compared_missing,
     introduces,
     off_topic,
     origin_asked,
@@ -409,6 +410,38 @@ def test_papers_asked_for_by_what_they_use_are_the_ones_writing_it(
     else:
         assert not answer.abstained, answer.text
         assert [c.title[: len(cited)] for c in answer.citations] == [cited], answer.text
+
+
+def test_a_compared_name_no_paper_here_carries_is_missing() -> None:
+    ptp = replace(_paper("Position-guided Text Prompt", "We propose PTP."), named=True)
+    known = {"ptp", "electra"}.__contains__
+    assert compared_missing("PTP vs BLIP", [ptp], known) == ["BLIP"]
+    assert compared_missing("How does PTP differ from the BLIP model?", [ptp], known) == ["BLIP"]
+    # GLUE is where they are compared, not a side.
+    asked = "How does ELECTRA compare with BERT on GLUE?"
+    assert compared_missing(asked, [ptp], known) == ["BERT"]
+    # No paper of the collection compared (papers asked for by what they compare with), or
+    # no comparison: nothing to say.
+    assert (
+        compared_missing("Which papers compare with BLIP?", [replace(ptp, named=False)], known)
+        == []
+    )
+    assert compared_missing("What does PTP add to BLIP?", [ptp], known) == []
+    # The compared paper's abstract speaks of it: the answer does too.
+    beside = replace(ptp, chunks=("We propose PTP, improving BLIP by 3 points.",))
+    assert compared_missing("PTP vs BLIP", [beside], known) == []
+
+
+def test_a_comparison_with_a_paper_not_here_says_so_and_answers_the_other(ingested) -> None:
+    answerer = make_answerer(ingested, None)
+    answer = answerer.answer("How does CLIP differ from ALIGN?")
+    assert answer.text.startswith("The collection holds no paper called ALIGN. ")
+    assert [c.title for c in answer.citations] == [
+        "Learning Transferable Visual Models From Natural Language Supervision"
+    ]
+    # Every side held: no such sentence.
+    both = answerer.answer("How is ELECTRA different from DeBERTaV3?")
+    assert "holds no paper" not in both.text and len(both.citations) == 2
 
 
 def test_papers_using_a_name_dozens_write_are_the_ones_writing_it(ingested) -> None:

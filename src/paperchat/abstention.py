@@ -14,6 +14,7 @@ import numpy as np
 
 from paperchat.citations import split_sentences
 from paperchat.embedding import Embedder
+from paperchat.extractive import compares
 from paperchat.names import (
     asked_names,
     coined_names,
@@ -201,6 +202,32 @@ def unused_name(question: str, hits: Sequence[Hit]) -> str | None:
 _CALLED = re.compile(
     r"\bthe\s+(?P<name>(?:[A-Z0-9][\w.+-]*\s+){0,3}[A-Z0-9][\w.+-]*)\s+(?:paper|article)\b"
 )
+
+
+# A side of a comparison: a name right after or before "vs", "and", "with", a comma ...
+_SIDE_JOIN = r"(?:,|vs\.?|versus|and|or|with|to|from|against)"
+_SIDE_AFTER = re.compile(rf"(?:^|\s|,){_SIDE_JOIN}\s+(?:the\s+)?([\w.+-]*[\w+])", re.IGNORECASE)
+_SIDE_BEFORE = re.compile(rf"([\w.+-]*[\w+])(?:'s)?\s*{_SIDE_JOIN}(?=\s)", re.IGNORECASE)
+
+
+def compared_missing(question: str, hits: Sequence[Hit], known: Callable[[str], bool]) -> list[str]:
+    """The names a comparison sets beside a paper of the collection (a `named` hit) that
+    `known` (the collection's paper names) lacks and no named paper's text (`hits`, whole
+    abstracts) writes, as the question writes them: "How does CLIP differ from ALIGN?" is
+    answered from CLIP's paper alone, which says nothing of ALIGN, and no paper here is
+    ALIGN's. ELECTRA's abstract compares itself with RoBERTa: that side it answers. Names that
+    are no side ("How does ELECTRA compare with BERT on GLUE?": GLUE) are left alone."""
+    named = [h for h in hits if h.named]
+    if not compares(question) or not named:
+        return []
+    written = (*_SIDE_AFTER.findall(question), *_SIDE_BEFORE.findall(question))
+    sides = {normalise(w) for w in written}
+    text = " ".join(" ".join((h.title, *h.chunks, h.text)) for h in named)
+    return [
+        typed_name(n, question)
+        for n in asked_names(question)
+        if n in sides and not known(n) and not writes_name(n, text)
+    ]
 
 
 def called_missing(question: str, hits: Sequence[Hit]) -> str | None:

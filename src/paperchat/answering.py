@@ -18,6 +18,7 @@ from functools import cache
 
 from paperchat.abstention import (
     called_missing,
+    compared_missing,
     off_topic,
     origin_asked,
     origin_missing,
@@ -54,6 +55,7 @@ from paperchat.extractive import (
     asks_abstract,
     asks_code,
     code_sentence,
+    compares,
 )
 from paperchat.index import Filters
 from paperchat.llm import ChatLLM, ContextOverflowError, Message
@@ -183,6 +185,7 @@ class Answerer:
                 yield from self._abstain(draft, reason)
             else:
                 answer.tentative = unsure
+                yield from self._unheld_sides(draft, reading)
                 yield from self._generate(draft)
         except Cut as cut:
             if cut.delta is not None:
@@ -365,6 +368,19 @@ class Answerer:
         whole = self.retriever.whole_papers(question, reading.hits)
         origin = origin_missing(question, whole)
         return f"It holds no paper that introduces {origin}." if origin else ""
+
+    def _unheld_sides(self, draft: Draft, reading: Reading) -> Iterator[AnswerEvent]:
+        """Before the answer, the names a comparison sets beside its papers that no paper here
+        carries and its papers do not write ("How does CLIP differ from ALIGN?": "The
+        collection holds no paper called ALIGN."), as the answer covers the papers it holds
+        only (`abstention.compared_missing`)."""
+        named = [h for h in reading.hits if h.named]
+        if not named or not compares(reading.turn):
+            return
+        whole = self.retriever.whole_papers(reading.question, named)
+        if missing := compared_missing(reading.turn, whole, self.retriever.names_a_paper):
+            said = f"The collection holds no paper called {' or '.join(missing)}."
+            yield draft.write((" " if draft.answer.text else "") + said)
 
     def _abstain(self, draft: Draft, reason: str = "") -> Iterator[AnswerEvent]:
         """The decline, listing the closest papers; `reason` says what the collection lacks

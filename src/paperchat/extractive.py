@@ -637,6 +637,11 @@ def _standing(
     }
 
 
+def compares(question: str) -> bool:
+    """The question compares ("Compare ...", "How does X differ from Y?", "X vs Y")."""
+    return bool(_COMPARES.search(question))
+
+
 def compared_count(question: str) -> int:
     """How many things a comparison compares, at most: "Compare LexLIP and Unified Lexical
     Representation." two, whichever of them the collection names; one more for each further
