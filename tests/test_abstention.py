@@ -394,6 +394,8 @@ def test_papers_using_a_name_no_retrieved_abstract_writes_are_missing() -> None:
         # Only UNITER's own paper writes "UNITER": it is no paper using UNITER.
         ("Which papers use UNITER?", "Besides UNITER's own paper, it holds none that", None),
         ("Which works extend SpeechT5?", "Besides SpeechT5's own paper, it holds none", None),
+        # "JM3D & JM3D-LLM: ..." is JM3D's own paper, though its name holds more.
+        ("Which papers use JM3D?", "Besides JM3D's own paper, it holds none", None),
         # A paper attacking ALBEF among its victims; the question says little else.
         ("Which papers compare with ALBEF?", None, "Set-level Guidance Attack"),
         # "cite" is how papers relate to ELECTRA, not a word their abstracts write.

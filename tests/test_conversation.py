@@ -388,6 +388,11 @@ def test_papers_using_the_conversations_paper_when_none_does_are_declined_saying
             ("What does BridgeTower score on VQAv2?", "What about ALBEF?"),
             "What does ALBEF score on VQAv2?",
         ),
+        # "the X paper" is X.
+        (
+            ("Which paper proposes MagicMix?", "What about the DOM-LM paper?"),
+            "Which paper proposes DOM-LM?",
+        ),
         # ... and again: the question before is the last that named its own subject.
         (("Which papers use GPT-4?", "And LLaMA?", "And BERT?"), "Which papers use BERT?"),
     ],

@@ -17,6 +17,7 @@ from paperchat.names import (
     first_mention,
     holds_name,
     indexed_names,
+    inner_names,
     misspells,
     name_like,
     normalise,
@@ -331,6 +332,13 @@ def test_a_slogan_with_an_acronym_of_the_abstract_gets_no_other_coined_name() ->
         "adam",
         "revisiting incremental learning with pre trained models",
     ]
+
+
+def test_a_name_inside_a_longer_one_of_plain_words_is_what_the_paper_builds_on() -> None:
+    assert inner_names("Medical mT5: A Model for the Medical Domain") == ["mt5"]
+    # A longer name opening with a name holds the paper's own names.
+    assert inner_names("JM3D & JM3D-LLM: Elevating 3D Representation") == []
+    assert inner_names("UNITER: UNiversal Image-TExt Representation Learning") == []
 
 
 def test_the_index_stores_every_name_the_abstract_coins() -> None:

@@ -127,10 +127,10 @@ _BOTH_SIDES = re.compile(
 _ANOTHER_NAME = re.compile(
     r"^\s*(?:and|what\s+about|how\s+about)\s+(?:the\s+)?"
     r"(?!(?:how|what|which|why|when|where|who|is|are|does|do|did|can)\b)"
-    r"(?P<name>[^\s?!]*(?:\s+[^\s?!]+){0,2}?[^\s?!.])"
-    r"(?:\s+(?:paper|work|model|method|one))?\s*[?.!]?\s*$",
+    r"(?P<name>[^\s?!]*(?:\s+[^\s?!]+){0,2}?[^\s?!.])\s*[?.!]?\s*$",
     re.IGNORECASE,
 )
+_THING = re.compile(r"\s+(?:paper|work|model|method|one)$", re.IGNORECASE)  # "the ALBEF paper"
 _OTHERS_WORDS = frozenset(distinctive_terms("another other more similar like else same kind"))
 _PLACES = {"first": 0, "second": 1, "third": 2, "fourth": 3, "last": -1, "former": 0, "latter": -1}
 # ... optionally followed by the name the abstract coins: '"Title" (ViLD) [1]'.
@@ -209,7 +209,8 @@ def asked_again(turn: str, conversation: Conversation) -> str | None:
     asks "Which papers use BERT?"); the name replaced is its only one, or its only one a
     paper the conversation cited carries. None unless the turn gives a name alone."""
     given = _ANOTHER_NAME.match(turn)
-    if not given or not any(map(name_like, given["name"].split())):
+    name = _THING.sub("", given["name"]) if given else ""
+    if not any(map(name_like, name.split())):
         return None
     before = next((q for q in reversed(conversation.questions) if not _ANOTHER_NAME.match(q)), "")
     names = asked_names(before)
@@ -222,7 +223,7 @@ def asked_again(turn: str, conversation: Conversation) -> str | None:
     written = as_word(typed_name(names[0], before), re.IGNORECASE)
     if not written.search(before):
         return None  # written otherwise ("CLIP-like"): no word to put the new name in
-    return written.sub(lambda _: given["name"].strip(), before)
+    return written.sub(lambda _: name, before)
 
 
 def listed_back(turn: str, conversation: Conversation) -> Conversation:

@@ -99,8 +99,12 @@ def paper_names(title: str) -> list[str]:
 
 
 def inner_names(title: str) -> list[str]:
-    """The normalised names inside a title's longer name: "mt5" of "Medical mT5: ...", a
-    name the paper builds on, not its own."""
+    """The normalised names inside a title's longer name of plain words and a name: "mt5" of
+    "Medical mT5: ...", a name the paper builds on, not its own. A longer name opening with a
+    name holds the paper's own ("JM3D & JM3D-LLM: ...", "ChineseWebText 2.0: ...")."""
+    whole = _whole(title)
+    if not whole or name_like(whole[0].split()[0]):
+        return []
     return [normalise(name) for name in _inner(title)]
 
 
