@@ -252,6 +252,20 @@ def test_comparing_the_two_papers_of_the_conversation_cites_both(answerer):
     assert compares_both("How are they different?")
 
 
+def test_asking_which_of_the_two_does_better_cites_both(answerer):
+    # "which one" after two one-paper answers: the two papers, not the last one alone.
+    *_, better = converse(
+        answerer,
+        "What does ELECTRA replace masked language modeling with?",
+        "and DeBERTaV3?",
+        "which one is more efficient?",
+    )
+    assert titles(better)[:2] == [DEBERTA, ELECTRA] or titles(better)[:2] == [ELECTRA, DEBERTA]
+    assert compares_both("Which of the two performs better?")
+    # Picking by what one does, not by how well: no comparison.
+    assert not compares_both("Which of them uses game theory?")
+
+
 def test_it_compared_to_a_paper_the_turn_names_cites_both(answerer):
     # The conversation's paper is the subject ("How is it different from ..."), and the
     # other is named by its whole title.

@@ -120,7 +120,10 @@ _BOTH_SIDES = re.compile(
     r"\b(?:how|in\s+what\s+ways?)\s+(?:do|are|did)\s+(?:they|the\s+two|these|those|both)"
     r"(?:\s+\w+){0,2}?\s+(?:compare|differ|different|similar)\b"
     r"|\b(?:compare|contrast)\s+(?:them|the\s+two|both|these|those)\b"
-    r"|\bdifferences?\s+between\s+(?:them|the\s+two|these|those|both)\b",
+    r"|\bdifferences?\s+between\s+(?:them|the\s+two|these|those|both)\b"
+    # ... or which of them does better: "which one is more efficient?", "Which is faster?"
+    r"|\bwhich(?:\s+one|\s+of\s+(?:them|the\s+two|these|those))?\s+(?:is|was|works|performs"
+    r"|runs|scales)\s+(?:better|worse|more\s+\w+|less\s+\w+|\w{3,}er)\b",
     re.IGNORECASE,
 )
 # "And LLaMA?", "What about ALBEF?": the question before, asked of another name.
