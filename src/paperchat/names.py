@@ -348,12 +348,13 @@ def coined_names(
     slogan = bool(whole) and len(whole[0].split()) >= MIN_SLOGAN_WORDS
     if distinctive_names(title) and not slogan:
         return []  # "CLIM: ..." is called so: an acronym in its abstract names a part
-    if defined is None:
-        defined = defined_names(abstract)
     if whole:
         acronym = _prefix_acronym(whole[0], abstract)
-        if acronym or not slogan or defined:  # a slogan's paper named already
+        if acronym or not slogan:
             return acronym
+    defined = defined_names(abstract) if defined is None else defined
+    if whole and defined:
+        return []  # a slogan's paper named already
     in_title = {normalise(w) for w in _words(title)}
     in_parens = list(_COINED_IN_PARENS.finditer(abstract))
     # "We propose ADapt And Merge (ADAM)": the acronym, not the phrase's first word; but

@@ -698,19 +698,12 @@ class Retriever:
         naming = (
             set(self.index.paper_ids_by_names(built, limit=NAME_LOOKUP_LIMIT)) if built else set()
         )
-        found = [w for w in re.findall(r"[^\W_]+", name) if len(words(w)) == 1]
-        if not found:
+        stems = {w: words(w)[0] for w in re.findall(r"[^\W_]+", name) if len(words(w)) == 1}
+        if not stems:
             return frozenset(naming)
-        _, df = self.index.document_frequencies([term_id(words(w)[0]) for w in found])
-        rarest = min(found, key=lambda w: df.get(term_id(words(w)[0]), 0) or math.inf)
-        return frozenset(
-            naming
-            | {
-                str(p.get("paper_id"))
-                for p in self._chunks_using(rarest) or []
-                if writes_name(name, str(p.get("text", "")))
-            }
-        )
+        _, df = self.index.document_frequencies([term_id(t) for t in stems.values()])
+        rarest = min(stems, key=lambda w: df.get(term_id(stems[w]), 0) or math.inf)
+        return frozenset(naming) | self._papers_matching(rarest, lambda t: writes_name(name, t))
 
     def _papers_releasing(self, name: str) -> frozenset[str]:
         """The papers saying they release code under the name ("... our code ... at
