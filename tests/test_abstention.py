@@ -17,6 +17,7 @@ from paperchat.abstention import (
     called_missing,
     compared_missing,
     introduces,
+    introducing,
     off_topic,
     origin_asked,
     origin_missing,
@@ -236,6 +237,31 @@ def test_a_paper_introduces_the_name_it_proposes_not_one_it_builds_on() -> None:
     assert origin_missing("Which paper introduced TERA?", [builds, tera]) is None
 
 
+def test_a_proposal_built_upon_a_name_does_not_introduce_it() -> None:
+    upon = _paper("LOVECon: Video Editing", "We build the pipeline upon ControlNet, which excels.")
+    action = _paper("ShiftAddViT: Fast ViTs", "We propose to reparameterize the pre-trained ViT.")
+    assert not introduces(upon, "controlnet") and not introduces(action, "vit")
+    assert origin_missing("Which paper introduced ControlNet?", [upon]) == "ControlNet"
+    # What a proposal is given as, after the verb, is still its own.
+    assert introduces(_paper("Editing: X", "We build ControlNet, which adds it."), "controlnet")
+
+
+def test_the_paper_introducing_the_asked_name_is_found_among_those_using_it() -> None:
+    uses = _paper("Chatting and Deciding", "We leverage LoRA to fine-tune a pre-trained LLM.")
+    defines = _paper("Adaptive Rank", "We propose Rank-Selective Low Rank Adaptation (LoRA).")
+    assert introducing("Which paper proposes LoRA?", [uses, defines]) == [defines]
+    assert introducing("Which paper proposes LoRA?", [uses]) == []
+    assert introducing("What is LoRA?", [uses, defines]) == []  # no origin asked
+
+
+def test_which_paper_proposes_a_name_leads_with_the_paper_introducing_it(ingested) -> None:
+    answer = make_answerer(ingested, None).answer("Which paper proposes LoRA?")
+    # Ranked first is a paper fine-tuning with LoRA; the one defining its own LoRA answers.
+    assert not answer.abstained and answer.citations, answer.text
+    assert answer.citations[0].title.startswith("Adaptive Rank, Reduced Forgetting")
+    assert answer.text.startswith('The paper is "Adaptive Rank, Reduced Forgetting')
+
+
 def test_a_paper_introduces_the_acronym_it_defines_for_what_it_proposes() -> None:
     gram = _paper(
         "Gradient-Regulated Meta-Prompt Learning",
@@ -289,6 +315,9 @@ def test_a_name_a_paper_writes_only_in_capitals_is_another_name() -> None:
         ("Which paper introduced RoBERTa?", "RoBERTa"),
         ("Which paper introduced the Transformer?", "the Transformer"),
         ("Which paper introduced the RoBERTa model?", "the RoBERTa model"),
+        # Papers building on them: "upon ControlNet", "to reparameterize the pre-trained ViT".
+        ("Which paper introduced ControlNet?", "ControlNet"),
+        ("Which paper proposed ViT?", "ViT"),
         # The CLIP paper's abstract names CLIP only in the address of the code it releases.
         ("Which paper introduced CLIP?", None),
         # Acronyms abstracts define for what they propose.

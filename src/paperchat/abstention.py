@@ -52,6 +52,12 @@ _OWN_THING = frozenset(_OWN_THING_WORDS.split())
 # How far after "we propose" the name it introduces may come ("we propose a new continual
 # vision-language representation learning framework, Mod-X").
 INTRODUCED_CHARS = 120
+# Words before a name that make it what the proposal builds on ("we build the pipeline upon
+# ControlNet"), and "to" right after the verb ("we propose to reparameterize the pre-trained
+# ViT"): a proposal to do something with a thing, not the thing.
+_BUILT_ON = frozenset(
+    {"upon", "atop", "using", "leveraging", "utilizing", "utilising", "extending"}
+)
 
 
 # A question for the paper a name comes from: "Which paper introduced BERT?", "Who proposed
@@ -128,6 +134,8 @@ def introduces(hit: Hit, name: str) -> bool:
         at = next((i for i, w in enumerate(words) if _names_it(words, i, name)), None)
         if at is None or normalise(words[at].strip(".")) not in (name, name + "s"):
             continue
+        if words[0] == "to" or _BUILT_ON.intersection(w.casefold() for w in words[:at]):
+            continue
         # "BERT models", "the CLIP image encoder": a name used to say what a thing is built on;
         # "a novel Text4Point framework", "the LaMP-BertScore metric": the thing's own name.
         after = words[at + 1] if at + 1 < len(words) else ""
@@ -163,6 +171,14 @@ def origin_missing(question: str, hits: Sequence[Hit]) -> str | None:
         if (held or not any(h.named for h in hits)) and not any(introduces(h, name) for h in held):
             return _as_asked(name, question)
     return None
+
+
+def introducing(question: str, hits: Sequence[Hit]) -> list[Hit]:
+    """The hits that introduce the name a question asks the origin of, as the question means
+    it ("Which paper proposes LoRA?": the paper defining its own LoRA, not one that only
+    fine-tunes with LoRA). `hits` should carry their whole abstracts."""
+    names = origin_asked(question)
+    return [h for h in hits if any(_holds(h, n, question) and introduces(h, n) for n in names)]
 
 
 def _as_asked(name: str, question: str) -> str:

@@ -19,6 +19,7 @@ from functools import cache
 from paperchat.abstention import (
     called_missing,
     compared_missing,
+    introducing,
     off_topic,
     origin_asked,
     origin_missing,
@@ -167,7 +168,7 @@ class Answerer:
         if dates:  # "Which papers from 2024 study RAG?": a date filter, as --since/--until
             question = dates.question
             options = replace(options, filters=dates.filters(options.filters))
-        reading = self.read(question, history, options)
+        reading = self._introducer_first(self.read(question, history, options))
         hits = reading.hits
         timings = {"retrieve": time.perf_counter() - start}
         yield Retrieved(hits)
@@ -314,6 +315,18 @@ class Answerer:
             rewrite=rewrite,
             filters=options.filters,
         )
+
+    def _introducer_first(self, reading: Reading) -> Reading:
+        """ "Which paper proposes LoRA?": the paper introducing the name leads the answer, not
+        a closer-ranked one that only uses it (`abstention.introducing`)."""
+        if not origin_asked(reading.question) or len(reading.hits) < 2:
+            return reading
+        whole = self.retriever.whole_papers(reading.question, reading.hits)
+        first = next(iter(introducing(reading.question, whole)), None)
+        if first is None or first.paper_id == reading.hits[0].paper_id:
+            return reading
+        hits = sorted(reading.hits, key=lambda h: h.paper_id != first.paper_id)
+        return replace(reading, hits=hits)
 
     def _condense_by_llm(self) -> bool:
         mode = self.settings.condense
