@@ -18,6 +18,7 @@ from paperchat.names import (
     holds_name,
     indexed_names,
     inner_names,
+    mentioned_apart,
     misspells,
     name_like,
     normalise,
@@ -28,6 +29,7 @@ from paperchat.names import (
     recased,
     spells_out,
     text_names,
+    title_called,
     writes_title_name,
 )
 
@@ -427,6 +429,31 @@ def test_a_question_writing_out_a_title_names_its_paper() -> None:
         "Pre-training Text Encoders as Discriminatorsss",
         "Pre-training Text Encoders as Discriminators",
     )
+
+
+def test_the_paper_called_by_words_of_its_title_is_the_one_title_holding_them() -> None:
+    titles = [
+        "Text-Video Retrieval with Global-Local Semantic Consistent Learning",
+        "Video-Text as Game Players: Hierarchical Banzhaf Interaction for Cross-Modal Learning",
+        "Starbucks: Improved Training for 2D Matryoshka Embeddings",
+        "2D Matryoshka Sentence Embeddings",
+    ]
+    question = "Compare GLSCL and the Banzhaf paper"
+    assert title_called(question, titles) == (1, question.index("Banzhaf"))
+    assert title_called("what does the game players paper say?", titles) == (1, 14)
+    # Two titles hold it; words pointing at a paper; a name (matched by stored names).
+    assert title_called("What does the Matryoshka paper do?", titles) is None
+    assert title_called("What does the first paper say on text-video retrieval?", titles) is None
+    assert title_called("Is the GLSCL paper about retrieval?", titles) is None
+    assert title_called("What are the main findings of the paper?", titles) is None
+
+
+def test_a_name_written_only_inside_a_longer_one_is_not_mentioned_apart() -> None:
+    name, longer = "chinesewebtext", ["chinesewebtext 2.0"]
+    assert not mentioned_apart("What is ChineseWebText 2.0?", name, longer)
+    assert mentioned_apart("Compare ChineseWebText and ChineseWebText 2.0", name, longer)
+    assert mentioned_apart("What is ChineseWebText?", name, longer)
+    assert not mentioned_apart("What is ChineseWebText-2.0?", name, longer)
 
 
 def test_a_title_prefix_written_with_its_capitals_mid_question_names_its_paper() -> None:

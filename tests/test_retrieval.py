@@ -267,6 +267,26 @@ def test_the_one_paper_whose_title_holds_the_questions_phrase_leads(ingested) ->
     assert named.title.startswith("ELECTRA")
 
 
+def test_a_paper_called_by_a_word_of_its_title_is_named_beside_the_others(ingested) -> None:
+    question = "Compare GLSCL, TVTS and the Banzhaf paper on text-video retrieval"
+    hits = ingested.retriever.search(question, k=5)
+    assert [h.named for h in hits[:4]] == [True, True, True, False]
+    assert "Banzhaf" in hits[2].title  # in the order the question calls them
+    (top, second, *_) = ingested.retriever.search("How does the Banzhaf paper compare with GLSCL?")
+    assert "Banzhaf" in top.title and top.named and second.named
+
+
+def test_a_versioned_name_names_its_paper_and_the_bare_name_its_own_first(ingested) -> None:
+    search = ingested.retriever.search
+    # ChineseWebText 2.0 also carries "ChineseWebText", the name of the paper before it.
+    (top, second, *_) = search("What is ChineseWebText 2.0?", k=5)
+    assert top.title.startswith("ChineseWebText 2.0") and top.named and not second.named
+    (top, second, *_) = search("What is ChineseWebText?", k=5)
+    assert top.title.startswith("Chinesewebtext:") and top.named and second.named
+    (top, second, *_) = search("Compare ChineseWebText and ChineseWebText 2.0", k=5)
+    assert top.title.startswith("Chinesewebtext:") and second.title.startswith("ChineseWebText 2")
+
+
 def test_titled_first_moves_only_the_one_titled_paper() -> None:
     hits = [
         Hit("a", "Augmentation Invariant Units", 0.3, ""),

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from paperchat.corpus import normalize_title
 
@@ -615,6 +615,47 @@ def quotes_title(question: str, title: str) -> bool:
         if len(written.split()) >= MIN_QUOTED_TITLE_WORDS and f" {written} " in asked:
             return True
     return False
+
+
+# "the Banzhaf paper", "the game players paper": up to four words between "the" and "paper".
+_CALLED_BY_WORDS = re.compile(
+    r"\bthe\s+(?P<words>(?:(?!the\b)[\w-]+\s+){0,3}?(?!the\b)[\w-]+)\s+(?:paper|article|work)\b",
+    re.IGNORECASE,
+)
+# Words that say which paper of a conversation or list is meant, not what its title holds.
+_POINTING_WORDS_LIST = (
+    "first second third last previous above same original other latter former cited "
+    "following next earlier this that new whole one two both proposed present current given "
+    "mentioned aforementioned related prior said entire main key recent latest best"
+)
+_POINTING_WORDS = frozenset(_POINTING_WORDS_LIST.split())
+
+
+def title_called(question: str, titles: Sequence[str]) -> tuple[int, int] | None:
+    """(which of `titles`, where in the question) for a paper called by words of its title
+    ("Compare GLSCL and the Banzhaf paper": "Video-Text as Game Players: Hierarchical Banzhaf
+    Interaction ..."), when exactly one title holds them. Names are matched by the stored
+    names (`question_names`); these are plain words only, and not ones pointing at a paper
+    ("the first paper")."""
+    for found in _CALLED_BY_WORDS.finditer(question):
+        called = found["words"].split()
+        if any(name_like(w) or w.casefold() in _POINTING_WORDS for w in called):
+            continue
+        phrase = f" {normalize_title(found['words'])} "
+        holding = [i for i, t in enumerate(titles) if phrase in f" {normalize_title(t)} "]
+        if len(holding) == 1:
+            return holding[0], found.start("words")
+    return None
+
+
+def mentioned_apart(question: str, name: str, longer: Iterable[str]) -> bool:
+    """The question writes `name` somewhere other than inside one of the `longer` names it
+    writes: "What is ChineseWebText 2.0?" mentions ChineseWebText 2.0 only, "Compare
+    ChineseWebText and ChineseWebText 2.0" both."""
+    text = normalise(question)
+    for other in sorted(longer, key=len, reverse=True):
+        text = spelled(other).sub(" ", text)
+    return bool(spelled(name).search(text))
 
 
 def first_mention(question: str, names: Iterable[str]) -> int:

@@ -31,6 +31,7 @@ from paperchat.names import (
     first_mention,
     holds_name,
     inner_names,
+    mentioned_apart,
     misspells,
     normalise,
     paper_names,
@@ -41,6 +42,7 @@ from paperchat.names import (
     releases,
     spells_out,
     text_names,
+    title_called,
     whole_names,
     writes_name,
     writes_title_name,
@@ -453,6 +455,12 @@ class Retriever:
         named = self.named_papers(query, candidates, vectors, mode, filters)
         found = {h.paper_id for h in named}
         named += [h for h in hits if h.paper_id not in found and quotes_title(query, h.title)]
+        called_at: dict[str, int] = {}
+        if called := title_called(query, [h.title for h in hits]):
+            # "Compare GLSCL, TVTS and the Banzhaf paper": the third by its title's words.
+            hit = hits[called[0]]
+            called_at[hit.paper_id] = called[1]
+            named += [hit] if all(h.paper_id != hit.paper_id for h in named) else []
         if not named:
             # "What is Electa?": a retrieved paper's name, misspelt by a letter.
             typed = [n for n in candidates if " " not in n]
@@ -474,8 +482,13 @@ class Retriever:
         if not named:
             return hits
         rank = {h.paper_id: i for i, h in enumerate(hits)}
-        # In the order the question names them ("How is ELECTRA different from DeBERTaV3?").
-        named.sort(key=lambda h: (_first_named_at(query, h), rank.get(h.paper_id, len(rank))))
+
+        def order(hit: Hit) -> tuple[int, int, int]:
+            # In the order the question names them ("How is ELECTRA different from DeBERTaV3?").
+            at, own = _named_order(query, hit)
+            return called_at.get(hit.paper_id, at), own, rank.get(hit.paper_id, len(rank))
+
+        named.sort(key=order)
         ids = {h.paper_id for h in named}
         first = [replace(h, named=True) for h in named[:k]]
         return [*first, *(h for h in hits if h.paper_id not in ids)][:k]
@@ -595,6 +608,15 @@ class Retriever:
             | self._plain_matched(plain, h, field_term)
             for h in found
         }
+        # "What is ChineseWebText 2.0?" names that paper, not ChineseWebText's: a name the
+        # question writes only inside a longer one it matched names no paper.
+        every = set().union(*matched.values())
+        for names in matched.values():
+            names -= {
+                n
+                for n in names
+                if not mentioned_apart(query, n, {m for m in every if n in m and m != n})
+            }
         carriers: dict[str, int] = {}
         for names in matched.values():
             for name in names:
@@ -811,6 +833,14 @@ def _names_of(hit: Hit) -> list[str]:
 def _first_named_at(query: str, hit: Hit) -> int:
     """Where the question first calls the paper by a name or its title."""
     return first_mention(query, [*_names_of(hit), normalise(hit.title)])
+
+
+def _named_order(query: str, hit: Hit) -> tuple[int, int]:
+    """Where the question calls the paper by its own name, and 0, or else by any of its names,
+    and 1: "What is ChineseWebText?" is ChineseWebText's before ChineseWebText 2.0's (which
+    ChineseWebText also names); "Compare ChineseWebText and ChineseWebText 2.0" in that order."""
+    own = first_mention(query, hit.names[:1])
+    return (own, 0) if own < len(normalise(query)) else (_first_named_at(query, hit), 1)
 
 
 def _holds_the_rest(query: str, name: str, hit: Hit) -> bool:
