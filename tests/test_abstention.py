@@ -382,6 +382,7 @@ def test_a_paper_called_by_a_name_the_collection_lacks_is_declined(
         ("What is the best paper on CLIP?", True),
         ("Which paper reports the highest accuracy on ImageNet?", True),
         ("What is the most cited paper?", True),
+        ("What is the best text-to-image model?", True),
         ("Which paper studies the most common failure modes of CLIP?", False),
         ("Which paper first introduced replaced token detection?", False),
         ("Which paper makes training faster?", False),

@@ -270,7 +270,7 @@ _RANKS = re.compile(
     r"^\s*(?:which|what)\s+(?:paper|model|work|method|approach|dataset)s?\s+(?:has|have|is|are"
     r"|uses?|reports?|achieves?|gets?|trains?|reach(?:es)?|gives?)\s+the\s+"
     rf"{_SUPERLATIVE}\b(?!\s+common\b)"
-    rf"|^\s*(?:what|which)\s+is\s+the\s+{_SUPERLATIVE}\s+(?:\w+\s+)?(?:paper|model|work"
+    rf"|^\s*(?:what|which)\s+is\s+the\s+{_SUPERLATIVE}\s+(?:[\w-]+\s+)?(?:paper|model|work"
     r"|method)\b",
     re.IGNORECASE,
 )
