@@ -495,6 +495,28 @@ def test_a_request_to_explain_a_paper_typed_in_lower_case_is_answered(ingested) 
     assert answer.citations[0].title.startswith("UNITER:")
 
 
+def test_a_name_typed_in_lower_case_names_its_paper_though_its_code_address_writes_it(
+    ingested,
+) -> None:
+    # MDETR's abstract ends with "github.com/ashkamath/mdetr": an address, not a lower-case
+    # word; "mdetr" names the paper, and "explain ... simply" is how the question asks.
+    (top, *_) = ingested.retriever.search("explain mdetr simply", k=3)
+    assert top.title.startswith("MDETR") and top.named
+    answer = make_answerer(ingested, None).answer("explain mdetr simply")
+    assert not answer.abstained and answer.citations[0].title.startswith("MDETR"), answer.text
+
+
+@pytest.mark.parametrize(
+    ("question", "title"),
+    [("explain chimed-gpt simply", "ChiMed-GPT:"), ("what is pangu-draw?", "PanGu-Draw:")],
+)
+def test_a_hyphenated_name_typed_in_lower_case_names_its_paper(ingested, question, title) -> None:
+    (top, *_) = ingested.retriever.search(question, k=3)
+    assert top.title.startswith(title) and top.named
+    # A hyphenated word the collection writes in lower case names nothing.
+    assert not any(h.named for h in ingested.retriever.search("explain pre-training simply"))
+
+
 def test_papers_holding_the_name_a_short_question_asks_about_cover_it(ingested) -> None:
     # "RAG" alone is far from every chunk in embedding space (similarity about 0.1); the
     # papers writing it, or spelling it out as xRAG does, answer it.

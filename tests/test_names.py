@@ -403,6 +403,9 @@ def test_plain_words_are_the_lower_case_words_question_names_leaves_out() -> Non
     assert "electra" in plain_words(question) and "electra" not in question_names(question)
     assert "debertav3" not in plain_words(question)  # written as a name: question_names has it
     assert "is" not in plain_words(question)  # too short to be a name
+    # Hyphenated in lower case too; not a word with capitals, digits first or other marks.
+    assert plain_words("explain chimed-gpt, cv-vae") == ["explain", "chimed-gpt", "cv-vae"]
+    assert plain_words("Is RAD-DINO like pvt++ or 3d-vae?") == ["like"]
 
 
 def test_a_question_writing_out_a_title_names_its_paper() -> None:

@@ -582,11 +582,15 @@ def misspells(asked: str, name: str) -> bool:
     return long_[i].isalpha() and short[i:] == long_[i + 1 :]
 
 
+# A lower-case word, hyphenated too ("chimed-gpt", "e-vilm", "cv-vae").
+_PLAIN_WORD = re.compile(r"[a-z]+(?:-[a-z0-9]+)*")
+
+
 def plain_words(question: str) -> list[str]:
-    """The question's plain lower-case words ("electra" typed without its capitals), which
-    `question_names` leaves out: such a word names a paper only when the collection never
-    writes it in lower case (the retriever checks)."""
-    found = (w for w in _words(question) if w.isalpha() and w.islower() and len(w) >= 3)
+    """The question's plain lower-case words ("electra", "chimed-gpt" typed without their
+    capitals), which `question_names` leaves out: such a word names a paper only when the
+    collection never writes it in lower case (the retriever checks)."""
+    found = (w for w in _words(question) if _PLAIN_WORD.fullmatch(w) and len(w) >= 3)
     return list(dict.fromkeys(found))
 
 

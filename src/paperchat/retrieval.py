@@ -674,10 +674,17 @@ class Retriever:
         }
 
     def _only_a_name(self, word: str) -> bool:
-        found = self._chunks_using(word, RARE_NAME_MIN_CHUNKS)
+        # A hyphenated word ("chimed-gpt") by its rarest part: every chunk writing it uses that.
+        parts = [p for p in word.split("-") if len(words(p)) == 1]
+        if not parts:
+            return False
+        _, df = self.index.document_frequencies([term_id(words(p)[0]) for p in parts])
+        rarest = min(parts, key=lambda p: df.get(term_id(words(p)[0]), 0) or math.inf)
+        found = self._chunks_using(rarest, RARE_NAME_MIN_CHUNKS)
         if found is None:
             return False  # no chunk uses it, or many do: a word, whatever its case
-        lower = re.compile(r"(?<![\w-])" + re.escape(word))  # none writes it in lower case
+        # None writes it in lower case, but for the address of code ("github.com/ashkamath/mdetr").
+        lower = re.compile(r"(?<![\w/.-])" + re.escape(word))
         return not any(lower.search(str(payload.get("text", ""))) for payload in found)
 
     def _chunks_using(self, word: str, most: int | None = None) -> list[dict[str, Any]] | None:
