@@ -235,6 +235,24 @@ def test_a_comparison_cites_both_papers(answerer):
     assert any(t.startswith("FLAME") for t in cited)
 
 
+def test_a_follow_up_naming_a_paper_of_the_answer_is_about_that_paper(answerer):
+    first = (
+        "Chinesewebtext: Large-scale high-quality Chinese web text extracted with effective "
+        "evaluation model"
+    )
+    second = (
+        "ChineseWebText 2.0: Large-Scale High-quality Chinese Web Text with Multi-dimensional "
+        "and fine-grained information"
+    )
+    history = [
+        Turn("user", "What is ChineseWebText?"),
+        Turn("assistant", answer_citing((1, first), (2, second))),
+    ]
+    answer = answerer.answer("And what about ChineseWebText 2.0?", history)
+    # Not the answer's first paper, which "it" would mean: the one the turn names.
+    assert titles(answer) == [second], answer.text
+
+
 def test_comparing_the_two_papers_of_the_conversation_cites_both(answerer):
     # The last answer is about one paper; "the two" are it and the one before.
     *_, compared = converse(

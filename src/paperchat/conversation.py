@@ -403,6 +403,9 @@ class ConversationReader:
                 return self._comparison(turn, conversation, earlier[0], ours)
         if not pointed and (any(h.named for h in own) or self._standalone(turn, own, ours)):
             return Reading("standalone", turn, turn, alone)
+        # "And what about ChineseWebText 2.0?": the papers of the conversation the turn names.
+        named = {h.paper_id for h in alone if h.named}
+        pointed = pointed or [h for h in ours if h.paper_id in named]
         # The turn alone finds the conversation's paper first: it needs no rewrite.
         finds_ours = bool(alone) and alone[0].paper_id in conversation.paper_ids
         return self._follow_up(turn, conversation, ours, rewritten=not finds_ours, pointed=pointed)
