@@ -28,6 +28,7 @@ from paperchat.abstention import (
 )
 from paperchat.prompts import ABSTAIN_PHRASE, TENTATIVE_NOTE
 from paperchat.records import Hit
+from paperchat.retrieval import distinctive_terms
 from paperchat.settings import AnswerSettings
 from test_answering import make_answerer
 
@@ -474,6 +475,15 @@ def test_a_comparison_with_a_paper_not_here_says_so_and_answers_the_other(ingest
     # Every side held: no such sentence.
     both = answerer.answer("How is ELECTRA different from DeBERTaV3?")
     assert "holds no paper" not in both.text and len(both.citations) == 2
+
+
+def test_vs_sets_sides_side_by_side_and_is_no_term_a_title_may_hold(ingested) -> None:
+    # "Dual Process Learning: ... In-Context vs. In-Weights ..." held "vs" and was cited as
+    # the other side; no paper here is LAION's.
+    answer = make_answerer(ingested, None).answer("RealSyn vs LAION")
+    assert answer.text.startswith("The collection holds no paper called LAION. "), answer.text
+    assert [c.title[:8] for c in answer.citations] == ["RealSyn:"]
+    assert "vs" not in distinctive_terms("realsyn vs laion")
 
 
 def test_papers_using_a_name_dozens_write_are_the_ones_writing_it(ingested) -> None:

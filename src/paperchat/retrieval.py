@@ -64,7 +64,10 @@ GENERIC_WORDS = (
     # ... and how a user asks the collection itself: "Does the collection have anything on
     # time series forecasting?", "Tell me about ...", "Give me an overview of ...", "How
     # many ...?".
-    "collection anything something tell know list give overview suggest many"
+    "collection anything something else tell know list give overview suggest many "
+    # ... and the word setting two things side by side: "RealSyn vs LAION" is about RealSyn
+    # and LAION, not about a title writing "In-Context vs. In-Weights".
+    "vs versus"
 )
 # How a question asks, not what it asks about: "What does replaced token detection mean?",
 # "Which paper should I read to learn about continual pre-training?", "I want to know about
