@@ -391,6 +391,20 @@ def test_other_papers_are_papers_besides_the_conversations(answerer):
     assert not any(t.startswith("mBLIP") for t in titles(like))
 
 
+def test_anything_else_on_a_topic_asks_for_other_papers_and_what_else_about_the_paper(answerer):
+    listed, more = converse(
+        answerer, "Which papers use ControlNet?", "Anything else on video editing?"
+    )
+    assert not more.abstained and titles(more), more.text
+    assert not set(titles(more)) & set(titles(listed))
+    assert any("Video Editing" in t for t in titles(more)), titles(more)
+    # "else" is no term a paper must hold: the question is about the paper just cited.
+    first, again = converse(
+        answerer, "Which paper proposes LoRA?", "What else does that paper propose?"
+    )
+    assert not again.abstained and titles(again) == titles(first)[:1], again.text
+
+
 def test_papers_using_the_conversations_paper_are_others_found_by_its_name(answerer):
     clip = "Learning Transferable Visual Models From Natural Language Supervision"
     first, using = converse(

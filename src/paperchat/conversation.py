@@ -97,7 +97,9 @@ _POINTED = re.compile(
 # besides the conversation's, on the turn's topic or, when it names none, the conversation's.
 _OTHERS = re.compile(
     r"\b(?:another|(?<!the )other|more|similar|related)\s+(?:papers?|works?|studies)\b"
-    r"|\b(?:papers?|works?|studies)\s+(?:like|similar\s+to)\s+(?:it|this|that)\b",
+    r"|\b(?:papers?|works?|studies)\s+(?:like|similar\s+to)\s+(?:it|this|that)\b"
+    # "Anything else on video editing?"; not "What else does it do?", about the paper.
+    r"|\b(?:anything|something)\s+else\s+(?:on|about|in|for)\b",
     re.IGNORECASE,
 )
 # ... papers like it: "Is there a similar paper for vision?" is Zecoler's topic, for vision.
