@@ -627,12 +627,12 @@ _CALLED_BY_WORDS = re.compile(
     re.IGNORECASE,
 )
 # Words that say which paper of a conversation or list is meant, not what its title holds.
-_POINTING_WORDS_LIST = (
+_POINTING_WORDS = (
     "first second third last previous above same original other latter former cited "
     "following next earlier this that new whole one two both proposed present current given "
     "mentioned aforementioned related prior said entire main key recent latest best"
 )
-_POINTING_WORDS = frozenset(_POINTING_WORDS_LIST.split())
+_POINTING = frozenset(_POINTING_WORDS.split())
 
 
 def title_called(question: str, titles: Sequence[str]) -> tuple[int, int] | None:
@@ -643,7 +643,7 @@ def title_called(question: str, titles: Sequence[str]) -> tuple[int, int] | None
     ("the first paper")."""
     for found in _CALLED_BY_WORDS.finditer(question):
         called = found["words"].split()
-        if any(name_like(w) or w.casefold() in _POINTING_WORDS for w in called):
+        if any(name_like(w) or w.casefold() in _POINTING for w in called):
             continue
         phrase = f" {normalize_title(found['words'])} "
         holding = [i for i, t in enumerate(titles) if phrase in f" {normalize_title(t)} "]

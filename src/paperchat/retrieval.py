@@ -679,11 +679,10 @@ class Retriever:
     def _only_a_name(self, word: str) -> bool:
         # A hyphenated word ("chimed-gpt") by its rarest part: every chunk writing it uses that.
         parts = [p for p in word.split("-") if len(words(p)) == 1]
-        if not parts:
-            return False
-        _, df = self.index.document_frequencies([term_id(words(p)[0]) for p in parts])
-        rarest = min(parts, key=lambda p: df.get(term_id(words(p)[0]), 0) or math.inf)
-        found = self._chunks_using(rarest, RARE_NAME_MIN_CHUNKS)
+        if len(parts) > 1:
+            _, df = self.index.document_frequencies([term_id(words(p)[0]) for p in parts])
+            parts = [min(parts, key=lambda p: df.get(term_id(words(p)[0]), 0) or math.inf)]
+        found = self._chunks_using(parts[0], RARE_NAME_MIN_CHUNKS) if parts else None
         if found is None:
             return False  # no chunk uses it, or many do: a word, whatever its case
         # None writes it in lower case, but for the address of code ("github.com/ashkamath/mdetr").
