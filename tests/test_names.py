@@ -457,6 +457,9 @@ def test_a_name_written_only_inside_a_longer_one_is_not_mentioned_apart() -> Non
     assert mentioned_apart("Compare ChineseWebText and ChineseWebText 2.0", name, longer)
     assert mentioned_apart("What is ChineseWebText?", name, longer)
     assert not mentioned_apart("What is ChineseWebText-2.0?", name, longer)
+    # Joined to a word by a hyphen it is still written: "ELECTRA-Small", "DeBERTa-V3".
+    assert mentioned_apart("What does ELECTRA-Small score?", "electra", ["electra 2"])
+    assert mentioned_apart("How does DeBERTa-V3 improve on DeBERTa?", "deberta", ["deberta v3"])
 
 
 def test_a_title_prefix_written_with_its_capitals_mid_question_names_its_paper() -> None:

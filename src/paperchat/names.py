@@ -659,7 +659,8 @@ def mentioned_apart(question: str, name: str, longer: Iterable[str]) -> bool:
     text = normalise(question)
     for other in sorted(longer, key=len, reverse=True):
         text = spelled(other).sub(" ", text)
-    return bool(spelled(name).search(text))
+    # A hyphen may join it to a word: "ELECTRA-Small" mentions ELECTRA.
+    return bool(re.search(r"(?<!\w)" + re.escape(name) + r"(?!\w)", text))
 
 
 def first_mention(question: str, names: Iterable[str]) -> int:

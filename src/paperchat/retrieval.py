@@ -618,7 +618,8 @@ class Retriever:
             names -= {
                 n
                 for n in names
-                if not mentioned_apart(query, n, {m for m in every if n in m and m != n})
+                if (longer := {m for m in every if n in m and m != n})
+                and not mentioned_apart(query, n, longer)
             }
         carriers: dict[str, int] = {}
         for names in matched.values():
