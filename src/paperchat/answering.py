@@ -11,10 +11,10 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass, replace
-from functools import cache
+from functools import cache, partial
 
 from paperchat.abstention import (
     called_missing,
@@ -168,7 +168,10 @@ class Answerer:
         if dates:  # "Which papers from 2024 study RAG?": a date filter, as --since/--until
             question = dates.question
             options = replace(options, filters=dates.filters(options.filters))
-        reading = self._introducer_first(self.read(question, history, options))
+        read = self.read(question, history, options)
+        # The retrieved papers' whole abstracts, fetched once, when a rule reads them.
+        whole = cache(partial(self.retriever.whole_papers, read.question, read.hits))
+        reading = self._introducer_first(read, whole)
         hits = reading.hits
         timings = {"retrieve": time.perf_counter() - start}
         yield Retrieved(hits)
@@ -179,7 +182,7 @@ class Answerer:
             if dates:
                 yield draft.write(f"Only papers dated {dates.span} were searched.")
             off, unsure = self._judge(reading)
-            reason = self._lacking(reading, off)
+            reason = self._lacking(reading, off, whole)
             if off or reason:
                 if dates and not hits:
                     reason = f"It holds no paper dated {dates.span} that matches it."
@@ -316,13 +319,12 @@ class Answerer:
             filters=options.filters,
         )
 
-    def _introducer_first(self, reading: Reading) -> Reading:
+    def _introducer_first(self, reading: Reading, whole: Callable[[], list[Hit]]) -> Reading:
         """ "Which paper proposes LoRA?": the paper introducing the name leads the answer, not
         a closer-ranked one that only uses it (`abstention.introducing`)."""
         if not origin_asked(reading.question) or len(reading.hits) < 2:
             return reading
-        whole = self.retriever.whole_papers(reading.question, reading.hits)
-        first = next(iter(introducing(reading.question, whole)), None)
+        first = next(iter(introducing(reading.question, whole())), None)
         if first is None or first.paper_id == reading.hits[0].paper_id:
             return reading
         hits = sorted(reading.hits, key=lambda h: h.paper_id != first.paper_id)
@@ -359,27 +361,26 @@ class Answerer:
         ranked = ranks_papers(reading.question) and not any(h.named for h in reading.hits)
         return False, ranked or tentative(reading.hits, self.settings, sentence)
 
-    def _lacking(self, reading: Reading, off: bool) -> str:
+    def _lacking(self, reading: Reading, off: bool, whole: Callable[[], list[Hit]]) -> str:
         """What the collection lacks that the question asks for, read in the whole abstracts:
         papers using X ("Which papers use UNITER?", `abstention.unused_name`, said of a
         question declined as `off` topic too), the paper introducing X ("Which paper
         introduced BERT?", `abstention.origin_missing`) or the paper called X ("the Stable
-        Diffusion 3 paper", `abstention.called_missing`); "" when it lacks none."""
+        Diffusion 3 paper", `abstention.called_missing`); "" when it lacks none. `whole` gives
+        the hits' whole abstracts, fetched on its first call."""
         question = reading.question
-        if used_by_asked(question) is not None and reading.hits:
-            whole = self.retriever.whole_papers(question, reading.hits)
-            if name := unused_name(question, whole):
-                if self.retriever.names_a_paper(normalise(name)):
-                    return f"Besides {name}'s own paper, it holds none that mentions {name}."
-                return f"It holds no paper that mentions {name}."
+        used = used_by_asked(question) is not None and reading.hits
+        if used and (name := unused_name(question, whole())):
+            if self.retriever.names_a_paper(normalise(name)):
+                return f"Besides {name}'s own paper, it holds none that mentions {name}."
+            return f"It holds no paper that mentions {name}."
         if off:
             return ""
         if called := called_missing(question, reading.hits):
             return f"It holds no paper called {called}."
         if not origin_asked(question) or not reading.hits:
             return ""
-        whole = self.retriever.whole_papers(question, reading.hits)
-        origin = origin_missing(question, whole)
+        origin = origin_missing(question, whole())
         return f"It holds no paper that introduces {origin}." if origin else ""
 
     def _unheld_sides(self, draft: Draft, reading: Reading) -> Iterator[AnswerEvent]:

@@ -679,11 +679,8 @@ class Retriever:
 
     def _only_a_name(self, word: str) -> bool:
         # A hyphenated word ("chimed-gpt") by its rarest part: every chunk writing it uses that.
-        parts = [p for p in word.split("-") if len(words(p)) == 1]
-        if len(parts) > 1:
-            _, df = self.index.document_frequencies([term_id(words(p)[0]) for p in parts])
-            parts = [min(parts, key=lambda p: df.get(term_id(words(p)[0]), 0) or math.inf)]
-        found = self._chunks_using(parts[0], RARE_NAME_MIN_CHUNKS) if parts else None
+        rarest = self._rarest_word(word)
+        found = self._chunks_using(rarest, RARE_NAME_MIN_CHUNKS) if rarest else None
         if found is None:
             return False  # no chunk uses it, or many do: a word, whatever its case
         # None writes it in lower case, but for the address of code ("github.com/ashkamath/mdetr").
@@ -730,12 +727,19 @@ class Retriever:
         naming = (
             set(self.index.paper_ids_by_names(built, limit=NAME_LOOKUP_LIMIT)) if built else set()
         )
-        stems = {w: words(w)[0] for w in re.findall(r"[^\W_]+", name) if len(words(w)) == 1}
-        if not stems:
+        rarest = self._rarest_word(name)
+        if rarest is None:
             return frozenset(naming)
-        _, df = self.index.document_frequencies([term_id(t) for t in stems.values()])
-        rarest = min(stems, key=lambda w: df.get(term_id(stems[w]), 0) or math.inf)
         return frozenset(naming) | self._papers_matching(rarest, lambda t: writes_name(name, t))
+
+    def _rarest_word(self, name: str) -> str | None:
+        """The word of a name fewest chunks use ("GPT-4", "chimed-gpt", "wav2vec 2.0"): every
+        chunk writing the name uses it. Words of one term only; None when there is none."""
+        stems = {w: words(w)[0] for w in re.findall(r"[^\W_]+", name) if len(words(w)) == 1}
+        if len(stems) < 2:
+            return next(iter(stems), None)
+        _, df = self.index.document_frequencies([term_id(t) for t in stems.values()])
+        return min(stems, key=lambda w: df.get(term_id(stems[w]), 0) or math.inf)
 
     def _papers_releasing(self, name: str) -> frozenset[str]:
         """The papers saying they release code under the name ("... our code ... at
