@@ -22,6 +22,7 @@ from paperchat.conversation import (
     compares_back,
     compares_both,
     listed_back,
+    placed_beside_it,
     pointed_papers,
     read_conversation,
 )
@@ -325,6 +326,29 @@ def test_papers_pointed_to_by_their_place_in_the_last_answer(answerer):
     assert titles(second) == [listed[1], listed[0]]  # in the order the turn points to them
 
 
+def test_places_written_without_their_noun_point_to_papers(answerer):
+    question = "Which papers do video-text retrieval?"
+    listing, second = converse(answerer, question, "How does the second differ from the first?")
+    listed = titles(listing)
+    assert len(listed) >= 3
+    assert titles(second) == [listed[1], listed[0]]
+    _, both = converse(answerer, question, "Compare the first and second papers")
+    assert titles(both) == [listed[0], listed[1]]  # not every listed paper
+
+
+def test_it_compared_with_a_place_of_an_earlier_list(answerer):
+    listing, last, compared = converse(
+        answerer,
+        "Which papers study continual learning with pre-trained models?",
+        "What does the last one propose?",
+        "How does it differ from the first?",
+    )
+    listed = titles(listing)
+    assert len(listed) >= 2 and titles(last) == [listed[-1]]
+    # "it" is the last answer's paper; "the first" the list's first, not "it" again.
+    assert titles(compared) == [listed[-1], listed[0]]
+
+
 def test_a_place_beyond_the_last_answer_points_into_the_list_before_it(answerer):
     listing, narrowed, second = converse(
         answerer,
@@ -494,6 +518,23 @@ def test_listed_back_keeps_the_last_answer_while_it_has_the_place() -> None:
     assert listed_back("the fourth one", conversation) == conversation
 
 
+def test_placed_beside_it_is_the_earlier_list_s_paper_a_comparison_points_to() -> None:
+    conversation = read_conversation(
+        [
+            Turn("user", "Which papers ...?"),
+            Turn("assistant", answer_citing((1, "T0"), (2, "T1"), (3, "T2"))),
+            Turn("user", "What does the last one propose?"),
+            Turn("assistant", answer_citing((1, "T2"))),
+        ]
+    )
+    beside = placed_beside_it("How does it differ from the first?", conversation)
+    assert beside is not None and beside.title == "T0"
+    # The comparison keeps "it": the last answer is not swapped for the list.
+    assert listed_back("How does it differ from the second one?", conversation) == conversation
+    assert placed_beside_it("How does it differ from the last one?", conversation) is None
+    assert placed_beside_it("Tell me about the first one.", conversation) is None
+
+
 def test_pointed_papers_reads_places_and_ignores_what_is_not_there() -> None:
     ours = [Hit(f"p{i}", f"T{i}", 1.0, "") for i in range(3)]
 
@@ -503,6 +544,13 @@ def test_pointed_papers_reads_places_and_ignores_what_is_not_there() -> None:
     assert ids("What does the latter propose?") == ["p2"]
     assert ids("Compare the third paper with the first one.") == ["p2", "p0"]
     assert ids("What do they propose first?") == []  # "first" alone points to nothing
+    # A place whose noun is left out, and places listed with one noun.
+    assert ids("How does the second differ from the first?") == ["p1", "p0"]
+    assert ids("Compare the first and second papers") == ["p0", "p1"]
+    assert ids("the first, second and third ones") == ["p0", "p1", "p2"]
+    # Not a place in the last answer: "the first time", "the first to ...".
+    assert ids("Is this the first time CLIP is used for it?") == []
+    assert ids("Was it the first to use CLIP?") == []
     assert ids("What does the fourth one do?") == []  # the answer listed three
 
 

@@ -87,10 +87,19 @@ _COMPARES_BACK = re.compile(
 _ITSELF_FIRST = re.compile(
     _IT_ASKED_ABOUT + r"\b|^\s*(?:compare|contrast)\s+(?:it|they|this|that)\b", re.IGNORECASE
 )
-# A paper of the last answer pointed to by its place in it: "the second one", "the latter".
+# A paper of the last answer pointed to by its place in it: "the second one", "the latter",
+# "the first and second papers", or a place alone where a noun is left out ("How does the
+# second differ from the first?"); not "the first time", "the first to ...".
+_PLACE = r"(?:first|second|third|fourth|last)"
+_PLACE_NOUN = r"(?:ones?|papers?|works?|models?|methods?|approach(?:es)?)"
+_AFTER_A_PLACE = (
+    r"\s*(?:[?.!,;:)]|$)|\s+(?:and|or|vs\.?|versus|does|do|did|is|was|has|have|differs?"
+    r"|compares?|uses?|proposes?|says?|achieves?|performs?)\b"
+)
 _POINTED = re.compile(
-    r"\bthe\s+(?:(first|second|third|fourth|last)\s+(?:one|paper|work|model|method|approach)"
-    r"|(former|latter))\b",
+    rf"\bthe\s+(?P<places>{_PLACE}(?:\s*(?:,|and|or|&)\s+(?:the\s+)?{_PLACE})*)"
+    rf"(?:\s+{_PLACE_NOUN}\b|(?={_AFTER_A_PLACE}))"
+    r"|\bthe\s+(?P<side>former|latter)\b",
     re.IGNORECASE,
 )
 # "Is there any other paper on recommendation?", "Show me more papers like that": papers
@@ -237,12 +246,28 @@ def listed_back(turn: str, conversation: Conversation) -> Conversation:
     codec?") points into the latest answer before it that cited two or more."""
     places = _places(turn)
     need = max((i + 1 for i in places if i >= 0), default=0)
-    if need <= len(conversation.papers):
+    if need <= len(conversation.papers) or placed_beside_it(turn, conversation):
         return conversation
     for papers in conversation.lists:
         if len(papers) >= need:
             return replace(conversation, papers=papers)
     return conversation
+
+
+def placed_beside_it(turn: str, conversation: Conversation) -> CitedPaper | None:
+    """The paper a turn compares the last answer's one paper with by its place in an earlier
+    list: "How does it differ from the first?" after "Which papers ...?" (three papers) and
+    "What does the last one propose?" (one): the list's first paper, beside "it". None when
+    the turn points to no single place, or to "it" itself."""
+    places = _places(turn)
+    if len(conversation.papers) != 1 or len(places) != 1 or not compares_back(turn):
+        return None
+    it = conversation.papers[0].paper_id
+    for papers in conversation.lists:
+        if len(papers) > 1 and -len(papers) <= places[0] < len(papers):
+            found = papers[places[0]]
+            return found if found.paper_id != it else None
+    return None
 
 
 def cited_papers(content: str) -> list[CitedPaper]:
@@ -388,8 +413,8 @@ class ConversationReader:
             ours = self._papers(turn, conversation.paper_ids, mode) if conversation.papers else []
         if not ours:  # the cited titles are not in this collection (another index)
             return Reading("standalone", turn, turn, alone)
-        if _THE_OTHER.search(turn) and (other := self._the_other(turn, conversation, mode)):
-            return self._follow_up(turn, conversation, ours, rewritten=True, pointed=other)
+        if earlier := self._earlier_side(turn, conversation, ours, mode):
+            return earlier
         if _OTHERS.search(turn) or _USING_IT.search(turn):
             return self._others(turn, conversation, ours[0], k, mode)
         own = [h for h in alone if h.paper_id not in conversation.paper_ids]
@@ -411,6 +436,19 @@ class ConversationReader:
         # The turn alone finds the conversation's paper first: it needs no rewrite.
         finds_ours = bool(alone) and alone[0].paper_id in conversation.paper_ids
         return self._follow_up(turn, conversation, ours, rewritten=not finds_ours, pointed=pointed)
+
+    def _earlier_side(
+        self, turn: str, conversation: Conversation, ours: list[Hit], mode: str | None
+    ) -> Reading | None:
+        """The reading of a turn pointing past the last answer's one paper to a paper an
+        earlier answer cited: "the other one" (`_the_other`), or a place in an earlier list
+        compared with "it" (`placed_beside_it`); None when it points to none."""
+        if _THE_OTHER.search(turn) and (other := self._the_other(turn, conversation, mode)):
+            return self._follow_up(turn, conversation, ours, rewritten=True, pointed=other)
+        beside = placed_beside_it(turn, conversation)
+        if beside and (other := self._papers(turn, [beside.paper_id], mode)):
+            return self._comparison(turn, conversation, other[0], ours)
+        return None
 
     def _the_other(self, turn: str, conversation: Conversation, mode: str | None) -> list[Hit]:
         """The one paper the answer before the last cited besides the last answer's one
@@ -607,7 +645,9 @@ def _written_name(hit: Hit, conversation: Conversation) -> str:
 
 def _places(turn: str) -> list[int]:
     """The places in the last answer the turn points to ("the second one": 1; "the last": -1)."""
-    return [_PLACES[(m.group(1) or m.group(2)).lower()] for m in _POINTED.finditer(turn)]
+    found = _POINTED.finditer(turn)
+    places = (m["side"] or " ".join(re.findall(_PLACE, m["places"], re.I)) for m in found)
+    return [_PLACES[p.lower()] for words in places for p in words.split()]
 
 
 def pointed_papers(turn: str, ours: Sequence[Hit]) -> list[Hit]:
