@@ -24,6 +24,7 @@ from paperchat.abstention import (
     ranks_papers,
     sentence_relevance,
     tentative,
+    unheld_name,
     unused_name,
 )
 from paperchat.prompts import ABSTAIN_PHRASE, TENTATIVE_NOTE
@@ -463,6 +464,41 @@ def test_a_compared_name_no_paper_here_carries_is_missing() -> None:
     # The compared paper's abstract speaks of it: the answer does too.
     beside = replace(ptp, chunks=("We propose PTP, improving BLIP by 3 points.",))
     assert compared_missing("PTP vs BLIP", [beside], known) == []
+
+
+def test_a_name_the_named_paper_never_mentions_is_unheld() -> None:
+    mt5 = replace(
+        _paper(
+            "Medical mT5: An Open-Source Multilingual Text-to-Text LLM",
+            "We release Medical mT5, a multimodal large language model, and evaluate it on VQA.",
+        ),
+        named=True,
+    )
+    known = {"electra"}.__contains__
+    assert unheld_name("What MMLU score does Medical mT5 get?", [mt5], known) == "MMLU"
+    # What its abstract writes, spells out, or a variant of: no gap.
+    assert unheld_name("Is Medical mT5 an MLLM?", [mt5], known) is None
+    assert unheld_name("How does Medical mT5 do on VQAv2?", [mt5], known) is None
+    assert unheld_name("What does Medical mT5-Large score?", [mt5], known) is None
+    assert unheld_name("What MMLU score does Medicl mT5 get?", [mt5], known) == "MMLU"
+    selformer = replace(_paper("SELFormer: Molecular Representation", "SELFormer."), named=True)
+    assert unheld_name("What does SELFormmer do?", [selformer], known) is None  # misspelt
+    # A paper of the collection, a comparison, or no paper named: other rules answer them.
+    assert unheld_name("Is Medical mT5 trained like ELECTRA?", [mt5], known) is None
+    assert unheld_name("Compare Medical mT5 with MMLU", [mt5], known) is None
+    assert unheld_name("What MMLU score does it get?", [replace(mt5, named=False)], known) is None
+
+
+def test_a_question_on_what_the_named_paper_never_mentions_is_declined(ingested) -> None:
+    answerer = make_answerer(ingested, None)
+    answer = answerer.answer("What MMLU score does Medical mT5 get?")
+    reason = "The abstract of the paper it names does not mention MMLU."
+    assert answer.abstained and answer.text.startswith(f"{ABSTAIN_PHRASE} {reason}")
+    assert "Medical mT5: An Open-Source Multilingual" in answer.text  # the closest paper
+    # A variant of the paper's own name, and a variant its abstract writes: answered.
+    for question in ("What does ELECTRA-Small score on GLUE?", "What does FIBER do on VQAv2?"):
+        named = answerer.answer(question)
+        assert not named.abstained and len(named.citations) == 1, named.text
 
 
 def test_a_comparison_with_a_paper_not_here_says_so_and_answers_the_other(ingested) -> None:

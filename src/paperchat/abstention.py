@@ -20,8 +20,11 @@ from paperchat.names import (
     coined_names,
     defined_names,
     holds_name,
+    mentions,
+    misspells,
     name_like,
     normalise,
+    paper_names,
     recased,
     releases,
     spelled,
@@ -211,6 +214,40 @@ def unused_name(question: str, hits: Sequence[Hit]) -> str | None:
         if not any(writes_name(name, " ".join((h.title, *h.chunks, h.text))) for h in hits):
             return typed_name(name, used_as)
     return None
+
+
+# A name's variant suffix: "-small" of "electra-small", "v2" of "vqav2", "-4" of "gpt-4".
+_VARIANT = re.compile(r"(?:-[a-z0-9.]+|v?\d+(?:\.\d+)*)$")
+MIN_BASE_CHARS = 3
+
+
+def unheld_name(question: str, hits: Sequence[Hit], known: Callable[[str], bool]) -> str | None:
+    """A name a question asks of the paper it names that the paper's whole abstract (`hits`,
+    whole abstracts) never mentions and that names no paper of the collection (`known`):
+    "What MMLU score does Medical mT5 get?" is answered by no sentence of Medical mT5's
+    abstract, which says nothing of MMLU. The name as the question writes it; None when the
+    question names no paper, or compares (`compared_missing`), or asks for a name's origin or
+    its users (`origin_missing`, `unused_name`)."""
+    named = [h for h in hits if h.named]
+    if not named or compares(question) or origin_asked(question) or used_by_asked(question):
+        return None
+    own = {n for h in named for n in (*h.names, *paper_names(h.title))}
+    texts = [(text, text_names(text), h.names) for h in named for text in [_whole_text(h)]]
+    for name in asked_names(question):
+        # A variant of a name is spoken of where the name is: "ELECTRA-Small" in ELECTRA's
+        # abstract, "VQAv2" where it writes "VQA"; a misspelt name ("SELFormmer") is the
+        # paper's own.
+        base = _VARIANT.sub("", name)
+        said = {name, base} if len(base) >= MIN_BASE_CHARS else {name}
+        if said & own or known(name) or any(misspells(name, n) for n in own):
+            continue
+        if not any(mentions(n, text, held, mine) for text, held, mine in texts for n in said):
+            return typed_name(name, question)
+    return None
+
+
+def _whole_text(hit: Hit) -> str:
+    return " ".join((hit.title, *hit.chunks, hit.text))
 
 
 # A paper called by its name: "What does the Stable Diffusion 3 paper propose?", "Summarize

@@ -26,6 +26,7 @@ from paperchat.abstention import (
     ranks_papers,
     sentence_relevance,
     tentative,
+    unheld_name,
     unused_name,
 )
 from paperchat.asked_dates import asked_dates
@@ -365,9 +366,11 @@ class Answerer:
         """What the collection lacks that the question asks for, read in the whole abstracts:
         papers using X ("Which papers use UNITER?", `abstention.unused_name`, said of a
         question declined as `off` topic too), the paper introducing X ("Which paper
-        introduced BERT?", `abstention.origin_missing`) or the paper called X ("the Stable
-        Diffusion 3 paper", `abstention.called_missing`); "" when it lacks none. `whole` gives
-        the hits' whole abstracts, fetched on its first call."""
+        introduced BERT?", `abstention.origin_missing`), the paper called X ("the Stable
+        Diffusion 3 paper", `abstention.called_missing`) or what the paper a question names
+        says of X ("What MMLU score does Medical mT5 get?", `abstention.unheld_name`); ""
+        when it lacks none. `whole` gives the hits' whole abstracts, fetched on its first
+        call."""
         question = reading.question
         used = used_by_asked(question) is not None and reading.hits
         if used and (name := unused_name(question, whole())):
@@ -378,10 +381,16 @@ class Answerer:
             return ""
         if called := called_missing(question, reading.hits):
             return f"It holds no paper called {called}."
-        if not origin_asked(question) or not reading.hits:
-            return ""
-        origin = origin_missing(question, whole())
-        return f"It holds no paper that introduces {origin}." if origin else ""
+        if origin_asked(question) and reading.hits:
+            origin = origin_missing(question, whole())
+            return f"It holds no paper that introduces {origin}." if origin else ""
+        # Read in the whole abstracts only when the retrieved chunks lack a name the question
+        # uses beside the paper it names.
+        if any(h.named and h.lacks_names for h in reading.hits):
+            known = self.retriever.names_a_paper
+            if unheld := unheld_name(question, whole(), known):
+                return f"The abstract of the paper it names does not mention {unheld}."
+        return ""
 
     def _unheld_sides(self, draft: Draft, reading: Reading) -> Iterator[AnswerEvent]:
         """Before the answer, the names a comparison sets beside its papers that no paper here

@@ -308,6 +308,13 @@ def holds_name(name: str, held: frozenset[str], own: Iterable[str] = ()) -> bool
     )
 
 
+def mentions(name: str, text: str, held: frozenset[str], own: Iterable[str] = ()) -> bool:
+    """The text mentions `name` (from `asked_names`): among its names `held` (`text_names`,
+    read as `holds_name` does, with the paper's `own` names), spelled out ("retrieval-augmented
+    generation" for RAG) or in the code it releases (CLIP's abstract: only ".../OpenAI/CLIP")."""
+    return holds_name(name, held, own) or spells_out(name, text) or releases(name, text)
+
+
 def typed_name(name: str, text: str) -> str:
     """The (normalised) name as the text writes it: "BERT" for "bert"; the name if it does not."""
     return next((w for w in re.findall(r"[\w.+-]*[\w+]", text) if normalise(w) == name), name)

@@ -32,6 +32,7 @@ from paperchat.names import (
     holds_name,
     inner_names,
     mentioned_apart,
+    mentions,
     misspells,
     normalise,
     paper_names,
@@ -40,7 +41,6 @@ from paperchat.names import (
     quotes_title,
     recased,
     releases,
-    spells_out,
     text_names,
     title_called,
     whole_names,
@@ -800,13 +800,7 @@ class Retriever:
         for h in hits:
             text = " ".join((h.title, *h.chunks, h.text))
             held = text_names(text) if asked else frozenset()  # most questions use no name
-            missing = [
-                name
-                for name in asked
-                if not holds_name(name, held, h.names)
-                and not spells_out(name, text)
-                and not releases(name, text)  # CLIP's abstract: only ".../OpenAI/CLIP"
-            ]
+            missing = [name for name in asked if not mentions(name, text, held, h.names)]
             present = held_words(text, query)  # stemmed once for every reading
             # A name the paper holds in another form ("RAG" in xRAG's "retrieval-augmented
             # generation", "CLIP" as "Contrastive Language-Image Pre-training") is held.
