@@ -563,6 +563,17 @@ def test_a_hyphenated_name_typed_in_lower_case_names_its_paper(ingested, questio
     assert not any(h.named for h in ingested.retriever.search("explain pre-training simply"))
 
 
+def test_words_only_set_side_by_side_name_the_papers_called_by_them(ingested) -> None:
+    # "points" and "kind" are words of the language, so alone they name nothing; a question
+    # that is nothing but them compared calls POINTS and KIND by their names.
+    answer = make_answerer(ingested, None).answer("ovis vs points")
+    assert [c.title.split(":")[0] for c in answer.citations] == ["Ovis", "POINTS"], answer.text
+    both = ingested.retriever.search("compare kind and attencraft")
+    assert {h.title.split(":")[0] for h in both if h.named} == {"KIND", "AttenCraft"}
+    # Inside a question, the words stay words.
+    assert not any(h.named for h in ingested.retriever.search("what kind of points matter"))
+
+
 def test_papers_holding_the_name_a_short_question_asks_about_cover_it(ingested) -> None:
     # "RAG" alone is far from every chunk in embedding space (similarity about 0.1); the
     # papers writing it, or spelling it out as xRAG does, answer it.

@@ -12,6 +12,7 @@ from paperchat.names import (
     abbreviates,
     asked_names,
     coined_name,
+    compared_words,
     defined_names,
     distinctive_names,
     first_mention,
@@ -97,6 +98,15 @@ def test_plain_lower_case_words_never_name_a_paper() -> None:
     asked = question_names("what kind of points does the model use")
     assert "kind" not in asked and "points" not in asked
     assert "kind" in question_names("What does KIND do?")
+
+
+def test_compared_words_are_the_sides_of_a_question_of_nothing_else() -> None:
+    assert compared_words("ovis vs points") == ["ovis", "points"]
+    assert compared_words("Compare kite and TERA?") == ["kite", "tera"]
+    assert compared_words("bert, gpt or t5") == ["bert", "gpt", "t5"]
+    # A side of several words, or words around the sides: no bare comparison.
+    assert compared_words("lora vs full fine-tuning") == []
+    assert compared_words("what kind of points vs lines") == []
 
 
 def test_multi_word_names_match_case_and_hyphen_insensitively() -> None:

@@ -601,6 +601,25 @@ def plain_words(question: str) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+# A question that is nothing but one-word sides compared: "ovis vs points", "compare kite
+# and tera", "bert, gpt or t5?".
+_BARE_SIDES = re.compile(
+    r"^\s*(?:compare\s+)?[\w.+-]+(?:\s*(?:,|\bvs\b\.?|\bversus\b|\band\b|\bor\b|&)\s*[\w.+-]+)+"
+    r"\s*[?.!]*\s*$",
+    re.IGNORECASE,
+)
+_SIDE_WORDS = frozenset({"compare", "vs", "versus", "and", "or"})
+
+
+def compared_words(question: str) -> list[str]:
+    """The sides of a question that only sets single words side by side, normalised: each is
+    a name as the user types it, even a word of the language ("points" for POINTS); [] for
+    any other question."""
+    if not _BARE_SIDES.match(question):
+        return []
+    return [normalise(w) for w in _words(question) if w.casefold() not in _SIDE_WORDS]
+
+
 def _words(text: str) -> list[str]:
     return [w for w in (_bare(t) for t in _TOKEN.findall(text)) if w]
 

@@ -27,6 +27,7 @@ from paperchat.names import (
     MIN_TYPO_CHARS,
     as_word,
     asked_names,
+    compared_words,
     distinctive_names,
     first_mention,
     holds_name,
@@ -606,9 +607,10 @@ class Retriever:
         found = self.index.query(vectors, mode, len(ids), self.settings.chunks_per_paper, only)
         asked = set(candidates)
         field_term = self._field_terms()
+        sides = set(compared_words(query))
         matched = {
             h.paper_id: self._names_matched(query, asked, h, field_term)
-            | self._plain_matched(plain, h, field_term)
+            | self._plain_matched(plain, h, field_term, sides)
             for h in found
         }
         # "What is ChineseWebText 2.0?" names that paper, not ChineseWebText's: a name the
@@ -665,16 +667,25 @@ class Retriever:
             and not recased(n, query, text)
         }
 
-    def _plain_matched(self, plain: list[str], hit: Hit, field_term: FieldTerm) -> set[str]:
+    def _plain_matched(
+        self, plain: list[str], hit: Hit, field_term: FieldTerm, sides: set[str]
+    ) -> set[str]:
         """The question's lower-case words that name this paper: "electra" for ELECTRA, when
         the collection writes the word only as a name; not "kind" for KIND, which abstracts
-        also use as a word."""
+        also use as a word, unless the question only sets such words side by side (`sides`,
+        `names.compared_words`): "ovis vs points" compares Ovis with POINTS, the name before
+        its title's colon."""
         own = set(distinctive_names(hit.title))
         names = own | set(hit.names)
         return {
             w
             for w in plain
-            if w in names and self._only_a_name(w) and (w in own or not field_term(w, hit.paper_id))
+            if (w in sides and w in own)
+            or (
+                w in names
+                and self._only_a_name(w)
+                and (w in own or not field_term(w, hit.paper_id))
+            )
         }
 
     def _only_a_name(self, word: str) -> bool:
