@@ -25,6 +25,7 @@ from paperchat.conversation import (
     placed_beside_it,
     pointed_papers,
     read_conversation,
+    refers_back,
 )
 from paperchat.corpus import load_papers, paper_id_for
 from paperchat.evaluation.conversations import CONVERSATIONS_FILE, read_conversations, summarise
@@ -137,6 +138,34 @@ def converse(answerer: Answerer, *questions: str) -> list[Answer]:
 
 def titles(answer: Answer) -> list[str]:
     return [c.title for c in answer.citations]
+
+
+@pytest.mark.parametrize(
+    ("opening", "follow_up", "title"),
+    [
+        # "big" is rare and ChiMed-GPT's "big data" held it all; CLIP's abstract holds
+        # "training" and "data" more than StructTuning's: both turns were read as new ones.
+        ("What does ERNIE 3.0 add to pre-training?", "How big is it?", "ERNIE 3.0:"),
+        ("What is StructTuning?", "How much training data does it need?", "Educating LLMs"),
+    ],
+)
+def test_a_turn_about_it_stays_with_the_conversation_s_paper(
+    answerer, opening: str, follow_up: str, title: str
+) -> None:
+    first, second = converse(answerer, opening, follow_up)
+    assert titles(first)[0].startswith(title)
+    assert not second.abstained and titles(second) == titles(first)[:1], second.text
+
+
+def test_refers_back_reads_it_as_the_conversation_s_paper() -> None:
+    assert refers_back("How big is it?")
+    assert refers_back("How many parameters does this model have?")
+    # A question asking for a paper of its own, or a dummy "it": no reference back.
+    assert not refers_back("which paper learns football player data, and what's its task?")
+    assert not refers_back("Which dataset has 37.6M examples, and how many languages does it span?")
+    assert refers_back("How big is it and how was it trained?")
+    assert not refers_back("Is it possible to pre-train without masking?")
+    assert not refers_back("How many parameters does ELECTRA have?")
 
 
 def test_a_new_question_with_its_leaves_the_last_paper(answerer):

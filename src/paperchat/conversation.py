@@ -42,7 +42,7 @@ from typing import Any, Literal
 from paperchat.citations import split_markers
 from paperchat.corpus import paper_id_for
 from paperchat.embedding import words
-from paperchat.extractive import asks_for_several, asks_which_one
+from paperchat.extractive import asks_for_several, asks_which_one, asks_which_paper
 from paperchat.index import Filters
 from paperchat.names import as_word, asked_names, name_like, paper_names, typed_name
 from paperchat.records import Answer, Citation, Hit, Turn
@@ -86,6 +86,17 @@ _COMPARES_BACK = re.compile(
 # "Compare it with TCL." (not "How does BART compare with it?").
 _ITSELF_FIRST = re.compile(
     _IT_ASKED_ABOUT + r"\b|^\s*(?:compare|contrast)\s+(?:it|they|this|that)\b", re.IGNORECASE
+)
+# The conversation's paper spoken of as "it": "How big is it?", "How much training data does
+# it need?", "What does this model add?"; not the "it" of "Is it possible to ...".
+_IT = re.compile(
+    r"\b(?:it|its)\b|\bth(?:is|at)\s+(?:paper|model|method|work|approach|one)\b", re.IGNORECASE
+)
+_CLAUSE_END = re.compile(r"[,;]|\b(?:and|but)\b", re.IGNORECASE)
+_DUMMY_IT = re.compile(
+    r"\b(?:is|was)\s+it\s+(?:possible|true|necessary|worth|better|common|feasible)\b"
+    r"|\bit\s+(?:is|was)\s+(?:possible|true|necessary|worth|better|common|feasible)\b",
+    re.IGNORECASE,
 )
 # A paper of the last answer pointed to by its place in it: "the second one", "the latter",
 # "the first and second papers", or a place alone where a noun is left out ("How does the
@@ -428,7 +439,10 @@ class ConversationReader:
             earlier = self._papers(turn, [conversation.earlier[0].paper_id], mode)
             if earlier:
                 return self._comparison(turn, conversation, earlier[0], ours)
-        if not pointed and (any(h.named for h in own) or self._standalone(turn, own, ours)):
+        # A turn about "it" stays with the conversation's paper, however well its few common
+        # words ("big", "training data") fit another paper: "How big is it?".
+        alone_better = not refers_back(turn) and self._standalone(turn, own, ours)
+        if not pointed and (any(h.named for h in own) or alone_better):
             return Reading("standalone", turn, turn, alone)
         # "And what about ChineseWebText 2.0?": the papers of the conversation the turn names.
         named = {h.paper_id for h in alone if h.named}
@@ -657,6 +671,17 @@ def pointed_papers(turn: str, ours: Sequence[Hit]) -> list[Hit]:
     places = _places(turn)
     found = [ours[i] for i in places if -len(ours) <= i < len(ours)]
     return list({h.paper_id: h for h in found}.values()) if len(found) == len(places) else []
+
+
+def refers_back(turn: str) -> bool:
+    """The turn speaks of the conversation's paper as "it" in its first clause ("How big is
+    it?") and asks for no paper of its own: "Which paper learns football player
+    representations, and what's its pretraining task?" and "Which dataset has 37.6 million
+    ... examples, and how many languages does it span?" ask for a new paper or dataset, "it"
+    being that one."""
+    first = _CLAUSE_END.split(turn, maxsplit=1)[0]
+    it = _IT.search(first) and not _DUMMY_IT.search(first)
+    return bool(it) and not asks_which_paper(turn)
 
 
 def compares_back(turn: str) -> bool:
