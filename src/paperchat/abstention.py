@@ -308,7 +308,11 @@ _RANKS = re.compile(
     r"|uses?|reports?|achieves?|gets?|trains?|reach(?:es)?|gives?)\s+the\s+"
     rf"{_SUPERLATIVE}\b(?!\s+common\b)"
     rf"|^\s*(?:what|which)\s+is\s+the\s+{_SUPERLATIVE}\s+(?:[\w-]+\s+)?(?:paper|model|work"
-    r"|method)\b",
+    r"|method)\b"
+    # ... of any kind, for a purpose or alone: "What is the best optimizer for training
+    # transformers?", "Which is the largest dataset?"
+    rf"|^\s*(?:what|which)\s+(?:is|are)\s+the\s+{_SUPERLATIVE}\s+(?!common\b)[\w-]+"
+    r"(?:\s+[\w-]+)?\s*(?:\?|$|\s+(?:for|to|in|on|of|at)\b)",
     re.IGNORECASE,
 )
 
