@@ -497,7 +497,7 @@ def test_a_name_the_named_paper_never_mentions_is_unheld() -> None:
 def test_a_question_on_what_the_named_paper_never_mentions_is_declined(ingested) -> None:
     answerer = make_answerer(ingested, None)
     answer = answerer.answer("What MMLU score does Medical mT5 get?")
-    reason = "The abstract of the paper it names does not mention MMLU."
+    reason = "The abstract of the paper asked about does not mention MMLU."
     assert answer.abstained and answer.text.startswith(f"{ABSTAIN_PHRASE} {reason}")
     assert "Medical mT5: An Open-Source Multilingual" in answer.text  # the closest paper
     # A variant of the paper's own name, and a variant its abstract writes: answered.

@@ -164,6 +164,25 @@ def test_refers_back_reads_it_as_the_conversation_s_paper() -> None:
     assert not refers_back("which paper learns football player data, and what's its task?")
     assert not refers_back("Which dataset has 37.6M examples, and how many languages does it span?")
     assert refers_back("How big is it and how was it trained?")
+    assert refers_back("And how big is it?")  # a conjunction opening the turn
+    assert compares_back("And how does it compare to BLIP-2?")
+
+
+def test_it_compared_with_a_name_not_here_says_so_and_answers_it(answerer) -> None:
+    *_, compared = converse(
+        answerer,
+        "What is mBLIP?",
+        "What about its training cost?",
+        "And how does it compare to BLIP-2?",
+    )
+    assert compared.text.startswith("The collection holds no paper called BLIP-2. ")
+    assert [t.split(":")[0] for t in titles(compared)] == ["mBLIP"]
+
+
+def test_who_else_asks_for_other_papers(answerer) -> None:
+    first, others = converse(answerer, "What is Chat-UniVi?", "Who else works on video LLMs?")
+    assert titles(first)[0].startswith("Chat-UniVi")
+    assert titles(others) and not any(t.startswith("Chat-UniVi") for t in titles(others))
     assert not refers_back("Is it possible to pre-train without masking?")
     assert not refers_back("How many parameters does ELECTRA have?")
 
@@ -577,6 +596,8 @@ def test_pointed_papers_reads_places_and_ignores_what_is_not_there() -> None:
     assert ids("How does the second differ from the first?") == ["p1", "p0"]
     assert ids("Compare the first and second papers") == ["p0", "p1"]
     assert ids("the first, second and third ones") == ["p0", "p1", "p2"]
+    assert ids("compare the first two") == ["p0", "p1"]
+    assert ids("What do the last two papers propose?") == ["p1", "p2"]
     # Not a place in the last answer: "the first time", "the first to ...".
     assert ids("Is this the first time CLIP is used for it?") == []
     assert ids("Was it the first to use CLIP?") == []

@@ -389,7 +389,7 @@ class Answerer:
         if any(h.named and h.lacks_names for h in reading.hits):
             known = self.retriever.names_a_paper
             if unheld := unheld_name(question, whole(), known):
-                return f"The abstract of the paper it names does not mention {unheld}."
+                return f"The abstract of the paper asked about does not mention {unheld}."
         return ""
 
     def _unheld_sides(self, draft: Draft, reading: Reading) -> Iterator[AnswerEvent]:

@@ -64,7 +64,12 @@ _THAT_PAPER = (
     r"|method|approach)"
 )
 # ... as a question's subject: "How does it ...", "Is this ...".
-_IT_ASKED_ABOUT = r"^\s*(?:how|in\s+what\s+ways?|is|are|does|do)\s+(?:\w+\s+)?(?:it|they|this|that)"
+# ... after a conjunction opening the turn or not: "And how does it compare to BLIP-2?".
+_OPENING_CONJUNCTION = r"^\s*(?:(?:and|but|so|also|ok|okay)\b\s*,?\s*)?"
+_IT_ASKED_ABOUT = (
+    _OPENING_CONJUNCTION
+    + r"(?:how|in\s+what\s+ways?|is|are|does|do)\s+(?:\w+\s+)?(?:it|they|this|that)"
+)
 # A comparison whose second side is left to the conversation: "how does X compare with it?",
 # "how does X's way of ... differ?". With an object of its own ("compared with earlier
 # datasets") a comparison word asks for nothing from the conversation.
@@ -110,16 +115,21 @@ _AFTER_A_PLACE = (
 _POINTED = re.compile(
     rf"\bthe\s+(?P<places>{_PLACE}(?:\s*(?:,|and|or|&)\s+(?:the\s+)?{_PLACE})*)"
     rf"(?:\s+{_PLACE_NOUN}\b|(?={_AFTER_A_PLACE}))"
-    r"|\bthe\s+(?P<side>former|latter)\b",
+    r"|\bthe\s+(?P<side>former|latter)\b"
+    # "Compare the first two", "the last three papers".
+    r"|\bthe\s+(?P<end>first|last)\s+(?P<count>two|three|four)\b",
     re.IGNORECASE,
 )
+_COUNTS = {"two": 2, "three": 3, "four": 4}
 # "Is there any other paper on recommendation?", "Show me more papers like that": papers
 # besides the conversation's, on the turn's topic or, when it names none, the conversation's.
 _OTHERS = re.compile(
     r"\b(?:another|(?<!the )other|more|similar|related)\s+(?:papers?|works?|studies)\b"
     r"|\b(?:papers?|works?|studies)\s+(?:like|similar\s+to)\s+(?:it|this|that)\b"
     # "Anything else on video editing?"; not "What else does it do?", about the paper.
-    r"|\b(?:anything|something)\s+else\s+(?:on|about|in|for)\b",
+    r"|\b(?:anything|something)\s+else\s+(?:on|about|in|for)\b"
+    # "Who else works on video LLMs?": papers by others.
+    r"|\b(?:who|anyone|anybody)\s+else\b",
     re.IGNORECASE,
 )
 # ... papers like it: "Is there a similar paper for vision?" is Zecoler's topic, for vision.
@@ -482,6 +492,8 @@ class ConversationReader:
         named = [h for h in own if h.named]
         if len(named) > 1:
             return False  # it names its own papers to compare: standalone
+        if not named and asked_names(turn):
+            return False  # "compare it to BLIP-2": a name no paper here carries, none described
         return len(named) == 1 or self._standalone(turn, own, ours)
 
     # -- readings ----------------------------------------------------------------------------
@@ -659,9 +671,15 @@ def _written_name(hit: Hit, conversation: Conversation) -> str:
 
 def _places(turn: str) -> list[int]:
     """The places in the last answer the turn points to ("the second one": 1; "the last": -1)."""
-    found = _POINTED.finditer(turn)
-    places = (m["side"] or " ".join(re.findall(_PLACE, m["places"], re.I)) for m in found)
-    return [_PLACES[p.lower()] for words in places for p in words.split()]
+    places: list[int] = []
+    for m in _POINTED.finditer(turn):
+        if m["count"]:
+            count = _COUNTS[m["count"].lower()]
+            places += range(count) if m["end"].lower() == "first" else range(-count, 0)
+        else:
+            words = m["side"] or " ".join(re.findall(_PLACE, m["places"], re.IGNORECASE))
+            places += [_PLACES[p.lower()] for p in words.split()]
+    return places
 
 
 def pointed_papers(turn: str, ours: Sequence[Hit]) -> list[Hit]:
@@ -679,7 +697,8 @@ def refers_back(turn: str) -> bool:
     representations, and what's its pretraining task?" and "Which dataset has 37.6 million
     ... examples, and how many languages does it span?" ask for a new paper or dataset, "it"
     being that one."""
-    first = _CLAUSE_END.split(turn, maxsplit=1)[0]
+    opened = re.sub(_OPENING_CONJUNCTION, "", turn, flags=re.IGNORECASE)
+    first = _CLAUSE_END.split(opened, maxsplit=1)[0]
     it = _IT.search(first) and not _DUMMY_IT.search(first)
     return bool(it) and not asks_which_paper(turn)
 
