@@ -17,6 +17,7 @@ from paperchat.answering import Answerer
 from paperchat.cli import main
 from paperchat.conversation import (
     MAX_SOURCES,
+    Conversation,
     assistant_content,
     cited_papers,
     compares_back,
@@ -544,15 +545,20 @@ def test_asks_which_one_reads_the_ways_of_picking_from_a_list() -> None:
     assert not asks_which_one("Is this one faster?")
 
 
-def test_listed_back_keeps_the_last_answer_while_it_has_the_place() -> None:
-    conversation = read_conversation(
+def listed_then_one(turn: str, title: str) -> Conversation:
+    """Three papers listed (T0, T1, T2), then `turn` answered from the one called `title`."""
+    return read_conversation(
         [
             Turn("user", "Which papers ...?"),
             Turn("assistant", answer_citing((1, "T0"), (2, "T1"), (3, "T2"))),
-            Turn("user", "Which of them ...?"),
-            Turn("assistant", answer_citing((1, "T1"))),
+            Turn("user", turn),
+            Turn("assistant", answer_citing((1, title))),
         ]
     )
+
+
+def test_listed_back_keeps_the_last_answer_while_it_has_the_place() -> None:
+    conversation = listed_then_one("Which of them ...?", "T1")
     assert [p.title for p in conversation.papers] == ["T1"]
     assert [p.title for p in listed_back("the second one?", conversation).papers] == [
         "T0",
@@ -567,14 +573,7 @@ def test_listed_back_keeps_the_last_answer_while_it_has_the_place() -> None:
 
 
 def test_placed_beside_it_is_the_earlier_list_s_paper_a_comparison_points_to() -> None:
-    conversation = read_conversation(
-        [
-            Turn("user", "Which papers ...?"),
-            Turn("assistant", answer_citing((1, "T0"), (2, "T1"), (3, "T2"))),
-            Turn("user", "What does the last one propose?"),
-            Turn("assistant", answer_citing((1, "T2"))),
-        ]
-    )
+    conversation = listed_then_one("What does the last one propose?", "T2")
     beside = placed_beside_it("How does it differ from the first?", conversation)
     assert beside is not None and beside.title == "T0"
     # The comparison keeps "it": the last answer is not swapped for the list.

@@ -202,6 +202,11 @@ def _holds(hit: Hit, name: str, question: str) -> bool:
     return held and not recased(name, question, text)
 
 
+def _whole_text(hit: Hit) -> str:
+    """The paper's title and text as retrieved (its whole abstract, for `whole_papers` hits)."""
+    return " ".join((hit.title, *hit.chunks, hit.text))
+
+
 def unused_name(question: str, hits: Sequence[Hit]) -> str | None:
     """The name a question asking for papers by what they use ("Which papers use UNITER?",
     `used_by_asked`) writes when no retrieved paper writes it (in `hits`' whole abstracts,
@@ -211,7 +216,7 @@ def unused_name(question: str, hits: Sequence[Hit]) -> str | None:
     if used_as is None or not hits:
         return None
     for name in asked_names(used_as):
-        if not any(writes_name(name, " ".join((h.title, *h.chunks, h.text))) for h in hits):
+        if not any(writes_name(name, _whole_text(h)) for h in hits):
             return typed_name(name, used_as)
     return None
 
@@ -246,10 +251,6 @@ def unheld_name(question: str, hits: Sequence[Hit], known: Callable[[str], bool]
     return None
 
 
-def _whole_text(hit: Hit) -> str:
-    return " ".join((hit.title, *hit.chunks, hit.text))
-
-
 # A paper called by its name: "What does the Stable Diffusion 3 paper propose?", "Summarize
 # the OFA paper". Capitalised words (or digits) right before "paper".
 _CALLED = re.compile(
@@ -275,7 +276,7 @@ def compared_missing(question: str, hits: Sequence[Hit], known: Callable[[str], 
         return []
     written = (*_SIDE_AFTER.findall(question), *_SIDE_BEFORE.findall(question))
     sides = {normalise(w) for w in written}
-    text = " ".join(" ".join((h.title, *h.chunks, h.text)) for h in named)
+    text = " ".join(_whole_text(h) for h in named)
     return [
         typed_name(n, question)
         for n in asked_names(question)

@@ -166,7 +166,7 @@ _ANOTHER_NAME = re.compile(
     re.IGNORECASE,
 )
 _THING = re.compile(r"\s+(?:paper|work|model|method|one)$", re.IGNORECASE)  # "the ALBEF paper"
-_OTHERS_WORDS = frozenset(distinctive_terms("another other more similar like else same kind"))
+_OTHERS_WORDS = frozenset(distinctive_terms("another other more similar like same kind"))
 _PLACES = {"first": 0, "second": 1, "third": 2, "fourth": 3, "last": -1, "former": 0, "latter": -1}
 # ... optionally followed by the name the abstract coins: '"Title" (ViLD) [1]'.
 _QUOTED_TITLE = re.compile(r"\"([^\"\n]{8,400})\"(?:\s*\([^()\n]{1,60}\))?\s*\[(\d{1,3})\]")
