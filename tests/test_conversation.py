@@ -18,6 +18,7 @@ from paperchat.cli import main
 from paperchat.conversation import (
     MAX_SOURCES,
     Conversation,
+    after_a_decline,
     assistant_content,
     cited_papers,
     compares_back,
@@ -178,6 +179,22 @@ def test_it_compared_with_a_name_not_here_says_so_and_answers_it(answerer) -> No
     )
     assert compared.text.startswith("The collection holds no paper called BLIP-2. ")
     assert [t.split(":")[0] for t in titles(compared)] == ["mBLIP"]
+
+
+def test_a_turn_after_a_decline_is_about_the_paper_before_it(answerer) -> None:
+    first, declined, after = converse(
+        answerer,
+        "Which paper introduced KIND?",
+        "Does it use LoRA?",
+        "What does the abstract say about SVD?",
+    )
+    assert titles(first)[0].startswith("KIND:")
+    # KIND's abstract never mentions LoRA: declined, saying so, citing nothing.
+    assert declined.abstained and "does not mention LoRA" in declined.text
+    # The conversation's paper is still KIND, whose abstract writes "(SVD)".
+    assert not after.abstained and titles(after) == titles(first)[:1], after.text
+    # With no answer that cited a paper, nothing is taken from the declines.
+    assert after_a_decline(read_conversation([])) == read_conversation([])
 
 
 def test_who_else_asks_for_other_papers(answerer) -> None:

@@ -275,6 +275,16 @@ def listed_back(turn: str, conversation: Conversation) -> Conversation:
     return conversation
 
 
+def after_a_decline(conversation: Conversation) -> Conversation:
+    """The conversation whose papers, when the last answer cited none (it declined), are the
+    latest earlier answer's: "What is KIND?", "Does it use LoRA?" (declined: KIND's abstract
+    does not mention LoRA), then "What does the abstract say about SVD?" is about KIND."""
+    if conversation.papers:
+        return conversation
+    cited = next((papers for papers in conversation.lists if papers), ())
+    return replace(conversation, papers=cited) if cited else conversation
+
+
 def placed_beside_it(turn: str, conversation: Conversation) -> CitedPaper | None:
     """The paper a turn compares the last answer's one paper with by its place in an earlier
     list: "How does it differ from the first?" after "Which papers ...?" (three papers) and
@@ -385,7 +395,7 @@ class ConversationReader:
         conversation = read_conversation(turns[-window:] if window else [])
         if not conversation.papers and conversation.answer:
             conversation = self._titled(conversation)
-        conversation = listed_back(turn, conversation)
+        conversation = listed_back(turn, after_a_decline(conversation))
         if again := asked_again(turn, conversation):
             return Reading("standalone", again, again, self.retriever.search(again, k=k, mode=mode))
         alone = self.retriever.search(turn, k=k, mode=mode)
